@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's test command: installs what it needs, builds, runs every test.
+#   1. Release build (the default users get) and all tests;
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (a second build);
+#   3. a short libFuzzer run per parser, when fuzz targets exist.
+# Environment: BERTFIT_QUICK=1 skips steps 2 and 3 (for local iteration; CI runs everything).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+JOBS=$(nproc)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+echo "== Release build and tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
+
+if [[ "${BERTFIT_QUICK:-0}" == 1 ]]; then exit 0; fi
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+  -DBERTFIT_SANITIZE=address,undefined -DBERTFIT_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$JOBS"
+# Leak checks off for OpenBLAS/libgomp thread pools that live until exit; every other error is fatal.
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 1800 -LE slow
+
+if [[ -f fuzz/CMakeLists.txt ]]; then
+  echo "== libFuzzer, a short run per parser"
+  bash scripts/fuzz.sh "${BERTFIT_FUZZ_SECONDS:-45}"
+fi

@@ -1,0 +1,12 @@
+// Each subcommand lives in its own file src/cli/cmd_<name>.cpp and registers itself on the app here.
+// A command's callback does the work; errors from the library (bertfit::Error) reach main(), which prints
+// them and exits non-zero.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace bertfit::cli {
+
+void add_info_command(CLI::App& app);
+
+}  // namespace bertfit::cli

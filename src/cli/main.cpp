@@ -1,0 +1,27 @@
+// bertfit: fine-tune BERT-family models for text classification. Entry point of the command line.
+#include <cstdio>
+#include <exception>
+
+#include "bertfit/error.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "bertfit: fine-tune BERT / RoBERTa for text classification, natively on CPUs.\n"
+      "HuggingFace model directories in and out. Run `bertfit <command> --help` for each command."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "bertfit 0.1.0");
+  bertfit::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const bertfit::Error& e) {
+    std::fprintf(stderr, "bertfit: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bertfit: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
