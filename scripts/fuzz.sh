@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target (clang, ASan + UBSan) and runs each for SECONDS (default 45), starting from
+# its seed corpus fuzz/corpus/<name>/ when there is one. A crash fails the script and leaves the input in
+# build-fuzz/crashes/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET=${1:-45}
+# The libraries are instrumented for coverage too (-fsanitize=fuzzer-no-link), so the fuzzer sees inside them.
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTFIT_FUZZ=ON \
+  -DBERTFIT_TESTS=OFF -DBERTFIT_BENCH=OFF -DBERTFIT_SANITIZE=address,undefined \
+  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+targets=$(cd fuzz && ls fuzz_*.cpp 2>/dev/null | sed 's/\.cpp$//')
+[[ -n "$targets" ]] || { echo "fuzz: no targets"; exit 0; }
+cmake --build build-fuzz -j "$(nproc)" --target $targets
+mkdir -p build-fuzz/crashes
+for t in $targets; do
+  work=build-fuzz/corpus/$t
+  mkdir -p "$work"
+  seeds=()
+  [[ -d fuzz/corpus/$t ]] && seeds=(fuzz/corpus/$t)
+  echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
+  ASAN_OPTIONS=detect_leaks=0 ./build-fuzz/fuzz/$t "$work" "${seeds[@]}" -max_total_time="$SECONDS_PER_TARGET" \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 -artifact_prefix=build-fuzz/crashes/ -print_final_stats=1 2>&1 |
+    grep -E "^(stat::number_of_executed_units|==|SUMMARY|Done)|ERROR" || true
+  if ls build-fuzz/crashes/* >/dev/null 2>&1; then
+    echo "fuzz: $t found a crash: $(ls build-fuzz/crashes/)"; exit 1
+  fi
+done
