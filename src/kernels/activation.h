@@ -1,0 +1,18 @@
+// Elementwise activations: exact erf GELU (config hidden_act "gelu", as BERT and RoBERTa), tanh (pooler, heads).
+#pragma once
+
+#include <cstdint>
+
+namespace bertfit {
+
+// out = x * 0.5 * (1 + erf(x / sqrt(2))). out may alias inp.
+void gelu_forward(float* out, const float* inp, int64_t n);
+// dinp = dout * gelu'(inp), gelu'(x) = Phi(x) + x * phi(x). dinp may alias dout.
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
+
+// out = tanh(inp). out may alias inp.
+void tanh_forward(float* out, const float* inp, int64_t n);
+// dinp = dout * (1 - out^2), from the forward OUTPUT. dinp may alias dout.
+void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
+
+}  // namespace bertfit

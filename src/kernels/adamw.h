@@ -1,0 +1,33 @@
+// AdamW exactly as torch.optim.AdamW (torch 1.13, single-tensor path), and global gradient-norm clipping.
+// Both work on spans of the flat parameter / gradient / moment buffers (one span per parameter group).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace bertfit {
+
+struct AdamWHyper {
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+};
+
+// A contiguous span of the flat buffers that shares one learning rate and weight decay.
+struct ParamGroup {
+  size_t offset = 0, size = 0;
+  float lr = 0, weight_decay = 0;
+};
+
+// One AdamW update of params[offset, offset+size) of every group; step counts from 1 (bias correction).
+//   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+//   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+void adamw_step(float* params, const float* grads, float* m, float* v, const std::vector<ParamGroup>& groups,
+                const AdamWHyper& hyper, int64_t step);
+
+// L2 norm of g[0, n), summed in double over fixed chunks combined in order: the same value for any thread count.
+double grad_norm(const float* g, size_t n);
+// torch.nn.utils.clip_grad_norm_: if norm > max_norm, g *= max_norm / (norm + 1e-6). Returns the norm before
+// clipping. max_norm <= 0 disables clipping (the norm is still returned, for logging).
+double clip_grad_norm(float* g, size_t n, double max_norm);
+
+}  // namespace bertfit

@@ -1,0 +1,34 @@
+// Multi-head self-attention core (between the fused QKV projection and the output dense layer):
+//
+//   S = Q K^T / sqrt(HS) (+ mask: padded keys get probability exactly 0), P = softmax(S), Pd = dropout(P),
+//   ctx = Pd V, heads concatenated back into [B,T,C].
+//
+// qkv[B,T,3C] holds Q | K | V per token (head h of Q at columns h*HS .. h*HS+HS-1), so each head's matrices
+// are read in place with a row stride of 3C: no head-split copies. One task per (batch, head) with a
+// single-threaded sgemm inside (OpenBLAS's OpenMP build runs BLAS serially inside a parallel region).
+//
+// Masking: HF adds finfo(float32).min to the scores of padded keys; after the max-subtraction exp() of that is
+// exactly 0 in fp32, so zeroing those probabilities is the same maths without the huge constant.
+#pragma once
+
+#include <cstdint>
+
+namespace bertfit {
+
+struct AttentionShape {
+  int64_t B, T, C, NH;
+  int64_t head_size() const { return C / NH; }
+};
+
+// Floats of scratch the attention kernels need: 2*T*T per thread.
+int64_t attention_scratch_floats(int64_t T, int num_threads);
+
+// ctx[B,T,C] (written); probs[B,NH,T,T] (written, pre-dropout, saved for backward); mask[B,T] 1 = token, 0 = pad.
+// key: dropout key of this layer's attention probabilities (ignored when p == 0).
+void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask, const AttentionShape& s,
+                       float p, uint64_t key, float* scratch);
+// dqkv[B,T,3C] (written) from dctx[B,T,C]; the dropout mask is regenerated from key.
+void attention_backward(float* dqkv, const float* dctx, const float* qkv, const float* probs,
+                        const AttentionShape& s, float p, uint64_t key, float* scratch);
+
+}  // namespace bertfit

@@ -1,0 +1,16 @@
+// LayerNorm over the last dimension, eps from config.json (1e-12 BERT, 1e-5 RoBERTa; never hard-coded).
+#pragma once
+
+#include <cstdint>
+
+namespace bertfit {
+
+// out[N,C] = (inp - mean) * rstd * w + b; saves mean[N], rstd[N] for backward. Biased variance, as torch.
+// out may alias inp.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                       int64_t N, int64_t C, float eps);
+// dinp = (write) gradient w.r.t. inp; dw, db += (accumulate). dinp may alias dout.
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                        const float* mean, const float* rstd, int64_t N, int64_t C);
+
+}  // namespace bertfit

@@ -1,0 +1,18 @@
+// Linear layer as nn.Linear: out[N,OC] = inp[N,IC] * W[OC,IC]^T + b[OC] (weights stored [out, in] as HF does).
+#pragma once
+
+#include <cstdint>
+
+namespace bertfit {
+
+// b may be null. ld_inp / ld_out are row strides (default: IC / OC) so callers can read a strided slice
+// (e.g. the [CLS] rows of a [B,T,C] tensor with ld_inp = T*C).
+void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
+                    int64_t OC, int64_t ld_inp = 0, int64_t ld_out = 0);
+// dinp = dout * W (written, or accumulated when accumulate_dinp); dW += dout^T * inp; db += colsum(dout).
+// dinp may be null (no gradient wanted, e.g. below the embeddings); db may be null (no bias).
+void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,
+                     int64_t N, int64_t IC, int64_t OC, bool accumulate_dinp = false, int64_t ld_inp = 0,
+                     int64_t ld_dout = 0, int64_t ld_dinp = 0);
+
+}  // namespace bertfit
