@@ -1,0 +1,25 @@
+// Crash-safe file replacement: write to a temporary sibling, fsync it, rename it over the target, fsync the
+// directory. A reader sees either the old file or the complete new one, never a torn one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bertfit::io {
+
+// A sequence of byte ranges written in order (so large tensors need no concatenated copy).
+struct ByteSpan {
+  const void* data;
+  size_t size;
+};
+
+// Throws FormatError("<path>: ...") on any I/O failure, after removing the temporary file.
+void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
+void write_file_atomic(const std::string& path, const std::string& text);
+
+// fsync a directory so a rename inside it is durable.
+void fsync_dir(const std::string& dir);
+
+}  // namespace bertfit::io
