@@ -37,20 +37,23 @@ void embedding_forward(float* out, const int32_t* ids, const int32_t* pos, const
 }
 
 void embedding_backward(float* dwte, float* dwpe, float* dwtt, const float* dout, const int32_t* ids,
-                        const int32_t* pos, const int32_t* type, int64_t N, int64_t C) {
+                        const int32_t* pos, const int32_t* type, int64_t N, int64_t C, int32_t wte_padding_idx,
+                        int32_t wpe_padding_idx) {
   const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     for (int64_t n = 0; n < N; ++n) {
       const float* d = dout + n * C;
-      float* a = dwte + static_cast<int64_t>(ids[n]) * C;
-      float* p = dwpe + static_cast<int64_t>(pos[n]) * C;
       float* y = dwtt + static_cast<int64_t>(type[n]) * C;
-      for (int64_t c = c0; c < c1; ++c) {
-        a[c] += d[c];
-        p[c] += d[c];
-        y[c] += d[c];
+      for (int64_t c = c0; c < c1; ++c) y[c] += d[c];
+      if (ids[n] != wte_padding_idx) {
+        float* a = dwte + static_cast<int64_t>(ids[n]) * C;
+        for (int64_t c = c0; c < c1; ++c) a[c] += d[c];
+      }
+      if (pos[n] != wpe_padding_idx) {
+        float* p = dwpe + static_cast<int64_t>(pos[n]) * C;
+        for (int64_t c = c0; c < c1; ++c) p[c] += d[c];
       }
     }
   }

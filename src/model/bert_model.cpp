@@ -1,0 +1,282 @@
+// BertModel: parameter table, initialisation, activation arena, and the forward/backward drivers.
+// The encoder layers are in encoder.cpp, the task heads in heads.cpp.
+#include "model/bert_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <omp.h>
+
+#include "bertfit/error.h"
+#include "core/rng.h"
+#include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
+
+namespace bertfit {
+
+BertModel::BertModel(const ModelConfig& config, HeadKind head)
+    : config_(config), head_(head), prefix_(config.family == ModelFamily::ROBERTA ? "roberta" : "bert") {
+  config_.validate();
+  build_table();
+  resolve_offsets();
+  params_.resize(table_.total_floats());
+  grads_.resize(table_.total_floats());
+}
+
+void BertModel::build_table() {
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size, V = config_.vocab_size;
+  const int64_t L = config_.num_hidden_layers;
+  const std::string e = prefix_ + ".embeddings.";
+  table_.add(e + "word_embeddings.weight", {V, C}, 0);
+  table_.add(e + "position_embeddings.weight", {config_.max_position_embeddings, C}, 0);
+  table_.add(e + "token_type_embeddings.weight", {config_.type_vocab_size, C}, 0);
+  table_.add(e + "LayerNorm.weight", {C}, 0);
+  table_.add(e + "LayerNorm.bias", {C}, 0);
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string p = prefix_ + ".encoder.layer." + std::to_string(l) + ".";
+    const int d = static_cast<int>(l + 1);
+    // Q, K and V weights back to back ([3C, C]), then their biases ([3C]): one GEMM computes all three.
+    table_.add(p + "attention.self.query.weight", {C, C}, d);
+    table_.add_packed(p + "attention.self.key.weight", {C, C}, d);
+    table_.add_packed(p + "attention.self.value.weight", {C, C}, d);
+    table_.add(p + "attention.self.query.bias", {C}, d);
+    table_.add_packed(p + "attention.self.key.bias", {C}, d);
+    table_.add_packed(p + "attention.self.value.bias", {C}, d);
+    table_.add(p + "attention.output.dense.weight", {C, C}, d);
+    table_.add(p + "attention.output.dense.bias", {C}, d);
+    table_.add(p + "attention.output.LayerNorm.weight", {C}, d);
+    table_.add(p + "attention.output.LayerNorm.bias", {C}, d);
+    table_.add(p + "intermediate.dense.weight", {I, C}, d);
+    table_.add(p + "intermediate.dense.bias", {I}, d);
+    table_.add(p + "output.dense.weight", {C, I}, d);
+    table_.add(p + "output.dense.bias", {C}, d);
+    table_.add(p + "output.LayerNorm.weight", {C}, d);
+    table_.add(p + "output.LayerNorm.bias", {C}, d);
+  }
+  const int h = static_cast<int>(L + 1);
+  const int64_t NL = config_.num_labels();
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
+    if (config_.family == ModelFamily::BERT) {
+      table_.add("bert.pooler.dense.weight", {C, C}, h);
+      table_.add("bert.pooler.dense.bias", {C}, h);
+      table_.add("classifier.weight", {NL, C}, h);
+      table_.add("classifier.bias", {NL}, h);
+    } else {
+      table_.add("classifier.dense.weight", {C, C}, h);
+      table_.add("classifier.dense.bias", {C}, h);
+      table_.add("classifier.out_proj.weight", {NL, C}, h);
+      table_.add("classifier.out_proj.bias", {NL}, h);
+    }
+  } else if (head_ == HeadKind::MASKED_LM) {
+    // The decoder weight is the word-embedding matrix (tied, not stored); the output bias is the head's own.
+    if (config_.family == ModelFamily::BERT) {
+      table_.add("cls.predictions.transform.dense.weight", {C, C}, h);
+      table_.add("cls.predictions.transform.dense.bias", {C}, h);
+      table_.add("cls.predictions.transform.LayerNorm.weight", {C}, h);
+      table_.add("cls.predictions.transform.LayerNorm.bias", {C}, h);
+      table_.add("cls.predictions.bias", {V}, h);
+    } else {
+      table_.add("lm_head.dense.weight", {C, C}, h);
+      table_.add("lm_head.dense.bias", {C}, h);
+      table_.add("lm_head.layer_norm.weight", {C}, h);
+      table_.add("lm_head.layer_norm.bias", {C}, h);
+      table_.add("lm_head.bias", {V}, h);
+    }
+  }
+}
+
+void BertModel::resolve_offsets() {
+  auto off = [&](const std::string& n) { return table_.at(n).offset; };
+  const std::string e = prefix_ + ".embeddings.";
+  emb_off_ = {off(e + "word_embeddings.weight"), off(e + "position_embeddings.weight"),
+              off(e + "token_type_embeddings.weight"), off(e + "LayerNorm.weight"), off(e + "LayerNorm.bias")};
+  layer_off_.clear();
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    const std::string p = prefix_ + ".encoder.layer." + std::to_string(l) + ".";
+    layer_off_.push_back({off(p + "attention.self.query.weight"), off(p + "attention.self.query.bias"),
+                          off(p + "attention.output.dense.weight"), off(p + "attention.output.dense.bias"),
+                          off(p + "attention.output.LayerNorm.weight"), off(p + "attention.output.LayerNorm.bias"),
+                          off(p + "intermediate.dense.weight"), off(p + "intermediate.dense.bias"),
+                          off(p + "output.dense.weight"), off(p + "output.dense.bias"),
+                          off(p + "output.LayerNorm.weight"), off(p + "output.LayerNorm.bias")});
+  }
+  const bool bert = config_.family == ModelFamily::BERT;
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
+    head_off_.dense_w = off(bert ? "bert.pooler.dense.weight" : "classifier.dense.weight");
+    head_off_.dense_b = off(bert ? "bert.pooler.dense.bias" : "classifier.dense.bias");
+    head_off_.out_w = off(bert ? "classifier.weight" : "classifier.out_proj.weight");
+    head_off_.out_b = off(bert ? "classifier.bias" : "classifier.out_proj.bias");
+  } else if (head_ == HeadKind::MASKED_LM) {
+    head_off_.dense_w = off(bert ? "cls.predictions.transform.dense.weight" : "lm_head.dense.weight");
+    head_off_.dense_b = off(bert ? "cls.predictions.transform.dense.bias" : "lm_head.dense.bias");
+    head_off_.ln_w = off(bert ? "cls.predictions.transform.LayerNorm.weight" : "lm_head.layer_norm.weight");
+    head_off_.ln_b = off(bert ? "cls.predictions.transform.LayerNorm.bias" : "lm_head.layer_norm.bias");
+    head_off_.bias = off(bert ? "cls.predictions.bias" : "lm_head.bias");
+  }
+}
+
+void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only) {
+  Rng rng(seed);
+  const std::string word = prefix_ + ".embeddings.word_embeddings.weight";
+  const std::string position = prefix_ + ".embeddings.position_embeddings.weight";
+  for (const ParamEntry& e : table_.entries()) {
+    if (only && std::find(only->begin(), only->end(), e.name) == only->end()) continue;
+    float* p = params_.data() + e.offset;
+    const bool is_norm = e.name.find("LayerNorm") != std::string::npos ||
+                         e.name.find("layer_norm") != std::string::npos;
+    if (is_norm && e.name.size() > 6 && e.name.compare(e.name.size() - 6, 6, "weight") == 0) {
+      std::fill(p, p + e.numel, 1.0f);
+    } else if (e.no_decay) {  // biases and LayerNorm biases
+      std::fill(p, p + e.numel, 0.0f);
+    } else {
+      for (size_t i = 0; i < e.numel; ++i) p[i] = static_cast<float>(rng.normal() * config_.initializer_range);
+    }
+    // nn.Embedding(padding_idx=pad_token_id) rows are zeroed by _init_weights (word embeddings; RoBERTa's
+    // position embeddings also use padding_idx).
+    const int64_t C = config_.hidden_size;
+    if (e.name == word || (e.name == position && config_.family == ModelFamily::ROBERTA))
+      std::fill(p + config_.pad_token_id * C, p + (config_.pad_token_id + 1) * C, 0.0f);
+  }
+}
+
+void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_t* total) {
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size, L = config_.num_hidden_layers;
+  const int64_t NH = config_.num_attention_heads, V = config_.vocab_size, NL = config_.num_labels();
+  const int64_t N = B * T;
+  size_t off = 0;
+  auto take = [&](int64_t n) -> float* {
+    float* p = allocate ? arena_.data() + off : nullptr;
+    off += (static_cast<size_t>(n) + 15) / 16 * 16;
+    return p;
+  };
+  hidden_.assign(L + 1, nullptr);
+  for (auto& h : hidden_) h = take(N * C);
+  emb_sum_ = take(N * C);
+  emb_mean_ = take(N);
+  emb_rstd_ = take(N);
+  layers_.assign(L, LayerActs{});
+  for (auto& a : layers_) {
+    a.qkv = take(N * 3 * C);
+    a.probs = take(B * NH * T * T);
+    a.ctx = take(N * C);
+    a.res1 = take(N * C);
+    a.h1 = take(N * C);
+    a.mean1 = take(N);
+    a.rstd1 = take(N);
+    a.inter_pre = take(N * I);
+    a.res2 = take(N * C);
+    a.mean2 = take(N);
+    a.rstd2 = take(N);
+  }
+  scratch_inter_ = take(N * I);
+  scratch_c_ = take(N * C);
+  attn_scratch_ = take(attention_scratch_floats(T, omp_get_max_threads()));
+  grad_a_ = take(N * C);
+  grad_b_ = take(N * C);
+  grad_c_ = take(N * C);
+  grad_qkv_ = take(N * 3 * C);
+  grad_inter_ = take(N * I);
+  const int64_t rows = std::max(B, M);
+  head_in_ = take(rows * C);
+  head_pre_ = take(rows * C);
+  head_act_ = take(rows * C);
+  head_drop_ = take(rows * C);
+  head_mean_ = take(rows);
+  head_rstd_ = take(rows);
+  head_grad_ = take(rows * C);
+  head_grad2_ = take(rows * C);
+  const int64_t nlogits = head_ == HeadKind::MASKED_LM ? M * V : B * NL;
+  logits_ = take(nlogits);
+  dlogits_ = take(nlogits);
+  row_loss_ = take(rows);
+  *total = off;
+}
+
+void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows) {
+  if (max_B <= 0 || max_T <= 0) throw ShapeError("reserve: batch size and sequence length must be positive");
+  if (max_T > config_.max_position_embeddings - (config_.family == ModelFamily::ROBERTA ? config_.pad_token_id + 1 : 0))
+    throw ShapeError("reserve: sequence length " + std::to_string(max_T) +
+                     " exceeds what max_position_embeddings (" + std::to_string(config_.max_position_embeddings) +
+                     ") allows");
+  const int64_t M = head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows) : 0;
+  size_t total = 0;
+  plan_arena(max_B, max_T, M, false, &total);
+  arena_.resize(total);
+  plan_arena(max_B, max_T, M, true, &total);
+  const int64_t N = max_B * max_T;
+  int_arena_.resize(static_cast<size_t>(N * 4 + std::max<int64_t>(N, max_B)));
+  pos_ids_ = int_arena_.data();
+  type_ids_ = pos_ids_ + N;
+  ids_ = type_ids_ + N;
+  mlm_index_ = ids_ + N;
+  labels_ = mlm_index_ + N;
+  mask_arena_.resize(static_cast<size_t>(N));
+  mask_ = mask_arena_.data();
+  max_B_ = max_B;
+  max_T_ = max_T;
+  max_M_ = M;
+}
+
+void BertModel::check_batch(const Batch& b) const {
+  if (arena_.size() == 0) throw ShapeError("forward: call reserve(max_batch, max_seq) first");
+  if (b.B <= 0 || b.T <= 0 || b.B > max_B_ || b.T > max_T_)
+    throw ShapeError("forward: batch shape " + shape_str({b.B, b.T}) + " outside the reserved " +
+                     shape_str({max_B_, max_T_}));
+  if (!b.input_ids || !b.attention_mask) throw ShapeError("forward: input_ids and attention_mask are required");
+}
+
+uint64_t BertModel::site_key(uint64_t site) const { return dropout_key(dropout_seed, step_, site); }
+
+const float* BertModel::hidden_state(int64_t l) const {
+  if (l < 0 || l > config_.num_hidden_layers)
+    throw ShapeError("hidden_state: layer " + std::to_string(l) + " outside [0, " +
+                     std::to_string(config_.num_hidden_layers) + "]");
+  return hidden_[l];
+}
+
+float BertModel::forward(const Batch& batch, bool training, uint64_t step, float loss_normalizer) {
+  check_batch(batch);
+  B_ = batch.B;
+  T_ = batch.T;
+  N_ = B_ * T_;
+  training_ = training;
+  step_ = step;
+  has_labels_ = batch.labels != nullptr;
+  // Repack the batch into the arena with the current shape's strides (rows of length T_).
+  std::copy(batch.input_ids, batch.input_ids + N_, ids_);
+  std::copy(batch.attention_mask, batch.attention_mask + N_, mask_);
+  if (batch.token_type_ids)
+    std::copy(batch.token_type_ids, batch.token_type_ids + N_, type_ids_);
+  else
+    std::fill(type_ids_, type_ids_ + N_, 0);
+  check_ids("input_ids", ids_, N_, config_.vocab_size);
+  check_ids("token_type_ids", type_ids_, N_, config_.type_vocab_size);
+
+  embeddings_forward();
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layer_forward(l);
+  logits_rows_ = 0;
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) return classification_forward(batch.labels, loss_normalizer);
+  if (head_ == HeadKind::MASKED_LM) return mlm_forward(batch.labels, loss_normalizer);
+  return 0.0f;
+}
+
+void BertModel::backward() {
+  if (!has_labels_ || !training_)
+    throw Error("backward: the last forward had no labels or was not a training forward");
+  float* d = grad_a_;
+  float* other = grad_b_;
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
+    classification_backward(d);
+  else if (head_ == HeadKind::MASKED_LM)
+    mlm_backward(d);
+  else
+    throw Error("backward: a model without a task head has no loss");
+  for (int64_t l = config_.num_hidden_layers - 1; l >= 0; --l) {
+    layer_backward(l, d, other);
+    std::swap(d, other);
+  }
+  embeddings_backward(d);
+}
+
+}  // namespace bertfit

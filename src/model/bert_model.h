@@ -1,0 +1,152 @@
+// BERT and RoBERTa encoders with their task heads, forward and backward by hand (no autograd).
+//
+// One object owns: the parameter table (HF names), the parameter / gradient buffers, and an activation arena
+// sized by reserve(B, T) for the largest batch of the run. forward() and backward() allocate nothing.
+//
+// Data flow of one layer (post-LN, as HF BertLayer; N = B*T rows):
+//   x ──► qkv = x Wqkv^T + bqkv                 (one GEMM: Q|K|V weights are adjacent in the buffer)
+//         ctx = attention(qkv, mask)            (probs saved, dropout mask regenerated in backward)
+//         res1 = x + dropout(ctx Wo^T + bo)      h1 = LN1(res1)
+//         inter_pre = h1 W1^T + b1               (GELU output recomputed in backward, not stored)
+//         res2 = h1 + dropout(gelu(inter_pre) W2^T + b2)     x' = LN2(res2)
+// hidden[0] = dropout(LN(word + type + position embeddings)); hidden[l+1] = x' of layer l.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bertfit/config.h"
+#include "core/aligned_buffer.h"
+#include "model/param_table.h"
+
+namespace bertfit {
+
+enum class HeadKind {
+  NONE,                     // BertModel / RobertaModel without pooler: hidden states only
+  SEQUENCE_CLASSIFICATION,  // BertForSequenceClassification / RobertaForSequenceClassification
+  MASKED_LM,                // BertForMaskedLM / RobertaForMaskedLM (decoder tied to the word embeddings)
+};
+
+// One batch, row-major [B, T]. token_type_ids may be null (all zero). labels: classification [B], masked LM
+// [B*T] with kIgnoreIndex (-100) where no prediction is wanted; null for inference.
+struct Batch {
+  int64_t B = 0, T = 0;
+  const int32_t* input_ids = nullptr;
+  const int32_t* token_type_ids = nullptr;
+  const uint8_t* attention_mask = nullptr;  // 1 = token, 0 = padding
+  const int32_t* labels = nullptr;
+};
+
+class BertModel {
+ public:
+  BertModel(const ModelConfig& config, HeadKind head);
+
+  const ModelConfig& config() const { return config_; }
+  HeadKind head() const { return head_; }
+  const ParamTable& table() const { return table_; }
+  // "bert" or "roberta": the prefix of the encoder's parameter names.
+  const std::string& prefix() const { return prefix_; }
+
+  float* params() { return params_.data(); }
+  const float* params() const { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  const float* grads() const { return grads_.data(); }
+  size_t buffer_floats() const { return table_.total_floats(); }
+  float* param(const std::string& name) { return params_.data() + table_.at(name).offset; }
+  float* grad(const std::string& name) { return grads_.data() + table_.at(name).offset; }
+
+  // HuggingFace's _init_weights: Linear and Embedding weights ~ normal(0, initializer_range), biases 0,
+  // LayerNorm weight 1 / bias 0, embedding padding_idx rows 0. Only entries whose name satisfies `only`
+  // (all when null) are initialised (a new task head on a pre-trained encoder).
+  void init_weights(uint64_t seed, const std::vector<std::string>* only = nullptr);
+
+  // Sizes the activation arena for batches up to max_B x max_T (max_T <= max_position_embeddings).
+  // max_labelled_rows: masked-LM rows the head may see per batch (default: all max_B*max_T).
+  void reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows = -1);
+  size_t arena_floats() const { return arena_.size(); }
+
+  // Forward pass. training: dropout on (rates from the config), keyed by (dropout_seed, step).
+  // Returns sum(loss over labelled rows) / loss_normalizer when labels are given (normalizer <= 0: the number
+  // of labelled rows of this batch, i.e. the mean), else 0.
+  float forward(const Batch& batch, bool training, uint64_t step = 0, float loss_normalizer = 0);
+  // Backward of the last forward (which must have had labels): parameter gradients are ACCUMULATED.
+  void backward();
+  void zero_grad() { grads_.zero(); }
+
+  // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
+  const float* hidden_state(int64_t l) const;
+  // Classification: [B, num_labels]. Masked LM: [M, V] for the M labelled rows, in row-major batch order.
+  const float* logits() const { return logits_; }
+  int64_t logits_rows() const { return logits_rows_; }
+  // Masked LM: the batch row (b*T + t) of each row of logits().
+  const int32_t* labelled_rows() const { return mlm_index_; }
+
+  uint64_t dropout_seed = 0;  // runs differ by seed; masks are a pure function of (seed, step, site, element)
+
+ private:
+  void build_table();
+  void resolve_offsets();
+  void plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_t* total);
+  void check_batch(const Batch& b) const;
+  float dropout_p(float p) const { return training_ ? p : 0.0f; }
+  uint64_t site_key(uint64_t site) const;
+
+  void embeddings_forward();
+  void embeddings_backward(const float* dhidden0);
+  void layer_forward(int64_t l);
+  void layer_backward(int64_t l, const float* dout, float* dinp);
+  float classification_forward(const int32_t* labels, float normalizer);
+  void classification_backward(float* dlast);
+  float mlm_forward(const int32_t* labels, float normalizer);
+  void mlm_backward(float* dlast);
+
+  // Offsets of each parameter in the buffers, resolved once so the step does no name look-ups.
+  struct EmbeddingOffsets {
+    size_t word, position, token_type, ln_w, ln_b;
+  };
+  struct LayerOffsets {
+    size_t qkv_w, qkv_b, attn_out_w, attn_out_b, ln1_w, ln1_b, inter_w, inter_b, out_w, out_b, ln2_w, ln2_b;
+  };
+  struct HeadOffsets {  // classification: dense = pooler / classifier.dense, out = classifier / out_proj
+    size_t dense_w = 0, dense_b = 0, out_w = 0, out_b = 0, ln_w = 0, ln_b = 0, bias = 0;
+  };
+  float* P(size_t off) { return params_.data() + off; }
+  float* G(size_t off) { return grads_.data() + off; }
+
+  ModelConfig config_;
+  HeadKind head_;
+  std::string prefix_;
+  ParamTable table_;
+  EmbeddingOffsets emb_off_{};
+  std::vector<LayerOffsets> layer_off_;
+  HeadOffsets head_off_{};
+  AlignedBuffer<float> params_, grads_;
+
+  // Arena and the views into it (valid for the reserved shape; the current batch uses a prefix of each).
+  AlignedBuffer<float> arena_;
+  AlignedBuffer<int32_t> int_arena_;
+  int64_t max_B_ = 0, max_T_ = 0, max_M_ = 0;
+  struct LayerActs {
+    float *qkv, *probs, *ctx, *res1, *h1, *mean1, *rstd1, *inter_pre, *res2, *mean2, *rstd2;
+  };
+  std::vector<LayerActs> layers_;
+  std::vector<float*> hidden_;
+  float *emb_sum_ = nullptr, *emb_mean_ = nullptr, *emb_rstd_ = nullptr;
+  float *scratch_inter_ = nullptr, *scratch_c_ = nullptr, *attn_scratch_ = nullptr;
+  float *grad_a_ = nullptr, *grad_b_ = nullptr, *grad_c_ = nullptr, *grad_qkv_ = nullptr, *grad_inter_ = nullptr;
+  // Heads.
+  float *head_in_ = nullptr, *head_pre_ = nullptr, *head_act_ = nullptr, *head_drop_ = nullptr;
+  float *head_mean_ = nullptr, *head_rstd_ = nullptr, *head_grad_ = nullptr, *head_grad2_ = nullptr;
+  float *logits_ = nullptr, *dlogits_ = nullptr, *row_loss_ = nullptr;
+  int32_t *pos_ids_ = nullptr, *type_ids_ = nullptr, *ids_ = nullptr, *labels_ = nullptr, *mlm_index_ = nullptr;
+  uint8_t* mask_ = nullptr;
+  AlignedBuffer<uint8_t> mask_arena_;
+
+  // State of the last forward.
+  int64_t B_ = 0, T_ = 0, N_ = 0, logits_rows_ = 0;
+  bool training_ = false, has_labels_ = false;
+  uint64_t step_ = 0;
+};
+
+}  // namespace bertfit
