@@ -1,0 +1,60 @@
+// A classification data set read from a file: one Example per row, with the text built from named columns.
+//
+// Text: the values of `text_columns` joined by `text_separator` (the seed: title + "." + abstract). In each
+// value, CR, LF and TAB become a space (newline_mode SPACE, the default: "line one\nline two" stays two
+// words) or are deleted (REMOVE: exactly the seed's `x.replace('\n', '')`). Values are not otherwise
+// changed. An optional second text (`text_pair_column`) makes sentence pairs.
+//
+// Bad rows, each reported as "<file>:<line>: <what>": a row the table reader rejects (wrong number of
+// fields, invalid UTF-8, bad JSON, missing key), an empty text (every text column empty or blank; one empty
+// column among several is allowed, like a paper without an abstract), an empty pair text, an empty label.
+// By default the first bad row throws FormatError. With `skip_bad_rows`, bad rows are left out, counted,
+// and their messages kept in Dataset::skipped so the caller can report them: nothing is dropped silently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/table.h"
+
+namespace bertfit::data {
+
+enum class NewlineMode { SPACE, REMOVE };
+
+struct DatasetSpec {
+  TableOptions table;
+  std::vector<std::string> text_columns{"text"};
+  std::string text_separator = ".";    // the seed's title + '.' + abstract
+  std::string text_pair_column;        // empty: single sentences
+  std::string label_column = "label";  // empty: unlabelled (prediction input)
+  std::string id_column;               // empty: ids are the 0-based row numbers
+  NewlineMode newline_mode = NewlineMode::SPACE;
+  bool skip_bad_rows = false;
+};
+
+struct Example {
+  std::string id;
+  std::string text;
+  std::string text_pair;  // empty unless the spec has a pair column
+  std::string label;      // empty when the spec has no label column
+  int64_t line = 0;       // physical line (1-based) where the row starts
+};
+
+struct Dataset {
+  std::string path;
+  std::vector<Example> examples;
+  std::vector<std::string> skipped;  // one message per skipped bad row (only with skip_bad_rows)
+  bool has_labels = false;
+  bool has_pairs = false;
+};
+
+// Throws FormatError (first bad row, or a missing column) or ConfigError (an empty text column list).
+Dataset read_dataset(const std::string& path, const DatasetSpec& spec);
+// The same over text in memory; `source` names it in messages.
+Dataset read_dataset_text(const std::string& source, const std::string& text, const DatasetSpec& spec);
+
+// The cleaning step on one value (CR/LF/TAB to a space or removed, per the mode).
+std::string clean_text_value(const std::string& value, NewlineMode mode);
+
+}  // namespace bertfit::data

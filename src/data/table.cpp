@@ -1,0 +1,174 @@
+// Named-column rows from TSV / CSV / JSON Lines (see table.h).
+#include "data/table.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "bertfit/error.h"
+#include "data/utf8.h"
+
+namespace bertfit::data {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string quote_name(const std::string& s) {
+  return "'" + s + "'";
+}
+
+}  // namespace
+
+FileFormat parse_file_format(const std::string& name) {
+  const std::string n = lower(name);
+  if (n == "auto") return FileFormat::AUTO;
+  if (n == "tsv") return FileFormat::TSV;
+  if (n == "csv") return FileFormat::CSV;
+  if (n == "jsonl" || n == "json") return FileFormat::JSONL;
+  throw ConfigError("unknown data format '" + name + "' (expected auto, tsv, csv or jsonl)");
+}
+
+Quoting parse_quoting(const std::string& name) {
+  const std::string n = lower(name);
+  if (n == "rfc4180" || n == "csv" || n == "quoted") return Quoting::RFC4180;
+  if (n == "none") return Quoting::NONE;
+  throw ConfigError("unknown quoting mode '" + name + "' (expected rfc4180 or none)");
+}
+
+FileFormat resolve_format(const std::string& path, FileFormat format) {
+  if (format != FileFormat::AUTO) return format;
+  const std::string p = lower(path);
+  if (ends_with(p, ".tsv") || ends_with(p, ".txt")) return FileFormat::TSV;
+  if (ends_with(p, ".csv")) return FileFormat::CSV;
+  if (ends_with(p, ".jsonl") || ends_with(p, ".json") || ends_with(p, ".ndjson")) return FileFormat::JSONL;
+  throw ConfigError(path +
+                    ": cannot tell the format from the extension (use .tsv, .csv, .jsonl, or name the "
+                    "format explicitly)");
+}
+
+TableReader::TableReader(const std::string& path, const TableOptions& options,
+                         std::vector<std::string> columns)
+    : source_(path), columns_(std::move(columns)) {
+  format_ = resolve_format(path, options.format);
+  file_ = std::make_unique<MappedFile>(path);
+  text_ = file_->view();
+  init(options);
+}
+
+TableReader::TableReader(std::string source, std::string owned_text, const TableOptions& options,
+                         std::vector<std::string> columns)
+    : owned_text_(std::move(owned_text)), source_(std::move(source)), columns_(std::move(columns)) {
+  format_ = options.format == FileFormat::AUTO ? FileFormat::TSV : options.format;
+  text_ = owned_text_;
+  init(options);
+}
+
+std::unique_ptr<TableReader> TableReader::from_text(std::string source, std::string text,
+                                                    const TableOptions& options,
+                                                    std::vector<std::string> columns) {
+  return std::unique_ptr<TableReader>(
+      new TableReader(std::move(source), std::move(text), options, std::move(columns)));
+}
+
+void TableReader::init(const TableOptions& options) {
+  if (format_ == FileFormat::JSONL) {
+    if (text_.size() >= 3 && text_.compare(0, 3, "\xEF\xBB\xBF") == 0) pos_ = 3;
+    return;
+  }
+  const char delim = options.delimiter ? options.delimiter : (format_ == FileFormat::CSV ? ',' : '\t');
+  parser_ = std::make_unique<DelimitedParser>(text_, source_, delim, options.quoting);
+  const auto st = parser_->next(header_);
+  if (st == DelimitedParser::Status::END) throw FormatError(source_ + ": empty file (no header line)");
+  if (st == DelimitedParser::Status::BAD_RECORD) throw FormatError(parser_->error() + " (in the header)");
+  for (const auto& h : header_)
+    if (utf8_invalid_offset(h) != std::string_view::npos)
+      throw FormatError(source_ + ":" + std::to_string(parser_->line()) + ": header is not valid UTF-8");
+  for (const auto& want : columns_) {
+    const auto first = std::find(header_.begin(), header_.end(), want);
+    if (first == header_.end()) {
+      std::string have;
+      for (const auto& h : header_) have += (have.empty() ? "" : ", ") + quote_name(h);
+      throw FormatError(source_ + ":" + std::to_string(parser_->line()) + ": no column " + quote_name(want) +
+                        " in the header (columns: " + have + ")");
+    }
+    if (std::find(first + 1, header_.end(), want) != header_.end())
+      throw FormatError(source_ + ":" + std::to_string(parser_->line()) + ": column " + quote_name(want) +
+                        " appears more than once in the header");
+    column_index_.push_back(static_cast<size_t>(first - header_.begin()));
+  }
+}
+
+TableReader::Status TableReader::bad(const std::string& what) {
+  error_ = source_ + ":" + std::to_string(line_) + ": " + what;
+  return Status::BAD_ROW;
+}
+
+TableReader::Status TableReader::next(std::vector<std::string>& values) {
+  values.resize(columns_.size());
+  return format_ == FileFormat::JSONL ? next_jsonl(values) : next_delimited(values);
+}
+
+TableReader::Status TableReader::next_delimited(std::vector<std::string>& values) {
+  const auto st = parser_->next(fields_);
+  line_ = parser_->line();
+  if (st == DelimitedParser::Status::END) return Status::END;
+  if (st == DelimitedParser::Status::BAD_RECORD) {
+    error_ = parser_->error();
+    return Status::BAD_ROW;
+  }
+  if (fields_.size() != header_.size())
+    return bad("expected " + std::to_string(header_.size()) + " fields (as the header), got " +
+               std::to_string(fields_.size()));
+  for (size_t i = 0; i < fields_.size(); ++i)
+    if (utf8_invalid_offset(fields_[i]) != std::string_view::npos)
+      return bad("column " + quote_name(header_[i]) + " is not valid UTF-8");
+  for (size_t i = 0; i < columns_.size(); ++i) values[i] = fields_[column_index_[i]];
+  return Status::OK;
+}
+
+TableReader::Status TableReader::next_jsonl(std::vector<std::string>& values) {
+  const char* d = text_.data();
+  const size_t n = text_.size();
+  for (;;) {
+    if (pos_ >= n) return Status::END;
+    const void* nl = std::memchr(d + pos_, '\n', n - pos_);
+    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - d) : n;
+    std::string_view line(d + pos_, end - pos_);
+    pos_ = nl ? end + 1 : n;
+    line_ = next_line_++;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
+    if (utf8_invalid_offset(line) != std::string_view::npos) return bad("line is not valid UTF-8");
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(line.begin(), line.end());
+    } catch (const nlohmann::json::parse_error& e) {
+      return bad(std::string("invalid JSON: ") + e.what());
+    }
+    if (!obj.is_object()) return bad("expected a JSON object, got " + std::string(obj.type_name()));
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      const auto it = obj.find(columns_[i]);
+      if (it == obj.end()) return bad("no key " + quote_name(columns_[i]));
+      if (it->is_string()) {
+        values[i] = it->get<std::string>();
+      } else if (it->is_number() || it->is_boolean()) {
+        values[i] = it->dump();  // a numeric label 3 reads as "3"
+      } else {
+        return bad("key " + quote_name(columns_[i]) + " is " + std::string(it->type_name()) +
+                   ", expected a string or a number");
+      }
+    }
+    return Status::OK;
+  }
+}
+
+}  // namespace bertfit::data
