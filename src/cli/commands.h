@@ -8,5 +8,6 @@
 namespace bertfit::cli {
 
 void add_info_command(CLI::App& app);
+void add_dataset_command(CLI::App& app);
 
 }  // namespace bertfit::cli

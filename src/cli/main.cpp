@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "bertfit 0.1.0");
   bertfit::cli::add_info_command(app);
+  bertfit::cli::add_dataset_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
