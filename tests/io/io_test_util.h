@@ -17,9 +17,9 @@
 namespace bertfit::test {
 
 inline std::string temp_dir(const std::string& tag) {
+  // One stable directory per test (emptied first), so repeated runs do not accumulate directories.
   auto base = std::filesystem::temp_directory_path() /
-              ("bertfit-io-" + tag + "-" + std::to_string(::getpid()) + "-" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+              ("bertfit-io-" + tag + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   return base.string();
