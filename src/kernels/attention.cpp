@@ -5,22 +5,25 @@
 #include <cmath>
 
 #include "backend/cpu/gemm.h"
+#include "core/profiler.h"
 #include "core/rng.h"
 
 namespace bertfit {
 
-int64_t attention_scratch_floats(int64_t T, int num_threads) { return 2 * T * T * num_threads; }
+int64_t attention_scratch_floats(int64_t T, int num_threads) {
+  return 2 * T * T * num_threads;
+}
 
 namespace {
-// Index of element (i, j) of head h of batch b in the flattened probs tensor: the dropout counter, so the mask
-// of an element is the same in forward and backward.
+// Index of element (i, j) of head h of batch b in the flattened probs tensor: the dropout counter, so the
+// mask of an element is the same in forward and backward.
 inline uint64_t prob_index(const AttentionShape& s, int64_t b, int64_t h, int64_t i, int64_t j) {
   return static_cast<uint64_t>(((b * s.NH + h) * s.T + i) * s.T + j);
 }
 }  // namespace
 
-void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask, const AttentionShape& s,
-                       float p, uint64_t key, float* scratch) {
+void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
+                       const AttentionShape& s, float p, uint64_t key, float* scratch) {
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
@@ -34,7 +37,11 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
     const uint8_t* m = mask + b * T;
     // HF computes (Q K^T) / sqrt(HS); scaling the product in the GEMM (alpha) rounds the same way per element
     // up to the last bit, well inside the parity tolerance.
-    gemm(false, true, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/scores_gemm");
+      gemm(false, true, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/softmax_dropout_pv");
     for (int64_t i = 0; i < T; ++i) {
       float* row = P + i * T;
       float mx = -INFINITY;
@@ -54,7 +61,8 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
       float* tmp = scratch + static_cast<int64_t>(omp_get_thread_num()) * 2 * T * T;
       for (int64_t i = 0; i < T; ++i)
         for (int64_t j = 0; j < T; ++j)
-          tmp[i * T + j] = counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? P[i * T + j] * keep_scale : 0.0f;
+          tmp[i * T + j] =
+              counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? P[i * T + j] * keep_scale : 0.0f;
       Pd = tmp;
     }
     gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
@@ -83,7 +91,8 @@ void attention_backward(float* dqkv, const float* dctx, const float* qkv, const 
     if (p > 0) {
       for (int64_t i = 0; i < T; ++i)
         for (int64_t j = 0; j < T; ++j)
-          Pd[i * T + j] = counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? P[i * T + j] * keep_scale : 0.0f;
+          Pd[i * T + j] =
+              counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? P[i * T + j] * keep_scale : 0.0f;
     } else {
       Pd = const_cast<float*>(P);  // read only below
     }

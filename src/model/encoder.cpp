@@ -1,6 +1,7 @@
 // Embeddings and encoder layers of BertModel, forward and backward (see the data flow in bert_model.h).
 #include <algorithm>
 
+#include "core/profiler.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/dropout.h"
@@ -13,32 +14,40 @@ namespace bertfit {
 
 namespace {
 // Dropout sites: 0 = embeddings, then three per layer, then the heads (heads.cpp uses kHeadSite + k).
-inline uint64_t layer_site(int64_t l, int k) { return 1 + 3 * static_cast<uint64_t>(l) + k; }
+inline uint64_t layer_site(int64_t l, int k) {
+  return 1 + 3 * static_cast<uint64_t>(l) + k;
+}
 }  // namespace
 
 void BertModel::embeddings_forward() {
   const int64_t C = config_.hidden_size;
-  if (config_.family == ModelFamily::ROBERTA)
-    roberta_position_ids(pos_ids_, ids_, B_, T_, static_cast<int32_t>(config_.pad_token_id));
-  else
-    bert_position_ids(pos_ids_, B_, T_);
-  check_ids("position_ids", pos_ids_, N_, config_.max_position_embeddings);
-  embedding_forward(emb_sum_, ids_, pos_ids_, type_ids_, P(emb_off_.word),
-                    P(emb_off_.position), P(emb_off_.token_type), N_, C);
-  layernorm_forward(hidden_[0], emb_mean_, emb_rstd_, emb_sum_, P(emb_off_.ln_w),
-                    P(emb_off_.ln_b), N_, C, config_.layer_norm_eps);
-  dropout_forward(hidden_[0], hidden_[0], N_ * C, dropout_p(config_.hidden_dropout_prob), site_key(0));
+  BERTFIT_TIMED("embeddings.fwd", {
+    if (config_.family == ModelFamily::ROBERTA)
+      roberta_position_ids(pos_ids_, ids_, B_, T_, static_cast<int32_t>(config_.pad_token_id));
+    else
+      bert_position_ids(pos_ids_, B_, T_);
+    check_ids("position_ids", pos_ids_, N_, config_.max_position_embeddings);
+    embedding_forward(emb_sum_, ids_, pos_ids_, type_ids_, P(emb_off_.word), P(emb_off_.position),
+                      P(emb_off_.token_type), N_, C);
+  });
+  BERTFIT_TIMED("layernorm.fwd",
+                layernorm_forward(hidden_[0], emb_mean_, emb_rstd_, emb_sum_, P(emb_off_.ln_w),
+                                  P(emb_off_.ln_b), N_, C, config_.layer_norm_eps));
+  BERTFIT_TIMED("dropout.fwd", dropout_forward(hidden_[0], hidden_[0], N_ * C,
+                                               dropout_p(config_.hidden_dropout_prob), site_key(0)));
 }
 
 void BertModel::embeddings_backward(const float* dhidden0) {
   const int64_t C = config_.hidden_size;
-  dropout_backward(grad_c_, dhidden0, N_ * C, dropout_p(config_.hidden_dropout_prob), site_key(0));
-  layernorm_backward(grad_c_, G(emb_off_.ln_w), G(emb_off_.ln_b), grad_c_, emb_sum_,
-                     P(emb_off_.ln_w), emb_mean_, emb_rstd_, N_, C);
+  BERTFIT_TIMED("dropout.bwd", dropout_backward(grad_c_, dhidden0, N_ * C,
+                                                dropout_p(config_.hidden_dropout_prob), site_key(0)));
+  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(grad_c_, G(emb_off_.ln_w), G(emb_off_.ln_b), grad_c_,
+                                                    emb_sum_, P(emb_off_.ln_w), emb_mean_, emb_rstd_, N_, C));
   const int32_t pad = static_cast<int32_t>(config_.pad_token_id);
-  embedding_backward(G(emb_off_.word), G(emb_off_.position),
-                     G(emb_off_.token_type), grad_c_, ids_, pos_ids_, type_ids_, N_, C, pad,
-                     config_.family == ModelFamily::ROBERTA ? pad : -1);
+  BERTFIT_TIMED(
+      "embeddings.bwd",
+      embedding_backward(G(emb_off_.word), G(emb_off_.position), G(emb_off_.token_type), grad_c_, ids_,
+                         pos_ids_, type_ids_, N_, C, pad, config_.family == ModelFamily::ROBERTA ? pad : -1));
 }
 
 void BertModel::layer_forward(int64_t l) {
@@ -49,23 +58,25 @@ void BertModel::layer_forward(int64_t l) {
   const float eps = config_.layer_norm_eps;
   const float p_hidden = dropout_p(config_.hidden_dropout_prob);
 
-  linear_forward(a.qkv, x, P(o.qkv_w), P(o.qkv_b), N_, C,
-                 3 * C);
-  attention_forward(a.ctx, a.probs, a.qkv, mask_, {B_, T_, C, config_.num_attention_heads},
-                    dropout_p(config_.attention_probs_dropout_prob), site_key(layer_site(l, 0)), attn_scratch_);
-  linear_forward(scratch_c_, a.ctx, P(o.attn_out_w),
-                 P(o.attn_out_b), N_, C, C);
-  dropout_residual_forward(a.res1, scratch_c_, x, N_ * C, p_hidden, site_key(layer_site(l, 1)));
-  layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w),
-                    P(o.ln1_b), N_, C, eps);
-  linear_forward(a.inter_pre, a.h1, P(o.inter_w), P(o.inter_b), N_,
-                 C, I);
-  gelu_forward(scratch_inter_, a.inter_pre, N_ * I);
-  linear_forward(scratch_c_, scratch_inter_, P(o.out_w), P(o.out_b), N_, I,
-                 C);
-  dropout_residual_forward(a.res2, scratch_c_, a.h1, N_ * C, p_hidden, site_key(layer_site(l, 2)));
-  layernorm_forward(hidden_[l + 1], a.mean2, a.rstd2, a.res2, P(o.ln2_w),
-                    P(o.ln2_b), N_, C, eps);
+  BERTFIT_TIMED("gemm.qkv.fwd", linear_forward(a.qkv, x, P(o.qkv_w), P(o.qkv_b), N_, C, 3 * C));
+  BERTFIT_TIMED("attention.fwd",
+                attention_forward(a.ctx, a.probs, a.qkv, mask_, {B_, T_, C, config_.num_attention_heads},
+                                  dropout_p(config_.attention_probs_dropout_prob), site_key(layer_site(l, 0)),
+                                  attn_scratch_));
+  BERTFIT_TIMED("gemm.attn_out.fwd",
+                linear_forward(scratch_c_, a.ctx, P(o.attn_out_w), P(o.attn_out_b), N_, C, C));
+  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res1, scratch_c_, x, N_ * C, p_hidden,
+                                                        site_key(layer_site(l, 1))));
+  BERTFIT_TIMED("layernorm.fwd",
+                layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
+  BERTFIT_TIMED("gemm.ffn_in.fwd", linear_forward(a.inter_pre, a.h1, P(o.inter_w), P(o.inter_b), N_, C, I));
+  BERTFIT_TIMED("gelu.fwd", gelu_forward(scratch_inter_, a.inter_pre, N_ * I));
+  BERTFIT_TIMED("gemm.ffn_out.fwd",
+                linear_forward(scratch_c_, scratch_inter_, P(o.out_w), P(o.out_b), N_, I, C));
+  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, a.h1, N_ * C, p_hidden,
+                                                        site_key(layer_site(l, 2))));
+  BERTFIT_TIMED("layernorm.fwd", layernorm_forward(hidden_[l + 1], a.mean2, a.rstd2, a.res2, P(o.ln2_w),
+                                                   P(o.ln2_b), N_, C, eps));
 }
 
 // dout: gradient w.r.t. hidden[l+1]; writes dinp: gradient w.r.t. hidden[l]. Uses grad_c_, grad_qkv_,
@@ -78,28 +89,33 @@ void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   const float p_hidden = dropout_p(config_.hidden_dropout_prob);
 
   // LN2: dres2 -> grad_c_ (it is also the residual gradient reaching h1).
-  layernorm_backward(grad_c_, G(o.ln2_w), G(o.ln2_b), dout, a.res2,
-                     P(o.ln2_w), a.mean2, a.rstd2, N_, C);
+  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(grad_c_, G(o.ln2_w), G(o.ln2_b), dout, a.res2, P(o.ln2_w),
+                                                    a.mean2, a.rstd2, N_, C));
   // Through the FFN output dropout into dense2 (dinp is free scratch until LN1's backward).
-  dropout_backward(dinp, grad_c_, N_ * C, p_hidden, site_key(layer_site(l, 2)));
-  gelu_forward(scratch_inter_, a.inter_pre, N_ * I);  // recompute the GELU output instead of storing it
-  linear_backward(grad_inter_, G(o.out_w), G(o.out_b), dinp, scratch_inter_,
-                  P(o.out_w), N_, I, C);
-  gelu_backward(grad_inter_, a.inter_pre, grad_inter_, N_ * I);
+  BERTFIT_TIMED("dropout.bwd", dropout_backward(dinp, grad_c_, N_ * C, p_hidden, site_key(layer_site(l, 2))));
+  // Recompute the GELU output instead of storing it.
+  BERTFIT_TIMED("gelu.recompute", gelu_forward(scratch_inter_, a.inter_pre, N_ * I));
+  BERTFIT_TIMED("gemm.ffn_out.bwd", linear_backward(grad_inter_, G(o.out_w), G(o.out_b), dinp, scratch_inter_,
+                                                    P(o.out_w), N_, I, C));
+  BERTFIT_TIMED("gelu.bwd", gelu_backward(grad_inter_, a.inter_pre, grad_inter_, N_ * I));
   // dense1: dh1 = dres2 + d(inter_pre) W1, accumulated onto grad_c_.
-  linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), grad_inter_,
-                  a.h1, P(o.inter_w), N_, C, I, /*accumulate_dinp=*/true);
+  BERTFIT_TIMED("gemm.ffn_in.bwd", linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), grad_inter_, a.h1,
+                                                   P(o.inter_w), N_, C, I, /*accumulate_dinp=*/true));
   // LN1: dres1 -> dinp (the residual gradient reaching x).
-  layernorm_backward(dinp, G(o.ln1_w), G(o.ln1_b),
-                     grad_c_, a.res1, P(o.ln1_w), a.mean1, a.rstd1, N_, C);
-  dropout_backward(grad_c_, dinp, N_ * C, p_hidden, site_key(layer_site(l, 1)));
-  linear_backward(scratch_c_, G(o.attn_out_w), G(o.attn_out_b),
-                  grad_c_, a.ctx, P(o.attn_out_w), N_, C, C);
-  attention_backward(grad_qkv_, scratch_c_, a.qkv, a.probs, {B_, T_, C, config_.num_attention_heads},
-                     dropout_p(config_.attention_probs_dropout_prob), site_key(layer_site(l, 0)), attn_scratch_);
-  // Fused QKV: dx += dqkv Wqkv; dWqkv += dqkv^T x; dbqkv += colsum(dqkv) (Q|K|V weights and biases are adjacent).
-  linear_backward(dinp, G(o.qkv_w), G(o.qkv_b), grad_qkv_, x,
-                  P(o.qkv_w), N_, C, 3 * C, /*accumulate_dinp=*/true);
+  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dinp, G(o.ln1_w), G(o.ln1_b), grad_c_, a.res1, P(o.ln1_w),
+                                                    a.mean1, a.rstd1, N_, C));
+  BERTFIT_TIMED("dropout.bwd", dropout_backward(grad_c_, dinp, N_ * C, p_hidden, site_key(layer_site(l, 1))));
+  BERTFIT_TIMED("gemm.attn_out.bwd", linear_backward(scratch_c_, G(o.attn_out_w), G(o.attn_out_b), grad_c_,
+                                                     a.ctx, P(o.attn_out_w), N_, C, C));
+  BERTFIT_TIMED("attention.bwd", attention_backward(grad_qkv_, scratch_c_, a.qkv, a.probs,
+                                                    {B_, T_, C, config_.num_attention_heads},
+                                                    dropout_p(config_.attention_probs_dropout_prob),
+                                                    site_key(layer_site(l, 0)), attn_scratch_));
+  // Fused QKV: dx += dqkv Wqkv; dWqkv += dqkv^T x; dbqkv += colsum(dqkv) (Q|K|V weights and biases are
+  // adjacent).
+  BERTFIT_TIMED("gemm.qkv.bwd",
+                linear_backward(dinp, G(o.qkv_w), G(o.qkv_b), grad_qkv_, x, P(o.qkv_w), N_, C, 3 * C,
+                                /*accumulate_dinp=*/true));
 }
 
 }  // namespace bertfit

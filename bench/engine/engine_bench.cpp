@@ -1,0 +1,254 @@
+// bertfit_engine_bench: times one case of the engine (or OpenBLAS's sgemm alone) and prints one JSON line.
+//
+//   bertfit_engine_bench --case train|infer|mlm|sgemm --model base|mini --batch B --seq T --threads N
+//                        [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15]
+//
+// Every case runs the library's real code path (BertModel forward/backward, clip_grad_norm, adamw_step), the
+// same calls a trainer makes; nothing here is benchmark-specific in the engine. Random token ids without
+// padding, dropout 0.1 as in the config defaults, labels random. Timings: `warmup` untimed steps, then
+// `repeats` timed steps; the JSON carries every sample, the median, min and max, FLOPs per step and peak RSS.
+// --profile prints the per-kernel profile of the LAST timed step (core/profiler.h) to stderr.
+#include <cblas.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/profiler.h"
+#include "core/rng.h"
+#include "core/threading.h"
+#include "kernels/adamw.h"
+#include "kernels/cross_entropy.h"
+#include "model/bert_model.h"
+
+namespace {
+
+using namespace bertfit;
+
+struct Args {
+  std::string kase = "train", model = "mini";
+  int64_t batch = 8, seq = 128;
+  int threads = 2, warmup = 1, repeats = 3;
+  bool profile = false;
+  double mask_frac = 0.15;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value after " + k);
+      return argv[++i];
+    };
+    if (k == "--case")
+      a.kase = val();
+    else if (k == "--model")
+      a.model = val();
+    else if (k == "--batch")
+      a.batch = std::stoll(val());
+    else if (k == "--seq")
+      a.seq = std::stoll(val());
+    else if (k == "--threads")
+      a.threads = std::stoi(val());
+    else if (k == "--warmup")
+      a.warmup = std::stoi(val());
+    else if (k == "--repeats")
+      a.repeats = std::stoi(val());
+    else if (k == "--mask-frac")
+      a.mask_frac = std::stod(val());
+    else if (k == "--profile")
+      a.profile = true;
+    else
+      throw std::runtime_error("unknown argument " + k);
+  }
+  if (a.repeats < 1 || a.batch < 1 || a.seq < 1)
+    throw std::runtime_error("repeats, batch and seq must be >= 1");
+  return a;
+}
+
+ModelConfig model_config(const std::string& name) {
+  ModelConfig
+      c;  // BertConfig defaults = bert-base-uncased: 12 layers, 768 hidden, 12 heads, 3072, vocab 30522
+  if (name == "mini") {
+    c.num_hidden_layers = 4;
+    c.hidden_size = 256;
+    c.num_attention_heads = 4;
+    c.intermediate_size = 1024;
+  } else if (name != "base") {
+    throw std::runtime_error("unknown model " + name + " (base | mini)");
+  }
+  return c;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void print_result(const Args& a, const std::vector<double>& ms, double gflop, const std::string& extra) {
+  std::vector<double> s = ms;
+  std::sort(s.begin(), s.end());
+  const double median = s.size() % 2 ? s[s.size() / 2] : 0.5 * (s[s.size() / 2 - 1] + s[s.size() / 2]);
+  std::printf(
+      "RESULT {\"engine\":\"bertfit\",\"case\":\"%s\",\"model\":\"%s\",\"batch\":%lld,\"seq\":%lld,"
+      "\"threads\":%d,\"setting\":\"t%d\",\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,\"gflop\":%.4f,"
+      "\"peak_rss_mb\":%.1f,\"samples_ms\":[",
+      a.kase.c_str(), a.model.c_str(), static_cast<long long>(a.batch), static_cast<long long>(a.seq),
+      a.threads, a.threads, median, s.front(), s.back(), gflop, peak_rss_mb());
+  for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? "," : "", ms[i]);
+  std::printf("]%s}\n", extra.c_str());
+  std::fflush(stdout);
+}
+
+// OpenBLAS sgemm alone: C[4096,768] = A[4096,768] B[768,768], the shape of a BERT-base projection at 32x128.
+void run_sgemm(const Args& a) {
+  const int M = 4096, N = 768, K = 768;
+  AlignedBuffer<float> A(static_cast<size_t>(M) * K), B(static_cast<size_t>(K) * N),
+      C(static_cast<size_t>(M) * N);
+  Rng rng(1);
+  for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>(rng.uniform() - 0.5);
+  for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>(rng.uniform() - 0.5);
+  const int inner = 20;  // one sample = 20 products (~0.1 s), so timer and dispatch noise do not matter
+  std::vector<double> ms;
+  for (int r = -a.warmup; r < a.repeats; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < inner; ++i)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f,
+                  C.data(), N);
+    if (r >= 0) ms.push_back(seconds_since(t0) * 1e3 / inner);
+  }
+  print_result(a, ms, 2.0 * M * N * K * 1e-9, "");
+}
+
+// Model FLOPs per step, the count: 6 x non-embedding parameters x tokens plus attention (QK^T and PV:
+// 4 T C per token per layer forward, x3 with backward); inference is a third of training. The masked-LM step
+// counts the encoder (6 x encoder parameters) and its head on the M labelled rows: 6 (C^2 + C V) M, since the
+// tied decoder is the embedding matrix and would otherwise be missed.
+double model_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int64_t masked_rows) {
+  const double C = static_cast<double>(c.hidden_size), L = static_cast<double>(c.num_hidden_layers);
+  const double tokens = static_cast<double>(a.batch * a.seq), T = static_cast<double>(a.seq);
+  double emb = 0, enc = 0, total = 0;
+  for (const ParamEntry& e : m.table().entries()) {
+    total += static_cast<double>(e.numel);
+    if (e.name.find(".embeddings.") != std::string::npos)
+      emb += static_cast<double>(e.numel);
+    else if (e.name.find(".encoder.") != std::string::npos)
+      enc += static_cast<double>(e.numel);
+  }
+  const double attn = 12.0 * L * T * C * tokens;
+  if (a.kase == "mlm") {
+    const double V = static_cast<double>(c.vocab_size);
+    return (6.0 * enc * tokens + attn + 6.0 * (C * C + C * V) * static_cast<double>(masked_rows)) * 1e-9;
+  }
+  const double train = 6.0 * (total - emb) * tokens + attn;
+  return (a.kase == "infer" ? train / 3.0 : train) * 1e-9;
+}
+
+void run_model(const Args& a) {
+  ModelConfig c = model_config(a.model);
+  const HeadKind head = a.kase == "mlm" ? HeadKind::MASKED_LM : HeadKind::SEQUENCE_CLASSIFICATION;
+  const int64_t B = a.batch, T = a.seq, N = B * T;
+  Rng rng(11);
+  std::vector<int32_t> ids(N), labels(head == HeadKind::MASKED_LM ? N : B, kIgnoreIndex);
+  std::vector<uint8_t> mask(N, 1);
+  for (auto& id : ids) id = static_cast<int32_t>(1 + rng.below(c.vocab_size - 1));
+  int64_t masked = 0;
+  if (head == HeadKind::MASKED_LM) {
+    // Exactly round(frac * N) labelled positions, chosen by a partial Fisher-Yates shuffle.
+    std::vector<int64_t> order(N);
+    for (int64_t i = 0; i < N; ++i) order[i] = i;
+    masked = static_cast<int64_t>(a.mask_frac * static_cast<double>(N) + 0.5);
+    for (int64_t i = 0; i < masked; ++i) {
+      std::swap(order[i], order[i + static_cast<int64_t>(rng.below(static_cast<uint64_t>(N - i)))]);
+      labels[order[i]] = static_cast<int32_t>(rng.below(c.vocab_size));
+    }
+  } else {
+    for (auto& l : labels) l = static_cast<int32_t>(rng.below(2));
+  }
+
+  BertModel m(c, head);
+  m.init_weights(1);
+  m.dropout_seed = 5;
+  m.reserve(B, T, head == HeadKind::MASKED_LM ? masked : -1);
+  const bool train = a.kase != "infer";
+  std::vector<ParamGroup> groups;  // HF Trainer's two groups: no weight decay on biases and LayerNorm weights
+  for (const ParamEntry& e : m.table().entries())
+    groups.push_back({e.offset, e.numel, 2e-5f, e.no_decay ? 0.0f : 0.01f});
+  AlignedBuffer<float> mom, var;
+  if (train) {
+    mom.resize(m.buffer_floats());
+    var.resize(m.buffer_floats());
+  }
+  const Batch batch{B, T, ids.data(), nullptr, mask.data(), train ? labels.data() : nullptr};
+  std::vector<double> ms;
+  float loss = 0;
+  for (int r = -a.warmup; r < a.repeats; ++r) {
+    const bool last = r == a.repeats - 1;
+    if (a.profile && last) {
+      Profiler::reset();
+      Profiler::enable(true);
+    }
+    const auto t0 = Clock::now();
+    if (train) {
+      m.zero_grad();
+      {
+        BERTFIT_PROFILE_SCOPE("forward");
+        loss = m.forward(batch, true, static_cast<uint64_t>(r + a.warmup));
+      }
+      {
+        BERTFIT_PROFILE_SCOPE("backward");
+        m.backward();
+      }
+      BERTFIT_PROFILE_SCOPE("optimizer");
+      clip_grad_norm(m.grads(), m.buffer_floats(), 1.0);
+      adamw_step(m.params(), m.grads(), mom.data(), var.data(), groups, AdamWHyper{},
+                 static_cast<int64_t>(r + a.warmup + 1));
+    } else {
+      BERTFIT_PROFILE_SCOPE("forward");
+      m.forward(batch, false);
+    }
+    const double sec = seconds_since(t0);
+    if (r >= 0) ms.push_back(sec * 1e3);
+    if (a.profile && last) {
+      Profiler::enable(false);
+      std::fprintf(stderr, "%s", Profiler::report(sec).c_str());
+    }
+  }
+  char extra[128];
+  std::snprintf(extra, sizeof extra, ",\"loss\":%.6f,\"masked_rows\":%lld", static_cast<double>(loss),
+                static_cast<long long>(masked));
+  print_result(a, ms, model_gflop(c, m, a, masked), extra);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Args a = parse(argc, argv);
+    set_num_threads(a.threads);
+    if (a.kase == "sgemm")
+      run_sgemm(a);
+    else if (a.kase == "train" || a.kase == "infer" || a.kase == "mlm")
+      run_model(a);
+    else
+      throw std::runtime_error("unknown case " + a.kase);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bertfit_engine_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Prints the engine benchmark's comparison table from bench/engine/run.sh's results.jsonl.
+
+    /usr/bin/python3 tools/bench/report.py build-perf/bench_out/results.jsonl [--markdown]
+
+Ratios are speed ratios (baseline time / bertfit time, > 1 = bertfit faster), all from the same run. The PyTorch
+baseline of a case is its fastest median over the settings tried (p2, b2, t1); the spread printed is the
+[min-max] of that setting's samples. GFLOP/s use the issue's FLOP count (bench/engine/engine_bench.cpp).
+"""
+import json
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["engine"], r["model"], r["case"], r["batch"])].append(r)
+    return rows, by
+
+
+def fmt_ms(r):
+    return "%.0f [%.0f-%.0f]" % (r["median_ms"], r["min_ms"], r["max_ms"]) if r["median_ms"] >= 100 else \
+        "%.1f [%.1f-%.1f]" % (r["median_ms"], r["min_ms"], r["max_ms"])
+
+
+def main():
+    path = sys.argv[1]
+    md = "--markdown" in sys.argv
+    rows, by = load(path)
+    sg2 = [r for r in rows if r["case"] == "sgemm" and r["threads"] == 2]
+    sg1 = [r for r in rows if r["case"] == "sgemm" and r["threads"] == 1]
+    rate = max((r["gflop"] / r["median_ms"] * 1e3 for r in sg2), default=0.0)
+    rate1 = max((r["gflop"] / r["median_ms"] * 1e3 for r in sg1), default=0.0)
+    loads = [r.get("load_before", 0) for r in rows]
+    out = []
+    p = out.append
+    p("OpenBLAS sgemm 4096x768x768: %s GFLOP/s with 2 threads (samples: %s), %.0f with 1 thread" % (
+        "%.0f" % rate, ", ".join("%.0f" % (r["gflop"] / r["median_ms"] * 1e3) for r in sg2), rate1))
+    p("load average before the cases: min %.2f, max %.2f (2 cores: above ~0.3 means another job was running)" % (
+        min(loads, default=0), max(loads, default=0)))
+
+    def bertfit(model, case, b, t=2):
+        for r in by.get(("bertfit", model, case, b), []):
+            if r["threads"] == t:
+                return r
+        return None
+
+    def torch_best(model, case, b):
+        c = by.get(("pytorch", model, case, b), [])
+        return min(c, key=lambda r: r["median_ms"]) if c else None
+
+    def ort(model, b):
+        c = by.get(("onnxruntime", model, "infer", b), [])
+        return c[0] if c else None
+
+    sep = " | " if md else "  "
+    header = ["case", "bertfit ms [min-max]", "GFLOP/s (% sgemm)", "baseline", "baseline ms [min-max]",
+              "speed ratio", "target", "met"]
+    table = []
+
+    def add(name, br, base, base_name, target):
+        if not br:
+            return
+        gf = br["gflop"] / br["median_ms"] * 1e3
+        cells = [name, fmt_ms(br), "%.0f (%.0f%%)" % (gf, 100 * gf / rate if rate else 0)]
+        if base:
+            ratio = base["median_ms"] / br["median_ms"]
+            cells += ["%s %s" % (base_name, base["setting"]), fmt_ms(base), "%.2fx" % ratio,
+                      ">= %.1fx" % target if target else "-", ("yes" if ratio >= target else "NO") if target else "-"]
+        else:
+            cells += [base_name, "-", "-", ">= %.1fx" % target if target else "-", "?"]
+        table.append(cells)
+
+    add("base train b32", bertfit("base", "train", 32), torch_best("base", "train", 32), "PyTorch", 1.1)
+    add("base train b8", bertfit("base", "train", 8), torch_best("base", "train", 8), "PyTorch", 1.2)
+    for b in (1, 8, 32):
+        add("base infer b%d" % b, bertfit("base", "infer", b), ort("base", b), "ONNX Runtime", 1.0)
+        add("base infer b%d" % b, bertfit("base", "infer", b), torch_best("base", "infer", b), "PyTorch", 0)
+    add("mini mlm b32", bertfit("mini", "mlm", 32), torch_best("mini", "mlm", 32), "PyTorch all-pos", 2.5)
+    add("mini mlm b32", bertfit("mini", "mlm", 32), torch_best("mini", "mlm_gather", 32), "PyTorch gathered", 1.3)
+    add("mini train b32", bertfit("mini", "train", 32), torch_best("mini", "train", 32), "PyTorch", 1.5)
+
+    widths = [max(len(str(r[i])) for r in table + [header]) for i in range(len(header))]
+    if md:
+        p("| " + " | ".join(header) + " |")
+        p("|" + "|".join("---" for _ in header) + "|")
+        for r in table:
+            p("| " + " | ".join(r) + " |")
+    else:
+        p(sep.join(h.ljust(w) for h, w in zip(header, widths)))
+        for r in table:
+            p(sep.join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+    p("")
+    # Other targets: base b32 GFLOP/s vs sgemm, peak RSS, thread scaling.
+    for b in (32, 8):
+        br = bertfit("base", "train", b)
+        if br and rate:
+            gf = br["gflop"] / br["median_ms"] * 1e3
+            p("base train b%d: %.0f GFLOP/s = %.0f%% of the sgemm rate%s" % (
+                b, gf, 100 * gf / rate, " (target >= 90%%: %s)" % ("met" if gf >= 0.9 * rate else "NOT met") if b == 32 else ""))
+    for b in (32, 8):
+        br = bertfit("base", "train", b)
+        tc = by.get(("pytorch", "base", "train", b), [])
+        if br and tc:
+            tb = torch_best("base", "train", b)
+            p("peak RSS base train b%d: bertfit %.0f MB, PyTorch %.0f MB at its best setting (%s; %.0f-%.0f over settings): "
+              "ratio %.2f%s" % (b, br["peak_rss_mb"], tb["peak_rss_mb"], tb["setting"],
+                                min(r["peak_rss_mb"] for r in tc), max(r["peak_rss_mb"] for r in tc),
+                                br["peak_rss_mb"] / tb["peak_rss_mb"],
+                                " (target <= 0.50: %s)" % ("met" if br["peak_rss_mb"] <= 0.5 * tb["peak_rss_mb"] else "NOT met")
+                                if b == 32 else ""))
+    for model, case, b in (("base", "train", 32), ("base", "train", 8), ("mini", "train", 32)):
+        t1, t2 = bertfit(model, case, b, 1), bertfit(model, case, b, 2)
+        if t1 and t2:
+            s = t1["median_ms"] / t2["median_ms"]
+            p("thread scaling %s %s b%d: 1 thread %.0f ms, 2 threads %.0f ms: %.2fx (target >= 1.8x: %s)" % (
+                model, case, b, t1["median_ms"], t2["median_ms"], s, "met" if s >= 1.8 else "NOT met"))
+    p("")
+    p("every PyTorch setting (median ms, peak RSS MB):")
+    for key in sorted(k for k in by if k[0] == "pytorch"):
+        p("  %-5s %-10s b%-3d " % key[1:] + "  ".join(
+            "%s %.0f (%.0f MB)" % (r["setting"], r["median_ms"], r["peak_rss_mb"]) for r in by[key]))
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
