@@ -228,7 +228,7 @@ class Machine {
   void push_str(uint32_t len) {
     if (n_ - pos_ < len) fail("string of " + std::to_string(len) + " bytes runs past the end of the pickle");
     const uint32_t o = make(Kind::STR);
-    objs_[o].s.assign(reinterpret_cast<const char*>(p_ + pos_), len);
+    objs_[o].ref = add_string(std::string(reinterpret_cast<const char*>(p_ + pos_), len));
     pos_ += len;
     push(o);
   }
@@ -264,18 +264,23 @@ class Machine {
            " (only collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter "
            "and torch.*Storage may appear in a checkpoint; anything else could run code)");
     const uint32_t o = make(Kind::GLOBAL);
-    objs_[o].s = g;
+    objs_[o].ref = add_string(g);
     push(o);
   }
   std::string line() {
     const void* nl = std::memchr(p_ + pos_, '\n', n_ - pos_);
-    if (!nl) fail("GLOBAL argument without a newline");
+    if (!nl) fail("GLOBAL argument without a newline (truncated pickle?)");
     const size_t end = static_cast<const uint8_t*>(nl) - p_;
     std::string s(reinterpret_cast<const char*>(p_ + pos_), end - pos_);
     pos_ = end + 1;
     return s;
   }
   const Object& obj(uint32_t o) const { return objs_[o]; }
+  uint32_t add_string(std::string s) {
+    strings_.push_back(std::move(s));
+    return static_cast<uint32_t>(strings_.size() - 1);
+  }
+  const std::string& str(uint32_t o) const { return strings_[objs_[o].ref]; }
   const char* kind_of(uint32_t o) const { return kind_name(objs_[o].kind); }
   void tuple_from(std::vector<uint32_t> items) {
     const uint32_t o = make(Kind::TUPLE);
@@ -305,12 +310,13 @@ class Machine {
     const uint32_t pid = pop();
     const Object& t = obj(pid);
     if (t.kind != Kind::TUPLE || t.items.size() != 5 || obj(t.items[0]).kind != Kind::STR ||
-        obj(t.items[0]).s != "storage")
+        str(t.items[0]) != "storage")
       fail("persistent id is not ('storage', StorageClass, key, location, numel)");
     const Object& cls = obj(t.items[1]);
     DType dtype;
-    if (cls.kind != Kind::GLOBAL || !storage_dtype(cls.s, &dtype))
-      fail("persistent id names " + std::string(cls.kind == Kind::GLOBAL ? cls.s : kind_of(t.items[1])) +
+    if (cls.kind != Kind::GLOBAL || !storage_dtype(str(t.items[1]), &dtype))
+      fail("persistent id names " +
+           std::string(cls.kind == Kind::GLOBAL ? str(t.items[1]) : kind_of(t.items[1])) +
            ", not a torch storage class");
     if (obj(t.items[2]).kind != Kind::STR || obj(t.items[3]).kind != Kind::STR ||
         obj(t.items[4]).kind != Kind::INT)
@@ -318,8 +324,8 @@ class Machine {
     if (obj(t.items[4]).i < 0) fail("storage with a negative element count");
     StorageInfo si;
     si.dtype = dtype;
-    si.key = obj(t.items[2]).s;
-    si.location = obj(t.items[3]).s;
+    si.key = str(t.items[2]);
+    si.location = str(t.items[3]);
     si.numel = obj(t.items[4]).i;
     const uint32_t o = make(Kind::STORAGE);
     objs_[o].ref = static_cast<uint32_t>(storages_.size());
@@ -384,7 +390,7 @@ class Machine {
       fail(std::string("REDUCE calls a ") + kind_of(fn) + ", not an allowed global");
     if (obj(args).kind != Kind::TUPLE) fail("REDUCE arguments are not a tuple");
     const std::vector<uint32_t> a = obj(args).items;
-    const std::string& g = obj(fn).s;
+    const std::string g = str(fn);
     if (g == kOrderedDict) {
       if (!a.empty()) fail("OrderedDict() called with arguments");
       const uint32_t d = make(Kind::DICT);
@@ -415,6 +421,7 @@ class Machine {
     Pickle p;
     p.root = stack_.back();
     p.objects = std::move(objs_);
+    p.strings = std::move(strings_);
     p.storages = std::move(storages_);
     p.tensors = std::move(tensors_);
     return p;
@@ -425,6 +432,7 @@ class Machine {
   size_t pos_ = 0, op_pos_ = 0;
   const std::string& what_;
   std::vector<Object> objs_;
+  std::vector<std::string> strings_;
   std::vector<uint32_t> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, uint32_t> memo_;

@@ -47,17 +47,18 @@ TorchBinFile TorchBinFile::from_zip(ZipArchive zip, const std::string& what) {
 
   const pickle::Object& root = p.root_object();
   if (root.kind != pickle::Kind::DICT)
-    throw FormatError(what + ": data.pkl holds a " + pickle::kind_name(root.kind) + ", not a state dict");
+    throw FormatError(what + ": data.pkl holds a Python " + pickle::kind_name(root.kind) +
+                      ", not a state dict (a dict of tensors)");
   // Resolve each storage once: its record must exist and hold exactly numel * element size bytes.
   std::vector<const uint8_t*> storage_data(p.storages.size(), nullptr);
   std::vector<size_t> storage_bytes(p.storages.size(), 0);
   for (size_t k = 0; k + 1 < root.items.size(); k += 2) {
     const pickle::Object& key = p.at(root.items[k]);
     const pickle::Object& val = p.at(root.items[k + 1]);
-    const std::string name = key.kind == pickle::Kind::STR ? key.s : std::to_string(key.i);
+    const std::string name = key.kind == pickle::Kind::STR ? p.str(key) : std::to_string(key.i);
     if (val.kind != pickle::Kind::TENSOR)
-      throw FormatError(what + ": state dict entry \"" + name + "\" is a " + pickle::kind_name(val.kind) +
-                        ", not a tensor");
+      throw FormatError(what + ": state dict entry \"" + name + "\" holds a Python " +
+                        pickle::kind_name(val.kind) + ", not a tensor");
     const pickle::TensorInfo& ti = p.tensors[val.ref];
     const pickle::StorageInfo& si = p.storages[ti.storage];
     const size_t es = dtype_bits(si.dtype) / 8;

@@ -159,7 +159,7 @@ TEST(Pickle, AcceptsWhatTorchWrites) {
   const auto& d = r.at(root.items[0]);
   EXPECT_TRUE(d.ordered);
   ASSERT_EQ(d.items.size(), 2u);
-  EXPECT_EQ(r.at(d.items[0]).s, "w");
+  EXPECT_EQ(r.str(r.at(d.items[0])), "w");
   const auto& t = r.tensors[r.at(d.items[1]).ref];
   EXPECT_EQ(t.size, (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(t.stride, (std::vector<int64_t>{1, 2}));

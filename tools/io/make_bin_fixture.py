@@ -5,6 +5,7 @@ Outputs in tests/fixtures/io/bin/ (small, committed):
   tiny.bin            torch.save(state_dict, "tiny.bin")  -> archive prefix "tiny/"
   archive.bin         torch.save(state_dict, <file object>) -> archive prefix "archive/"
   tiny.expected.json  {name: {"dtype", "shape", "values"}} in state-dict order, values as Python floats/ints
+and tests/fixtures/io/hostile/legacy.bin, a pre-1.6 (non-zip) torch file that bertfit must refuse.
 The state dict has what real checkpoints have: an nn.Module state dict (OrderedDict with _metadata, BUILD),
 tied weights (two names, one storage), a transposed view (.t(), shares storage, strides [1, n]), a slice with a
 storage offset, an expanded position_ids buffer (stride 0), f16, bf16, f64, i64, bool, a 0-dim and an empty
@@ -72,6 +73,10 @@ def main():
     with open(os.path.join(OUT, "tiny.expected.json"), "w") as f:
         json.dump(expected(sd), f, indent=1)
         f.write("\n")
+    # The legacy (pre-1.6) format, which bertfit refuses with a clear message: a hostile-corpus input.
+    hostile = os.path.join(OUT, "..", "hostile")
+    os.makedirs(hostile, exist_ok=True)
+    torch.save({"w": torch.ones(2)}, os.path.join(hostile, "legacy.bin"), _use_new_zipfile_serialization=False)
     # Self-check: torch reads back what it wrote.
     back = torch.load(os.path.join(OUT, "tiny.bin"))
     assert all(torch.equal(back[k], sd[k]) for k in sd), "torch round trip failed"

@@ -35,27 +35,29 @@ struct TensorInfo {
   bool requires_grad = false;
 };
 
-// One Python object. Which fields are used depends on kind.
+// One Python object (48 bytes: strings live in a side pool, so a run of 1-byte opcodes stays cheap). Which
+// fields are used depends on kind.
 struct Object {
   Kind kind = Kind::NONE;
   bool ordered = false;         // DICT: an OrderedDict
-  uint32_t ref = 0;             // STORAGE: index into storages; TENSOR: index into tensors
+  uint32_t ref = 0;             // STR, GLOBAL: index into strings; STORAGE: into storages; TENSOR: into tensors
   int64_t i = 0;                // BOOL (0/1), INT
   double f = 0;                 // FLOAT
-  std::string s;                // STR (unicode or bytes); GLOBAL: "module.name"
   std::vector<uint32_t> items;  // TUPLE, LIST; DICT: key0, value0, key1, value1, ...
 };
 
 struct Pickle {
   std::vector<Object> objects;
+  std::vector<std::string> strings;  // STR values (unicode or bytes); GLOBAL names as "module.name"
   std::vector<StorageInfo> storages;
   std::vector<TensorInfo> tensors;
   uint32_t root = 0;
   const Object& at(uint32_t i) const { return objects[i]; }
   const Object& root_object() const { return objects[root]; }
+  const std::string& str(const Object& o) const { return strings[o.ref]; }
 };
 
-// Objects one pickle may create (a state dict needs about 30 per tensor); bounds memory at ~80 bytes each.
+// Objects one pickle may create (a state dict needs about 30 per tensor); bounds memory at ~48 bytes each.
 inline constexpr size_t kMaxObjects = 4u << 20;
 
 // Runs the pickle program. what names the source in messages ("model.bin: data.pkl"). Throws FormatError
