@@ -21,10 +21,17 @@ struct ParamGroup {
 // One AdamW update of params[offset, offset+size) of every group; step counts from 1 (bias correction).
 //   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
 //   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+// Adjacent groups with the same lr and weight decay are merged into one span and the update is vectorised;
+// the result is bitwise identical to adamw_step_reference (same operations in the same order) for any thread
+// count.
 void adamw_step(float* params, const float* grads, float* m, float* v, const std::vector<ParamGroup>& groups,
                 const AdamWHyper& hyper, int64_t step);
+// The plain per-group, per-element loop (the oracle of the fast path).
+void adamw_step_reference(float* params, const float* grads, float* m, float* v,
+                          const std::vector<ParamGroup>& groups, const AdamWHyper& hyper, int64_t step);
 
-// L2 norm of g[0, n), summed in double over fixed chunks combined in order: the same value for any thread count.
+// L2 norm of g[0, n), summed in double over fixed chunks combined in order: the same value for any thread
+// count.
 double grad_norm(const float* g, size_t n);
 // torch.nn.utils.clip_grad_norm_: if norm > max_norm, g *= max_norm / (norm + 1e-6). Returns the norm before
 // clipping. max_norm <= 0 disables clipping (the norm is still returned, for logging).

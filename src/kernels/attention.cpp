@@ -1,25 +1,86 @@
+// Multi-head attention core (see attention.h). The fast kernels vectorise the masked softmax and its backward
+// with AVX2 (kernels/vec_math.h exp), keep one (batch, head) per task so its T x T block stays in L2 between
+// the score GEMM, the softmax, dropout and the PV GEMM, and in backward generate the dropout mask once (the
+// reference regenerates it twice). attention_forward_reference / attention_backward_reference are the plain
+// loops they are tested against (tests/kernels/fast_kernels_test.cpp).
 #include "kernels/attention.h"
 
 #include <omp.h>
 
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/gemm.h"
 #include "core/profiler.h"
 #include "core/rng.h"
+#include "kernels/vec_math.h"
 
 namespace bertfit {
 
+// Per thread: two T x T blocks (dropped-out probabilities, the probability gradient) and a row of T key
+// flags.
 int64_t attention_scratch_floats(int64_t T, int num_threads) {
-  return 2 * T * T * num_threads;
+  return (2 * T * T + T + 16) * num_threads;
 }
 
 namespace {
+
 // Index of element (i, j) of head h of batch b in the flattened probs tensor: the dropout counter, so the
 // mask of an element is the same in forward and backward.
 inline uint64_t prob_index(const AttentionShape& s, int64_t b, int64_t h, int64_t i, int64_t j) {
   return static_cast<uint64_t>(((b * s.NH + h) * s.T + i) * s.T + j);
 }
+
+// row = softmax(row) over the keys with keep[j] = 1; keys with keep[j] = 0 get exactly 0 (see attention.h).
+// Scalar tail computes the same expressions as the vector body.
+void masked_softmax_row(float* row, const float* keep, int64_t T) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  __m256 vmx = ninf;
+  int64_t j = 0;
+  for (; j + 8 <= T; j += 8) {
+    const __m256 k = _mm256_loadu_ps(keep + j);
+    vmx = _mm256_max_ps(vmx, _mm256_blendv_ps(ninf, _mm256_loadu_ps(row + j),
+                                              _mm256_cmp_ps(k, _mm256_setzero_ps(), _CMP_NEQ_OQ)));
+  }
+  float mx = vec::hmax_ps(vmx);
+  for (int64_t t = j; t < T; ++t)
+    if (keep[t] != 0.0f && row[t] > mx) mx = row[t];
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256 vsum = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= T; j += 8) {
+    const __m256 e =
+        _mm256_mul_ps(vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(row + j), vm)), _mm256_loadu_ps(keep + j));
+    _mm256_storeu_ps(row + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = vec::hsum_ps(vsum);
+  for (int64_t t = j; t < T; ++t) {
+    const float e = keep[t] != 0.0f ? vec::exp_scalar(row[t] - mx) : 0.0f;
+    row[t] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (j = 0; j + 8 <= T; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
+  for (; j < T; ++j) row[j] *= inv;
+}
+
+// d = P * (d - sum_j d P) * scale (softmax backward of one row, with the score scale folded in).
+void softmax_backward_row(float* d, const float* pr, int64_t T, float scale) {
+  __m256 vdot = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= T; j += 8) vdot = _mm256_fmadd_ps(_mm256_loadu_ps(d + j), _mm256_loadu_ps(pr + j), vdot);
+  float dot = vec::hsum_ps(vdot);
+  for (int64_t t = j; t < T; ++t) dot += d[t] * pr[t];
+  const __m256 vd = _mm256_set1_ps(dot), vs = _mm256_set1_ps(scale);
+  for (j = 0; j + 8 <= T; j += 8) {
+    const __m256 r =
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(pr + j), _mm256_sub_ps(_mm256_loadu_ps(d + j), vd)), vs);
+    _mm256_storeu_ps(d + j, r);
+  }
+  for (; j < T; ++j) d[j] = pr[j] * (d[j] - dot) * scale;
+}
+
 }  // namespace
 
 void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
@@ -27,6 +88,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+  const int64_t per_thread = 2 * T * T + T + 16;
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
@@ -34,14 +96,114 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
     const float* k = q + C;
     const float* v = q + 2 * C;
     float* P = probs + bh * T * T;
-    const uint8_t* m = mask + b * T;
-    // HF computes (Q K^T) / sqrt(HS); scaling the product in the GEMM (alpha) rounds the same way per element
-    // up to the last bit, well inside the parity tolerance.
+    float* tmp = scratch + static_cast<int64_t>(omp_get_thread_num()) * per_thread;
+    float* keep = tmp + 2 * T * T;
+    for (int64_t j = 0; j < T; ++j) keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
     {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/scores_gemm");
+      // HF computes (Q K^T) / sqrt(HS); scaling in the GEMM (alpha) rounds the same way up to the last bit.
       gemm(false, true, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);
     }
-    BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/softmax_dropout_pv");
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/softmax");
+      for (int64_t i = 0; i < T; ++i) masked_softmax_row(P + i * T, keep, T);
+    }
+    const float* Pd = P;
+    if (p > 0) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/dropout");
+      for (int64_t i = 0; i < T; ++i) {
+        const uint64_t base = prob_index(s, b, h, i, 0);
+        for (int64_t j = 0; j < T; ++j)
+          tmp[i * T + j] = counter_uniform(key, base + j) >= p ? P[i * T + j] * keep_scale : 0.0f;
+      }
+      Pd = tmp;
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
+    gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
+  }
+}
+
+void attention_backward(float* dqkv, const float* dctx, const float* qkv, const float* probs,
+                        const AttentionShape& s, float p, uint64_t key, float* scratch) {
+  const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+  const int64_t per_thread = 2 * T * T + T + 16;
+#pragma omp parallel for schedule(static)
+  for (int64_t bh = 0; bh < B * NH; ++bh) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkv + b * T * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dq = dqkv + b * T * C3 + h * HS;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    const float* P = probs + bh * T * T;
+    const float* dO = dctx + b * T * C + h * HS;
+    float* dP = scratch + static_cast<int64_t>(omp_get_thread_num()) * per_thread;
+    float* Pd = dP + T * T;
+    if (p > 0) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dropout");
+      // Pd: the dropped-out probabilities as forward used them (the mask regenerated once from its key).
+      for (int64_t i = 0; i < T; ++i) {
+        const uint64_t base = prob_index(s, b, h, i, 0);
+        for (int64_t j = 0; j < T; ++j)
+          Pd[i * T + j] = counter_uniform(key, base + j) >= p ? P[i * T + j] * keep_scale : 0.0f;
+      }
+    } else {
+      Pd = const_cast<float*>(P);  // read only below
+    }
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dv_dp_gemm");
+      // dV = Pd^T dO ; dPd = dO V^T
+      gemm(true, false, T, HS, T, 1.0f, Pd, T, dO, C, 0.0f, dv, C3);
+      gemm(false, true, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+    }
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/softmax");
+      // Through dropout: dP = mask * keep_scale * dPd. Where P > 0 the mask is (Pd != 0) (a kept P times
+      // keep_scale >= 1 is never 0); where P == 0 the element's dS is P * (...) = 0 whatever dP is, so the
+      // mask does not need to be known there. Then softmax: dS = P * (dP - sum_j dP P), times the 1/sqrt(HS)
+      // scale.
+      for (int64_t i = 0; i < T; ++i) {
+        float* d = dP + i * T;
+        const float* pr = P + i * T;
+        if (p > 0) {
+          const float* pd = Pd + i * T;
+          const __m256 vk = _mm256_set1_ps(keep_scale), zero = _mm256_setzero_ps();
+          int64_t j = 0;
+          for (; j + 8 <= T; j += 8) {
+            const __m256 kept = _mm256_cmp_ps(_mm256_loadu_ps(pd + j), zero, _CMP_NEQ_OQ);
+            _mm256_storeu_ps(d + j, _mm256_and_ps(kept, _mm256_mul_ps(_mm256_loadu_ps(d + j), vk)));
+          }
+          for (; j < T; ++j) d[j] = pd[j] != 0.0f ? d[j] * keep_scale : 0.0f;
+        }
+        softmax_backward_row(d, pr, T, scale);
+      }
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dq_dk_gemm");
+    // dQ = dS K ; dK = dS^T Q
+    gemm(false, false, T, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
+    gemm(true, false, T, HS, T, 1.0f, dP, T, q, C3, 0.0f, dk, C3);
+  }
+}
+
+// ---- reference versions: the straightforward loops (scalar std::exp, masks regenerated where used) ----
+
+void attention_forward_reference(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
+                                 const AttentionShape& s, float p, uint64_t key) {
+  const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+  std::vector<float> tmp(T * T);
+  for (int64_t bh = 0; bh < B * NH; ++bh) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkv + b * T * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* P = probs + bh * T * T;
+    const uint8_t* m = mask + b * T;
+    gemm_reference(false, true, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);
     for (int64_t i = 0; i < T; ++i) {
       float* row = P + i * T;
       float mx = -INFINITY;
@@ -56,63 +218,43 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
       const float inv = 1.0f / sum;
       for (int64_t j = 0; j < T; ++j) row[j] *= inv;
     }
-    const float* Pd = P;
-    if (p > 0) {
-      float* tmp = scratch + static_cast<int64_t>(omp_get_thread_num()) * 2 * T * T;
-      for (int64_t i = 0; i < T; ++i)
-        for (int64_t j = 0; j < T; ++j)
-          tmp[i * T + j] =
-              counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? P[i * T + j] * keep_scale : 0.0f;
-      Pd = tmp;
-    }
-    gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
+    for (int64_t i = 0; i < T * T; ++i)
+      tmp[i] =
+          p > 0 && counter_uniform(key, prob_index(s, b, h, i / T, i % T)) < p ? 0.0f : P[i] * keep_scale;
+    gemm_reference(false, false, T, HS, T, 1.0f, tmp.data(), T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
   }
 }
 
-void attention_backward(float* dqkv, const float* dctx, const float* qkv, const float* probs,
-                        const AttentionShape& s, float p, uint64_t key, float* scratch) {
+void attention_backward_reference(float* dqkv, const float* dctx, const float* qkv, const float* probs,
+                                  const AttentionShape& s, float p, uint64_t key) {
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
-#pragma omp parallel for schedule(static)
+  std::vector<float> Pd(T * T), dP(T * T);
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
     const float* q = qkv + b * T * C3 + h * HS;
     const float* k = q + C;
     const float* v = q + 2 * C;
     float* dq = dqkv + b * T * C3 + h * HS;
-    float* dk = dq + C;
-    float* dv = dq + 2 * C;
     const float* P = probs + bh * T * T;
     const float* dO = dctx + b * T * C + h * HS;
-    float* dP = scratch + static_cast<int64_t>(omp_get_thread_num()) * 2 * T * T;
-    float* Pd = dP + T * T;
-    // Pd: the dropped-out probabilities as forward used them.
-    if (p > 0) {
-      for (int64_t i = 0; i < T; ++i)
-        for (int64_t j = 0; j < T; ++j)
-          Pd[i * T + j] =
-              counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? P[i * T + j] * keep_scale : 0.0f;
-    } else {
-      Pd = const_cast<float*>(P);  // read only below
-    }
-    // dV = Pd^T dO ; dPd = dO V^T
-    gemm(true, false, T, HS, T, 1.0f, Pd, T, dO, C, 0.0f, dv, C3);
-    gemm(false, true, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, dP, T);
-    // Through dropout, then softmax: dS = P * (dP - sum_j dP*P), then the 1/sqrt(HS) scale.
+    auto kept = [&](int64_t i) {
+      return !(p > 0) || counter_uniform(key, prob_index(s, b, h, i / T, i % T)) >= p;
+    };
+    for (int64_t i = 0; i < T * T; ++i) Pd[i] = kept(i) ? P[i] * keep_scale : 0.0f;
+    gemm_reference(true, false, T, HS, T, 1.0f, Pd.data(), T, dO, C, 0.0f, dq + 2 * C, C3);
+    gemm_reference(false, true, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, dP.data(), T);
     for (int64_t i = 0; i < T; ++i) {
-      float* d = dP + i * T;
+      float* d = dP.data() + i * T;
       const float* pr = P + i * T;
-      if (p > 0)
-        for (int64_t j = 0; j < T; ++j)
-          d[j] = counter_uniform(key, prob_index(s, b, h, i, j)) >= p ? d[j] * keep_scale : 0.0f;
+      for (int64_t j = 0; j < T; ++j) d[j] = kept(i * T + j) ? d[j] * keep_scale : 0.0f;
       float dot = 0;
       for (int64_t j = 0; j < T; ++j) dot += d[j] * pr[j];
       for (int64_t j = 0; j < T; ++j) d[j] = pr[j] * (d[j] - dot) * scale;
     }
-    // dQ = dS K ; dK = dS^T Q
-    gemm(false, false, T, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
-    gemm(true, false, T, HS, T, 1.0f, dP, T, q, C3, 0.0f, dk, C3);
+    gemm_reference(false, false, T, HS, T, 1.0f, dP.data(), T, k, C3, 0.0f, dq, C3);
+    gemm_reference(true, false, T, HS, T, 1.0f, dP.data(), T, q, C3, 0.0f, dq + C, C3);
   }
 }
 

@@ -7,8 +7,8 @@
 // are read in place with a row stride of 3C: no head-split copies. One task per (batch, head) with a
 // single-threaded sgemm inside (OpenBLAS's OpenMP build runs BLAS serially inside a parallel region).
 //
-// Masking: HF adds finfo(float32).min to the scores of padded keys; after the max-subtraction exp() of that is
-// exactly 0 in fp32, so zeroing those probabilities is the same maths without the huge constant.
+// Masking: HF adds finfo(float32).min to the scores of padded keys; after the max-subtraction exp() of that
+// is exactly 0 in fp32, so zeroing those probabilities is the same maths without the huge constant.
 #pragma once
 
 #include <cstdint>
@@ -20,15 +20,21 @@ struct AttentionShape {
   int64_t head_size() const { return C / NH; }
 };
 
-// Floats of scratch the attention kernels need: 2*T*T per thread.
+// Floats of scratch the attention kernels need: 2*T*T + T + 16 per thread.
 int64_t attention_scratch_floats(int64_t T, int num_threads);
 
-// ctx[B,T,C] (written); probs[B,NH,T,T] (written, pre-dropout, saved for backward); mask[B,T] 1 = token, 0 = pad.
-// key: dropout key of this layer's attention probabilities (ignored when p == 0).
-void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask, const AttentionShape& s,
-                       float p, uint64_t key, float* scratch);
+// ctx[B,T,C] (written); probs[B,NH,T,T] (written, pre-dropout, saved for backward); mask[B,T] 1 = token, 0 =
+// pad. key: dropout key of this layer's attention probabilities (ignored when p == 0).
+void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
+                       const AttentionShape& s, float p, uint64_t key, float* scratch);
 // dqkv[B,T,3C] (written) from dctx[B,T,C]; the dropout mask is regenerated from key.
 void attention_backward(float* dqkv, const float* dctx, const float* qkv, const float* probs,
                         const AttentionShape& s, float p, uint64_t key, float* scratch);
+
+// Plain single-threaded loops with gemm_reference and std::exp: the oracle of the fast kernels (no scratch).
+void attention_forward_reference(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
+                                 const AttentionShape& s, float p, uint64_t key);
+void attention_backward_reference(float* dqkv, const float* dctx, const float* qkv, const float* probs,
+                                  const AttentionShape& s, float p, uint64_t key);
 
 }  // namespace bertfit

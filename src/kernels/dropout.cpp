@@ -19,7 +19,8 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
   dropout_forward(dinp, dout, n, p, key);  // the same linear map: mask and scale
 }
 
-void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p, uint64_t key) {
+void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
+                              uint64_t key) {
   if (p <= 0.0f) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] + residual[i];
@@ -27,8 +28,7 @@ void dropout_residual_forward(float* out, const float* x, const float* residual,
   }
   const float scale = 1.0f / (1.0f - p);
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = residual[i] + (counter_uniform(key, i) >= p ? x[i] * scale : 0.0f);
+  for (int64_t i = 0; i < n; ++i) out[i] = residual[i] + (counter_uniform(key, i) >= p ? x[i] * scale : 0.0f);
 }
 
 }  // namespace bertfit

@@ -1,7 +1,7 @@
 // Dropout with masks from a counter-based hash (core/rng.h): element i is kept iff
 // counter_uniform(key, i) >= p, and kept values are scaled by 1/(1-p) (inverted dropout, as torch).
-// The mask is a pure function of (key, i), so backward regenerates it instead of storing it, and the result is
-// the same for any thread count. p == 0 is the identity (evaluation, or dropout disabled).
+// The mask is a pure function of (key, i), so backward regenerates it instead of storing it, and the result
+// is the same for any thread count. p == 0 is the identity (evaluation, or dropout disabled).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
 
 // The sub-layer output of a post-LN block before its LayerNorm: out = residual + dropout(x).
 // out may alias residual or x.
-void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p, uint64_t key);
+void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
+                              uint64_t key);
 
 }  // namespace bertfit

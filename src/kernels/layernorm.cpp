@@ -1,18 +1,137 @@
+// LayerNorm: AVX2 row kernels (layernorm_forward / layernorm_backward) and the plain loops they are tested
+// against (the *_reference versions). The fast row sums use 8 float lanes combined in a fixed order, so they
+// differ from the sequential sums in the last bits (tests/kernels/fast_kernels_test.cpp bounds it) but not
+// between runs or thread counts: each row is reduced by one thread, whatever the split.
 #include "kernels/layernorm.h"
+
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/reduce.h"
+#include "kernels/vec_math.h"
 
 namespace bertfit {
+
+namespace {
+
+float row_sum(const float* x, int64_t C) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= C; c += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + c));
+  float s = vec::hsum_ps(acc);
+  for (; c < C; ++c) s += x[c];
+  return s;
+}
+
+float row_centered_sq(const float* x, float m, int64_t C) {
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= C; c += 8) {
+    const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c), vm);
+    acc = _mm256_fmadd_ps(d, d, acc);
+  }
+  float s = vec::hsum_ps(acc);
+  for (; c < C; ++c) s += (x[c] - m) * (x[c] - m);
+  return s;
+}
+
+// Parameter gradients, column-parallel with rows summed in order (deterministic); shared by both versions.
+void layernorm_param_grads(float* dw, float* db, const float* dout, const float* inp, const float* mean,
+                           const float* rstd, int64_t N, int64_t C) {
+  const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
+    float acc_w[kColumnBlock] = {0}, acc_b[kColumnBlock] = {0};
+    for (int64_t n = 0; n < N; ++n) {
+      const float* x = inp + n * C;
+      const float* d = dout + n * C;
+      const float m = mean[n], s = rstd[n];
+      for (int64_t c = c0; c < c1; ++c) {
+        acc_w[c - c0] += d[c] * ((x[c] - m) * s);
+        acc_b[c - c0] += d[c];
+      }
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      dw[c] += acc_w[c - c0];
+      db[c] += acc_b[c - c0];
+    }
+  }
+}
+
+}  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
-    // Two passes in float, as torch's CPU kernel accumulates; double would drift from the reference by ~1e-7.
+    // Two passes in float (mean, then centred squares), as torch's CPU kernel accumulates in float.
+    const float m = row_sum(x, C) / static_cast<float>(C);
+    const float v = row_centered_sq(x, m, C) / static_cast<float>(C);
+    const float s = 1.0f / std::sqrt(v + eps);
+    float* o = out + n * C;
+    const __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s);
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8) {
+      const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), vm), vs);
+      _mm256_storeu_ps(o + c, _mm256_fmadd_ps(xhat, _mm256_loadu_ps(w + c), _mm256_loadu_ps(b + c)));
+    }
+    for (; c < C; ++c) o[c] = std::fma((x[c] - m) * s, w[c], b[c]);
+    mean[n] = m;
+    rstd[n] = s;
+  }
+}
+
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C) {
+  // Parameter gradients first (dinp may alias dout).
+  layernorm_param_grads(dw, db, dout, inp, mean, rstd, N, C);
+  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w.
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
+    const float* d = dout + n * C;
+    const float m = mean[n], s = rstd[n];
+    const __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s);
+    __m256 acc_g = _mm256_setzero_ps(), acc_gx = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8) {
+      const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(d + c), _mm256_loadu_ps(w + c));
+      const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), vm), vs);
+      acc_g = _mm256_add_ps(acc_g, g);
+      acc_gx = _mm256_fmadd_ps(g, xhat, acc_gx);
+    }
+    float sum_g = vec::hsum_ps(acc_g), sum_gx = vec::hsum_ps(acc_gx);
+    for (int64_t t = c; t < C; ++t) {
+      const float g = d[t] * w[t];
+      sum_g += g;
+      sum_gx += g * ((x[t] - m) * s);
+    }
+    sum_g /= static_cast<float>(C);
+    sum_gx /= static_cast<float>(C);
+    float* dx = dinp + n * C;
+    const __m256 vsg = _mm256_set1_ps(sum_g), vsgx = _mm256_set1_ps(sum_gx);
+    for (c = 0; c + 8 <= C; c += 8) {
+      const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(d + c), _mm256_loadu_ps(w + c));
+      const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), vm), vs);
+      _mm256_storeu_ps(dx + c,
+                       _mm256_mul_ps(vs, _mm256_sub_ps(_mm256_sub_ps(g, vsg), _mm256_mul_ps(xhat, vsgx))));
+    }
+    for (; c < C; ++c) {
+      const float xhat = (x[c] - m) * s;
+      dx[c] = s * (d[c] * w[c] - sum_g - xhat * sum_gx);
+    }
+  }
+}
+
+void layernorm_forward_reference(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                                 const float* b, int64_t N, int64_t C, float eps) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * C;
     float m = 0;
     for (int64_t c = 0; c < C; ++c) m += x[c];
     m /= static_cast<float>(C);
@@ -30,30 +149,10 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   }
 }
 
-void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                        const float* mean, const float* rstd, int64_t N, int64_t C) {
-  // Parameter gradients first (dinp may alias dout): column-parallel so the row sums are deterministic.
-  const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
-    float acc_w[kColumnBlock] = {0}, acc_b[kColumnBlock] = {0};
-    for (int64_t n = 0; n < N; ++n) {
-      const float* x = inp + n * C;
-      const float* d = dout + n * C;
-      const float m = mean[n], s = rstd[n];
-      for (int64_t c = c0; c < c1; ++c) {
-        acc_w[c - c0] += d[c] * (x[c] - m) * s;
-        acc_b[c - c0] += d[c];
-      }
-    }
-    for (int64_t c = c0; c < c1; ++c) {
-      dw[c] += acc_w[c - c0];
-      db[c] += acc_b[c - c0];
-    }
-  }
-  // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w.
-#pragma omp parallel for schedule(static)
+void layernorm_backward_reference(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                                  const float* w, const float* mean, const float* rstd, int64_t N,
+                                  int64_t C) {
+  layernorm_param_grads(dw, db, dout, inp, mean, rstd, N, C);
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
     const float* d = dout + n * C;

@@ -1,4 +1,6 @@
 // LayerNorm over the last dimension, eps from config.json (1e-12 BERT, 1e-5 RoBERTa; never hard-coded).
+// The kernels are AVX2-vectorised per row; the *_reference versions are the plain loops they are tested
+// against.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +12,12 @@ namespace bertfit {
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps);
 // dinp = (write) gradient w.r.t. inp; dw, db += (accumulate). dinp may alias dout.
-void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                        const float* mean, const float* rstd, int64_t N, int64_t C);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
+
+void layernorm_forward_reference(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                                 const float* b, int64_t N, int64_t C, float eps);
+void layernorm_backward_reference(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                                  const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
 
 }  // namespace bertfit

@@ -1,4 +1,5 @@
-// Linear layer as nn.Linear: out[N,OC] = inp[N,IC] * W[OC,IC]^T + b[OC] (weights stored [out, in] as HF does).
+// Linear layer as nn.Linear: out[N,OC] = inp[N,IC] * W[OC,IC]^T + b[OC] (weights stored [out, in] as HF
+// does).
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,218 @@
+// The vectorised kernels against their plain reference versions (and against double-precision truth where the
+// reference itself rounds badly), plus thread-count independence of the fast paths. Each tolerance says why.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/threading.h"
+#include "kernels/activation.h"
+#include "kernels/adamw.h"
+#include "kernels/attention.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/layernorm.h"
+#include "kernels/vec_math.h"
+
+namespace bertfit {
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t seed, double sd = 1.0) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(r.normal() * sd);
+  return v;
+}
+
+// ||a - b|| / ||b||: the error of a whole tensor relative to its size.
+double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+double normal_cdf_truth(double x) {
+  return 0.5 * std::erfc(-x / std::sqrt(2.0));
+}
+
+TEST(VecMath, ExpIsWithinThreeUlpAndScalarTwinAgrees) {
+  // Cephes' expf reaches ~1-2 ulp; 3 ulp (3 * 2^-23 ~ 3.6e-7 relative) allows the final scaling's rounding.
+  for (float x = -87.0f; x <= 88.0f; x += 0.001953125f) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vec::exp_ps(_mm256_set1_ps(x)));
+    const double truth = std::exp(static_cast<double>(x));
+    ASSERT_LE(std::fabs(lanes[0] - truth), 3.6e-7 * truth) << "x = " << x;
+    ASSERT_EQ(lanes[0], vec::exp_scalar(x)) << "x = " << x;  // tails compute the same formula
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, vec::exp_ps(_mm256_set1_ps(-INFINITY)));
+  EXPECT_EQ(lanes[0], 0.0f);  // masked softmax entries rely on exp(-inf) = 0
+  EXPECT_EQ(vec::exp_scalar(-200.0f), 0.0f);
+}
+
+TEST(VecMath, NormalCdfHasUniformRelativeAccuracy) {
+  // Numerical Recipes' erfc: fractional error < 1.2e-7; plus exp (3.6e-7) and the final rounding: 6e-7. In
+  // the negative tail the float argument -x^2/2 of exp carries the rounding of x/sqrt2 and of the argument
+  // itself, a relative error of ~(x^2/2) * 2 * 6e-8: hence 6e-7 + 1.2e-7 x^2, still relative where 1 + erf(x)
+  // in float would have no correct digit at all. Down to x = -12.5 (Phi = 4e-36; below, floats are denormal).
+  for (float x = -12.5f; x <= 8.0f; x += 0.0009765625f) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vec::normal_cdf_ps(_mm256_set1_ps(x)));
+    const double truth = normal_cdf_truth(x);
+    ASSERT_LE(std::fabs(lanes[0] - truth), (6e-7 + 1.2e-7 * x * x) * truth) << "x = " << x;
+    ASSERT_EQ(lanes[0], vec::normal_cdf_scalar(x)) << "x = " << x;
+  }
+}
+
+TEST(FastKernels, GeluForwardAndBackwardMatchTruthAndReference) {
+  const int64_t n = 100003;  // not a multiple of 8 or of the chunk: exercises the scalar tails
+  std::vector<float> x = randn(n, 1, 3.0), dout = randn(n, 2);
+  std::vector<float> y(n), y_ref(n), d(n), d_ref(n);
+  gelu_forward(y.data(), x.data(), n);
+  gelu_forward_reference(y_ref.data(), x.data(), n);
+  gelu_backward(d.data(), x.data(), dout.data(), n);
+  gelu_backward_reference(d_ref.data(), x.data(), dout.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double xi = x[i], cdf = normal_cdf_truth(xi);
+    const double pdf = std::exp(-0.5 * xi * xi) / std::sqrt(2 * M_PI);
+    // gelu = x Phi(x): Phi's relative error (see NormalCdf above), plus one rounding.
+    ASSERT_LE(std::fabs(y[i] - xi * cdf), (7e-7 + 1.2e-7 * xi * xi) * std::fabs(xi * cdf) + 1e-38)
+        << "x = " << xi;
+    // gelu' = Phi + x phi crosses 0 near x = -0.75, so the bound is absolute: both terms are <= 1.1 in size
+    // with ~6e-7 relative error each.
+    ASSERT_LE(std::fabs(d[i] - dout[i] * (cdf + xi * pdf)), 1.5e-6 * std::fabs(dout[i])) << "x = " << xi;
+  }
+  // The reference (float std::erf) agrees to its own rounding (~1e-7 of |x| near 0, worse only in the tail
+  // where both are tiny): 1e-6 of the tensor's norm.
+  EXPECT_LT(rel_error(y, y_ref), 1e-6);
+  EXPECT_LT(rel_error(d, d_ref), 1e-6);
+}
+
+TEST(FastKernels, LayerNormMatchesReference) {
+  for (int64_t C : {768, 37}) {  // 37: tails
+    const int64_t N = 64;
+    std::vector<float> x = randn(N * C, 3, 2.0), w = randn(C, 4), b = randn(C, 5), dy = randn(N * C, 6);
+    for (int64_t i = 0; i < N * C; ++i) x[i] += 3.0f;  // a mean offset, as residual streams have
+    std::vector<float> y(N * C), y_ref(N * C), m(N), m_ref(N), r(N), r_ref(N);
+    layernorm_forward(y.data(), m.data(), r.data(), x.data(), w.data(), b.data(), N, C, 1e-12f);
+    layernorm_forward_reference(y_ref.data(), m_ref.data(), r_ref.data(), x.data(), w.data(), b.data(), N, C,
+                                1e-12f);
+    // 8-lane vs sequential float sums of C values: each differs by ~sqrt(C) ulp ~ 2e-6 relative at most.
+    EXPECT_LT(rel_error(y, y_ref), 1e-5) << C;
+    EXPECT_LT(rel_error(m, m_ref), 1e-5) << C;
+    EXPECT_LT(rel_error(r, r_ref), 1e-5) << C;
+    std::vector<float> dx(N * C), dx_ref(N * C), dw(C, 0.5f), dw_ref(C, 0.5f), db(C, 0.25f), db_ref(C, 0.25f);
+    layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), m_ref.data(),
+                       r_ref.data(), N, C);
+    layernorm_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(),
+                                 m_ref.data(), r_ref.data(), N, C);
+    EXPECT_LT(rel_error(dx, dx_ref), 1e-5) << C;  // the same two row sums, reordered
+    EXPECT_TRUE(bitwise_equal(dw, dw_ref));       // parameter gradients: one shared deterministic kernel
+    EXPECT_TRUE(bitwise_equal(db, db_ref));
+  }
+}
+
+TEST(FastKernels, AttentionMatchesReferenceWithPaddingAndDropout) {
+  const AttentionShape s{3, 37, 48, 4};  // T = 37: softmax tails; batch 1 and 2 padded
+  const int64_t N = s.B * s.T, C3 = 3 * s.C;
+  std::vector<float> qkv = randn(N * C3, 7), dctx = randn(N * s.C, 8);
+  std::vector<uint8_t> mask(N, 1);
+  for (int64_t t = 30; t < s.T; ++t) mask[1 * s.T + t] = 0;
+  for (int64_t t = 5; t < s.T; ++t) mask[2 * s.T + t] = 0;
+  for (float p : {0.0f, 0.1f}) {
+    const int64_t PP = s.B * s.NH * s.T * s.T;
+    std::vector<float> ctx(N * s.C), ctx_ref(N * s.C), probs(PP), probs_ref(PP);
+    std::vector<float> scratch(attention_scratch_floats(s.T, omp_get_max_threads()));
+    attention_forward(ctx.data(), probs.data(), qkv.data(), mask.data(), s, p, 99, scratch.data());
+    attention_forward_reference(ctx_ref.data(), probs_ref.data(), qkv.data(), mask.data(), s, p, 99);
+    // sgemm vs double-accumulated reference GEMM and a 3-ulp exp: ~1e-7 relative; 1e-5 leaves 100x margin
+    // while a wrong mask or a missed dropout element changes these by O(1e-2) or more.
+    EXPECT_LT(rel_error(probs, probs_ref), 1e-5) << p;
+    EXPECT_LT(rel_error(ctx, ctx_ref), 1e-5) << p;
+    for (int64_t i = 0; i < s.T; ++i)
+      EXPECT_EQ(probs[(2 * s.NH) * s.T * s.T + i * s.T + 10], 0.0f);  // padded key
+    std::vector<float> dqkv(N * C3), dqkv_ref(N * C3);
+    attention_backward(dqkv.data(), dctx.data(), qkv.data(), probs_ref.data(), s, p, 99, scratch.data());
+    attention_backward_reference(dqkv_ref.data(), dctx.data(), qkv.data(), probs_ref.data(), s, p, 99);
+    EXPECT_LT(rel_error(dqkv, dqkv_ref), 1e-5) << p;
+  }
+}
+
+TEST(FastKernels, AdamWIsBitwiseTheReference) {
+  // Groups with different lr / weight decay, adjacent (merged by the fast path) and with gaps, odd sizes.
+  const size_t n = 5000;
+  std::vector<ParamGroup> groups = {{0, 1001, 1e-3f, 0.01f},
+                                    {1001, 999, 1e-3f, 0.01f},
+                                    {2000, 7, 1e-3f, 0.0f},
+                                    {2016, 2000, 5e-4f, 0.01f},
+                                    {4100, 900, 1e-3f, 0.01f}};
+  std::vector<float> p = randn(n, 9), p_ref = p, m(n, 0.0f), m_ref(n, 0.0f), v(n, 0.0f), v_ref(n, 0.0f);
+  for (int64_t step = 1; step <= 3; ++step) {
+    const std::vector<float> g = randn(n, 10 + step, 1e-3);
+    adamw_step(p.data(), g.data(), m.data(), v.data(), groups, AdamWHyper{}, step);
+    adamw_step_reference(p_ref.data(), g.data(), m_ref.data(), v_ref.data(), groups, AdamWHyper{}, step);
+  }
+  // The same IEEE operations in the same order: identical bits, not merely close.
+  EXPECT_TRUE(bitwise_equal(p, p_ref));
+  EXPECT_TRUE(bitwise_equal(m, m_ref));
+  EXPECT_TRUE(bitwise_equal(v, v_ref));
+}
+
+TEST(FastKernels, GradNormMatchesDoubleSum) {
+  const std::vector<float> g = randn(300001, 12);
+  double truth = 0;
+  for (float x : g) truth += static_cast<double>(x) * x;
+  // Double accumulation of 3e5 squares: relative error ~1e-16 * sqrt(n); 1e-12 is generous yet catches a
+  // dropped chunk (relative 1e-3 or more).
+  EXPECT_NEAR(grad_norm(g.data(), g.size()), std::sqrt(truth), 1e-12 * std::sqrt(truth));
+}
+
+TEST(FastKernels, CrossEntropyMatchesReference) {
+  const int64_t N = 9, V = 30523;
+  std::vector<float> logits = randn(N * V, 13, 2.0);
+  std::vector<int32_t> labels = {5, kIgnoreIndex, 30522, 0, 17, kIgnoreIndex, 100, 2000, 3};
+  for (float smoothing : {0.0f, 0.1f}) {
+    std::vector<float> d(N * V), d_ref(N * V), rl(N), rl_ref(N);
+    const float loss = cross_entropy_forward_backward(d.data(), rl.data(), logits.data(), labels.data(), N, V,
+                                                      smoothing, 7.0f);
+    const float loss_ref = cross_entropy_forward_backward_reference(
+        d_ref.data(), rl_ref.data(), logits.data(), labels.data(), N, V, smoothing, 7.0f);
+    // log Z from float exps (3 ulp each) summed in double: ~4e-7 relative of Z, so ~4e-7 absolute in the
+    // loss.
+    EXPECT_NEAR(loss, loss_ref, 2e-6) << smoothing;
+    // Softmax from a 3-ulp exp times 1/sum: ~5e-7 relative per element.
+    EXPECT_LT(rel_error(d, d_ref), 2e-6) << smoothing;
+    EXPECT_EQ(d[1 * V + 5], 0.0f);  // ignored rows get no gradient
+  }
+}
+
+TEST(FastKernels, ResultsDoNotDependOnThreadCount) {
+  const int saved = omp_get_max_threads();
+  auto run = [](int threads) {
+    set_num_threads(threads);
+    const int64_t n = 70001;
+    std::vector<float> x = randn(n, 14), out(n), out2(n);
+    gelu_forward(out.data(), x.data(), n);
+    gelu_backward(out2.data(), x.data(), x.data(), n);
+    std::vector<float> y(64 * 768), m(64), r(64), w(768, 1.1f), b(768, 0.1f);
+    layernorm_forward(y.data(), m.data(), r.data(), x.data(), w.data(), b.data(), 64, 768, 1e-12f);
+    out.insert(out.end(), out2.begin(), out2.end());
+    out.insert(out.end(), y.begin(), y.end());
+    return out;
+  };
+  const std::vector<float> one = run(1), two = run(2);
+  set_num_threads(saved);
+  EXPECT_TRUE(bitwise_equal(one, two));
+}
+
+}  // namespace
+}  // namespace bertfit
