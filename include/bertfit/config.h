@@ -34,8 +34,8 @@ struct ModelConfig {
   int64_t eos_token_id = -1;
   std::string position_embedding_type = "absolute";  // only "absolute" is supported
   ProblemType problem_type = ProblemType::SINGLE_LABEL;
-  bool problem_type_set = false;        // false: null in config.json (HF infers it)
-  std::vector<std::string> id2label;    // index = label id; empty: num_labels labels named LABEL_i
+  bool problem_type_set = false;      // false: null in config.json (HF infers it)
+  std::vector<std::string> id2label;  // index = label id; empty: num_labels labels named LABEL_i
   std::vector<std::string> architectures;
   // Keys of config.json we do not interpret, kept verbatim (JSON text) so a round trip loses nothing.
   std::map<std::string, std::string> extra_json;

@@ -1,6 +1,6 @@
 // Errors of the bertfit library. The library throws; only the CLI prints and exits (docs/architecture.md).
-// Every message names what failed (file, line, field, tensor) and, for shapes, the expected and actual values,
-// so a user can act on it without a debugger.
+// Every message names what failed (file, line, field, tensor) and, for shapes, the expected and actual
+// values, so a user can act on it without a debugger.
 #pragma once
 
 #include <cstdint>

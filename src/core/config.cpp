@@ -14,19 +14,21 @@ void require(bool ok, const std::string& field, const std::string& why) {
 void ModelConfig::validate() const {
   require(vocab_size > 0, "vocab_size", "must be > 0, got " + std::to_string(vocab_size));
   require(hidden_size > 0, "hidden_size", "must be > 0, got " + std::to_string(hidden_size));
-  require(num_hidden_layers > 0, "num_hidden_layers", "must be > 0, got " + std::to_string(num_hidden_layers));
+  require(num_hidden_layers > 0, "num_hidden_layers",
+          "must be > 0, got " + std::to_string(num_hidden_layers));
   require(num_attention_heads > 0, "num_attention_heads",
           "must be > 0, got " + std::to_string(num_attention_heads));
   require(hidden_size % num_attention_heads == 0, "hidden_size",
           "(" + std::to_string(hidden_size) + ") must be divisible by num_attention_heads (" +
               std::to_string(num_attention_heads) + ")");
-  require(intermediate_size > 0, "intermediate_size", "must be > 0, got " + std::to_string(intermediate_size));
+  require(intermediate_size > 0, "intermediate_size",
+          "must be > 0, got " + std::to_string(intermediate_size));
   require(max_position_embeddings > 0, "max_position_embeddings", "must be > 0");
   require(type_vocab_size > 0, "type_vocab_size", "must be > 0, got " + std::to_string(type_vocab_size));
   require(layer_norm_eps > 0, "layer_norm_eps", "must be > 0");
   require(hidden_dropout_prob >= 0 && hidden_dropout_prob < 1, "hidden_dropout_prob", "must be in [0, 1)");
-  require(attention_probs_dropout_prob >= 0 && attention_probs_dropout_prob < 1, "attention_probs_dropout_prob",
-          "must be in [0, 1)");
+  require(attention_probs_dropout_prob >= 0 && attention_probs_dropout_prob < 1,
+          "attention_probs_dropout_prob", "must be in [0, 1)");
   require(classifier_dropout < 1, "classifier_dropout", "must be in [0, 1) or null");
   require(hidden_act == "gelu", "hidden_act",
           "\"" + hidden_act + "\" is not supported (only \"gelu\", exact erf GELU as BERT and RoBERTa use)");

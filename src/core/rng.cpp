@@ -5,7 +5,9 @@
 namespace bertfit {
 
 namespace {
-inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+inline uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 void Rng::reseed(uint64_t seed) {
@@ -28,7 +30,9 @@ uint64_t Rng::next_u64() {  // xoshiro256** (Blackman & Vigna)
   return result;
 }
 
-double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
+double Rng::uniform() {
+  return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0);
+}
 
 uint64_t Rng::below(uint64_t n) {
   if (n == 0) return 0;

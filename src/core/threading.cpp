@@ -15,8 +15,12 @@ void set_num_threads(int n) {
   openblas_set_num_threads(n);
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  return omp_get_max_threads();
+}
 
-const char* blas_config() { return openblas_get_config(); }
+const char* blas_config() {
+  return openblas_get_config();
+}
 
 }  // namespace bertfit

@@ -15,9 +15,18 @@
 
 namespace bertfit {
 
-BertModel::BertModel(const ModelConfig& config, HeadKind head)
-    : config_(config), head_(head), prefix_(config.family == ModelFamily::ROBERTA ? "roberta" : "bert") {
+BertModel::BertModel(const ModelConfig& config, HeadKind head, HeadOptions head_options)
+    : config_(config),
+      head_(head),
+      head_options_(head_options),
+      prefix_(config.family == ModelFamily::ROBERTA ? "roberta" : "bert") {
   config_.validate();
+  if (config_.family == ModelFamily::ROBERTA && head_options_.features == FeatureKind::POOLER)
+    head_options_.features = FeatureKind::CLS;
+  const int64_t C = config_.hidden_size, L = config_.num_hidden_layers;
+  feature_layers_ = feature_layers(head_options_.features, head_options_.layer, L);
+  feature_dim_ = bertfit::feature_dim(head_options_.features, C, L);
+  head_in_dim_ = head_options_.features == FeatureKind::POOLER ? C : feature_dim_;
   build_table();
   resolve_offsets();
   params_.resize(table_.total_floats());
@@ -57,17 +66,24 @@ void BertModel::build_table() {
   const int h = static_cast<int>(L + 1);
   const int64_t NL = config_.num_labels();
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
+    // With the default features these are exactly HF's heads; other features widen the classifier's input
+    // (HF cannot load such a head into its stock classes, only bertfit can).
+    const int64_t Fin = head_in_dim_;
     if (config_.family == ModelFamily::BERT) {
-      table_.add("bert.pooler.dense.weight", {C, C}, h);
-      table_.add("bert.pooler.dense.bias", {C}, h);
-      table_.add("classifier.weight", {NL, C}, h);
+      if (head_options_.features == FeatureKind::POOLER) {
+        table_.add("bert.pooler.dense.weight", {C, C}, h);
+        table_.add("bert.pooler.dense.bias", {C}, h);
+      }
+      table_.add("classifier.weight", {NL, Fin}, h);
       table_.add("classifier.bias", {NL}, h);
     } else {
-      table_.add("classifier.dense.weight", {C, C}, h);
+      table_.add("classifier.dense.weight", {C, Fin}, h);
       table_.add("classifier.dense.bias", {C}, h);
       table_.add("classifier.out_proj.weight", {NL, C}, h);
       table_.add("classifier.out_proj.bias", {NL}, h);
     }
+    if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
+      table_.add("classifier.chunk_attention.weight", {Fin}, h);
   } else if (head_ == HeadKind::MASKED_LM) {
     // The decoder weight is the word-embedding matrix (tied, not stored); the output bias is the head's own.
     if (config_.family == ModelFamily::BERT) {
@@ -90,23 +106,29 @@ void BertModel::resolve_offsets() {
   auto off = [&](const std::string& n) { return table_.at(n).offset; };
   const std::string e = prefix_ + ".embeddings.";
   emb_off_ = {off(e + "word_embeddings.weight"), off(e + "position_embeddings.weight"),
-              off(e + "token_type_embeddings.weight"), off(e + "LayerNorm.weight"), off(e + "LayerNorm.bias")};
+              off(e + "token_type_embeddings.weight"), off(e + "LayerNorm.weight"),
+              off(e + "LayerNorm.bias")};
   layer_off_.clear();
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const std::string p = prefix_ + ".encoder.layer." + std::to_string(l) + ".";
     layer_off_.push_back({off(p + "attention.self.query.weight"), off(p + "attention.self.query.bias"),
                           off(p + "attention.output.dense.weight"), off(p + "attention.output.dense.bias"),
-                          off(p + "attention.output.LayerNorm.weight"), off(p + "attention.output.LayerNorm.bias"),
-                          off(p + "intermediate.dense.weight"), off(p + "intermediate.dense.bias"),
-                          off(p + "output.dense.weight"), off(p + "output.dense.bias"),
-                          off(p + "output.LayerNorm.weight"), off(p + "output.LayerNorm.bias")});
+                          off(p + "attention.output.LayerNorm.weight"),
+                          off(p + "attention.output.LayerNorm.bias"), off(p + "intermediate.dense.weight"),
+                          off(p + "intermediate.dense.bias"), off(p + "output.dense.weight"),
+                          off(p + "output.dense.bias"), off(p + "output.LayerNorm.weight"),
+                          off(p + "output.LayerNorm.bias")});
   }
   const bool bert = config_.family == ModelFamily::BERT;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
-    head_off_.dense_w = off(bert ? "bert.pooler.dense.weight" : "classifier.dense.weight");
-    head_off_.dense_b = off(bert ? "bert.pooler.dense.bias" : "classifier.dense.bias");
+    if (!bert || head_options_.features == FeatureKind::POOLER) {
+      head_off_.dense_w = off(bert ? "bert.pooler.dense.weight" : "classifier.dense.weight");
+      head_off_.dense_b = off(bert ? "bert.pooler.dense.bias" : "classifier.dense.bias");
+    }
     head_off_.out_w = off(bert ? "classifier.weight" : "classifier.out_proj.weight");
     head_off_.out_b = off(bert ? "classifier.bias" : "classifier.out_proj.bias");
+    if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
+      head_off_.chunk_attention = off("classifier.chunk_attention.weight");
   } else if (head_ == HeadKind::MASKED_LM) {
     head_off_.dense_w = off(bert ? "cls.predictions.transform.dense.weight" : "lm_head.dense.weight");
     head_off_.dense_b = off(bert ? "cls.predictions.transform.dense.bias" : "lm_head.dense.bias");
@@ -123,14 +145,15 @@ void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only
   for (const ParamEntry& e : table_.entries()) {
     if (only && std::find(only->begin(), only->end(), e.name) == only->end()) continue;
     float* p = params_.data() + e.offset;
-    const bool is_norm = e.name.find("LayerNorm") != std::string::npos ||
-                         e.name.find("layer_norm") != std::string::npos;
+    const bool is_norm =
+        e.name.find("LayerNorm") != std::string::npos || e.name.find("layer_norm") != std::string::npos;
     if (is_norm && e.name.size() > 6 && e.name.compare(e.name.size() - 6, 6, "weight") == 0) {
       std::fill(p, p + e.numel, 1.0f);
     } else if (e.no_decay) {  // biases and LayerNorm biases
       std::fill(p, p + e.numel, 0.0f);
     } else {
-      for (size_t i = 0; i < e.numel; ++i) p[i] = static_cast<float>(rng.normal() * config_.initializer_range);
+      for (size_t i = 0; i < e.numel; ++i)
+        p[i] = static_cast<float>(rng.normal() * config_.initializer_range);
     }
     // nn.Embedding(padding_idx=pad_token_id) rows are zeroed by _init_weights (word embeddings; RoBERTa's
     // position embeddings also use padding_idx).
@@ -151,6 +174,7 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
     return p;
   };
   hidden_.assign(L + 1, nullptr);
+  hidden_const_.reserve(L + 1);
   for (auto& h : hidden_) h = take(N * C);
   emb_sum_ = take(N * C);
   emb_mean_ = take(N);
@@ -186,6 +210,21 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
   head_rstd_ = take(rows);
   head_grad_ = take(rows * C);
   head_grad2_ = take(rows * C);
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
+    const int64_t F = feature_dim_, Fin = head_in_dim_;
+    cls_.feat = take(B * F);
+    cls_.feat_grad = take(B * F);
+    cls_.pooled = take(B * C);
+    cls_.pooled_grad = take(B * C);
+    cls_.doc = take(B * Fin);
+    cls_.doc_grad = take(B * Fin);
+    cls_.drop1 = take(B * Fin);
+    cls_.act = take(B * C);
+    cls_.drop2 = take(B * C);
+    cls_.g1 = take(B * Fin);
+    cls_.g2 = take(B * C);
+    cls_.chunk_w = take(B);
+  }
   const int64_t nlogits = head_ == HeadKind::MASKED_LM ? M * V : B * NL;
   logits_ = take(nlogits);
   dlogits_ = take(nlogits);
@@ -195,11 +234,13 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
 
 void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows) {
   if (max_B <= 0 || max_T <= 0) throw ShapeError("reserve: batch size and sequence length must be positive");
-  if (max_T > config_.max_position_embeddings - (config_.family == ModelFamily::ROBERTA ? config_.pad_token_id + 1 : 0))
+  if (max_T > config_.max_position_embeddings -
+                  (config_.family == ModelFamily::ROBERTA ? config_.pad_token_id + 1 : 0))
     throw ShapeError("reserve: sequence length " + std::to_string(max_T) +
-                     " exceeds what max_position_embeddings (" + std::to_string(config_.max_position_embeddings) +
-                     ") allows");
-  const int64_t M = head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows) : 0;
+                     " exceeds what max_position_embeddings (" +
+                     std::to_string(config_.max_position_embeddings) + ") allows");
+  const int64_t M =
+      head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows) : 0;
   size_t total = 0;
   plan_arena(max_B, max_T, M, false, &total);
   arena_.resize(total);
@@ -213,6 +254,12 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows)
   labels_ = mlm_index_ + N;
   mask_arena_.resize(static_cast<size_t>(N));
   mask_ = mask_arena_.data();
+  chunk_mask_arena_.resize(static_cast<size_t>(max_B));
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
+    cls_int_arena_.resize(static_cast<size_t>(max_B * (config_.hidden_size + head_in_dim_)));
+    cls_.argmax = cls_int_arena_.data();
+    cls_.chunk_argmax = cls_.argmax + max_B * config_.hidden_size;
+  }
   max_B_ = max_B;
   max_T_ = max_T;
   max_M_ = M;
@@ -223,10 +270,13 @@ void BertModel::check_batch(const Batch& b) const {
   if (b.B <= 0 || b.T <= 0 || b.B > max_B_ || b.T > max_T_)
     throw ShapeError("forward: batch shape " + shape_str({b.B, b.T}) + " outside the reserved " +
                      shape_str({max_B_, max_T_}));
-  if (!b.input_ids || !b.attention_mask) throw ShapeError("forward: input_ids and attention_mask are required");
+  if (!b.input_ids || !b.attention_mask)
+    throw ShapeError("forward: input_ids and attention_mask are required");
 }
 
-uint64_t BertModel::site_key(uint64_t site) const { return dropout_key(dropout_seed, step_, site); }
+uint64_t BertModel::site_key(uint64_t site) const {
+  return dropout_key(dropout_seed, step_, site);
+}
 
 const float* BertModel::hidden_state(int64_t l) const {
   if (l < 0 || l > config_.num_hidden_layers)
@@ -252,11 +302,27 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
     std::fill(type_ids_, type_ids_ + N_, 0);
   check_ids("input_ids", ids_, N_, config_.vocab_size);
   check_ids("token_type_ids", type_ids_, N_, config_.type_vocab_size);
+  chunks_ = batch.chunks;
+  if (chunks_ < 1 || B_ % chunks_ != 0)
+    throw ShapeError("forward: batch of " + std::to_string(B_) +
+                     " sequences is not a whole number of documents of " + std::to_string(chunks_) +
+                     " chunks");
+  if (chunks_ > 1 && head_ != HeadKind::SEQUENCE_CLASSIFICATION)
+    throw ShapeError("forward: chunked documents need a sequence-classification head");
+  if (chunks_ > 1 && head_options_.chunk_pooling == ChunkPooling::NONE)
+    throw ShapeError("forward: chunked documents need a chunk pooling (mean, max or attention)");
+  docs_ = B_ / chunks_;
+  if (batch.chunk_mask)
+    std::copy(batch.chunk_mask, batch.chunk_mask + B_, chunk_mask_arena_.data());
+  else
+    std::fill(chunk_mask_arena_.data(), chunk_mask_arena_.data() + B_, 1);
+  chunk_mask_ = chunk_mask_arena_.data();
 
   embeddings_forward();
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layer_forward(l);
   logits_rows_ = 0;
-  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) return classification_forward(batch.labels, loss_normalizer);
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
+    return classification_forward(batch.labels, loss_normalizer);
   if (head_ == HeadKind::MASKED_LM) return mlm_forward(batch.labels, loss_normalizer);
   return 0.0f;
 }
@@ -272,9 +338,12 @@ void BertModel::backward() {
     mlm_backward(d);
   else
     throw Error("backward: a model without a task head has no loss");
+  const bool classify = head_ == HeadKind::SEQUENCE_CLASSIFICATION;
+  if (classify) feature_backward_into(d, config_.num_hidden_layers);
   for (int64_t l = config_.num_hidden_layers - 1; l >= 0; --l) {
     layer_backward(l, d, other);
     std::swap(d, other);
+    if (classify) feature_backward_into(d, l);  // features that read hidden[l] (other layers' [CLS], ...)
   }
   embeddings_backward(d);
 }

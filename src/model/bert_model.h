@@ -18,6 +18,7 @@
 
 #include "bertfit/config.h"
 #include "core/aligned_buffer.h"
+#include "model/features.h"
 #include "model/param_table.h"
 
 namespace bertfit {
@@ -28,22 +29,31 @@ enum class HeadKind {
   MASKED_LM,                // BertForMaskedLM / RobertaForMaskedLM (decoder tied to the word embeddings)
 };
 
-// One batch, row-major [B, T]. token_type_ids may be null (all zero). labels: classification [B], masked LM
-// [B*T] with kIgnoreIndex (-100) where no prediction is wanted; null for inference.
+// One batch, row-major [B, T]. token_type_ids may be null (all zero). labels: classification [B / chunks],
+// masked LM [B*T] with kIgnoreIndex (-100) where no prediction is wanted; null for inference.
+// Hierarchical long-text classification: B = documents * chunks sequences, document d owning rows
+// d*chunks .. d*chunks+chunks-1; chunk_mask[B] marks the real chunks (a document's unused chunk rows must
+// still hold a valid sequence, e.g. [CLS] [SEP], and are left out of the pooling).
 struct Batch {
   int64_t B = 0, T = 0;
   const int32_t* input_ids = nullptr;
   const int32_t* token_type_ids = nullptr;
   const uint8_t* attention_mask = nullptr;  // 1 = token, 0 = padding
   const int32_t* labels = nullptr;
+  int64_t chunks = 1;
+  const uint8_t* chunk_mask = nullptr;  // null: all chunks real
 };
 
 class BertModel {
  public:
-  BertModel(const ModelConfig& config, HeadKind head);
+  // head_options choose the classifier's features and chunk pooling (features.h). RoBERTa always uses its own
+  // head (dense-tanh-out_proj) on the chosen features; its POOLER means CLS (RoBERTa has no pooler).
+  BertModel(const ModelConfig& config, HeadKind head, HeadOptions head_options = {});
 
   const ModelConfig& config() const { return config_; }
   HeadKind head() const { return head_; }
+  const HeadOptions& head_options() const { return head_options_; }
+  int64_t feature_dim() const { return feature_dim_; }
   const ParamTable& table() const { return table_; }
   // "bert" or "roberta": the prefix of the encoder's parameter names.
   const std::string& prefix() const { return prefix_; }
@@ -76,7 +86,8 @@ class BertModel {
 
   // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
   const float* hidden_state(int64_t l) const;
-  // Classification: [B, num_labels]. Masked LM: [M, V] for the M labelled rows, in row-major batch order.
+  // Classification: [B / chunks, num_labels]. Masked LM: [M, V] for the M labelled rows, in row-major batch
+  // order.
   const float* logits() const { return logits_; }
   int64_t logits_rows() const { return logits_rows_; }
   // Masked LM: the batch row (b*T + t) of each row of logits().
@@ -98,6 +109,8 @@ class BertModel {
   void layer_backward(int64_t l, const float* dout, float* dinp);
   float classification_forward(const int32_t* labels, float normalizer);
   void classification_backward(float* dlast);
+  // Adds the classifier's feature gradient that flows into hidden[l] (after classification_backward).
+  void feature_backward_into(float* dhidden, int64_t l);
   float mlm_forward(const int32_t* labels, float normalizer);
   void mlm_backward(float* dlast);
 
@@ -109,13 +122,17 @@ class BertModel {
     size_t qkv_w, qkv_b, attn_out_w, attn_out_b, ln1_w, ln1_b, inter_w, inter_b, out_w, out_b, ln2_w, ln2_b;
   };
   struct HeadOffsets {  // classification: dense = pooler / classifier.dense, out = classifier / out_proj
-    size_t dense_w = 0, dense_b = 0, out_w = 0, out_b = 0, ln_w = 0, ln_b = 0, bias = 0;
+    size_t dense_w = 0, dense_b = 0, out_w = 0, out_b = 0, ln_w = 0, ln_b = 0, bias = 0, chunk_attention = 0;
   };
   float* P(size_t off) { return params_.data() + off; }
   float* G(size_t off) { return grads_.data() + off; }
 
   ModelConfig config_;
   HeadKind head_;
+  HeadOptions head_options_;
+  std::vector<int64_t> feature_layers_;
+  int64_t feature_dim_ = 0;  // F: width of the features
+  int64_t head_in_dim_ = 0;  // width entering the classifier (C after the pooler, else F)
   std::string prefix_;
   ParamTable table_;
   EmbeddingOffsets emb_off_{};
@@ -134,12 +151,25 @@ class BertModel {
   std::vector<float*> hidden_;
   float *emb_sum_ = nullptr, *emb_mean_ = nullptr, *emb_rstd_ = nullptr;
   float *scratch_inter_ = nullptr, *scratch_c_ = nullptr, *attn_scratch_ = nullptr;
-  float *grad_a_ = nullptr, *grad_b_ = nullptr, *grad_c_ = nullptr, *grad_qkv_ = nullptr, *grad_inter_ = nullptr;
+  float *grad_a_ = nullptr, *grad_b_ = nullptr, *grad_c_ = nullptr, *grad_qkv_ = nullptr,
+        *grad_inter_ = nullptr;
   // Heads.
   float *head_in_ = nullptr, *head_pre_ = nullptr, *head_act_ = nullptr, *head_drop_ = nullptr;
   float *head_mean_ = nullptr, *head_rstd_ = nullptr, *head_grad_ = nullptr, *head_grad2_ = nullptr;
   float *logits_ = nullptr, *dlogits_ = nullptr, *row_loss_ = nullptr;
-  int32_t *pos_ids_ = nullptr, *type_ids_ = nullptr, *ids_ = nullptr, *labels_ = nullptr, *mlm_index_ = nullptr;
+  // Classification head (classification_head.cpp): features -> [pooler] -> [chunk pooling] -> head.
+  struct ClassifierActs {
+    float *feat, *feat_grad, *pooled, *pooled_grad, *doc, *doc_grad, *drop1, *act, *drop2, *g1, *g2, *chunk_w;
+    int32_t *argmax, *chunk_argmax;
+  } cls_{};
+  AlignedBuffer<int32_t> cls_int_arena_;
+  int64_t chunks_ = 1, docs_ = 0;
+  const float* head_x_ = nullptr;
+  std::vector<const float*> hidden_const_;  // sized once in reserve(); views of hidden_ for features_forward
+  const uint8_t* chunk_mask_ = nullptr;
+  AlignedBuffer<uint8_t> chunk_mask_arena_;
+  int32_t *pos_ids_ = nullptr, *type_ids_ = nullptr, *ids_ = nullptr, *labels_ = nullptr,
+          *mlm_index_ = nullptr;
   uint8_t* mask_ = nullptr;
   AlignedBuffer<uint8_t> mask_arena_;
 

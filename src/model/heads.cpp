@@ -1,6 +1,4 @@
-// Task heads of BertModel, forward and backward.
-//   BERT classification:    pooled = tanh(pooler(h[:,0])); logits = classifier(dropout(pooled))
-//   RoBERTa classification: logits = out_proj(dropout(tanh(dense(dropout(h[:,0])))))   (no pooler)
+// The masked-LM head of BertModel, forward and backward (classification: classification_head.cpp).
 //   Masked LM (both):       logits = LN(gelu(dense(h))) E^T + bias, E = word embeddings (tied decoder),
 //                           computed on the labelled rows only: the loss and every gradient are those of
 //                           HF's all-position logits, since unlabelled rows contribute nothing to either.
@@ -9,6 +7,7 @@
 #include <string>
 
 #include "bertfit/error.h"
+#include "core/profiler.h"
 #include "kernels/activation.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/dropout.h"
@@ -17,57 +16,6 @@
 #include "model/bert_model.h"
 
 namespace bertfit {
-
-namespace {
-constexpr uint64_t kHeadSite = 1u << 20;  // dropout sites of the heads, after every encoder layer's
-}
-
-float BertModel::classification_forward(const int32_t* labels, float normalizer) {
-  const int64_t C = config_.hidden_size, NL = config_.num_labels();
-  const float* last = hidden_[config_.num_hidden_layers];
-  const float p = dropout_p(config_.effective_classifier_dropout());
-  // The [CLS] / <s> rows: row b*T of the last hidden state.
-  for (int64_t b = 0; b < B_; ++b) std::memcpy(head_in_ + b * C, last + b * T_ * C, C * sizeof(float));
-  if (config_.family == ModelFamily::BERT) {
-    linear_forward(head_act_, head_in_, P(head_off_.dense_w), P(head_off_.dense_b), B_, C, C);
-    tanh_forward(head_act_, head_act_, B_ * C);
-  } else {
-    // RobertaClassificationHead: dropout(x) -> dense -> tanh -> dropout -> out_proj; both dropouts use
-    // classifier_dropout when set, else hidden_dropout_prob.
-    dropout_forward(head_pre_, head_in_, B_ * C, p, site_key(kHeadSite + 1));
-    linear_forward(head_act_, head_pre_, P(head_off_.dense_w), P(head_off_.dense_b), B_, C, C);
-    tanh_forward(head_act_, head_act_, B_ * C);
-  }
-  dropout_forward(head_drop_, head_act_, B_ * C, p, site_key(kHeadSite));
-  linear_forward(logits_, head_drop_, P(head_off_.out_w), P(head_off_.out_b), B_, C, NL);
-  logits_rows_ = B_;
-  if (!labels) return 0.0f;
-  std::copy(labels, labels + B_, labels_);
-  const int64_t n = count_labelled(labels_, B_);
-  if (normalizer <= 0) normalizer = static_cast<float>(std::max<int64_t>(n, 1));
-  return cross_entropy_forward_backward(training_ ? dlogits_ : nullptr, row_loss_, logits_, labels_, B_, NL,
-                                        0.0f, normalizer);
-}
-
-void BertModel::classification_backward(float* dlast) {
-  const int64_t C = config_.hidden_size, NL = config_.num_labels();
-  const float p = dropout_p(config_.effective_classifier_dropout());
-  std::fill(dlast, dlast + N_ * C, 0.0f);
-  linear_backward(head_grad_, G(head_off_.out_w), G(head_off_.out_b), dlogits_, head_drop_, P(head_off_.out_w), B_, C,
-                  NL);
-  dropout_backward(head_grad_, head_grad_, B_ * C, p, site_key(kHeadSite));
-  tanh_backward(head_grad_, head_act_, head_grad_, B_ * C);
-  if (config_.family == ModelFamily::BERT) {
-    // d[CLS] rows go straight into dlast (row stride T*C).
-    linear_backward(dlast, G(head_off_.dense_w), G(head_off_.dense_b), head_grad_, head_in_, P(head_off_.dense_w), B_,
-                    C, C, false, 0, 0, T_ * C);
-  } else {
-    linear_backward(head_grad2_, G(head_off_.dense_w), G(head_off_.dense_b), head_grad_, head_pre_,
-                    P(head_off_.dense_w), B_, C, C);
-    dropout_backward(head_grad2_, head_grad2_, B_ * C, p, site_key(kHeadSite + 1));
-    for (int64_t b = 0; b < B_; ++b) std::memcpy(dlast + b * T_ * C, head_grad2_ + b * C, C * sizeof(float));
-  }
-}
 
 float BertModel::mlm_forward(const int32_t* labels, float normalizer) {
   const int64_t C = config_.hidden_size, V = config_.vocab_size;
@@ -86,27 +34,34 @@ float BertModel::mlm_forward(const int32_t* labels, float normalizer) {
   logits_rows_ = M;
   for (int64_t m = 0; m < M; ++m)
     std::memcpy(head_in_ + m * C, last + static_cast<int64_t>(mlm_index_[m]) * C, C * sizeof(float));
-  linear_forward(head_pre_, head_in_, P(head_off_.dense_w), P(head_off_.dense_b), M, C, C);
-  gelu_forward(head_act_, head_pre_, M * C);
-  layernorm_forward(head_drop_, head_mean_, head_rstd_, head_act_, P(head_off_.ln_w), P(head_off_.ln_b), M, C,
-                    config_.layer_norm_eps);
-  linear_forward(logits_, head_drop_, P(emb_off_.word), P(head_off_.bias), M, C, V);
+  BERTFIT_TIMED("head.mlm_transform.fwd", {
+    linear_forward(head_pre_, head_in_, P(head_off_.dense_w), P(head_off_.dense_b), M, C, C);
+    gelu_forward(head_act_, head_pre_, M * C);
+    layernorm_forward(head_drop_, head_mean_, head_rstd_, head_act_, P(head_off_.ln_w), P(head_off_.ln_b), M,
+                      C, config_.layer_norm_eps);
+  });
+  BERTFIT_TIMED("gemm.decoder.fwd",
+                linear_forward(logits_, head_drop_, P(emb_off_.word), P(head_off_.bias), M, C, V));
   if (!labels) return 0.0f;
   if (normalizer <= 0) normalizer = static_cast<float>(std::max<int64_t>(M, 1));
-  return cross_entropy_forward_backward(training_ ? dlogits_ : nullptr, row_loss_, logits_, labels_, M, V, 0.0f,
-                                        normalizer);
+  BERTFIT_PROFILE_SCOPE("loss");
+  return cross_entropy_forward_backward(training_ ? dlogits_ : nullptr, row_loss_, logits_, labels_, M, V,
+                                        0.0f, normalizer);
 }
 
 void BertModel::mlm_backward(float* dlast) {
   const int64_t C = config_.hidden_size, V = config_.vocab_size, M = logits_rows_;
   std::fill(dlast, dlast + N_ * C, 0.0f);
   // Tied decoder: its weight gradient lands in the word-embedding gradient.
-  linear_backward(head_grad_, G(emb_off_.word), G(head_off_.bias), dlogits_, head_drop_, P(emb_off_.word), M, C, V);
-  layernorm_backward(head_grad2_, G(head_off_.ln_w), G(head_off_.ln_b), head_grad_, head_act_, P(head_off_.ln_w),
-                     head_mean_, head_rstd_, M, C);
-  gelu_backward(head_grad2_, head_pre_, head_grad2_, M * C);
-  linear_backward(head_grad_, G(head_off_.dense_w), G(head_off_.dense_b), head_grad2_, head_in_, P(head_off_.dense_w),
-                  M, C, C);
+  BERTFIT_TIMED("gemm.decoder.bwd", linear_backward(head_grad_, G(emb_off_.word), G(head_off_.bias), dlogits_,
+                                                    head_drop_, P(emb_off_.word), M, C, V));
+  BERTFIT_TIMED("head.mlm_transform.bwd", {
+    layernorm_backward(head_grad2_, G(head_off_.ln_w), G(head_off_.ln_b), head_grad_, head_act_,
+                       P(head_off_.ln_w), head_mean_, head_rstd_, M, C);
+    gelu_backward(head_grad2_, head_pre_, head_grad2_, M * C);
+    linear_backward(head_grad_, G(head_off_.dense_w), G(head_off_.dense_b), head_grad2_, head_in_,
+                    P(head_off_.dense_w), M, C, C);
+  });
   for (int64_t m = 0; m < M; ++m)
     std::memcpy(dlast + static_cast<int64_t>(mlm_index_[m]) * C, head_grad_ + m * C, C * sizeof(float));
 }

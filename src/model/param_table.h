@@ -1,5 +1,5 @@
-// The table from HuggingFace parameter names to (offset, shape) in the model's one contiguous parameter buffer.
-// Gradients and AdamW moments are parallel buffers with the same layout, so the optimizer, clipping,
+// The table from HuggingFace parameter names to (offset, shape) in the model's one contiguous parameter
+// buffer. Gradients and AdamW moments are parallel buffers with the same layout, so the optimizer, clipping,
 // checkpointing and (later) the distributed all-reduce each work on one span.
 #pragma once
 
@@ -16,7 +16,7 @@ struct ParamEntry {
   std::vector<int64_t> shape;  // as HuggingFace stores it (nn.Linear: [out, in])
   size_t numel = 0;
   bool no_decay = false;  // biases and LayerNorm weights: no weight decay (HF Trainer's convention)
-  int depth = 0;          // 0 = embeddings, 1..L = encoder layer L-1, L+1 = pooler and task head (layer-wise lr)
+  int depth = 0;  // 0 = embeddings, 1..L = encoder layer L-1, L+1 = pooler and task head (layer-wise lr)
 };
 
 class ParamTable {

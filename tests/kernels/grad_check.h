@@ -1,12 +1,12 @@
 // Finite-difference gradient checking for float kernels.
 //
-// The scalar under test is L = sum_i out_i * r_i with fixed random weights r (accumulated in double), so every
-// output element contributes. Central differences in float: each perturbed evaluation is rounded to float
-// (relative 6e-8 per output), so with h = 1e-2 the difference has an error of about
-// sqrt(#outputs) * 6e-8 * |out| / h ~ 1e-5 for our sizes, and the truncation error is O(h^2 f''') ~ 1e-4 for the
-// smooth kernels here. We therefore require the gradient, as a vector, to agree within 1e-2 of its norm
-// (tolerance rationale: 50x the expected error, while any real bug - a wrong sign, a missing term, a wrong
-// index - gives an error of the order of the norm itself).
+// The scalar under test is L = sum_i out_i * r_i with fixed random weights r (accumulated in double), so
+// every output element contributes. Central differences in float: each perturbed evaluation is rounded to
+// float (relative 6e-8 per output), so with h = 1e-2 the difference has an error of about sqrt(#outputs) *
+// 6e-8 * |out| / h ~ 1e-5 for our sizes, and the truncation error is O(h^2 f''') ~ 1e-4 for the smooth
+// kernels here. We therefore require the gradient, as a vector, to agree within 1e-2 of its norm (tolerance
+// rationale: 50x the expected error, while any real bug - a wrong sign, a missing term, a wrong index - gives
+// an error of the order of the norm itself).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -35,9 +35,9 @@ inline double weighted_sum(const std::vector<float>& out, const std::vector<floa
 
 // Compares `analytic` (dL/dx) with central differences of loss() over every element of x (x is perturbed in
 // place and restored). At most max_checks elements, evenly spread, to keep large tensors fast.
-inline void expect_gradient(const std::string& what, std::vector<float>& x, const std::vector<float>& analytic,
-                            const std::function<double()>& loss, float h = 1e-2f, double rel_tol = 1e-2,
-                            size_t max_checks = 400) {
+inline void expect_gradient(const std::string& what, std::vector<float>& x,
+                            const std::vector<float>& analytic, const std::function<double()>& loss,
+                            float h = 1e-2f, double rel_tol = 1e-2, size_t max_checks = 400) {
   ASSERT_EQ(x.size(), analytic.size()) << what;
   const size_t stride = std::max<size_t>(1, x.size() / max_checks);
   double err2 = 0, ref2 = 0;

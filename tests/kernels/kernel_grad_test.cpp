@@ -55,7 +55,8 @@ TEST(KernelGrad, LayerNorm) {
   };
   loss();
   std::vector<float> dx(N * C), dw(C, 0), db(C, 0);
-  layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+  layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(), rstd.data(),
+                     N, C);
   expect_gradient("layernorm dinp", x, dx, loss);
   expect_gradient("layernorm dw", w, dw, loss);
   expect_gradient("layernorm db", b, db, loss);
@@ -142,11 +143,13 @@ TEST(KernelGrad, Embedding) {
   auto r = random_vector(B * T * C, 54);
   std::vector<float> out(B * T * C);
   auto loss = [&] {
-    embedding_forward(out.data(), ids.data(), pos.data(), type.data(), wte.data(), wpe.data(), wtt.data(), B * T, C);
+    embedding_forward(out.data(), ids.data(), pos.data(), type.data(), wte.data(), wpe.data(), wtt.data(),
+                      B * T, C);
     return weighted_sum(out, r);
   };
   std::vector<float> dte(V * C, 0), dpe(P * C, 0), dtt(TV * C, 0);
-  embedding_backward(dte.data(), dpe.data(), dtt.data(), r.data(), ids.data(), pos.data(), type.data(), B * T, C);
+  embedding_backward(dte.data(), dpe.data(), dtt.data(), r.data(), ids.data(), pos.data(), type.data(), B * T,
+                     C);
   expect_gradient("embedding dwte", wte, dte, loss);
   expect_gradient("embedding dwpe", wpe, dpe, loss);
   expect_gradient("embedding dwtt", wtt, dtt, loss);
@@ -188,8 +191,12 @@ void attention_case(float p) {
   expect_gradient(p > 0 ? "attention dqkv (dropout 0.3)" : "attention dqkv", qkv, dqkv, loss);
 }
 
-TEST(KernelGrad, Attention) { attention_case(0.0f); }
-TEST(KernelGrad, AttentionWithDropout) { attention_case(0.3f); }
+TEST(KernelGrad, Attention) {
+  attention_case(0.0f);
+}
+TEST(KernelGrad, AttentionWithDropout) {
+  attention_case(0.3f);
+}
 
 TEST(KernelGrad, CrossEntropy) {
   const int64_t N = 6, V = 5;
@@ -199,16 +206,18 @@ TEST(KernelGrad, CrossEntropy) {
     std::vector<float> row(N), d(N * V);
     const float norm = static_cast<float>(count_labelled(labels.data(), N));
     auto loss = [&] {
-      return static_cast<double>(
-          cross_entropy_forward_backward(nullptr, row.data(), logits.data(), labels.data(), N, V, smoothing, norm));
+      return static_cast<double>(cross_entropy_forward_backward(nullptr, row.data(), logits.data(),
+                                                                labels.data(), N, V, smoothing, norm));
     };
     cross_entropy_forward_backward(d.data(), row.data(), logits.data(), labels.data(), N, V, smoothing, norm);
-    expect_gradient(smoothing > 0 ? "cross_entropy (smoothing 0.1)" : "cross_entropy", logits, d, loss, 1e-3f);
+    expect_gradient(smoothing > 0 ? "cross_entropy (smoothing 0.1)" : "cross_entropy", logits, d, loss,
+                    1e-3f);
     for (int64_t v = 0; v < V; ++v) EXPECT_EQ(d[2 * V + v], 0.0f);  // ignored row has no gradient
   }
   std::vector<int32_t> bad = {7};
   std::vector<float> row(1);
-  EXPECT_THROW(cross_entropy_forward_backward(nullptr, row.data(), logits.data(), bad.data(), 1, V, 0, 1), ShapeError);
+  EXPECT_THROW(cross_entropy_forward_backward(nullptr, row.data(), logits.data(), bad.data(), 1, V, 0, 1),
+               ShapeError);
 }
 
 }  // namespace

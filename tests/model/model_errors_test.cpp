@@ -1,5 +1,5 @@
-// Shape and configuration errors name the tensor or field with expected and actual values; nothing is read out
-// of bounds (this binary also runs under ASan + UBSan in CI).
+// Shape and configuration errors name the tensor or field with expected and actual values; nothing is read
+// out of bounds (this binary also runs under ASan + UBSan in CI).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -40,10 +40,12 @@ TEST(ModelErrors, InvalidConfigNamesTheField) {
             std::string::npos);
   c = tiny();
   c.hidden_act = "relu";
-  EXPECT_NE(message_of<ConfigError>([&] { BertModel m(c, HeadKind::NONE); }).find("hidden_act"), std::string::npos);
+  EXPECT_NE(message_of<ConfigError>([&] { BertModel m(c, HeadKind::NONE); }).find("hidden_act"),
+            std::string::npos);
   c = tiny();
   c.vocab_size = -3;
-  EXPECT_NE(message_of<ConfigError>([&] { BertModel m(c, HeadKind::NONE); }).find("vocab_size"), std::string::npos);
+  EXPECT_NE(message_of<ConfigError>([&] { BertModel m(c, HeadKind::NONE); }).find("vocab_size"),
+            std::string::npos);
 }
 
 TEST(ModelErrors, ShapeMismatchNamesTensorAndShapes) {
@@ -58,21 +60,25 @@ TEST(ModelErrors, BatchOutsideReservationOrBadIds) {
   m.init_weights(1);
   std::vector<int32_t> ids(2 * 8, 5), labels = {0, 1};
   std::vector<uint8_t> mask(2 * 8, 1);
-  EXPECT_NE(message_of<ShapeError>([&] { m.forward({2, 8, ids.data(), nullptr, mask.data(), labels.data()}, true); })
-                .find("reserve"),
+  EXPECT_NE(message_of<ShapeError>([&] {
+              m.forward({2, 8, ids.data(), nullptr, mask.data(), labels.data()}, true);
+            }).find("reserve"),
             std::string::npos);
   m.reserve(2, 8);
-  EXPECT_NE(message_of<ShapeError>([&] { m.forward({3, 8, ids.data(), nullptr, mask.data(), labels.data()}, true); })
-                .find("[3, 8]"),
+  EXPECT_NE(message_of<ShapeError>([&] {
+              m.forward({3, 8, ids.data(), nullptr, mask.data(), labels.data()}, true);
+            }).find("[3, 8]"),
             std::string::npos);
   ids[7] = 50;  // == vocab_size
-  EXPECT_NE(message_of<ShapeError>([&] { m.forward({2, 8, ids.data(), nullptr, mask.data(), labels.data()}, true); })
-                .find("input_ids[7] = 50"),
+  EXPECT_NE(message_of<ShapeError>([&] {
+              m.forward({2, 8, ids.data(), nullptr, mask.data(), labels.data()}, true);
+            }).find("input_ids[7] = 50"),
             std::string::npos);
   ids[7] = 5;
   labels[1] = 2;  // num_labels is 2
-  EXPECT_NE(message_of<ShapeError>([&] { m.forward({2, 8, ids.data(), nullptr, mask.data(), labels.data()}, true); })
-                .find("label[1] = 2"),
+  EXPECT_NE(message_of<ShapeError>([&] {
+              m.forward({2, 8, ids.data(), nullptr, mask.data(), labels.data()}, true);
+            }).find("label[1] = 2"),
             std::string::npos);
   EXPECT_THROW(m.reserve(1, 17), ShapeError);  // beyond max_position_embeddings
   EXPECT_NE(message_of<ShapeError>([&] { m.param("bert.pooler.dense.weightx"); }).find("unknown parameter"),
@@ -100,7 +106,8 @@ TEST(ModelErrors, InitMatchesHuggingFaceConventions) {
   double s2 = 0;
   const auto& e = m.table().at("bert.encoder.layer.0.intermediate.dense.weight");
   for (size_t i = 0; i < e.numel; ++i) s2 += double(m.params()[e.offset + i]) * m.params()[e.offset + i];
-  // std of 384 normal(0, 0.02) draws: within 15% of 0.02 with overwhelming probability (sd of the estimate ~3.6%).
+  // std of 384 normal(0, 0.02) draws: within 15% of 0.02 with overwhelming probability (sd of the estimate
+  // ~3.6%).
   EXPECT_NEAR(std::sqrt(s2 / e.numel), 0.02, 0.003);
   EXPECT_EQ(m.table().find("cls.predictions.decoder.weight"), nullptr);  // tied: not a parameter of its own
 }

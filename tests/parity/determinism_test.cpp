@@ -49,7 +49,8 @@ TrainRun train(HeadKind head, int threads, uint64_t seed, int64_t C = 64, int64_
     labels[i] = head == HeadKind::MASKED_LM ? (rng.uniform() < 0.2 && mask[i] ? ids[i] : -100)
                                             : static_cast<int32_t>(rng.below(3));
   std::vector<ParamGroup> groups;
-  for (const ParamEntry& e : m.table().entries()) groups.push_back({e.offset, e.numel, 1e-3f, e.no_decay ? 0.f : 0.01f});
+  for (const ParamEntry& e : m.table().entries())
+    groups.push_back({e.offset, e.numel, 1e-3f, e.no_decay ? 0.f : 0.01f});
   AlignedBuffer<float> mom(m.buffer_floats()), var(m.buffer_floats());
   TrainRun r;
   for (int s = 0; s < 5; ++s) {
@@ -77,7 +78,8 @@ TEST(Determinism, SameSeedSameThreadsIsBitwiseIdentical) {
 }
 
 TEST(Determinism, DifferentDropoutSeedsDiffer) {
-  const TrainRun a = train(HeadKind::SEQUENCE_CLASSIFICATION, 2, 42), b = train(HeadKind::SEQUENCE_CLASSIFICATION, 2, 43);
+  const TrainRun a = train(HeadKind::SEQUENCE_CLASSIFICATION, 2, 42),
+                 b = train(HeadKind::SEQUENCE_CLASSIFICATION, 2, 43);
   EXPECT_FALSE(bitwise_equal(a.params, b.params));  // dropout really is on and keyed by the seed
 }
 

@@ -63,8 +63,8 @@ struct Fixture {
   }
   Batch batch() const { return Batch{B, T, ids.data(), types.data(), mask.data(), labels.data()}; }
 
-  // Copies every parameter (prefix "" or e.g. "expected.after_adamw.") into the model; fails the test if a model
-  // parameter is missing from the fixture or a fixture parameter is unknown to the model.
+  // Copies every parameter (prefix "" or e.g. "expected.after_adamw.") into the model; fails the test if a
+  // model parameter is missing from the fixture or a fixture parameter is unknown to the model.
   void load_params(BertModel& m, const std::string& prefix = "") const {
     std::set<std::string> wanted;
     for (const ParamEntry& e : m.table().entries()) {

@@ -1,13 +1,14 @@
-// Golden parity of the engine with the PyTorch reference (tools/reference/torch_bert.py, fixtures committed in
-// tests/fixtures/parity/): tiny BERT and RoBERTa, classification and masked-LM heads, a padded batch of
+// Golden parity of the engine with the PyTorch reference (tools/reference/torch_bert.py, fixtures committed
+// in tests/fixtures/parity/): tiny BERT and RoBERTa, classification and masked-LM heads, a padded batch of
 // lengths 9, 5, 2, dropout off.
 //
 // Tolerances (the issue's, each justified for fp32 with O(1) activations):
 //  - hidden states and logits, 1e-4 absolute: both sides round each op in fp32 (~6e-8 relative), but sum in
-//    different orders (BLAS blocking vs. torch's kernels) through 2 layers and LayerNorms with rstd up to ~10;
-//    observed differences are ~1e-6, so 1e-4 leaves a 100x margin while a wrong term gives O(0.1-1).
+//    different orders (BLAS blocking vs. torch's kernels) through 2 layers and LayerNorms with rstd up to
+//    ~10; observed differences are ~1e-6, so 1e-4 leaves a 100x margin while a wrong term gives O(0.1-1).
 //  - loss, 1e-5 absolute: one log-sum-exp over O(1) logits.
-//  - gradients, 1e-3 of each tensor's norm: backward sums over the batch in other orders again; relative to the
+//  - gradients, 1e-3 of each tensor's norm: backward sums over the batch in other orders again; relative to
+//  the
 //    norm so that tiny tensors (biases of rarely-used rows) don't fail on absolute noise.
 //  - 10-step AdamW loss trajectory, 1e-4: the loss after updates of lr 1e-3 inherits the gradient differences
 //    through Adam's m / sqrt(v), which is scale-free, so the differences stay at the 1e-6 level.
@@ -35,7 +36,8 @@ double rel_error(const float* a, const std::vector<float>& ref) {
 
 std::vector<ParamGroup> adamw_groups(const BertModel& m, float lr, float wd) {
   std::vector<ParamGroup> g;
-  for (const ParamEntry& e : m.table().entries()) g.push_back({e.offset, e.numel, lr, e.no_decay ? 0.0f : wd});
+  for (const ParamEntry& e : m.table().entries())
+    g.push_back({e.offset, e.numel, lr, e.no_decay ? 0.0f : wd});
   return g;
 }
 
@@ -56,7 +58,8 @@ TEST_P(Parity, ForwardBackwardMatchesPyTorch) {
     double worst = 0;
     for (int64_t r = 0; r < f.B * f.T; ++r) {
       if (!f.mask[r]) continue;  // padded positions are garbage by design in both implementations
-      for (int64_t c = 0; c < C; ++c) worst = std::max(worst, std::fabs(double(h[r * C + c]) - ref[r * C + c]));
+      for (int64_t c = 0; c < C; ++c)
+        worst = std::max(worst, std::fabs(double(h[r * C + c]) - ref[r * C + c]));
     }
     EXPECT_LT(worst, 1e-4) << "hidden state " << l;
   }
@@ -67,7 +70,8 @@ TEST_P(Parity, ForwardBackwardMatchesPyTorch) {
     ASSERT_EQ(m.logits_rows(), count_labelled(f.labels.data(), f.B * f.T));
     for (int64_t i = 0; i < m.logits_rows(); ++i)
       for (int64_t v = 0; v < V; ++v)
-        worst = std::max(worst, std::fabs(double(m.logits()[i * V + v]) - ref_logits[m.labelled_rows()[i] * V + v]));
+        worst = std::max(worst,
+                         std::fabs(double(m.logits()[i * V + v]) - ref_logits[m.labelled_rows()[i] * V + v]));
   } else {
     ASSERT_EQ(static_cast<size_t>(m.logits_rows() * f.config.num_labels()), ref_logits.size());
     for (size_t i = 0; i < ref_logits.size(); ++i)
@@ -78,8 +82,8 @@ TEST_P(Parity, ForwardBackwardMatchesPyTorch) {
 
   // A gradient that is zero in exact arithmetic has no meaningful relative error: the attention key biases
   // (softmax is invariant to adding q.b_k to every score of a row) come out as rounding noise ~1e-9 on both
-  // sides. Below a floor of 1e-6 of the whole gradient's norm (fp32 noise is ~1e-7 of it), we require ours to be
-  // below the floor as well instead.
+  // sides. Below a floor of 1e-6 of the whole gradient's norm (fp32 noise is ~1e-7 of it), we require ours to
+  // be below the floor as well instead.
   double total = 0;
   for (const ParamEntry& e : m.table().entries())
     for (float g : f.f32("grad." + e.name)) total += double(g) * g;
@@ -120,15 +124,17 @@ TEST_P(Parity, AdamWTrajectoryMatchesPyTorch) {
   }
   // The weights after 10 steps, relative to each tensor's norm: 1e-4, since every update is lr * a bounded
   // Adam ratio, and the ratios agree to ~1e-5 where gradients agree to ~1e-6.
-  // Key biases are excluded: their gradient is rounding noise (see above), which Adam's m / sqrt(v) turns into
-  // O(lr) steps of arbitrary sign on both sides; their effect on the loss is nil (the trajectory checks that).
+  // Key biases are excluded: their gradient is rounding noise (see above), which Adam's m / sqrt(v) turns
+  // into O(lr) steps of arbitrary sign on both sides; their effect on the loss is nil (the trajectory checks
+  // that).
   for (const ParamEntry& e : m.table().entries()) {
     if (e.name.find("attention.self.key.bias") != std::string::npos) continue;
     EXPECT_LT(rel_error(m.params() + e.offset, f.f32("expected.after_adamw." + e.name)), 1e-4) << e.name;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Engine, Parity, ::testing::Values("bert_cls", "roberta_cls", "bert_mlm", "roberta_mlm"));
+INSTANTIATE_TEST_SUITE_P(Engine, Parity,
+                         ::testing::Values("bert_cls", "roberta_cls", "bert_mlm", "roberta_mlm"));
 
 }  // namespace
 }  // namespace bertfit

@@ -5,8 +5,8 @@
 
 namespace bertfit {
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
@@ -23,7 +23,8 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
         const float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
         acc += static_cast<double>(a) * b;
       }
-      const float prev = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];  // beta 0 ignores C (may be NaN), as BLAS
+      const float prev =
+          beta == 0.0f ? 0.0f : beta * C[i * ldc + j];  // beta 0 ignores C (may be NaN), as BLAS
       C[i * ldc + j] = static_cast<float>(alpha * acc) + prev;
     }
   }
