@@ -13,6 +13,7 @@
 #include "backend/cpu/gemm.h"
 #include "core/profiler.h"
 #include "core/rng.h"
+#include "kernels/dropout.h"
 #include "kernels/vec_math.h"
 
 namespace bertfit {
@@ -111,11 +112,8 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
     const float* Pd = P;
     if (p > 0) {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/dropout");
-      for (int64_t i = 0; i < T; ++i) {
-        const uint64_t base = prob_index(s, b, h, i, 0);
-        for (int64_t j = 0; j < T; ++j)
-          tmp[i * T + j] = counter_uniform(key, base + j) >= p ? P[i * T + j] * keep_scale : 0.0f;
-      }
+      for (int64_t i = 0; i < T; ++i)
+        dropout_span(tmp + i * T, P + i * T, nullptr, T, p, key, prob_index(s, b, h, i, 0));
       Pd = tmp;
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
@@ -145,11 +143,8 @@ void attention_backward(float* dqkv, const float* dctx, const float* qkv, const 
     if (p > 0) {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dropout");
       // Pd: the dropped-out probabilities as forward used them (the mask regenerated once from its key).
-      for (int64_t i = 0; i < T; ++i) {
-        const uint64_t base = prob_index(s, b, h, i, 0);
-        for (int64_t j = 0; j < T; ++j)
-          Pd[i * T + j] = counter_uniform(key, base + j) >= p ? P[i * T + j] * keep_scale : 0.0f;
-      }
+      for (int64_t i = 0; i < T; ++i)
+        dropout_span(Pd + i * T, P + i * T, nullptr, T, p, key, prob_index(s, b, h, i, 0));
     } else {
       Pd = const_cast<float*>(P);  // read only below
     }

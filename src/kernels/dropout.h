@@ -18,4 +18,13 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
 void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
                               uint64_t key);
 
+// The kernel under all of the above and the attention-probability dropout: for i < n,
+//   out[i] = (residual ? residual[i] : 0) + (counter_uniform(key, first + i) >= p ? in[i] / (1 - p) : 0)
+// Serial (callers parallelise over spans); p must be in (0, 1). out may alias in or residual.
+void dropout_span(float* out, const float* in, const float* residual, int64_t n, float p, uint64_t key,
+                  uint64_t first);
+// The plain counter_uniform loop: the oracle of dropout_span (bitwise equal on every CPU path).
+void dropout_span_reference(float* out, const float* in, const float* residual, int64_t n, float p,
+                            uint64_t key, uint64_t first);
+
 }  // namespace bertfit

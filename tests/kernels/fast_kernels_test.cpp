@@ -13,6 +13,7 @@
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/dropout.h"
 #include "kernels/layernorm.h"
 #include "kernels/vec_math.h"
 
@@ -165,6 +166,26 @@ TEST(FastKernels, AdamWIsBitwiseTheReference) {
   EXPECT_TRUE(bitwise_equal(p, p_ref));
   EXPECT_TRUE(bitwise_equal(m, m_ref));
   EXPECT_TRUE(bitwise_equal(v, v_ref));
+}
+
+TEST(FastKernels, DropoutSpanIsBitwiseTheReference) {
+  // Integer hashing on every path (AVX-512 when the CPU has it, scalar otherwise): identical bits expected.
+  const int64_t n = 1003;
+  const std::vector<float> x = randn(n, 20), res = randn(n, 21);
+  for (float p : {0.1f, 0.5f, 0.9f})
+    for (uint64_t first : {0ull, 5ull, (1ull << 40) + 3}) {
+      std::vector<float> a(n), b(n), c(n), d(n);
+      dropout_span(a.data(), x.data(), nullptr, n, p, 77, first);
+      dropout_span_reference(b.data(), x.data(), nullptr, n, p, 77, first);
+      dropout_span(c.data(), x.data(), res.data(), n, p, 78, first);
+      dropout_span_reference(d.data(), x.data(), res.data(), n, p, 78, first);
+      EXPECT_TRUE(bitwise_equal(a, b)) << p << " " << first;
+      EXPECT_TRUE(bitwise_equal(c, d)) << p << " " << first;
+      int64_t kept = 0;
+      for (float v : a) kept += v != 0.0f;
+      // The keep rate is 1 - p within 5 standard deviations of a binomial(1003, 1 - p).
+      EXPECT_NEAR(static_cast<double>(kept) / n, 1.0 - p, 5 * std::sqrt(p * (1 - p) / n)) << p;
+    }
 }
 
 TEST(FastKernels, GradNormMatchesDoubleSum) {
