@@ -59,9 +59,12 @@ class Tokenizer {
   std::vector<Encoding> encode_batch(const std::vector<std::string>& texts, int threads,
                                      bool add_special_tokens = true) const;
 
-  // Adds the special tokens of the post-processor around already-encoded sequences (encoded with
-  // add_special_tokens = false), and sets type ids; `b` may be null. This is how truncation cuts first and
-  // wraps after. RoBERTa's offset trimming is applied here too.
+  // The tokens of one text before post-processing: no special tokens, HF's type id (0, or 1 for the second
+  // text of a pair), offsets not yet trimmed. Cut these, then wrap them with post_process().
+  Encoding encode_sequence(std::string_view text, bool second = false) const;
+  // Adds the post-processor's special tokens around sequences from encode_sequence() and sets type ids;
+  // `b` may be null. This is how truncation cuts first and wraps after. RoBERTa's offset trimming is
+  // applied here (so never post-process the same tokens twice).
   Encoding post_process(Encoding a, const Encoding* b, bool add_special_tokens = true) const;
   // How many tokens post_process adds to a single sequence (pair = false) or a pair.
   int num_special_tokens(bool pair) const;
@@ -104,13 +107,14 @@ enum class Truncation {
   HEAD_TAIL,  // keep the first head_length and the last (max_length - specials - head_length)
 };
 // head_length is used by HEAD_TAIL only (the paper: 128 + 382 for 512 positions); it is clamped to the room
-// available. Throws ConfigError when max_length cannot hold the special tokens plus one token.
+// available. Throws ConfigError when max_length cannot hold the special tokens.
 Encoding encode_truncated(const Tokenizer& tok, std::string_view text, int max_length, Truncation how,
                           int head_length = 128);
 // Sentence pairs cut with HF's "longest_first" strategy: tokens are removed from the longer sequence first.
 Encoding encode_pair_truncated(const Tokenizer& tok, std::string_view a, std::string_view b, int max_length);
 // Consecutive chunks of up to chunk_length - specials content tokens each, each wrapped in special tokens,
 // at most max_chunks of them (0 = all). An empty text gives one chunk holding only the special tokens.
+// Throws ConfigError when chunk_length cannot hold the special tokens plus one token.
 std::vector<Encoding> encode_chunks(const Tokenizer& tok, std::string_view text, int chunk_length,
                                     int max_chunks = 0);
 // Parses "head" / "tail" / "head_tail" (also "head+tail"); throws ConfigError otherwise.

@@ -9,5 +9,6 @@ namespace bertfit::cli {
 
 void add_info_command(CLI::App& app);
 void add_dataset_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);  // tokenize, train-tokenizer
 
 }  // namespace bertfit::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "bertfit 0.1.0");
   bertfit::cli::add_info_command(app);
   bertfit::cli::add_dataset_command(app);
+  bertfit::cli::add_tokenize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

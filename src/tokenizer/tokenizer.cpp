@@ -191,6 +191,12 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
   return out;
 }
 
+Encoding Tokenizer::encode_sequence(std::string_view text, bool second) const {
+  Encoding e;
+  impl_->encode_sequence(text, second ? 1 : 0, second ? 1 : 0, e);
+  return e;
+}
+
 Encoding Tokenizer::post_process(Encoding a, const Encoding* b, bool add_special_tokens) const {
   return impl_->post_process(std::move(a), b, add_special_tokens);
 }

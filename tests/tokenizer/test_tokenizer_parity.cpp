@@ -70,10 +70,10 @@ void require_dir(const std::string& dir) {
                            << "oracle packages into tools/oracle and converts the real vocabularies)";
 }
 
-void check_cases(const Tokenizer& tok, const std::string& golden_name) {
+void check_cases(const Tokenizer& tok, const std::string& golden_name, const std::vector<Case>& cs = cases(),
+                 size_t min_bytes = 1000000) {
   const std::vector<std::string> golden = test::read_gz_lines(fixtures(golden_name));
-  const std::vector<Case>& cs = cases();
-  ASSERT_GT(cs.size(), 5000u) << "cases.jsonl.gz is missing or truncated";
+  ASSERT_GT(cs.size(), 2000u) << "the cases are missing or truncated";
   ASSERT_EQ(golden.size(), cs.size()) << golden_name << " does not match cases.jsonl.gz";
   size_t bytes = 0, diffs = 0;
   for (size_t i = 0; i < cs.size(); ++i) {
@@ -89,7 +89,7 @@ void check_cases(const Tokenizer& tok, const std::string& golden_name) {
     }
   }
   EXPECT_EQ(diffs, 0u) << "cases differing from the oracle";
-  EXPECT_GT(bytes, 1000000u) << "the parity text must hold at least 1 MB";
+  EXPECT_GT(bytes, min_bytes) << "the parity text is too short";
 }
 
 std::vector<bool> scan_exclusions() {
@@ -169,6 +169,80 @@ TEST(TokenizerParity, RobertaVocabJsonMerges) {
 TEST(TokenizerParity, RobertaScan) {
   require_dir(oracle_data("roberta-gpt2"));
   check_scan(Tokenizer::from_directory(oracle_data("roberta-gpt2")), "scan-roberta-gpt2.txt.gz");
+}
+
+// The trained vocabularies (tests/fixtures/tokenizer/, made by bertfit's trainers, see
+// tools/tokenizer/make_fixtures.sh); the oracle read the BERT ones through a tokenizer.json built by
+// make_goldens.js from vocab.txt alone, and the BPE one through bertfit's own tokenizer.json.
+std::vector<Case> corpus_cases(const std::string& name) {
+  std::vector<Case> v;
+  for (const std::string& line : test::read_gz_lines(fixtures(name))) {
+    if (line.empty()) continue;
+    Case c;
+    c.text = line;
+    v.push_back(c);
+  }
+  return v;
+}
+
+TEST(TokenizerParity, BertCasedVocabTxt) {
+  const Tokenizer tok = Tokenizer::from_directory(slow_copy(fixtures("bert-cased"), "bert-cased"));
+  check_cases(tok, "golden-bert-cased.jsonl.gz");
+  check_cases(tok, "corpus-golden-bert-cased.jsonl.gz", corpus_cases("corpus-cased.txt.gz"), 300000);
+  check_scan(tok, "scan-bert-cased.txt.gz");
+}
+TEST(TokenizerParity, BertCasedTokenizerJson) {
+  check_cases(Tokenizer::from_directory(fixtures("bert-cased")), "golden-bert-cased.jsonl.gz");
+}
+TEST(TokenizerParity, BertChinese) {
+  const Tokenizer tok = Tokenizer::from_directory(slow_copy(fixtures("bert-chinese"), "bert-chinese"));
+  check_cases(tok, "golden-bert-chinese.jsonl.gz");
+  check_cases(tok, "corpus-golden-bert-chinese.jsonl.gz", corpus_cases("corpus-chinese.txt.gz"), 300000);
+  check_scan(tok, "scan-bert-chinese.txt.gz");
+  check_cases(Tokenizer::from_directory(fixtures("bert-chinese")), "golden-bert-chinese.jsonl.gz");
+}
+TEST(TokenizerParity, TrainedBpe) {
+  check_cases(Tokenizer::from_directory(fixtures("bpe-trained")), "corpus-golden-bpe-trained.jsonl.gz",
+              corpus_cases("corpus-cased.txt.gz"), 300000);
+  check_cases(Tokenizer::from_directory(slow_copy(fixtures("bpe-trained"), "bpe-trained")),
+              "corpus-golden-bpe-trained.jsonl.gz", corpus_cases("corpus-cased.txt.gz"), 300000);
+}
+
+// HF truncation (make_goldens.js truncation): single texts cut from the right (HEAD) on even cases and
+// from the left (TAIL) on odd ones, pairs with longest_first; max_length 4 + (i % 7) * 9.
+void check_truncation(const Tokenizer& tok, const std::string& golden_name) {
+  const std::vector<std::string> golden = test::read_gz_lines(fixtures(golden_name));
+  ASSERT_EQ(golden.size(), 400u);
+  size_t diffs = 0;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    const Case& c = cases()[i];
+    const int max_length = 4 + static_cast<int>(i % 7) * 9;
+    const Encoding e =
+        c.has_pair ? encode_pair_truncated(tok, c.text, c.pair, max_length)
+                   : encode_truncated(tok, c.text, max_length, i % 2 ? Truncation::TAIL : Truncation::HEAD);
+    EXPECT_LE(e.size(), static_cast<size_t>(max_length));
+    std::string got = test::row_json(e), want = golden[i];
+    if (!c.has_pair && i % 2) {
+      // Left truncation: tokenizers 0.23.2 returns word ids that do not belong to the kept tokens (its
+      // Encoding::truncate slices `words` differently from the other fields); bertfit keeps each token's own
+      // word id, so whole-word masking stays right. Everything else must match.
+      got = got.substr(0, got.find(",\"words\"")), want = want.substr(0, want.find(",\"words\""));
+    }
+    if (got != want && ++diffs <= 5)
+      ADD_FAILURE() << golden_name << " case " << i << " (max_length " << max_length << ")\n want: " << want
+                    << "\n  got: " << got;
+  }
+  EXPECT_EQ(diffs, 0u);
+}
+TEST(TokenizerParity, TruncationBert) {
+  require_dir(oracle_data("bert-base-uncased"));
+  check_truncation(Tokenizer::from_directory(oracle_data("bert-base-uncased")),
+                   "truncation-bert-base-uncased.jsonl.gz");
+}
+TEST(TokenizerParity, TruncationRoberta) {
+  require_dir(oracle_data("roberta-gpt2"));
+  check_truncation(Tokenizer::from_directory(oracle_data("roberta-gpt2")),
+                   "truncation-roberta-gpt2.jsonl.gz");
 }
 
 // Every excluded code point must be a Unicode 15+ character (or one ICU 72 does not know): the scan may

@@ -8,6 +8,11 @@
 //       encoded without special tokens. Stored as "CRC32HEX LENGTH" of the row's JSON text (the full rows of
 //       the byte-level scan would take 35 MB); the test builds the same JSON text and compares.
 //   node make_goldens.js scan-block TOKENIZER_JSON K     prints block K's full row (to debug a mismatch)
+//   node make_goldens.js truncation TOKENIZER_JSON CASES.jsonl[.gz] OUT.jsonl.gz
+//       the first 400 cases, cut by HF's truncation to max_length 4 + (i % 7) * 9: pairs with longest_first,
+//       single texts from the right (bertfit's HEAD) on even i and from the left (TAIL) on odd i
+//   node make_goldens.js lines TOKENIZER_JSON TEXT[.gz] OUT.jsonl.gz
+//       each line of a plain text file (a training corpus) as one case, with special tokens
 //   node make_goldens.js bert-json VOCAB_TXT LOWERCASE(true|false) OUT_TOKENIZER_JSON
 //       a BERT tokenizer.json around a vocab.txt, as transformers' BertConverter writes it
 "use strict";
@@ -98,6 +103,18 @@ async function main() {
       const c = JSON.parse(line);
       const opts = { addSpecialTokens: c.special !== false };
       out.push(row(c.pair !== undefined ? await tok.encode(c.text, c.pair, opts) : await tok.encode(c.text, null, opts)));
+    }
+    write_gz(a[2], out);
+  } else if (mode === "lines") {
+    for (const line of read_lines(a[1])) out.push(row(await tok.encode(line, null)));
+    write_gz(a[2], out);
+  } else if (mode === "truncation") {
+    const lines = read_lines(a[1]).slice(0, 400);
+    for (let i = 0; i < lines.length; i++) {
+      const c = JSON.parse(lines[i]);
+      const maxLength = 4 + (i % 7) * 9;
+      tok.setTruncation(maxLength, { strategy: "LongestFirst", direction: c.pair === undefined && i % 2 ? "left" : "right" });
+      out.push(row(c.pair !== undefined ? await tok.encode(c.text, c.pair) : await tok.encode(c.text, null)));
     }
     write_gz(a[2], out);
   } else if (mode === "scan") {
