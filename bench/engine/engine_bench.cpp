@@ -1,7 +1,7 @@
 // bertfit_engine_bench: times one case of the engine (or OpenBLAS's sgemm alone) and prints one JSON line.
 //
 //   bertfit_engine_bench --case train|infer|mlm|sgemm --model base|mini --batch B --seq T --threads N
-//                        [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15]
+//                        [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15] [--setting LABEL]
 //
 // Every case runs the library's real code path (BertModel forward/backward, clip_grad_norm, adamw_step), the
 // same calls a trainer makes; nothing here is benchmark-specific in the engine. Random token ids without
@@ -33,7 +33,7 @@ namespace {
 using namespace bertfit;
 
 struct Args {
-  std::string kase = "train", model = "mini";
+  std::string kase = "train", model = "mini", setting;  // setting: a label for the result (e.g. p2)
   int64_t batch = 8, seq = 128;
   int threads = 2, warmup = 1, repeats = 3;
   bool profile = false;
@@ -105,10 +105,11 @@ void print_result(const Args& a, const std::vector<double>& ms, double gflop, co
   const double median = s.size() % 2 ? s[s.size() / 2] : 0.5 * (s[s.size() / 2 - 1] + s[s.size() / 2]);
   std::printf(
       "RESULT {\"engine\":\"bertfit\",\"case\":\"%s\",\"model\":\"%s\",\"batch\":%lld,\"seq\":%lld,"
-      "\"threads\":%d,\"setting\":\"t%d\",\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,\"gflop\":%.4f,"
+      "\"threads\":%d,\"setting\":\"%s\",\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,\"gflop\":%.4f,"
       "\"peak_rss_mb\":%.1f,\"samples_ms\":[",
       a.kase.c_str(), a.model.c_str(), static_cast<long long>(a.batch), static_cast<long long>(a.seq),
-      a.threads, a.threads, median, s.front(), s.back(), gflop, peak_rss_mb());
+      a.threads, a.setting.empty() ? ("t" + std::to_string(a.threads)).c_str() : a.setting.c_str(), median,
+      s.front(), s.back(), gflop, peak_rss_mb());
   for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? "," : "", ms[i]);
   std::printf("]%s}\n", extra.c_str());
   std::fflush(stdout);

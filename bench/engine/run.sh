@@ -14,6 +14,8 @@
 #   p2: OMP_WAIT_POLICY=PASSIVE, 2 threads (torch and OpenBLAS pools both sized 2)
 #   b2: Debian's BLIS OpenMP build as the BLAS (LD_LIBRARY_PATH=.../blis-openmp), 2 threads
 #   t1: 1 thread
+# bertfit runs with libgomp's default waiting (t2 / t1) and, with 2 threads, OMP_WAIT_POLICY=PASSIVE (p2): its
+# figure is the faster of the two (PASSIVE only matters when other processes compete for the cores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -76,11 +78,14 @@ run() {
   "$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print("   %-11s %-10s %-5s b%-3d %-6s median %9.1f ms  [%0.1f-%0.1f]  rss %6.0f MB  load %s" % (r["engine"], r["case"], r["model"], r["batch"], r["setting"], r["median_ms"], r["min_ms"], r["max_ms"], r["peak_rss_mb"], r["load_before"]))' "$line"
 }
 
-bertfit() {  # MODEL CASE BATCH THREADS [extra args]
+bertfit() {  # MODEL CASE BATCH THREADS [extra args]: default OpenMP waiting, and with 2 threads also PASSIVE
   local model=$1 kase=$2 b=$3 t=$4
   shift 4
-  run OMP_NUM_THREADS="$t" -- "$BENCH" --model "$model" --case "$kase" --batch "$b" --seq 128 --threads "$t" \
-    --warmup $W --repeats $R "$@"
+  local common=(--model "$model" --case "$kase" --batch "$b" --seq 128 --threads "$t" --warmup $W --repeats $R)
+  run OMP_NUM_THREADS="$t" -- "$BENCH" "${common[@]}" "$@"
+  if ((t == 2)); then
+    run OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE -- "$BENCH" "${common[@]}" --setting p2
+  fi
 }
 torch_all() {  # MODEL CASE BATCH [settings...]
   local model=$1 kase=$2 b=$3
