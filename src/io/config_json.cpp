@@ -6,6 +6,7 @@
 // BERT whatever their name says. Keys we do not interpret are kept verbatim in extra_json and written back.
 #include "bertfit/io/config_json.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -94,6 +95,7 @@ class Reader {
     }
     if (!v->is_number()) fail(key, "must be a number, got " + got(*v));
     *out = v->get<float>();
+    if (!std::isfinite(*out)) fail(key, v->dump() + " is outside the float range");
   }
   void string(const char* key, std::string* out) const {
     const json* v = get(key);

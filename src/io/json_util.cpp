@@ -46,6 +46,16 @@ size_t first_invalid_utf8(const char* text, size_t n) {
   return n;
 }
 
+namespace {
+// "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error ..." -> "syntax error ...".
+std::string strip_prefix(const std::string& what) {
+  size_t at = what.find("] ");
+  std::string s = at == std::string::npos ? what : what.substr(at + 2);
+  at = s.find(": ");
+  return s.rfind("parse error", 0) == 0 && at != std::string::npos ? s.substr(at + 2) : s;
+}
+}  // namespace
+
 nlohmann::json parse_json_strict(const char* text, size_t n, const std::string& what, int max_depth) {
   const size_t bad = first_invalid_utf8(text, n);
   if (bad != n) throw FormatError(what + ": not valid UTF-8 at byte " + std::to_string(bad));
@@ -72,7 +82,9 @@ nlohmann::json parse_json_strict(const char* text, size_t n, const std::string& 
     j = nlohmann::json::parse(text, text + n, cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const nlohmann::json::parse_error& e) {
     throw FormatError(what + ": invalid JSON at byte " + std::to_string(e.byte) + ": " +
-                      std::string(e.what()).substr(std::string(e.what()).find(':') + 2));
+                      strip_prefix(e.what()));
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range 406: a number like 1e999 overflows
+    throw FormatError(what + ": invalid JSON: " + strip_prefix(e.what()));
   }
   return j;
 }

@@ -93,6 +93,8 @@ def safetensors_cases():
                                             b"\0" * 4), S, E, "[BEGIN, END]")
     case("st_header_is_array.safetensors", st("[]"), S, E, "must be a JSON object")
     case("st_json_nesting_bomb.safetensors", st("[" * 200000 + "]" * 200000), S, E, "nested deeper")
+    case("st_number_overflow.safetensors", st('{"a":{"dtype":"F32","shape":[1],"data_offsets":1e999999}}'), S, E,
+         "invalid JSON", "number overflow")
     case("st_sub_byte_misaligned.safetensors", st({"a": t("F4", [3], 0, 1)}, b"\0"), S, E, "MisalignedSlice")
     case("st_dim_above_2_48.safetensors", st({"a": t("U8", [1 << 49], 0, 1 << 49)}), S, E, "2^48-1")
 
@@ -217,6 +219,8 @@ def config_cases():
     case("config_huge_vocab.json", j({"model_type": "bert", "vocab_size": 1 << 40}), C, E, "vocab_size", "2^31")
     case("config_non_utf8.json", b'{"model_type": "bert", "x": "\xff"}', C, E, "not valid UTF-8")
     case("config_nesting_bomb.json", b'{"x":' + b"[" * 100000 + b"]" * 100000 + b"}", C, E, "nested deeper")
+    case("config_number_overflow.json", b'{"model_type": "bert", "hidden_size": 7E952712531}', C, E,
+         "invalid JSON", "number overflow")
     case("config_null_pad.json", j({"model_type": "roberta", "pad_token_id": None}), C, E, "pad_token_id")
     case("config_indivisible_heads.json", j({"model_type": "bert", "hidden_size": 100}), C, E, "divisible")
 
