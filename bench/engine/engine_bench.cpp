@@ -66,6 +66,8 @@ Args parse(int argc, char** argv) {
       a.mask_frac = std::stod(val());
     else if (k == "--profile")
       a.profile = true;
+    else if (k == "--setting")
+      a.setting = val();
     else
       throw std::runtime_error("unknown argument " + k);
   }
