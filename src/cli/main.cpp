@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_info_command(app);
   bertfit::cli::add_dataset_command(app);
   bertfit::cli::add_tokenize_command(app);
+  bertfit::cli::add_inspect_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -39,10 +39,10 @@ struct TensorInfo {
 // fields are used depends on kind.
 struct Object {
   Kind kind = Kind::NONE;
-  bool ordered = false;         // DICT: an OrderedDict
-  uint32_t ref = 0;             // STR, GLOBAL: index into strings; STORAGE: into storages; TENSOR: into tensors
-  int64_t i = 0;                // BOOL (0/1), INT
-  double f = 0;                 // FLOAT
+  bool ordered = false;  // DICT: an OrderedDict
+  uint32_t ref = 0;      // STR, GLOBAL: index into strings; STORAGE: into storages; TENSOR: into tensors
+  int64_t i = 0;         // BOOL (0/1), INT
+  double f = 0;          // FLOAT
   std::vector<uint32_t> items;  // TUPLE, LIST; DICT: key0, value0, key1, value1, ...
 };
 
