@@ -264,6 +264,12 @@ DebianDatasetReport build_debian_dataset(const DebianDatasetOptions& o) {
     });
   }
 
+  // Without Translation-en (apt's Languages set to none) bookworm's lists give titles only: not the task.
+  if (r.long_from_packages + r.long_from_translations == 0)
+    throw FormatError(o.lists_dir +
+                      ": no long descriptions found (no *_i18n_Translation-en lists?); run "
+                      "`apt-get update -o Acquire::Languages=en` first");
+
   // Identical texts: keep the first package in name order.
   std::sort(packages.begin(), packages.end(),
             [](const Package& a, const Package& b) { return a.name < b.name; });

@@ -153,6 +153,18 @@ TEST(DataDebian, ErrorsNameTheProblem) {
   DebianDatasetOptions o = options(temp_dir("e"));
   o.lists_dir = BERTFIT_FIXTURES "/data";  // no *_Packages there
   EXPECT_THROW(build_debian_dataset(o), FormatError);
+  // Packages without any long description (no Translation-en): a clear error with the apt command.
+  const std::string lists = temp_dir("no-translations");
+  fs::create_directories(lists);
+  write_file_atomic(lists + "/x_binary-amd64_Packages", "Package: a\nDescription: short\nSection: games\n");
+  o = options(temp_dir("e"));
+  o.lists_dir = lists;
+  try {
+    build_debian_dataset(o);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("Acquire::Languages=en"), std::string::npos) << e.what();
+  }
   o = options(temp_dir("e"));
   o.dev_fraction = 0.6;
   o.test_fraction = 0.5;
