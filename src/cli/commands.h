@@ -8,6 +8,9 @@
 namespace bertfit::cli {
 
 void add_info_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 void add_dataset_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);  // tokenize, train-tokenizer
 void add_inspect_command(CLI::App& app);   // inspect DIR (src/cli/cmd_inspect.cpp)

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "bertfit 0.1.0");
   bertfit::cli::add_info_command(app);
+  bertfit::cli::add_finetune_command(app);
+  bertfit::cli::add_evaluate_command(app);
+  bertfit::cli::add_predict_command(app);
   bertfit::cli::add_dataset_command(app);
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);

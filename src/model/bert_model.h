@@ -94,6 +94,7 @@ class BertModel {
   const int32_t* labelled_rows() const { return mlm_index_; }
 
   uint64_t dropout_seed = 0;  // runs differ by seed; masks are a pure function of (seed, step, site, element)
+  float label_smoothing = 0;  // classification loss: CrossEntropyLoss(label_smoothing=...), as HF's Trainer
 
  private:
   void build_table();

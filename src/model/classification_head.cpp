@@ -58,7 +58,7 @@ float BertModel::classification_forward(const int32_t* labels, float normalizer)
   const int64_t n = count_labelled(labels_, R);
   if (normalizer <= 0) normalizer = static_cast<float>(std::max<int64_t>(n, 1));
   return cross_entropy_forward_backward(training_ ? dlogits_ : nullptr, row_loss_, logits_, labels_, R, NL,
-                                        0.0f, normalizer);
+                                        label_smoothing, normalizer);
 }
 
 void BertModel::classification_backward(float* dlast) {

@@ -1,0 +1,51 @@
+// `bertfit evaluate`: metrics of a fine-tuned classifier on a labelled file.
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/data_options.h"
+#include "core/threading.h"
+#include "io/atomic_file.h"
+#include "train/classifier.h"
+
+namespace bertfit::cli {
+
+void add_evaluate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("evaluate", "Evaluate a fine-tuned classifier on a labelled file");
+  auto model = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  auto opts = std::make_shared<DataOptions>();
+  cmd->add_option("--model", *model, "Fine-tuned model directory (bertfit finetune's output)")->required();
+  cmd->add_option("--output", *output, "Also write the metrics as JSON to this file");
+  opts->add_to(cmd, true);
+  cmd->callback([model, output, opts] {
+    set_num_threads(opts->threads);
+    Classifier c = load_classifier(*model);
+    const Dataset ds = data::read_dataset(opts->file, opts->spec(*model, true));
+    const auto ex = encode_for(c, ds, num_threads());
+    const EvalOutput e = classify(c, ex, opts->batch_size, "evaluate");
+    std::printf("%s: %zu examples, accuracy %.4f, error rate %.4f, macro-F1 %.4f, micro-F1 %.4f, weighted-F1 %.4f, "
+                "loss %.4f\n\n",
+                opts->file.c_str(), ex.size(), e.metrics.accuracy, e.metrics.error_rate, e.metrics.macro.f1,
+                e.metrics.micro.f1, e.metrics.weighted.f1, e.loss);
+    std::printf("%s\n", train::classification_report(e.metrics, c.labels.id2label(), 4).c_str());
+    std::printf("confusion matrix (rows: true, columns: predicted)\n%s\n",
+                train::format_confusion_matrix(e.metrics, c.labels.id2label()).c_str());
+    if (!output->empty()) {
+      nlohmann::ordered_json j;
+      j["file"] = opts->file;
+      j["examples"] = ex.size();
+      j["accuracy"] = e.metrics.accuracy;
+      j["error_rate"] = e.metrics.error_rate;
+      j["macro_f1"] = e.metrics.macro.f1;
+      j["micro_f1"] = e.metrics.micro.f1;
+      j["weighted_f1"] = e.metrics.weighted.f1;
+      j["loss"] = e.loss;
+      j["confusion"] = e.metrics.confusion;
+      io::write_file_atomic(*output, j.dump(2) + "\n");
+    }
+  });
+}
+
+}  // namespace bertfit::cli

@@ -1,0 +1,80 @@
+#include "train/batching.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/rng.h"
+
+namespace bertfit {
+
+std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples, int batch_size,
+                                                     bool group_by_length, uint64_t seed, int64_t epoch) {
+  const int64_t n = static_cast<int64_t>(examples.size());
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(splitmix64(seed) ^ splitmix64(0x5EED0000ull + static_cast<uint64_t>(epoch)));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.below(static_cast<uint64_t>(i + 1))]);
+  if (group_by_length) {
+    const int64_t mega = 50 * static_cast<int64_t>(batch_size);
+    for (int64_t s = 0; s < n; s += mega) {
+      const auto first = order.begin() + s, last = order.begin() + std::min(n, s + mega);
+      std::stable_sort(first, last, [&](int64_t a, int64_t b) { return examples[a].length() > examples[b].length(); });
+    }
+  }
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t s = 0; s < n; s += batch_size)
+    batches.emplace_back(order.begin() + s, order.begin() + std::min(n, s + batch_size));
+  return batches;
+}
+
+std::vector<std::vector<int64_t>> plan_eval_batches(const std::vector<EncodedExample>& examples, int batch_size) {
+  const int64_t n = static_cast<int64_t>(examples.size());
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return examples[a].length() > examples[b].length(); });
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t s = 0; s < n; s += batch_size)
+    batches.emplace_back(order.begin() + s, order.begin() + std::min(n, s + batch_size));
+  return batches;
+}
+
+Batch BatchBuilder::build(const std::vector<EncodedExample>& examples, const std::vector<int64_t>& indices,
+                          int32_t pad_id, bool with_labels) {
+  int64_t K = 1, T = 1;
+  for (int64_t i : indices) {
+    K = std::max<int64_t>(K, static_cast<int64_t>(examples[i].seqs.size()));
+    T = std::max<int64_t>(T, examples[i].length());
+  }
+  const int64_t D = static_cast<int64_t>(indices.size()), B = D * K;
+  ids_.assign(static_cast<size_t>(B * T), pad_id);
+  types_.assign(static_cast<size_t>(B * T), 0);
+  mask_.assign(static_cast<size_t>(B * T), 0);
+  chunk_mask_.assign(static_cast<size_t>(B), 0);
+  labels_.assign(static_cast<size_t>(D), -100);
+  for (int64_t d = 0; d < D; ++d) {
+    const EncodedExample& ex = examples[indices[d]];
+    labels_[d] = ex.label;
+    for (int64_t k = 0; k < K; ++k) {
+      const bool real = k < static_cast<int64_t>(ex.seqs.size());
+      const EncodedSequence& s = ex.seqs[real ? k : 0];  // an unused chunk repeats the first, masked out of pooling
+      const int64_t row = (d * K + k) * T;
+      std::copy(s.ids.begin(), s.ids.end(), ids_.begin() + row);
+      std::copy(s.types.begin(), s.types.end(), types_.begin() + row);
+      std::fill(mask_.begin() + row, mask_.begin() + row + static_cast<int64_t>(s.ids.size()), 1);
+      chunk_mask_[d * K + k] = real;
+    }
+  }
+  Batch b;
+  b.B = B;
+  b.T = T;
+  b.input_ids = ids_.data();
+  b.token_type_ids = types_.data();
+  b.attention_mask = mask_.data();
+  b.labels = with_labels ? labels_.data() : nullptr;
+  b.chunks = K;
+  b.chunk_mask = chunk_mask_.data();
+  return b;
+}
+
+}  // namespace bertfit

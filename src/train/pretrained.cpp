@@ -1,0 +1,89 @@
+#include "train/pretrained.h"
+
+#include <nlohmann/json.hpp>
+
+#include "bertfit/error.h"
+#include "bertfit/io/checkpoint.h"
+#include "bertfit/io/config_json.h"
+
+namespace bertfit {
+
+ClassifierSettings read_classifier_settings(const ModelConfig& config) {
+  ClassifierSettings s;
+  auto it = config.extra_json.find("bertfit");
+  if (it == config.extra_json.end()) return s;
+  const auto j = nlohmann::json::parse(it->second);
+  try {
+    if (j.contains("features")) s.head.features = parse_feature_kind(j.at("features").get<std::string>());
+    if (j.contains("feature_layer")) s.head.layer = j.at("feature_layer").get<int64_t>();
+    if (j.contains("chunk_pooling")) s.head.chunk_pooling = parse_chunk_pooling(j.at("chunk_pooling").get<std::string>());
+    if (j.contains("max_seq_length")) s.max_seq_length = j.at("max_seq_length").get<int>();
+    if (j.contains("truncation")) s.truncation = j.at("truncation").get<std::string>();
+    if (j.contains("head_length")) s.head_length = j.at("head_length").get<int>();
+    if (j.contains("max_chunks")) s.max_chunks = j.at("max_chunks").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError(std::string("config.json: field \"bertfit\" is malformed: ") + e.what());
+  }
+  return s;
+}
+
+void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s) {
+  nlohmann::ordered_json j;
+  j["features"] = feature_kind_name(s.head.features);
+  j["feature_layer"] = s.head.layer;
+  j["chunk_pooling"] = chunk_pooling_name(s.head.chunk_pooling);
+  j["max_seq_length"] = s.max_seq_length;
+  j["truncation"] = s.truncation;
+  j["head_length"] = s.head_length;
+  j["max_chunks"] = s.max_chunks;
+  config->extra_json["bertfit"] = j.dump();
+}
+
+namespace {
+bool is_head_param(const BertModel& m, const ParamEntry& e) {
+  return e.depth == m.config().num_hidden_layers + 1;
+}
+}  // namespace
+
+LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOptions& options,
+                            const ModelConfig* config_override, uint64_t init_seed) {
+  ModelConfig config = config_override ? *config_override : read_config_json(dir + "/config.json");
+  LoadedModel out;
+  out.model = std::make_unique<BertModel>(config, head, options);
+  BertModel& m = *out.model;
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  std::vector<ExpectedTensor> expected;
+  for (const ParamEntry& e : m.table().entries())
+    expected.push_back({e.name, e.shape, m.params() + e.offset, is_head_param(m, e)});
+  const LoadReport report = load_into(ckpt, m.prefix(), expected, /*reinit_mismatched_optional=*/true);
+  out.initialized = report.missing_initialized;
+  out.ignored = report.ignored;
+  if (!out.initialized.empty()) m.init_weights(init_seed, &out.initialized);
+  return out;
+}
+
+void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer) {
+  ModelConfig config = model.config();
+  const bool bert = config.family == ModelFamily::BERT;
+  if (model.head() == HeadKind::SEQUENCE_CLASSIFICATION)
+    config.architectures = {bert ? "BertForSequenceClassification" : "RobertaForSequenceClassification"};
+  else if (model.head() == HeadKind::MASKED_LM)
+    config.architectures = {bert ? "BertForMaskedLM" : "RobertaForMaskedLM"};
+  else
+    config.architectures = {bert ? "BertModel" : "RobertaModel"};
+  std::vector<TensorRef> tensors;
+  for (const ParamEntry& e : model.table().entries()) {
+    TensorRef t;
+    t.name = e.name;
+    t.dtype = DType::F32;
+    t.shape = e.shape;
+    t.data = reinterpret_cast<const uint8_t*>(model.params() + e.offset);
+    t.nbytes = e.numel * sizeof(float);
+    tensors.push_back(std::move(t));
+  }
+  save_model_dir(dir, config, tensors, [&](const std::string& staging) {
+    if (tokenizer) tokenizer->save(staging);
+  });
+}
+
+}  // namespace bertfit
