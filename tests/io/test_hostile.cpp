@@ -27,14 +27,34 @@
 // standard (and honoured by ASan, which intercepts the malloc underneath).
 static std::atomic<bool> g_tracking{false};
 static std::atomic<size_t> g_largest{0};
-void* operator new(size_t n) {
+// Every replaceable form is replaced (plain, array, nothrow, aligned), so each new has its matching delete.
+static void note(size_t n) {
   if (g_tracking.load(std::memory_order_relaxed) && n > g_largest.load(std::memory_order_relaxed))
     g_largest = n;
+}
+void* operator new(size_t n) {
+  note(n);
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 void* operator new[](size_t n) {
   return operator new(n);
+}
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  note(n);
+  return std::malloc(n ? n : 1);
+}
+void* operator new[](size_t n, const std::nothrow_t& t) noexcept {
+  return operator new(n, t);
+}
+void* operator new(size_t n, std::align_val_t a) {
+  note(n);
+  const size_t al = static_cast<size_t>(a);
+  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n, std::align_val_t a) {
+  return operator new(n, a);
 }
 void operator delete(void* p) noexcept {
   std::free(p);
@@ -46,6 +66,24 @@ void operator delete(void* p, size_t) noexcept {
   std::free(p);
 }
 void operator delete[](void* p, size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, size_t, std::align_val_t) noexcept {
   std::free(p);
 }
 
