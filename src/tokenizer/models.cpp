@@ -3,7 +3,9 @@
 // the leftmost first on equal rank, with a priority queue whose stale entries are skipped, exactly like
 // Word::merge_all. Unknown characters become the unk token when the model has one (fused if fuse_unk) and
 // are dropped otherwise.
-#include <queue>
+#include <algorithm>
+#include <string>
+#include <unordered_map>
 
 #include "bertfit/error.h"
 #include "tokenizer/byte_level.h"
@@ -28,11 +30,37 @@ struct QueuedMerge {
   bool operator<(const QueuedMerge& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
 };
 
+// Per-thread cache of finished words (HF's BPE keeps one too): natural text repeats words constantly, and a
+// hit skips the merge loop. Keyed by the tokenizer's instance id so two tokenizers never share entries.
+struct WordCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<Symbol>> words;
+  std::string key;
+};
+constexpr size_t kWordCacheCapacity = 50000;
+
 }  // namespace
 
 void TokenizerImpl::bpe_word(const uint8_t* bytes, const uint32_t* byte_align, size_t n, int32_t type_id,
                              int8_t seq, int32_t word, Encoding& out) const {
   if (n == 0) return;
+  auto emit = [&](const std::vector<Symbol>& syms) {
+    for (const Symbol& s : syms) {
+      if (s.start == s.end) continue;
+      out.ids.push_back(s.id);
+      out.tokens.push_back(s.id < static_cast<int32_t>(vocab_r.size()) ? vocab_r[s.id] : std::string());
+      out.offsets.emplace_back(byte_align[s.start], byte_align[s.end - 1] + 1);
+      out.word_ids.push_back(word);
+      out.type_ids.push_back(type_id);
+      out.attention_mask.push_back(1);
+      out.special_tokens_mask.push_back(0);
+      out.sequence_ids.push_back(seq);
+    }
+  };
+  thread_local WordCache cache;
+  if (cache.owner != instance_id_) cache.words.clear(), cache.owner = instance_id_;
+  cache.key.assign(reinterpret_cast<const char*>(bytes), n);
+  if (auto hit = cache.words.find(cache.key); hit != cache.words.end()) return emit(hit->second);
   thread_local std::vector<Symbol> symbols;
   symbols.clear();
   const bool plain = bpe_prefix.empty() && bpe_suffix.empty();
@@ -89,53 +117,46 @@ void TokenizerImpl::bpe_word(const uint8_t* bytes, const uint32_t* byte_align, s
   flush_unk();
   if (!symbols.empty()) symbols.back().next = -1;
 
-  auto lookup = [&](int32_t a, int32_t b) -> const std::pair<int32_t, int32_t>* {
-    auto it =
-        merge_map_.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
-    return it == merge_map_.end() ? nullptr : &it->second;
+  auto lookup = [&](int32_t a, int32_t b) { return merge_map_.find(a, b); };
+  // A binary heap in a reused per-thread buffer (no allocation per word once warm).
+  thread_local std::vector<QueuedMerge> queue;
+  queue.clear();
+  auto push = [&](const QueuedMerge& m) {
+    queue.push_back(m);
+    std::push_heap(queue.begin(), queue.end());
   };
-  thread_local std::vector<QueuedMerge> heap_storage;
-  heap_storage.clear();
-  std::priority_queue<QueuedMerge, std::vector<QueuedMerge>> queue(std::less<QueuedMerge>(),
-                                                                   std::move(heap_storage));
   for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-    if (const auto* m = lookup(symbols[i].id, symbols[i + 1].id))
-      queue.push(QueuedMerge{m->first, static_cast<uint32_t>(i), m->second});
+    if (const int32_t* m = lookup(symbols[i].id, symbols[i + 1].id))
+      push(QueuedMerge{m[0], static_cast<uint32_t>(i), m[1]});
   }
   while (!queue.empty()) {
-    const QueuedMerge top = queue.top();
-    queue.pop();
+    std::pop_heap(queue.begin(), queue.end());
+    const QueuedMerge top = queue.back();
+    queue.pop_back();
     Symbol& cur = symbols[top.pos];
     if (cur.start == cur.end || cur.next < 0) continue;
     const int32_t next_pos = cur.next;
     const Symbol right = symbols[next_pos];
-    const auto* m = lookup(cur.id, right.id);
-    if (m == nullptr || m->second != top.new_id) continue;  // a stale entry
+    const int32_t* m = lookup(cur.id, right.id);
+    if (m == nullptr || m[1] != top.new_id) continue;  // a stale entry
     cur.id = top.new_id;
     cur.end = right.end;
     cur.next = right.next;
     symbols[next_pos].end = symbols[next_pos].start;  // removed
     if (right.next >= 0) symbols[right.next].prev = static_cast<int32_t>(top.pos);
     if (cur.prev >= 0) {
-      if (const auto* pm = lookup(symbols[cur.prev].id, cur.id))
-        queue.push(QueuedMerge{pm->first, static_cast<uint32_t>(cur.prev), pm->second});
+      if (const int32_t* pm = lookup(symbols[cur.prev].id, cur.id))
+        push(QueuedMerge{pm[0], static_cast<uint32_t>(cur.prev), pm[1]});
     }
     if (cur.next >= 0) {
-      if (const auto* nm = lookup(cur.id, symbols[cur.next].id))
-        queue.push(QueuedMerge{nm->first, top.pos, nm->second});
+      if (const int32_t* nm = lookup(cur.id, symbols[cur.next].id)) push(QueuedMerge{nm[0], top.pos, nm[1]});
     }
   }
-  for (const Symbol& s : symbols) {
-    if (s.start == s.end) continue;
-    out.ids.push_back(s.id);
-    out.tokens.push_back(s.id < static_cast<int32_t>(vocab_r.size()) ? vocab_r[s.id] : std::string());
-    out.offsets.emplace_back(byte_align[s.start], byte_align[s.end - 1] + 1);
-    out.word_ids.push_back(word);
-    out.type_ids.push_back(type_id);
-    out.attention_mask.push_back(1);
-    out.special_tokens_mask.push_back(0);
-    out.sequence_ids.push_back(seq);
-  }
+  emit(symbols);
+  if (cache.words.size() >= kWordCacheCapacity) cache.words.clear();
+  std::vector<Symbol>& kept = cache.words[cache.key];
+  for (const Symbol& s : symbols)
+    if (s.start != s.end) kept.push_back(s);
 }
 
 }  // namespace bertfit

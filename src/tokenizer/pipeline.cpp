@@ -8,6 +8,7 @@
 // Every normalized character remembers the original character it came from (no HF normalizer merges
 // characters), so offsets are exact char offsets into the original text, as HF's Encoding reports them.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 
@@ -61,6 +62,30 @@ void StrMap::grow() {
     while (slots_[i].id >= 0) i = (i + 1) & mask;
     slots_[i] = s;
   }
+}
+
+void PairMap::reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < n * 2) cap *= 2;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{});
+  shift_ = 64 - __builtin_ctzll(cap);
+  size_ = 0;
+  for (const Slot& s : old)
+    if (s.key != kEmpty)
+      insert(static_cast<int32_t>(s.key >> 32), static_cast<int32_t>(s.key & 0xFFFFFFFFu), s.value[0],
+             s.value[1]);
+}
+
+void PairMap::insert(int32_t a, int32_t b, int32_t rank, int32_t merged) {
+  if ((size_ + 1) * 2 > slots_.size()) reserve(std::max<size_t>(16, size_ * 2 + 2));
+  const uint64_t k = key(a, b);
+  size_t i = (k * 0x9E3779B97F4A7C15ull) >> shift_;
+  while (slots_[i].key != kEmpty && slots_[i].key != k) i = (i + 1) & (slots_.size() - 1);
+  if (slots_[i].key == kEmpty) ++size_;
+  slots_[i].key = k;
+  slots_[i].value[0] = rank;
+  slots_[i].value[1] = merged;
 }
 
 }  // namespace tok
@@ -345,6 +370,8 @@ int64_t TokenizerImpl::id_upper_bound() const {
 }
 
 void TokenizerImpl::finalize() {
+  static std::atomic<uint64_t> next_instance{1};
+  instance_id_ = next_instance++;
   if (model_kind == tok::ModelKind::WORDPIECE && pre_tokenizer != tok::PreTokenizerKind::BERT)
     throw FormatError(
         source + ": a WordPiece model needs the BertPreTokenizer (other pre-tokenizers are not supported)");
@@ -391,7 +418,7 @@ void TokenizerImpl::finalize() {
   } else {
     unk_model_id_ = bpe_unk_token ? vocab.find(*bpe_unk_token) : -1;
     merge_map_.clear();
-    merge_map_.reserve(merges.size() * 2);
+    merge_map_.reserve(merges.size());
     for (size_t r = 0; r < merges.size(); ++r) {
       const auto& [a, b] = merges[r];
       const int32_t ia = vocab.find(a), ib = vocab.find(b);
@@ -404,8 +431,7 @@ void TokenizerImpl::finalize() {
                            : ib < 0 ? b
                                     : merged) +
                           "')");
-      merge_map_[(static_cast<uint64_t>(static_cast<uint32_t>(ia)) << 32) | static_cast<uint32_t>(ib)] = {
-          static_cast<int32_t>(r), im};  // a later duplicate wins, as HashMap::collect
+      merge_map_.insert(ia, ib, static_cast<int32_t>(r), im);  // a later duplicate wins, as HashMap::collect
     }
     for (int b = 0; b < 256; ++b) {
       std::string ch;
