@@ -191,8 +191,8 @@ InspectReport inspect_model_dir(const std::string& dir) {
   try {
     Checkpoint ck = Checkpoint::open(dir);
     r.weights_file = ck.weights_file();
-    static const char* kFormats[] = {"safetensors", "safetensors, sharded", "pytorch_model.bin (torch zip)",
-                                     "pytorch_model.bin, sharded"};
+    static const char* kFormats[] = {"safetensors", "safetensors, sharded", "torch zip",
+                                     "torch zip, sharded"};
     r.weights_format = kFormats[static_cast<int>(ck.format())];
     if (ck.files().size() > 1) r.weights_format += " (" + std::to_string(ck.files().size()) + " files)";
     for (const auto& f : ck.files()) r.weights_bytes += fs::file_size(f);
