@@ -539,7 +539,6 @@ Tokenizer Tokenizer::from_directory(const std::string& dir) {
   // Post-processor as the converters build it.
   tok::PostProcessorConfig& p = t->post;
   const std::string cls = t->cls_token, sep = t->sep_token;
-  const int32_t cls_id = t->vocab.find(cls) >= 0 ? t->vocab.find(cls) : -1, sep_id = t->vocab.find(sep);
   auto id_of = [&](const std::string& s) {
     for (const tok::AddedToken& a : t->added)
       if (a.content == s) return a.id;
@@ -547,8 +546,6 @@ Tokenizer Tokenizer::from_directory(const std::string& dir) {
   };
   if (id_of(cls) < 0 || id_of(sep) < 0)
     throw FormatError(dir + ": the special tokens '" + cls + "' / '" + sep + "' are not in the vocabulary");
-  (void)cls_id;
-  (void)sep_id;
   if (bert) {
     p.kind = tok::PostKind::TEMPLATE;
     p.single = {{true, cls, 0}, {false, "A", 0}, {true, sep, 0}};
