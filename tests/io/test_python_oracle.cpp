@@ -78,6 +78,8 @@ TEST(PythonOracle, BertfitReadsWhatPythonWrites) {
   EXPECT_EQ(to_f32(*f.find("d")), std::vector<float>{1e-3f});
   EXPECT_EQ(to_i64(*f.find("i")), (std::vector<int64_t>{3, -2}));
   EXPECT_EQ(to_i64(*f.find("b")), std::vector<int64_t>{1});
+  // The two writers implement the reference layout independently: the bytes must be identical.
+  EXPECT_EQ(serialize_safetensors(f.tensors(), f.metadata()), test::read_bytes(dir + "/p.safetensors"));
 }
 
 TEST(PythonOracle, ReadsSavedModelDirectory) {
