@@ -90,8 +90,7 @@ TEST(TorchBin, PrefixIsNotHardCoded) {
   check_against_expected(f);
 }
 
-TEST(TorchBin, ZipIndexAgreesWithLibzip) {
-  const std::string path = kBin + "tiny.bin";
+void check_with_libzip(const std::string& path) {
   auto z = ZipArchive::open(path);
   int err = 0;
   zip_t* lz = zip_open(path.c_str(), ZIP_RDONLY, &err);
@@ -111,6 +110,10 @@ TEST(TorchBin, ZipIndexAgreesWithLibzip) {
     EXPECT_EQ(std::memcmp(buf.data(), z.data(*e), st.size), 0) << st.name;
   }
   zip_close(lz);
+}
+
+TEST(TorchBin, ZipIndexAgreesWithLibzip) {
+  check_with_libzip(kBin + "tiny.bin");
 }
 
 TEST(TorchBin, CorruptionIsDetected) {
@@ -167,4 +170,67 @@ TEST(Pickle, AcceptsWhatTorchWrites) {
   EXPECT_EQ(r.storages[t.storage].key, "7");
   EXPECT_EQ(r.at(root.items[1]).f, 1.0);
   EXPECT_EQ(r.at(root.items[2]).i, -1);
+}
+
+namespace {
+std::string run_python(const std::string& script) {
+  std::string out;
+  FILE* p = popen(("/usr/bin/python3 -c \"" + script + "\"").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(pclose(p), 0) << script << "\n" << out;
+  return out;
+}
+}  // namespace
+
+TEST(TorchBinWriter, TorchLoadsWhatBertfitWrites) {
+  const std::string dir = test::temp_dir("binw");
+  const std::string path = dir + "/pytorch_model.bin";
+  const float w[6] = {0.5f, -1, 2, 3.25f, -4, 5};
+  const uint16_t h[2] = {f32_to_f16(1.5f), f32_to_f16(-2)};
+  const uint16_t b[2] = {f32_to_bf16(0.25f), f32_to_bf16(-8)};
+  const int64_t ids[4] = {0, 1, 2, 3};
+  const uint8_t flags[2] = {1, 0};
+  auto p = [](const void* d) { return static_cast<const uint8_t*>(d); };
+  write_torch_bin(path, {{"w", DType::F32, {2, 3}, p(w), 24, {}},
+                         {"w.t", DType::F32, {3, 2}, p(w), 24, {1, 3}},
+                         {"h", DType::F16, {2}, p(h), 4, {}},
+                         {"b", DType::BF16, {2}, p(b), 4, {}},
+                         {"position_ids", DType::I64, {1, 4}, p(ids), 32, {}},
+                         {"flags", DType::BOOL, {2}, p(flags), 2, {}},
+                         {"scalar", DType::F32, {}, p(w + 3), 4, {}},
+                         {"empty", DType::F32, {0, 3}, nullptr, 0, {}}});
+  // bertfit reads it back.
+  auto f = TorchBinFile::open(path);
+  EXPECT_EQ(f.archive_prefix(), "pytorch_model");
+  EXPECT_EQ(to_f32(*f.find("w.t")), (std::vector<float>{0.5f, 3.25f, -1, -4, 2, 5}));
+  EXPECT_EQ(to_f32(*f.find("b")), (std::vector<float>{0.25f, -8}));
+  EXPECT_EQ(to_i64(*f.find("position_ids")), (std::vector<int64_t>{0, 1, 2, 3}));
+  // torch reads it, even in its restricted weights_only mode, and every payload is 64-byte aligned.
+  const std::string out = run_python("import torch, json; sd = torch.load('" + path +
+                                     "', weights_only=True); "
+                                     "print(json.dumps({k: [str(v.dtype), list(v.shape), "
+                                     "v.float().reshape(-1).tolist()] for k, v in sd.items()}))");
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["w"][0], "torch.float32");
+  EXPECT_EQ(j["w"][2].get<std::vector<float>>(), (std::vector<float>{0.5f, -1, 2, 3.25f, -4, 5}));
+  EXPECT_EQ(j["w.t"][1], (std::vector<int>{3, 2}));
+  EXPECT_EQ(j["w.t"][2].get<std::vector<float>>(), (std::vector<float>{0.5f, 3.25f, -1, -4, 2, 5}));
+  EXPECT_EQ(j["h"][0], "torch.float16");
+  EXPECT_EQ(j["h"][2].get<std::vector<float>>(), (std::vector<float>{1.5f, -2}));
+  EXPECT_EQ(j["b"][0], "torch.bfloat16");
+  EXPECT_EQ(j["position_ids"][0], "torch.int64");
+  EXPECT_EQ(j["flags"][0], "torch.bool");
+  EXPECT_EQ(j["scalar"][1], std::vector<int>{});
+  EXPECT_EQ(j["empty"][1], (std::vector<int>{0, 3}));
+  auto z = ZipArchive::open(path);
+  for (const ZipEntry& e : z.entries()) EXPECT_EQ(e.data_offset % 64, 0u) << e.name;
+  check_with_libzip(path);
+  expect_error<FormatError>(
+      [&] {
+        write_torch_bin(dir + "/x.bin", {{"c", DType::C64, {1}, p(w), 8, {}}});
+      },
+      {"x.bin", "C64", "no torch storage"});
 }
