@@ -25,10 +25,11 @@ void add_evaluate_command(CLI::App& app) {
     const Dataset ds = data::read_dataset(opts->file, opts->spec(*model, true));
     const auto ex = encode_for(c, ds, num_threads());
     const EvalOutput e = classify(c, ex, opts->batch_size, "evaluate");
-    std::printf("%s: %zu examples, accuracy %.4f, error rate %.4f, macro-F1 %.4f, micro-F1 %.4f, weighted-F1 %.4f, "
-                "loss %.4f\n\n",
-                opts->file.c_str(), ex.size(), e.metrics.accuracy, e.metrics.error_rate, e.metrics.macro.f1,
-                e.metrics.micro.f1, e.metrics.weighted.f1, e.loss);
+    std::printf(
+        "%s: %zu examples, accuracy %.4f, error rate %.4f, macro-F1 %.4f, micro-F1 %.4f, weighted-F1 %.4f, "
+        "loss %.4f\n\n",
+        opts->file.c_str(), ex.size(), e.metrics.accuracy, e.metrics.error_rate, e.metrics.macro.f1,
+        e.metrics.micro.f1, e.metrics.weighted.f1, e.loss);
     std::printf("%s\n", train::classification_report(e.metrics, c.labels.id2label(), 4).c_str());
     std::printf("confusion matrix (rows: true, columns: predicted)\n%s\n",
                 train::format_confusion_matrix(e.metrics, c.labels.id2label()).c_str());

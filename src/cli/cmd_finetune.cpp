@@ -29,8 +29,11 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option(names("output_dir"), a->output_dir, "Where checkpoints and the final model go")->required();
   cmd->add_flag(names("overwrite_output_dir"), a->overwrite_output_dir, "Allow a non-empty output_dir");
   auto* g = "Data";
-  cmd->add_option(names("train_file"), a->train_file, "Training data: .tsv, .csv or .jsonl")->required()->group(g);
-  cmd->add_option(names("validation_file"), a->validation_file, "Validation data (default: carved from train)")
+  cmd->add_option(names("train_file"), a->train_file, "Training data: .tsv, .csv or .jsonl")
+      ->required()
+      ->group(g);
+  cmd->add_option(names("validation_file"), a->validation_file,
+                  "Validation data (default: carved from train)")
       ->group(g);
   cmd->add_option(names("format"), a->format, "auto | tsv | csv | jsonl")->capture_default_str()->group(g);
   cmd->add_option(names("quoting"), a->quoting, "rfc4180 | none (competition TSVs with bare quotes)")
@@ -50,36 +53,47 @@ void add_finetune_command(CLI::App& app) {
                   "Share of train held out (stratified, seeded) when no validation file is given")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("few_shot_per_class"), a->few_shot_per_class, "Train on k examples per class")->group(g);
-  cmd->add_option(names("few_shot_fraction"), a->few_shot_fraction, "Train on this share of every class")->group(g);
+  cmd->add_option(names("few_shot_per_class"), a->few_shot_per_class, "Train on k examples per class")
+      ->group(g);
+  cmd->add_option(names("few_shot_fraction"), a->few_shot_fraction, "Train on this share of every class")
+      ->group(g);
   g = "Long texts";
   cmd->add_option(names("max_seq_length"), a->max_seq_length, "Tokens per sequence, special tokens included")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("truncation"), a->truncation, "head | tail | head_tail")->capture_default_str()->group(g);
+  cmd->add_option(names("truncation"), a->truncation, "head | tail | head_tail")
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(names("head_length"), a->head_length, "head_tail: tokens kept from the head (paper: 128)")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("chunk_pooling"), a->chunk_pooling,
-                  "Hierarchical: split into chunks of max_seq_length, pool their [CLS] by mean | max | attention")
+  cmd->add_option(
+         names("chunk_pooling"), a->chunk_pooling,
+         "Hierarchical: split into chunks of max_seq_length, pool their [CLS] by mean | max | attention")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("max_chunks"), a->max_chunks, "Chunks per document at most")->capture_default_str()->group(g);
+  cmd->add_option(names("max_chunks"), a->max_chunks, "Chunks per document at most")
+      ->capture_default_str()
+      ->group(g);
   g = "Classifier features";
-  cmd->add_option(names("features"), a->features,
-                  "default | pooler | cls | layer | last4-concat | last4-mean | last4-max | all-concat | mean-tokens")
+  cmd->add_option(
+         names("features"), a->features,
+         "default | pooler | cls | layer | last4-concat | last4-mean | last4-max | all-concat | mean-tokens")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("feature_layer"), a->feature_layer, "--features layer: which layer's [CLS] (0 = embeddings)")
+  cmd->add_option(names("feature_layer"), a->feature_layer,
+                  "--features layer: which layer's [CLS] (0 = embeddings)")
       ->group(g);
   g = "Optimisation";
   cmd->add_option(names("learning_rate"), a->learning_rate, "Peak learning rate (paper: 2e-5)")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("head_learning_rate"), a->head_learning_rate, "Learning rate of the task head (seed: 1e-4)")
+  cmd->add_option(names("head_learning_rate"), a->head_learning_rate,
+                  "Learning rate of the task head (seed: 1e-4)")
       ->group(g);
-  cmd->add_option(names("layerwise_lr_decay"), a->layerwise_lr_decay,
-                  "xi: each layer below gets xi times the rate of the one above, down to the embeddings (paper: 0.95)")
+  cmd->add_option(
+         names("layerwise_lr_decay"), a->layerwise_lr_decay,
+         "xi: each layer below gets xi times the rate of the one above, down to the embeddings (paper: 0.95)")
       ->capture_default_str()
       ->group(g);
   cmd->add_option(names("weight_decay"), a->weight_decay, "AdamW decay (never on biases / LayerNorm)")
@@ -91,9 +105,12 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option(names("max_grad_norm"), a->max_grad_norm, "Global gradient clipping (0: off)")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("warmup_ratio"), a->warmup_ratio, "Share of steps warming up")->capture_default_str()->group(g);
+  cmd->add_option(names("warmup_ratio"), a->warmup_ratio, "Share of steps warming up")
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(names("warmup_steps"), a->warmup_steps, "Warm-up steps (wins over the ratio)")->group(g);
-  cmd->add_option(names("lr_scheduler_type"), a->lr_scheduler_type, "linear | cosine | constant | constant_with_warmup")
+  cmd->add_option(names("lr_scheduler_type"), a->lr_scheduler_type,
+                  "linear | cosine | constant | constant_with_warmup")
       ->capture_default_str()
       ->group(g);
   cmd->add_option(names("num_train_epochs"), a->num_train_epochs)->capture_default_str()->group(g);
@@ -102,15 +119,20 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option(names("per_device_train_batch_size") + ",--batch_size", a->per_device_train_batch_size)
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("per_device_eval_batch_size"), a->per_device_eval_batch_size)->capture_default_str()->group(g);
+  cmd->add_option(names("per_device_eval_batch_size"), a->per_device_eval_batch_size)
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(names("gradient_accumulation_steps"), a->gradient_accumulation_steps,
                   "Micro-batches per step; the loss is exactly the large batch's")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("hidden_dropout_prob"), a->hidden_dropout_prob, "Override the model's dropout")->group(g);
+  cmd->add_option(names("hidden_dropout_prob"), a->hidden_dropout_prob, "Override the model's dropout")
+      ->group(g);
   cmd->add_option(names("attention_probs_dropout_prob"), a->attention_probs_dropout_prob)->group(g);
   cmd->add_option(names("classifier_dropout"), a->classifier_dropout)->group(g);
-  cmd->add_option(names("label_smoothing_factor"), a->label_smoothing_factor)->capture_default_str()->group(g);
+  cmd->add_option(names("label_smoothing_factor"), a->label_smoothing_factor)
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(names("seed"), a->seed)->capture_default_str()->group(g);
   g = "Loop";
   cmd->add_option(names("eval_strategy") + ",--evaluation_strategy", a->eval_strategy,
@@ -118,10 +140,13 @@ void add_finetune_command(CLI::App& app) {
       ->capture_default_str()
       ->group(g);
   cmd->add_option(names("eval_steps"), a->eval_steps)->capture_default_str()->group(g);
-  cmd->add_option(names("save_total_limit"), a->save_total_limit, "Checkpoints kept (the best is never deleted)")
+  cmd->add_option(names("save_total_limit"), a->save_total_limit,
+                  "Checkpoints kept (the best is never deleted)")
       ->capture_default_str()
       ->group(g);
-  cmd->add_option(names("load_best_model_at_end"), a->load_best_model_at_end)->capture_default_str()->group(g);
+  cmd->add_option(names("load_best_model_at_end"), a->load_best_model_at_end)
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(names("metric_for_best_model"), a->metric_for_best_model,
                   "accuracy | macro_f1 | micro_f1 | weighted_f1 | loss")
       ->capture_default_str()

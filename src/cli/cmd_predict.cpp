@@ -11,7 +11,8 @@
 namespace bertfit::cli {
 
 void add_predict_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("predict", "Predict labels (and probabilities) for a file with a fine-tuned model");
+  auto* cmd =
+      app.add_subcommand("predict", "Predict labels (and probabilities) for a file with a fine-tuned model");
   auto model = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
   auto submission = std::make_shared<std::string>();
@@ -22,7 +23,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--model", *model, "Fine-tuned model directory (bertfit finetune's output)")->required();
   cmd->add_option("--output", *output, "TSV of id, label, probability (and every class with --all_probs)");
   cmd->add_option("--submission", *submission, "Write the competition's submission CSV (id,label) here");
-  cmd->add_option("--submission_id_header", *id_header, "Submission header of the id column")->capture_default_str();
+  cmd->add_option("--submission_id_header", *id_header, "Submission header of the id column")
+      ->capture_default_str();
   cmd->add_option("--submission_label_header", *label_header, "Submission header of the label column")
       ->capture_default_str();
   cmd->add_flag("--all_probs,--all-probs", *all_probs, "Write every class's probability");

@@ -12,9 +12,11 @@ void DataOptions::add_to(CLI::App* cmd, bool labels) {
   cmd->add_option("--quoting", quoting, "rfc4180 | none (default: as trained)");
   cmd->add_option("--text_columns,--text-columns", text_columns, "Text column(s) (default: as trained)")
       ->delimiter(',');
-  cmd->add_option("--text_separator,--text-separator", text_separator, "Joins text columns (default: as trained)");
+  cmd->add_option("--text_separator,--text-separator", text_separator,
+                  "Joins text columns (default: as trained)");
   cmd->add_option("--text_pair_column,--text-pair-column", text_pair_column, "Second text of pairs");
-  if (labels) cmd->add_option("--label_column,--label-column", label_column, "Label column (default: as trained)");
+  if (labels)
+    cmd->add_option("--label_column,--label-column", label_column, "Label column (default: as trained)");
   cmd->add_option("--id_column,--id-column", id_column, "Id column (default: as trained)");
   cmd->add_option("--batch_size,--batch-size", batch_size, "Documents per batch")->capture_default_str();
   cmd->add_option("--threads", threads, "Threads (0: all cores)")->capture_default_str();
@@ -40,7 +42,8 @@ data::DatasetSpec DataOptions::spec(const std::string& model_dir, bool with_labe
   s.table.quoting = data::parse_quoting(pick(quoting, "quoting", "rfc4180"));
   s.text_columns = text_columns;
   if (s.text_columns.empty()) {
-    if (trained.contains("text_columns")) s.text_columns = trained["text_columns"].get<std::vector<std::string>>();
+    if (trained.contains("text_columns"))
+      s.text_columns = trained["text_columns"].get<std::vector<std::string>>();
     if (s.text_columns.empty()) s.text_columns = {"text"};
   }
   s.text_separator = pick(text_separator, "text_separator", ".");

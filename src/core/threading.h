@@ -3,7 +3,14 @@
 // the calling thread (used for per-head attention products). Never two pools spinning on the same cores.
 #pragma once
 
+#include <cstdint>
+
 namespace bertfit {
+
+// Below this many elements of work a kernel runs serially: forking and joining a parallel region costs
+// 5-20 us (more when the cores are shared), more than 32k elementwise operations take. Tiny models (tests,
+// the small shapes of the heads) would otherwise spend most of their time in OpenMP.
+constexpr int64_t kParallelMinWork = 32768;
 
 // Sets the thread count for our kernels and for OpenBLAS. n <= 0: all cores.
 void set_num_threads(int n);

@@ -1,4 +1,5 @@
 #include "kernels/activation.h"
+#include "core/threading.h"
 
 #include <cmath>
 
@@ -16,7 +17,7 @@ constexpr int64_t kChunk = 16384;
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks > 1)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
     int64_t i = lo;
@@ -31,7 +32,7 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
   const __m256 neg_half = _mm256_set1_ps(-0.5f), c_pdf = _mm256_set1_ps(kInvSqrt2Pi);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks > 1)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
     int64_t i = lo;
@@ -66,12 +67,12 @@ void gelu_backward_reference(float* dinp, const float* inp, const float* dout, i
 }
 
 void tanh_forward(float* out, const float* inp, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
   for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(inp[i]);
 }
 
 void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
   for (int64_t i = 0; i < n; ++i) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
 }
 

@@ -3,6 +3,7 @@
 // (separate multiplies and adds, no FMA contraction; sqrt and division are correctly rounded in both), so the
 // two are identical, and the optimizer update does not depend on the number of threads.
 #include "kernels/adamw.h"
+#include "core/threading.h"
 
 #include <immintrin.h>
 
@@ -76,7 +77,7 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
     for (size_t lo = 0; lo < spans[s].size; lo += kChunk)
       tasks.push_back({s, lo, std::min(spans[s].size, lo + kChunk)});
   const int64_t ntasks = static_cast<int64_t>(tasks.size());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ntasks > 1)
   for (int64_t t = 0; t < ntasks; ++t) {
     const Span& s = spans[tasks[t].span];
     float* p = params + s.offset;
@@ -126,7 +127,7 @@ double grad_norm(const float* g, size_t n) {
   BERTFIT_PROFILE_SCOPE("optimizer.grad_norm");
   double partial[kNormChunks];
   const size_t chunk = (n + kNormChunks - 1) / kNormChunks;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= static_cast <size_t>(kParallelMinWork))
   for (int c = 0; c < kNormChunks; ++c) {
     const size_t lo = std::min(n, c * chunk), hi = std::min(n, lo + chunk);
     // Four double lanes, then the lanes in a fixed order: the same value for any thread count.
@@ -153,7 +154,7 @@ double clip_grad_norm(float* g, size_t n, double max_norm) {
     BERTFIT_PROFILE_SCOPE("optimizer.clip_scale");
     const float coef = static_cast<float>(max_norm / (norm + 1e-6));
     const int64_t nn = static_cast<int64_t>(n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nn >= kParallelMinWork)
     for (int64_t i = 0; i < nn; ++i) g[i] *= coef;
   }
   return norm;

@@ -4,6 +4,7 @@
 // reference regenerates it twice). attention_forward_reference / attention_backward_reference are the plain
 // loops they are tested against (tests/kernels/fast_kernels_test.cpp).
 #include "kernels/attention.h"
+#include "core/threading.h"
 
 #include <omp.h>
 
@@ -90,7 +91,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
   const int64_t per_thread = 2 * T * T + T + 16;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
     const float* q = qkv + b * T * C3 + h * HS;
@@ -127,7 +128,7 @@ void attention_backward(float* dqkv, const float* dctx, const float* qkv, const 
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
   const int64_t per_thread = 2 * T * T + T + 16;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
     const float* q = qkv + b * T * C3 + h * HS;

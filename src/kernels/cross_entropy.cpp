@@ -1,6 +1,7 @@
 // Softmax cross-entropy: the AVX2 kernel (float exps summed in double) and the plain double-precision loop it
 // is tested against (cross_entropy_forward_backward_reference).
 #include "kernels/cross_entropy.h"
+#include "core/threading.h"
 
 #include <immintrin.h>
 
@@ -34,7 +35,7 @@ float cross_entropy_forward_backward(float* dlogits, float* row_loss, const floa
   check_labels(labels, N, V);
   const float eps = label_smoothing;
   const float inv_norm = 1.0f / normalizer;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) if (N * V >= kParallelMinWork)
   for (int64_t i = 0; i < N; ++i) {
     const float* x = logits + i * V;
     float* d = dlogits ? dlogits + i * V : nullptr;
@@ -140,7 +141,7 @@ float cross_entropy_forward_backward_reference(float* dlogits, float* row_loss, 
 }
 
 void softmax_rows(float* probs, const float* logits, int64_t N, int64_t V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMinWork)
   for (int64_t i = 0; i < N; ++i) {
     const float* x = logits + i * V;
     float* p = probs + i * V;

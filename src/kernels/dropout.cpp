@@ -3,6 +3,7 @@
 // CPU has them (checked at run time; the build baseline is AVX2, which lacks a 64-bit multiply), else the
 // scalar loop. dropout_span_reference is the plain counter_uniform loop both are tested against, bit for bit.
 #include "kernels/dropout.h"
+#include "core/threading.h"
 
 #include <immintrin.h>
 
@@ -98,7 +99,7 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
     return;
   }
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks > 1)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t lo = c * kChunk, len = std::min(kChunk, n - lo);
     dropout_span(out + lo, inp + lo, nullptr, len, p, key, static_cast<uint64_t>(lo));
@@ -112,12 +113,12 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
 void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
                               uint64_t key) {
   if (p <= 0.0f) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] + residual[i];
     return;
   }
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nchunks > 1)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t lo = c * kChunk, len = std::min(kChunk, n - lo);
     dropout_span(out + lo, x + lo, residual + lo, len, p, key, static_cast<uint64_t>(lo));

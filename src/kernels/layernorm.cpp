@@ -3,6 +3,7 @@
 // differ from the sequential sums in the last bits (tests/kernels/fast_kernels_test.cpp bounds it) but not
 // between runs or thread counts: each row is reduced by one thread, whatever the split.
 #include "kernels/layernorm.h"
+#include "core/threading.h"
 
 #include <immintrin.h>
 
@@ -42,7 +43,7 @@ float row_centered_sq(const float* x, float m, int64_t C) {
 void layernorm_param_grads(float* dw, float* db, const float* dout, const float* inp, const float* mean,
                            const float* rstd, int64_t N, int64_t C) {
   const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     float acc_w[kColumnBlock] = {0}, acc_b[kColumnBlock] = {0};
@@ -66,7 +67,7 @@ void layernorm_param_grads(float* dw, float* db, const float* dout, const float*
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
     // Two passes in float (mean, then centred squares), as torch's CPU kernel accumulates in float.
@@ -91,7 +92,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
   // Parameter gradients first (dinp may alias dout).
   layernorm_param_grads(dw, db, dout, inp, mean, rstd, N, C);
   // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
     const float* d = dout + n * C;

@@ -1,4 +1,5 @@
 #include "kernels/linear.h"
+#include "core/threading.h"
 
 #include "backend/cpu/gemm.h"
 #include "kernels/reduce.h"
@@ -11,7 +12,7 @@ void linear_forward(float* out, const float* inp, const float* W, const float* b
   if (!ld_out) ld_out = OC;
   if (b) {
     // Bias first, then GEMM with beta = 1: one pass over out instead of two.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * OC >= kParallelMinWork)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = 0; o < OC; ++o) out[n * ld_out + o] = b[o];
   }

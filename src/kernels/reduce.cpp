@@ -1,4 +1,5 @@
 #include "kernels/reduce.h"
+#include "core/threading.h"
 
 #include <algorithm>
 
@@ -6,7 +7,7 @@ namespace bertfit {
 
 void column_sum_accumulate(float* dst, const float* src, int64_t N, int64_t C, int64_t ld) {
   const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     float acc[kColumnBlock] = {0};

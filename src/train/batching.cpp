@@ -7,8 +7,9 @@
 
 namespace bertfit {
 
-std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples, int batch_size,
-                                                     bool group_by_length, uint64_t seed, int64_t epoch) {
+std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples,
+                                                     int batch_size, bool group_by_length, uint64_t seed,
+                                                     int64_t epoch) {
   const int64_t n = static_cast<int64_t>(examples.size());
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -18,7 +19,8 @@ std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedEx
     const int64_t mega = 50 * static_cast<int64_t>(batch_size);
     for (int64_t s = 0; s < n; s += mega) {
       const auto first = order.begin() + s, last = order.begin() + std::min(n, s + mega);
-      std::stable_sort(first, last, [&](int64_t a, int64_t b) { return examples[a].length() > examples[b].length(); });
+      std::stable_sort(first, last,
+                       [&](int64_t a, int64_t b) { return examples[a].length() > examples[b].length(); });
     }
   }
   std::vector<std::vector<int64_t>> batches;
@@ -27,7 +29,8 @@ std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedEx
   return batches;
 }
 
-std::vector<std::vector<int64_t>> plan_eval_batches(const std::vector<EncodedExample>& examples, int batch_size) {
+std::vector<std::vector<int64_t>> plan_eval_batches(const std::vector<EncodedExample>& examples,
+                                                    int batch_size) {
   const int64_t n = static_cast<int64_t>(examples.size());
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -57,7 +60,8 @@ Batch BatchBuilder::build(const std::vector<EncodedExample>& examples, const std
     labels_[d] = ex.label;
     for (int64_t k = 0; k < K; ++k) {
       const bool real = k < static_cast<int64_t>(ex.seqs.size());
-      const EncodedSequence& s = ex.seqs[real ? k : 0];  // an unused chunk repeats the first, masked out of pooling
+      const EncodedSequence& s =
+          ex.seqs[real ? k : 0];  // an unused chunk repeats the first, masked out of pooling
       const int64_t row = (d * K + k) * T;
       std::copy(s.ids.begin(), s.ids.end(), ids_.begin() + row);
       std::copy(s.types.begin(), s.types.end(), types_.begin() + row);

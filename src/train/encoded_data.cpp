@@ -42,16 +42,18 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
       const Example& ex = ds.examples[i];
       EncodedExample& e = out[i];
       if (!ex.text_pair.empty()) {
-        e.tokens = static_cast<int64_t>(tok.encode(ex.text, false).size() + tok.encode(ex.text_pair, false).size());
-        e.seqs.push_back(to_sequence(encode_pair_truncated(tok, ex.text, ex.text_pair, options.max_seq_length)));
+        e.tokens =
+            static_cast<int64_t>(tok.encode(ex.text, false).size() + tok.encode(ex.text_pair, false).size());
+        e.seqs.push_back(
+            to_sequence(encode_pair_truncated(tok, ex.text, ex.text_pair, options.max_seq_length)));
       } else {
         e.tokens = static_cast<int64_t>(tok.encode(ex.text, false).size());
         if (options.max_chunks > 0) {
           for (const Encoding& c : encode_chunks(tok, ex.text, options.max_seq_length, options.max_chunks))
             e.seqs.push_back(to_sequence(c));
         } else {
-          e.seqs.push_back(to_sequence(
-              encode_truncated(tok, ex.text, options.max_seq_length, options.truncation, options.head_length)));
+          e.seqs.push_back(to_sequence(encode_truncated(tok, ex.text, options.max_seq_length,
+                                                        options.truncation, options.head_length)));
         }
       }
     } catch (const std::exception& ex) {
@@ -89,9 +91,10 @@ LengthStats length_stats(const std::vector<EncodedExample>& examples, int64_t li
 std::string format_length_stats(const LengthStats& s, int64_t limit) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "tokens per text: mean %.1f, median %lld, p95 %lld, min %lld, max %lld; %.1f%% over %lld", s.mean,
-                static_cast<long long>(s.p50), static_cast<long long>(s.p95), static_cast<long long>(s.min),
-                static_cast<long long>(s.max), 100.0 * s.over_limit, static_cast<long long>(limit));
+                "tokens per text: mean %.1f, median %lld, p95 %lld, min %lld, max %lld; %.1f%% over %lld",
+                s.mean, static_cast<long long>(s.p50), static_cast<long long>(s.p95),
+                static_cast<long long>(s.min), static_cast<long long>(s.max), 100.0 * s.over_limit,
+                static_cast<long long>(limit));
   return buf;
 }
 

@@ -5,7 +5,8 @@
 
 namespace bertfit {
 
-ModelConfig named_config(const std::string& size, ModelFamily family, const Tokenizer& tok, int64_t max_positions) {
+ModelConfig named_config(const std::string& size, ModelFamily family, const Tokenizer& tok,
+                         int64_t max_positions) {
   ModelConfig c = family == ModelFamily::ROBERTA ? roberta_defaults() : ModelConfig{};
   struct Size {
     const char* name;
@@ -19,7 +20,8 @@ ModelConfig named_config(const std::string& size, ModelFamily family, const Toke
   const Size* s = nullptr;
   for (const Size& x : sizes)
     if (size == x.name) s = &x;
-  if (!s) throw ConfigError("unknown model size \"" + size + "\" (expected tiny, mini, small, medium or base)");
+  if (!s)
+    throw ConfigError("unknown model size \"" + size + "\" (expected tiny, mini, small, medium or base)");
   c.num_hidden_layers = s->layers;
   c.hidden_size = s->hidden;
   c.num_attention_heads = s->heads;

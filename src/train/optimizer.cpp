@@ -40,7 +40,8 @@ void Optimizer::step(BertModel& model, double lr_multiplier) {
 void Optimizer::save(const std::string& path) const {
   nlohmann::json groups = nlohmann::json::array();
   for (const ParamGroup& g : base_)
-    groups.push_back({{"offset", g.offset}, {"size", g.size}, {"lr", g.lr}, {"weight_decay", g.weight_decay}});
+    groups.push_back(
+        {{"offset", g.offset}, {"size", g.size}, {"lr", g.lr}, {"weight_decay", g.weight_decay}});
   auto flat = [&](const char* name, const AlignedBuffer<float>& b) {
     TensorRef t;
     t.name = name;
@@ -51,7 +52,9 @@ void Optimizer::save(const std::string& path) const {
     return t;
   };
   write_safetensors(path, {flat("exp_avg", m_), flat("exp_avg_sq", v_)},
-                    {{"format", "bertfit-adamw"}, {"version", "1"}, {"step", std::to_string(step_)},
+                    {{"format", "bertfit-adamw"},
+                     {"version", "1"},
+                     {"step", std::to_string(step_)},
                      {"groups", groups.dump()}});
 }
 
@@ -68,7 +71,8 @@ void Optimizer::load(const std::string& path) {
     if (!t) throw FormatError(path + ": tensor " + name + " missing");
     if (t->dtype != DType::F32 || t->shape != std::vector<int64_t>{static_cast<int64_t>(m_.size())})
       throw FormatError(path + ": tensor " + std::string(name) + " has shape " + shape_str(t->shape) +
-                        ", this model needs [" + std::to_string(m_.size()) + "] (another model's checkpoint?)");
+                        ", this model needs [" + std::to_string(m_.size()) +
+                        "] (another model's checkpoint?)");
     to_f32(*t, std::string(name) == "exp_avg" ? m_.data() : v_.data());
   }
   try {

@@ -16,15 +16,15 @@ namespace bertfit {
 
 struct OptimizerOptions {
   double learning_rate = 2e-5;
-  double head_learning_rate = -1;  // < 0: learning_rate
+  double head_learning_rate = -1;   // < 0: learning_rate
   double layerwise_lr_decay = 1.0;  // xi
   double weight_decay = 0.0;
   AdamWHyper hyper;
 };
 
-// Base learning rate of a parameter at `depth` (0 = embeddings, 1..L = encoder layers, L+1 = pooler and head):
-// lr * xi^(L - depth) for depth <= L, the head rate above. So the top layer trains at lr, the layer below at
-// xi * lr, ..., the embeddings at xi^L * lr.
+// Base learning rate of a parameter at `depth` (0 = embeddings, 1..L = encoder layers, L+1 = pooler and
+// head): lr * xi^(L - depth) for depth <= L, the head rate above. So the top layer trains at lr, the layer
+// below at xi * lr, ..., the embeddings at xi^L * lr.
 double layerwise_lr(const OptimizerOptions& o, int depth, int num_layers);
 
 class Optimizer {

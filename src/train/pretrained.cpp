@@ -16,7 +16,8 @@ ClassifierSettings read_classifier_settings(const ModelConfig& config) {
   try {
     if (j.contains("features")) s.head.features = parse_feature_kind(j.at("features").get<std::string>());
     if (j.contains("feature_layer")) s.head.layer = j.at("feature_layer").get<int64_t>();
-    if (j.contains("chunk_pooling")) s.head.chunk_pooling = parse_chunk_pooling(j.at("chunk_pooling").get<std::string>());
+    if (j.contains("chunk_pooling"))
+      s.head.chunk_pooling = parse_chunk_pooling(j.at("chunk_pooling").get<std::string>());
     if (j.contains("max_seq_length")) s.max_seq_length = j.at("max_seq_length").get<int>();
     if (j.contains("truncation")) s.truncation = j.at("truncation").get<std::string>();
     if (j.contains("head_length")) s.head_length = j.at("head_length").get<int>();

@@ -38,8 +38,8 @@ struct LoadedModel {
 LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOptions& options,
                             const ModelConfig* config_override = nullptr, uint64_t init_seed = 42);
 
-// Writes config.json (architectures set from the head), model.safetensors and, when given, the tokenizer files
-// into dir, atomically.
+// Writes config.json (architectures set from the head), model.safetensors and, when given, the tokenizer
+// files into dir, atomically.
 void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer);
 
 }  // namespace bertfit

@@ -69,7 +69,8 @@ void Progress::message(const std::string& text) {
 void Progress::finish(const std::string& extra) {
   if (tty_ && drawn_) std::fprintf(stderr, "\n");
   drawn_ = false;
-  std::fprintf(stderr, "%s done in %s%s\n", what_.c_str(), format_duration(elapsed_seconds()).c_str(), extra.c_str());
+  std::fprintf(stderr, "%s done in %s%s\n", what_.c_str(), format_duration(elapsed_seconds()).c_str(),
+               extra.c_str());
 }
 
 }  // namespace bertfit

@@ -34,9 +34,8 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
   EvalOutput out;
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t NL = model.config().num_labels();
-  out.has_labels = n > 0 && std::all_of(examples.begin(), examples.end(), [](const EncodedExample& e) {
-    return e.label >= 0;
-  });
+  out.has_labels = n > 0 && std::all_of(examples.begin(), examples.end(),
+                                        [](const EncodedExample& e) { return e.label >= 0; });
   out.predictions.assign(static_cast<size_t>(n), -1);
   out.probs.assign(static_cast<size_t>(n * NL), 0.0f);
   const auto plan = plan_eval_batches(examples, batch_size);
@@ -55,7 +54,8 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
     for (int64_t r = 0; r < R; ++r) {
       const int64_t i = idx[r];
       std::copy(p.begin() + r * NL, p.begin() + (r + 1) * NL, out.probs.begin() + i * NL);
-      out.predictions[i] = std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
+      out.predictions[i] =
+          std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
     }
     progress.update(static_cast<int64_t>(bi + 1));
   }
@@ -100,7 +100,9 @@ float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<En
 
 namespace {
 
-void say(const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); }
+void say(const std::string& s) {
+  std::fprintf(stderr, "%s\n", s.c_str());
+}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -110,8 +112,9 @@ std::string fmt(const char* f, double v) {
 
 HeadOptions head_options_from(const TrainingArgs& a, ModelFamily family) {
   HeadOptions h;
-  h.features = a.features == "default" ? (family == ModelFamily::ROBERTA ? FeatureKind::CLS : FeatureKind::POOLER)
-                                       : parse_feature_kind(a.features);
+  h.features = a.features == "default"
+                   ? (family == ModelFamily::ROBERTA ? FeatureKind::CLS : FeatureKind::POOLER)
+                   : parse_feature_kind(a.features);
   h.layer = a.feature_layer;
   h.chunk_pooling = parse_chunk_pooling(a.chunk_pooling);
   return h;
@@ -155,7 +158,8 @@ struct TrainerState {
     j["stateful_callbacks"] = {{"TrainerControl", control}};
     if (a.early_stopping_patience > 0)
       j["stateful_callbacks"]["EarlyStoppingCallback"] = {
-          {"args", {{"early_stopping_patience", a.early_stopping_patience}, {"early_stopping_threshold", 0.0}}},
+          {"args",
+           {{"early_stopping_patience", a.early_stopping_patience}, {"early_stopping_threshold", 0.0}}},
           {"attributes", {{"early_stopping_patience_counter", patience_counter}}}};
     j["total_flos"] = 0;
     j["train_batch_size"] = a.per_device_train_batch_size;
@@ -248,7 +252,8 @@ nlohmann::json eval_log(const EvalOutput& e, const std::string& prefix, double e
 void load_weights_into(BertModel& m, const std::string& dir) {
   const Checkpoint ckpt = Checkpoint::open(dir);
   std::vector<ExpectedTensor> expected;
-  for (const ParamEntry& e : m.table().entries()) expected.push_back({e.name, e.shape, m.params() + e.offset, false});
+  for (const ParamEntry& e : m.table().entries())
+    expected.push_back({e.name, e.shape, m.params() + e.offset, false});
   load_into(ckpt, m.prefix(), expected);
 }
 
@@ -259,7 +264,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
   set_num_threads(args.threads);
   const int threads = num_threads();
   const bool resuming = !args.resume_from_checkpoint.empty();
-  if (!resuming && fs::is_directory(args.output_dir) && !fs::is_empty(args.output_dir) && !args.overwrite_output_dir)
+  if (!resuming && fs::is_directory(args.output_dir) && !fs::is_empty(args.output_dir) &&
+      !args.overwrite_output_dir)
     throw ConfigError("output_dir " + args.output_dir +
                       " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
   fs::create_directories(args.output_dir);
@@ -303,7 +309,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
   // Model.
   ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
   config.id2label = labels.id2label();
-  if (args.hidden_dropout_prob >= 0) config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
+  if (args.hidden_dropout_prob >= 0)
+    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
   if (args.attention_probs_dropout_prob >= 0)
     config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
   if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
@@ -319,8 +326,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
   settings.head_length = std::min(args.head_length, settings.max_seq_length - 2);
   settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
   write_classifier_settings(&config, settings);
-  LoadedModel loaded =
-      load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION, settings.head, &config, args.seed);
+  LoadedModel loaded = load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION,
+                                       settings.head, &config, args.seed);
   BertModel& model = *loaded.model;
   model.dropout_seed = args.seed;
   model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
@@ -344,15 +351,15 @@ FinetuneResult finetune(const TrainingArgs& args) {
     for (const auto& e : train_ex) ++counts[e.label];
     say("data: " + std::to_string(train_ex.size()) + " train / " + std::to_string(dev_ex.size()) +
         " validation examples, " + std::to_string(labels.size()) + " classes (smallest class: " +
-        std::to_string(std::min_element(counts.begin(), counts.end(), [](auto& a, auto& b) {
-                         return a.second < b.second;
-                       })->second) +
+        std::to_string(std::min_element(counts.begin(), counts.end(),
+                                        [](auto& a, auto& b) { return a.second < b.second; })
+                           ->second) +
         " examples)");
     say("train " + format_length_stats(length_stats(train_ex, settings.max_seq_length - 2),
                                        settings.max_seq_length - 2));
     say("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
-        std::to_string(config.num_hidden_layers) + " layers, hidden " + std::to_string(config.hidden_size) + ", " +
-        std::to_string(model.table().num_parameters()) + " parameters; features " +
+        std::to_string(config.num_hidden_layers) + " layers, hidden " + std::to_string(config.hidden_size) +
+        ", " + std::to_string(model.table().num_parameters()) + " parameters; features " +
         feature_kind_name(settings.head.features) + ", " + settings.truncation +
         (settings.max_chunks ? ", chunks <= " + std::to_string(settings.max_chunks) + " pooled by " +
                                    chunk_pooling_name(settings.head.chunk_pooling)
@@ -378,26 +385,29 @@ FinetuneResult finetune(const TrainingArgs& args) {
   Optimizer opt(model, oo);
   const int G = args.gradient_accumulation_steps;
   const int64_t batches_per_epoch =
-      (static_cast<int64_t>(train_ex.size()) + args.per_device_train_batch_size - 1) / args.per_device_train_batch_size;
+      (static_cast<int64_t>(train_ex.size()) + args.per_device_train_batch_size - 1) /
+      args.per_device_train_batch_size;
   const int64_t steps_per_epoch = (batches_per_epoch + G - 1) / G;
   const int64_t total_steps = args.max_steps > 0
                                   ? args.max_steps
                                   : static_cast<int64_t>(std::ceil(args.num_train_epochs * steps_per_epoch));
-  const train::LrSchedule schedule(train::parse_schedule_kind(args.lr_scheduler_type), total_steps,
-                            train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, total_steps));
+  const train::LrSchedule schedule(
+      train::parse_schedule_kind(args.lr_scheduler_type), total_steps,
+      train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, total_steps));
 
   // State, fresh or resumed.
   TrainerState state;
   if (resuming) {
     const std::string ck = args.resume_from_checkpoint == "latest" ? find_latest_checkpoint(args.output_dir)
                                                                    : args.resume_from_checkpoint;
-    if (ck.empty()) throw ConfigError("--resume_from_checkpoint latest: no checkpoint-* in " + args.output_dir);
+    if (ck.empty())
+      throw ConfigError("--resume_from_checkpoint latest: no checkpoint-* in " + args.output_dir);
     load_weights_into(model, ck);
     opt.load(ck + "/optimizer.safetensors");
     state = TrainerState::from_file(ck + "/trainer_state.json");
     if (opt.steps() != state.global_step)
-      throw FormatError(ck + ": optimizer step " + std::to_string(opt.steps()) + " differs from trainer state step " +
-                        std::to_string(state.global_step));
+      throw FormatError(ck + ": optimizer step " + std::to_string(opt.steps()) +
+                        " differs from trainer state step " + std::to_string(state.global_step));
     say("resuming from " + ck + " at step " + std::to_string(state.global_step));
   }
   {
@@ -450,11 +460,13 @@ FinetuneResult finetune(const TrainingArgs& args) {
 
   const int64_t first_epoch = state.global_step / steps_per_epoch;
   for (int64_t epoch = first_epoch; !stop && state.global_step < total_steps; ++epoch) {
-    const auto plan = plan_train_batches(train_ex, args.per_device_train_batch_size, args.group_by_length, args.seed,
-                                         epoch);
-    // Resume mid-epoch: skip the batches of the steps already taken (their order is recomputed, not replayed).
+    const auto plan = plan_train_batches(train_ex, args.per_device_train_batch_size, args.group_by_length,
+                                         args.seed, epoch);
+    // Resume mid-epoch: skip the batches of the steps already taken (their order is recomputed, not
+    // replayed).
     const int64_t first_step_in_epoch = state.global_step - epoch * steps_per_epoch;
-    for (int64_t s = first_step_in_epoch; s < steps_per_epoch && state.global_step < total_steps && !stop; ++s) {
+    for (int64_t s = first_step_in_epoch; s < steps_per_epoch && state.global_step < total_steps && !stop;
+         ++s) {
       std::vector<std::vector<int64_t>> micro;
       for (int64_t b = s * G; b < std::min<int64_t>((s + 1) * G, static_cast<int64_t>(plan.size())); ++b)
         micro.push_back(plan[b]);
@@ -462,7 +474,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
       const float loss = accumulate_and_step(model, opt, train_ex, micro, pad_id, args.max_grad_norm, mult,
                                              static_cast<uint64_t>(state.global_step), &last_norm);
       ++state.global_step;
-      state.epoch = static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
+      state.epoch =
+          static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
       running_loss += loss;
       ++running_n;
       if (state.global_step % args.logging_steps == 0) {
@@ -474,7 +487,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
         running_loss = 0;
         running_n = 0;
       }
-      progress.update(state.global_step, " loss " + fmt("%.4f", loss) + " lr " + fmt("%.2e", args.learning_rate * mult));
+      progress.update(state.global_step,
+                      " loss " + fmt("%.4f", loss) + " lr " + fmt("%.2e", args.learning_rate * mult));
       if (do_eval && args.eval_strategy == "steps" && state.global_step % args.eval_steps == 0)
         evaluate_and_save(state.epoch);
     }
@@ -483,16 +497,16 @@ FinetuneResult finetune(const TrainingArgs& args) {
       evaluate_and_save(state.epoch);
   }
   progress.finish();
-  state.log_history.push_back({{"epoch", state.epoch},
-                               {"step", state.global_step},
-                               {"total_flos", 0},
-                               {"train_loss", running_n ? running_loss / static_cast<double>(running_n) : 0.0},
-                               {"train_runtime", progress.elapsed_seconds()},
-                               {"train_samples_per_second",
-                                static_cast<double>(train_ex.size()) * args.num_train_epochs /
-                                    std::max(progress.elapsed_seconds(), 1e-9)},
-                               {"train_steps_per_second",
-                                static_cast<double>(state.global_step) / std::max(progress.elapsed_seconds(), 1e-9)}});
+  state.log_history.push_back(
+      {{"epoch", state.epoch},
+       {"step", state.global_step},
+       {"total_flos", 0},
+       {"train_loss", running_n ? running_loss / static_cast<double>(running_n) : 0.0},
+       {"train_runtime", progress.elapsed_seconds()},
+       {"train_samples_per_second", static_cast<double>(train_ex.size()) * args.num_train_epochs /
+                                        std::max(progress.elapsed_seconds(), 1e-9)},
+       {"train_steps_per_second",
+        static_cast<double>(state.global_step) / std::max(progress.elapsed_seconds(), 1e-9)}});
 
   FinetuneResult result;
   result.output_dir = args.output_dir;
@@ -505,7 +519,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
   result.best_checkpoint = state.best_model_checkpoint;
   result.best_metric = state.best_metric;
   save_pretrained(model, args.output_dir, &tok);
-  io::write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(args, total_steps).dump(2) + "\n");
+  io::write_file_atomic(args.output_dir + "/trainer_state.json",
+                        state.to_json(args, total_steps).dump(2) + "\n");
   if (!dev_ex.empty()) {
     result.final_eval = run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "final eval");
     nlohmann::json j = eval_log(result.final_eval, "eval", state.epoch, state.global_step);

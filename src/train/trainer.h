@@ -16,7 +16,7 @@ namespace bertfit {
 
 struct EvalOutput {
   bool has_labels = false;
-  double loss = 0;                   // mean cross-entropy over labelled examples
+  double loss = 0;  // mean cross-entropy over labelled examples
   train::ClassificationMetrics metrics;
   std::vector<int64_t> predictions;  // one per example, in input order
   std::vector<float> probs;          // [n, num_labels], in input order
@@ -45,8 +45,8 @@ struct FinetuneResult {
   EvalOutput final_eval;  // on the validation data with the final (best, when load_best_model_at_end) model
 };
 
-// The whole run: reads data and model, trains, evaluates, writes output_dir (HF layout). Throws bertfit::Error
-// subclasses with file / option names on bad input.
+// The whole run: reads data and model, trains, evaluates, writes output_dir (HF layout). Throws
+// bertfit::Error subclasses with file / option names on bad input.
 FinetuneResult finetune(const TrainingArgs& args);
 
 }  // namespace bertfit

@@ -93,13 +93,14 @@ void TrainingArgs::validate() const {
   require(layerwise_lr_decay > 0 && layerwise_lr_decay <= 1, "layerwise_lr_decay", "must be in (0, 1]");
   require(weight_decay >= 0, "weight_decay", "must be >= 0");
   require(warmup_ratio >= 0 && warmup_ratio <= 1, "warmup_ratio", "must be in [0, 1]");
-  require(one_of(lr_scheduler_type, {"linear", "cosine", "constant", "constant_with_warmup"}), "lr_scheduler_type",
-          "must be linear, cosine, constant or constant_with_warmup");
+  require(one_of(lr_scheduler_type, {"linear", "cosine", "constant", "constant_with_warmup"}),
+          "lr_scheduler_type", "must be linear, cosine, constant or constant_with_warmup");
   require(num_train_epochs > 0 || max_steps > 0, "num_train_epochs", "must be > 0 (or give --max_steps)");
   require(per_device_train_batch_size >= 1, "per_device_train_batch_size", "must be >= 1");
   require(per_device_eval_batch_size >= 1, "per_device_eval_batch_size", "must be >= 1");
   require(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1");
-  require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor", "must be in [0, 1)");
+  require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
+          "must be in [0, 1)");
   require(one_of(eval_strategy, {"no", "steps", "epoch"}), "eval_strategy", "must be no, steps or epoch");
   require(eval_strategy != "steps" || eval_steps > 0, "eval_steps", "must be > 0 with --eval_strategy steps");
   require(one_of(metric_for_best_model, {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"}),

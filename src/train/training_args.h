@@ -18,16 +18,16 @@ struct TrainingArgs {
   bool overwrite_output_dir = false;
   // Data: TSV / CSV / JSONL, columns by name.
   std::string train_file, validation_file;
-  std::string format = "auto";       // auto | tsv | csv | jsonl
-  std::string quoting = "rfc4180";   // rfc4180 | none (competition TSVs with bare quotes)
+  std::string format = "auto";      // auto | tsv | csv | jsonl
+  std::string quoting = "rfc4180";  // rfc4180 | none (competition TSVs with bare quotes)
   std::vector<std::string> text_columns{"text"};
   std::string text_separator = ".";  // the seed: title + '.' + abstract
   std::string text_pair_column;
   std::string label_column = "label";
   std::string id_column;
-  double validation_split = 0.1;     // carved from train (stratified) when no validation file is given
-  int64_t few_shot_per_class = 0;    // > 0: a stratified subset of the training data, k per class
-  double few_shot_fraction = 0;      // > 0: that share of every class
+  double validation_split = 0.1;   // carved from train (stratified) when no validation file is given
+  int64_t few_shot_per_class = 0;  // > 0: a stratified subset of the training data, k per class
+  double few_shot_fraction = 0;    // > 0: that share of every class
   // Long texts.
   int max_seq_length = 512;
   std::string truncation = "head_tail";  // head | tail | head_tail
@@ -35,17 +35,19 @@ struct TrainingArgs {
   std::string chunk_pooling = "none";    // none | mean | max | attention: hierarchical long-text encoding
   int max_chunks = 8;
   // Classifier features.
-  std::string features = "default";  // default | pooler | cls | layer | last4-concat | last4-mean | last4-max | all-concat | mean-tokens
+  std::string features = "default";  // default | pooler | cls | layer | last4-concat | last4-mean | last4-max
+                                     // | all-concat | mean-tokens
   int feature_layer = -1;
   // Optimisation.
   double learning_rate = 2e-5;
-  double head_learning_rate = -1;      // < 0: learning_rate (the seed's "improvement 2": 1e-4)
-  double layerwise_lr_decay = 1.0;     // xi: layer k-1 gets xi * the lr of layer k, from the top down to the embeddings
-  double weight_decay = 0.0;           // never on biases and LayerNorm weights
+  double head_learning_rate = -1;  // < 0: learning_rate (the seed's "improvement 2": 1e-4)
+  double layerwise_lr_decay =
+      1.0;  // xi: layer k-1 gets xi * the lr of layer k, from the top down to the embeddings
+  double weight_decay = 0.0;  // never on biases and LayerNorm weights
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double max_grad_norm = 1.0;
   double warmup_ratio = 0.1;
-  int64_t warmup_steps = 0;            // > 0 wins over warmup_ratio
+  int64_t warmup_steps = 0;                  // > 0 wins over warmup_ratio
   std::string lr_scheduler_type = "linear";  // linear | cosine | constant | constant_with_warmup
   double num_train_epochs = 4;
   int64_t max_steps = -1;
@@ -60,14 +62,14 @@ struct TrainingArgs {
   // The loop.
   std::string eval_strategy = "epoch";  // no | steps | epoch (a checkpoint is saved at every evaluation)
   int64_t eval_steps = 500;
-  int save_total_limit = 2;             // never deletes the best checkpoint
+  int save_total_limit = 2;  // never deletes the best checkpoint
   bool load_best_model_at_end = true;
   std::string metric_for_best_model = "accuracy";  // accuracy | macro_f1 | micro_f1 | weighted_f1 | loss
-  int early_stopping_patience = 0;      // > 0: stop after that many evaluations without improvement
+  int early_stopping_patience = 0;  // > 0: stop after that many evaluations without improvement
   int64_t logging_steps = 50;
   bool group_by_length = true;
-  std::string resume_from_checkpoint;   // a checkpoint directory, or "latest"
-  int threads = 0;                      // 0: all cores
+  std::string resume_from_checkpoint;  // a checkpoint directory, or "latest"
+  int threads = 0;                     // 0: all cores
 
   bool greater_is_better() const { return metric_for_best_model != "loss"; }
   nlohmann::ordered_json to_json() const;

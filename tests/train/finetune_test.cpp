@@ -29,7 +29,9 @@ namespace {
 
 constexpr int kWords = 100;
 
-std::string word(int i) { return "w" + std::to_string(i); }
+std::string word(int i) {
+  return "w" + std::to_string(i);
+}
 
 // A tokenizer over w0..w99 plus the two label words, and a tiny randomly initialised BERT (as after
 // pre-training from scratch: a masked-LM directory, so the classifier head is new).
@@ -66,8 +68,10 @@ void write_data(const fs::path& path, int n, int length, int position, uint64_t 
 
 class Finetune : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    root_ = fs::path(BERTFIT_BINARY_DIR) / "test-finetune";
+  // A directory per test: ctest runs each test of this file as its own process, possibly at the same time.
+  void SetUp() override {
+    root_ = fs::path(BERTFIT_BINARY_DIR) / "test-finetune" /
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(root_);
     model_ = make_model(root_);
   }
@@ -78,18 +82,17 @@ class Finetune : public ::testing::Test {
     a.overwrite_output_dir = true;
     a.id_column = "id";
     a.max_seq_length = 32;
-    a.learning_rate = 1e-3;  // a tiny model from scratch, not a pre-trained one: the paper's 2e-5 is for BERT-base
+    a.learning_rate =
+        1e-3;  // a tiny model from scratch, not a pre-trained one: the paper's 2e-5 is for BERT-base
     a.per_device_train_batch_size = 32;
     a.num_train_epochs = 8;
     a.logging_steps = 1000;
     a.threads = 2;
     return a;
   }
-  static fs::path root_;
-  static std::string model_;
+  fs::path root_;
+  std::string model_;
 };
-fs::path Finetune::root_;
-std::string Finetune::model_;
 
 TEST_F(Finetune, TruncationDecidesWhatTheModelCanSee) {
   // 60 words, the label word third from the end; 32 positions hold 30 words.
@@ -222,7 +225,8 @@ TEST_F(Finetune, ResumeGivesTheSameWeights) {
     s << in.rdbuf();
     return s.str();
   };
-  const std::string wa = bytes(a.output_dir + "/model.safetensors"), wb = bytes(b.output_dir + "/model.safetensors");
+  const std::string wa = bytes(a.output_dir + "/model.safetensors"),
+                    wb = bytes(b.output_dir + "/model.safetensors");
   ASSERT_FALSE(wa.empty());
   EXPECT_TRUE(wa == wb) << "resumed run's final weights differ from the uninterrupted run's";
   // And the checkpoint really was mid-way (weights at step 10 differ from the final ones).
