@@ -20,6 +20,7 @@
 #include "io/atomic_file.h"
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
+#include "train/checkpoints.h"
 #include "train/optimizer.h"
 #include "train/pretrained.h"
 #include "train/progress.h"
@@ -121,118 +122,6 @@ HeadOptions head_options_from(const TrainingArgs& a, ModelFamily family) {
 }
 
 // The HF Trainer's trainer_state.json (sorted keys, indent 2; FORMATS.md 2e).
-struct TrainerState {
-  int64_t global_step = 0;
-  double epoch = 0;
-  bool has_best = false;
-  double best_metric = 0;
-  int64_t best_global_step = 0;
-  std::string best_model_checkpoint;
-  int patience_counter = 0;
-  nlohmann::json log_history = nlohmann::json::array();
-
-  nlohmann::json to_json(const TrainingArgs& a, int64_t max_steps) const {
-    nlohmann::json j;
-    j["best_global_step"] = has_best ? nlohmann::json(best_global_step) : nlohmann::json(nullptr);
-    j["best_metric"] = has_best ? nlohmann::json(best_metric) : nlohmann::json(nullptr);
-    j["best_model_checkpoint"] = has_best ? nlohmann::json(best_model_checkpoint) : nlohmann::json(nullptr);
-    j["epoch"] = epoch;
-    j["eval_steps"] = a.eval_steps;
-    j["global_step"] = global_step;
-    j["is_hyper_param_search"] = false;
-    j["is_local_process_zero"] = true;
-    j["is_world_process_zero"] = true;
-    j["log_history"] = log_history;
-    j["logging_steps"] = a.logging_steps;
-    j["max_steps"] = max_steps;
-    j["num_input_tokens_seen"] = 0;
-    j["num_train_epochs"] = static_cast<int64_t>(std::ceil(a.num_train_epochs));
-    j["save_steps"] = a.eval_steps;
-    nlohmann::json control = {{"args",
-                               {{"should_epoch_stop", false},
-                                {"should_evaluate", false},
-                                {"should_log", false},
-                                {"should_save", true},
-                                {"should_training_stop", false}}},
-                              {"attributes", nlohmann::json::object()}};
-    j["stateful_callbacks"] = {{"TrainerControl", control}};
-    if (a.early_stopping_patience > 0)
-      j["stateful_callbacks"]["EarlyStoppingCallback"] = {
-          {"args",
-           {{"early_stopping_patience", a.early_stopping_patience}, {"early_stopping_threshold", 0.0}}},
-          {"attributes", {{"early_stopping_patience_counter", patience_counter}}}};
-    j["total_flos"] = 0;
-    j["train_batch_size"] = a.per_device_train_batch_size;
-    j["trial_name"] = nullptr;
-    j["trial_params"] = nullptr;
-    return j;
-  }
-
-  static TrainerState from_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw FormatError(path + ": cannot open (not a checkpoint directory?)");
-    nlohmann::json j;
-    try {
-      in >> j;
-      TrainerState s;
-      s.global_step = j.at("global_step").get<int64_t>();
-      s.epoch = j.at("epoch").get<double>();
-      s.has_best = !j.at("best_metric").is_null();
-      if (s.has_best) {
-        s.best_metric = j.at("best_metric").get<double>();
-        s.best_model_checkpoint = j.at("best_model_checkpoint").get<std::string>();
-        if (j.contains("best_global_step") && !j.at("best_global_step").is_null())
-          s.best_global_step = j.at("best_global_step").get<int64_t>();
-      }
-      s.log_history = j.at("log_history");
-      if (j.contains("stateful_callbacks") && j["stateful_callbacks"].contains("EarlyStoppingCallback"))
-        s.patience_counter =
-            j["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"];
-      return s;
-    } catch (const nlohmann::json::exception& e) {
-      throw FormatError(path + ": malformed trainer state: " + e.what());
-    }
-  }
-};
-
-std::string find_latest_checkpoint(const std::string& output_dir) {
-  int64_t best = -1;
-  std::string path;
-  if (!fs::is_directory(output_dir)) return "";
-  for (const auto& e : fs::directory_iterator(output_dir)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
-    try {
-      const int64_t step = std::stoll(name.substr(11));
-      if (step > best) best = step, path = e.path().string();
-    } catch (const std::exception&) {
-    }
-  }
-  return path;
-}
-
-// Deletes the oldest checkpoints beyond the limit, never the best one.
-void rotate_checkpoints(const std::string& output_dir, int limit, const std::string& best) {
-  if (limit <= 0) return;
-  std::vector<std::pair<int64_t, std::string>> cks;
-  for (const auto& e : fs::directory_iterator(output_dir)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
-    try {
-      cks.emplace_back(std::stoll(name.substr(11)), e.path().string());
-    } catch (const std::exception&) {
-    }
-  }
-  std::sort(cks.begin(), cks.end());
-  int64_t excess = static_cast<int64_t>(cks.size()) - limit;
-  for (const auto& [step, path] : cks) {
-    if (excess <= 0) break;
-    if (fs::path(path) == fs::path(best)) continue;
-    fs::remove_all(path);
-    --excess;
-  }
-}
-
 nlohmann::json eval_log(const EvalOutput& e, const std::string& prefix, double epoch, int64_t step) {
   nlohmann::json j;
   j["epoch"] = epoch;
@@ -247,14 +136,6 @@ nlohmann::json eval_log(const EvalOutput& e, const std::string& prefix, double e
   j[prefix + "_samples_per_second"] = e.runtime > 0 ? n / e.runtime : 0.0;
   j["step"] = step;
   return j;
-}
-
-void load_weights_into(BertModel& m, const std::string& dir) {
-  const Checkpoint ckpt = Checkpoint::open(dir);
-  std::vector<ExpectedTensor> expected;
-  for (const ParamEntry& e : m.table().entries())
-    expected.push_back({e.name, e.shape, m.params() + e.offset, false});
-  load_into(ckpt, m.prefix(), expected);
 }
 
 }  // namespace
@@ -396,6 +277,13 @@ FinetuneResult finetune(const TrainingArgs& args) {
       train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, total_steps));
 
   // State, fresh or resumed.
+  TrainerStateInfo info;
+  info.eval_steps = args.eval_steps;
+  info.logging_steps = args.logging_steps;
+  info.max_steps = total_steps;
+  info.num_train_epochs = static_cast<int64_t>(std::ceil(args.num_train_epochs));
+  info.train_batch_size = args.per_device_train_batch_size;
+  info.early_stopping_patience = args.early_stopping_patience;
   TrainerState state;
   if (resuming) {
     const std::string ck = args.resume_from_checkpoint == "latest" ? find_latest_checkpoint(args.output_dir)
@@ -428,7 +316,7 @@ FinetuneResult finetune(const TrainingArgs& args) {
   auto save_checkpoint = [&](const std::string& dir) {
     save_pretrained(model, dir, &tok);
     opt.save(dir + "/optimizer.safetensors");
-    io::write_file_atomic(dir + "/trainer_state.json", state.to_json(args, total_steps).dump(2) + "\n");
+    io::write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
     io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
   };
   auto evaluate_and_save = [&](double epoch) {
@@ -519,8 +407,7 @@ FinetuneResult finetune(const TrainingArgs& args) {
   result.best_checkpoint = state.best_model_checkpoint;
   result.best_metric = state.best_metric;
   save_pretrained(model, args.output_dir, &tok);
-  io::write_file_atomic(args.output_dir + "/trainer_state.json",
-                        state.to_json(args, total_steps).dump(2) + "\n");
+  io::write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
   if (!dev_ex.empty()) {
     result.final_eval = run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "final eval");
     nlohmann::json j = eval_log(result.final_eval, "eval", state.epoch, state.global_step);

@@ -1,0 +1,105 @@
+// Checkpoints in HuggingFace Trainer's layout, shared by fine-tuning and pre-training:
+// output_dir/checkpoint-<step>/ with the model directory files, optimizer.safetensors, trainer_state.json
+// (the Trainer's shape, sorted keys, indent 2) and training_args.json; rotation that never deletes the best.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bertfit/error.h"
+#include "model/bert_model.h"
+
+namespace bertfit {
+
+// The run-level numbers trainer_state.json repeats.
+struct TrainerStateInfo {
+  int64_t eval_steps = 0, logging_steps = 0, max_steps = 0, num_train_epochs = 0, train_batch_size = 0;
+  int early_stopping_patience = 0;
+};
+
+struct TrainerState {
+  int64_t global_step = 0;
+  double epoch = 0;
+  bool has_best = false;
+  double best_metric = 0;
+  int64_t best_global_step = 0;
+  std::string best_model_checkpoint;
+  int patience_counter = 0;
+  nlohmann::json log_history = nlohmann::json::array();
+
+  nlohmann::json to_json(const TrainerStateInfo& a) const {
+    nlohmann::json j;
+    j["best_global_step"] = has_best ? nlohmann::json(best_global_step) : nlohmann::json(nullptr);
+    j["best_metric"] = has_best ? nlohmann::json(best_metric) : nlohmann::json(nullptr);
+    j["best_model_checkpoint"] = has_best ? nlohmann::json(best_model_checkpoint) : nlohmann::json(nullptr);
+    j["epoch"] = epoch;
+    j["eval_steps"] = a.eval_steps;
+    j["global_step"] = global_step;
+    j["is_hyper_param_search"] = false;
+    j["is_local_process_zero"] = true;
+    j["is_world_process_zero"] = true;
+    j["log_history"] = log_history;
+    j["logging_steps"] = a.logging_steps;
+    j["max_steps"] = a.max_steps;
+    j["num_input_tokens_seen"] = 0;
+    j["num_train_epochs"] = a.num_train_epochs;
+    j["save_steps"] = a.eval_steps;
+    nlohmann::json control = {{"args",
+                               {{"should_epoch_stop", false},
+                                {"should_evaluate", false},
+                                {"should_log", false},
+                                {"should_save", true},
+                                {"should_training_stop", false}}},
+                              {"attributes", nlohmann::json::object()}};
+    j["stateful_callbacks"] = {{"TrainerControl", control}};
+    if (a.early_stopping_patience > 0)
+      j["stateful_callbacks"]["EarlyStoppingCallback"] = {
+          {"args",
+           {{"early_stopping_patience", a.early_stopping_patience}, {"early_stopping_threshold", 0.0}}},
+          {"attributes", {{"early_stopping_patience_counter", patience_counter}}}};
+    j["total_flos"] = 0;
+    j["train_batch_size"] = a.train_batch_size;
+    j["trial_name"] = nullptr;
+    j["trial_params"] = nullptr;
+    return j;
+  }
+
+  static TrainerState from_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw FormatError(path + ": cannot open (not a checkpoint directory?)");
+    nlohmann::json j;
+    try {
+      in >> j;
+      TrainerState s;
+      s.global_step = j.at("global_step").get<int64_t>();
+      s.epoch = j.at("epoch").get<double>();
+      s.has_best = !j.at("best_metric").is_null();
+      if (s.has_best) {
+        s.best_metric = j.at("best_metric").get<double>();
+        s.best_model_checkpoint = j.at("best_model_checkpoint").get<std::string>();
+        if (j.contains("best_global_step") && !j.at("best_global_step").is_null())
+          s.best_global_step = j.at("best_global_step").get<int64_t>();
+      }
+      s.log_history = j.at("log_history");
+      if (j.contains("stateful_callbacks") && j["stateful_callbacks"].contains("EarlyStoppingCallback"))
+        s.patience_counter =
+            j["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]["early_stopping_patience_counter"];
+      return s;
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(path + ": malformed trainer state: " + e.what());
+    }
+  }
+};
+
+// The newest output_dir/checkpoint-<N> ("" when none).
+std::string find_latest_checkpoint(const std::string& output_dir);
+// Deletes the oldest checkpoints beyond `limit` (0: keep all), never `best`.
+void rotate_checkpoints(const std::string& output_dir, int limit, const std::string& best);
+// Loads every parameter of the model from a model directory (all must be present).
+void load_weights_into(BertModel& m, const std::string& dir);
+
+}  // namespace bertfit
