@@ -30,7 +30,6 @@ BertModel::BertModel(const ModelConfig& config, HeadKind head, HeadOptions head_
   build_table();
   resolve_offsets();
   params_.resize(table_.total_floats());
-  grads_.resize(table_.total_floats());
 }
 
 void BertModel::build_table() {
@@ -330,6 +329,7 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
 void BertModel::backward() {
   if (!has_labels_ || !training_)
     throw Error("backward: the last forward had no labels or was not a training forward");
+  ensure_grads();
   float* d = grad_a_;
   float* other = grad_b_;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)

@@ -60,11 +60,16 @@ class BertModel {
 
   float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
+  // The gradient buffer is allocated on the first zero_grad() / backward(): inference never pays for it
+  // (440 MB for BERT-base). Null before that.
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
   size_t buffer_floats() const { return table_.total_floats(); }
   float* param(const std::string& name) { return params_.data() + table_.at(name).offset; }
-  float* grad(const std::string& name) { return grads_.data() + table_.at(name).offset; }
+  float* grad(const std::string& name) {
+    ensure_grads();
+    return grads_.data() + table_.at(name).offset;
+  }
 
   // HuggingFace's _init_weights: Linear and Embedding weights ~ normal(0, initializer_range), biases 0,
   // LayerNorm weight 1 / bias 0, embedding padding_idx rows 0. Only entries whose name satisfies `only`
@@ -82,7 +87,9 @@ class BertModel {
   float forward(const Batch& batch, bool training, uint64_t step = 0, float loss_normalizer = 0);
   // Backward of the last forward (which must have had labels): parameter gradients are ACCUMULATED.
   void backward();
-  void zero_grad() { grads_.zero(); }
+  void zero_grad() {
+    if (!ensure_grads()) grads_.zero();
+  }
 
   // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
   const float* hidden_state(int64_t l) const;
@@ -97,6 +104,12 @@ class BertModel {
   float label_smoothing = 0;  // classification loss: CrossEntropyLoss(label_smoothing=...), as HF's Trainer
 
  private:
+  // Allocates the (zeroed) gradient buffer if needed; true when it did.
+  bool ensure_grads() {
+    if (grads_.size() == table_.total_floats()) return false;
+    grads_.resize(table_.total_floats());
+    return true;
+  }
   void build_table();
   void resolve_offsets();
   void plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_t* total);
