@@ -5,6 +5,7 @@
 // trusted).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -128,12 +129,19 @@ void load(const Case& c) {
 
 class Hostile : public ::testing::Test {
  protected:
+  // One corpus per process: ctest runs each test of this file as its own process, in parallel.
   static void SetUpTestSuite() {
-    dir_ = new std::string(std::string(BERTFIT_BINARY_DIR) + "/tests/io/hostile");
+    dir_ =
+        new std::string(std::string(BERTFIT_BINARY_DIR) + "/tests/io/hostile-" + std::to_string(::getpid()));
     fs::remove_all(*dir_);
     const std::string cmd = "/usr/bin/python3 " + std::string(BERTFIT_SOURCE_DIR) +
                             "/tools/io/make_hostile_corpus.py " + *dir_ + " 2>/dev/null";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*dir_, ec);
+    delete dir_;
   }
   static std::string* dir_;
 };
