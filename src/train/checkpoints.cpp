@@ -39,8 +39,11 @@ void rotate_checkpoints(const std::string& output_dir, int limit, const std::str
     }
   }
   std::sort(cks.begin(), cks.end());
+  // The newest checkpoint is never deleted either (it is the one to resume from): with limit 1 and a best
+  // checkpoint that is not the newest, both stay, as HF's Trainer does.
   int64_t excess = static_cast<int64_t>(cks.size()) - limit;
-  for (const auto& [step, path] : cks) {
+  for (size_t i = 0; i + 1 < cks.size(); ++i) {
+    const std::string& path = cks[i].second;
     if (excess <= 0) break;
     if (fs::path(path) == fs::path(best)) continue;
     fs::remove_all(path);

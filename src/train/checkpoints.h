@@ -97,7 +97,7 @@ struct TrainerState {
 
 // The newest output_dir/checkpoint-<N> ("" when none).
 std::string find_latest_checkpoint(const std::string& output_dir);
-// Deletes the oldest checkpoints beyond `limit` (0: keep all), never `best`.
+// Deletes the oldest checkpoints beyond `limit` (0: keep all), never `best` nor the newest.
 void rotate_checkpoints(const std::string& output_dir, int limit, const std::string& best);
 // Loads every parameter of the model from a model directory (all must be present).
 void load_weights_into(BertModel& m, const std::string& dir);

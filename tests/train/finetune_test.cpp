@@ -201,6 +201,32 @@ TEST_F(Finetune, LayerwiseLearningRates) {
   EXPECT_EQ(m.table().at("bert.embeddings.word_embeddings.weight").depth, 0);
 }
 
+TEST_F(Finetune, EarlyStoppingAndCheckpointRotation) {
+  // Head-only truncation cannot see the label (third word from the end of 60): accuracy stalls, so with
+  // patience 2 the run stops long before max_steps; rotation keeps the best and the newest checkpoint only.
+  write_data(root_ / "es_train.tsv", 320, 60, 57, 8);
+  write_data(root_ / "es_dev.tsv", 64, 60, 57, 9);
+  TrainingArgs a = args("early-stop");
+  a.train_file = (root_ / "es_train.tsv").string();
+  a.validation_file = (root_ / "es_dev.tsv").string();
+  a.truncation = "head";
+  a.eval_strategy = "steps";
+  a.eval_steps = 2;
+  a.max_steps = 200;
+  a.early_stopping_patience = 2;
+  a.save_total_limit = 1;
+  a.metric_for_best_model = "accuracy";
+  const FinetuneResult r = finetune(a);
+  EXPECT_LT(r.global_step, 200);
+  std::vector<std::string> kept;
+  for (const auto& e : fs::directory_iterator(a.output_dir))
+    if (e.path().filename().string().rfind("checkpoint-", 0) == 0) kept.push_back(e.path().string());
+  EXPECT_LE(kept.size(), 2u);
+  EXPECT_TRUE(fs::is_directory(r.best_checkpoint)) << "the best checkpoint was deleted";
+  EXPECT_TRUE(fs::is_directory(a.output_dir + "/checkpoint-" + std::to_string(r.global_step)))
+      << "the newest checkpoint was deleted";
+}
+
 TEST_F(Finetune, ResumeGivesTheSameWeights) {
   write_data(root_ / "res_train.tsv", 200, 30, 25, 6);
   write_data(root_ / "res_dev.tsv", 40, 30, 25, 7);
