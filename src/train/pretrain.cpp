@@ -1,0 +1,642 @@
+#include "train/pretrain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "bertfit/error.h"
+#include "bertfit/io/config_json.h"
+#include "core/rng.h"
+#include "core/threading.h"
+#include "data/dataset.h"
+#include "io/atomic_file.h"
+#include "kernels/adamw.h"
+#include "train/batching.h"
+#include "train/checkpoints.h"
+#include "train/model_factory.h"
+#include "train/optimizer.h"
+#include "train/pretrained.h"
+#include "train/progress.h"
+#include "train/schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace bertfit {
+
+namespace {
+
+// The held-out set is masked with this epoch key at every evaluation (training epochs never reach it).
+constexpr uint64_t kEvalEpochKey = 0xE7A1E7A1E7A1ull;
+
+void say(const std::string& s) {
+  std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+void require(bool ok, const char* option, const std::string& what) {
+  if (!ok) throw ConfigError(std::string("--") + option + " " + what);
+}
+
+// Padded, masked model inputs of a set of blocks.
+class MlmBatchBuilder {
+ public:
+  // Returns the batch and writes the number of labelled positions.
+  Batch build(const std::vector<EncodedExample>& blocks, const std::vector<int64_t>& indices,
+              const train::MlmMasker& masker, int32_t pad_id, uint64_t epoch, int64_t* labelled) {
+    int64_t T = 1;
+    for (int64_t i : indices) T = std::max(T, blocks[i].length());
+    const int64_t B = static_cast<int64_t>(indices.size());
+    ids_.assign(static_cast<size_t>(B * T), pad_id);
+    labels_.assign(static_cast<size_t>(B * T), train::kMlmIgnore);
+    mask_.assign(static_cast<size_t>(B * T), 0);
+    int64_t n_labelled = 0;
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& ids = blocks[indices[r]].seqs[0].ids;
+      const int64_t n = static_cast<int64_t>(ids.size());
+      n_labelled += masker.mask(ids.data(), n, nullptr, ids_.data() + r * T, labels_.data() + r * T, epoch,
+                                static_cast<uint64_t>(indices[r]));
+      std::fill(mask_.begin() + r * T, mask_.begin() + r * T + n, uint8_t{1});
+    }
+    *labelled = n_labelled;
+    Batch b;
+    b.B = B;
+    b.T = T;
+    b.input_ids = ids_.data();
+    b.attention_mask = mask_.data();
+    b.labels = labels_.data();
+    return b;
+  }
+
+ private:
+  std::vector<int32_t> ids_, labels_;
+  std::vector<uint8_t> mask_;
+};
+
+// Grows the model's labelled-row reservation when a batch needs more (masks are drawn per batch, so the
+// count is known before the forward pass; growing is rare: the first reservation covers 15% + 8 sigma).
+void ensure_rows(BertModel& model, int64_t max_B, int64_t max_T, int64_t* reserved, int64_t needed) {
+  if (needed <= *reserved) return;
+  *reserved = std::min(max_B * max_T, needed + needed / 4);
+  model.reserve(max_B, max_T, *reserved);
+}
+
+int64_t initial_rows(int64_t B, int64_t T, double p) {
+  const double n = static_cast<double>(B * T);
+  return std::min<int64_t>(B * T, static_cast<int64_t>(n * p + 8 * std::sqrt(n * p * (1 - p)) + 16));
+}
+
+// A seeded subset (order kept) of k of the n indices.
+std::vector<int64_t> sample_indices(int64_t n, int64_t k, uint64_t seed) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  if (k <= 0 || k >= n) return idx;
+  Rng rng(seed);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[rng.below(static_cast<uint64_t>(i + 1))]);
+  idx.resize(static_cast<size_t>(k));
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+std::vector<std::string> take(const std::vector<std::string>& v, const std::vector<int64_t>& idx) {
+  std::vector<std::string> out;
+  out.reserve(idx.size());
+  for (int64_t i : idx) out.push_back(v[i]);
+  return out;
+}
+
+nlohmann::json eval_log(const MlmEvalResult& e, double epoch, int64_t step) {
+  return {{"epoch", epoch},
+          {"eval_loss", e.loss},
+          {"eval_perplexity", e.perplexity},
+          {"eval_runtime", e.runtime},
+          {"eval_masked_tokens", e.masked_tokens},
+          {"step", step}};
+}
+
+}  // namespace
+
+nlohmann::ordered_json PretrainArgs::to_json() const {
+  nlohmann::ordered_json j;
+#define BF_FIELD(x) j[#x] = x
+  BF_FIELD(model_name_or_path);
+  BF_FIELD(model_type);
+  BF_FIELD(model_size);
+  BF_FIELD(hidden_size);
+  BF_FIELD(num_hidden_layers);
+  BF_FIELD(num_attention_heads);
+  BF_FIELD(intermediate_size);
+  BF_FIELD(max_position_embeddings);
+  BF_FIELD(hidden_dropout_prob);
+  BF_FIELD(attention_probs_dropout_prob);
+  BF_FIELD(tokenizer_name);
+  BF_FIELD(train_tokenizer);
+  BF_FIELD(vocab_size);
+  BF_FIELD(do_lower_case);
+  BF_FIELD(output_dir);
+  BF_FIELD(train_files);
+  BF_FIELD(train_tables);
+  BF_FIELD(format);
+  BF_FIELD(quoting);
+  BF_FIELD(text_columns);
+  BF_FIELD(text_separator);
+  BF_FIELD(validation_file);
+  BF_FIELD(validation_split_percentage);
+  BF_FIELD(max_train_samples);
+  BF_FIELD(max_eval_samples);
+  BF_FIELD(max_seq_length);
+  BF_FIELD(line_by_line);
+  BF_FIELD(mlm_probability);
+  BF_FIELD(whole_word_mask);
+  BF_FIELD(learning_rate);
+  BF_FIELD(weight_decay);
+  BF_FIELD(adam_beta1);
+  BF_FIELD(adam_beta2);
+  BF_FIELD(adam_epsilon);
+  BF_FIELD(max_grad_norm);
+  BF_FIELD(warmup_ratio);
+  BF_FIELD(warmup_steps);
+  BF_FIELD(lr_scheduler_type);
+  BF_FIELD(num_train_epochs);
+  BF_FIELD(max_steps);
+  BF_FIELD(per_device_train_batch_size);
+  BF_FIELD(per_device_eval_batch_size);
+  BF_FIELD(gradient_accumulation_steps);
+  BF_FIELD(seed);
+  BF_FIELD(eval_strategy);
+  BF_FIELD(eval_steps);
+  BF_FIELD(save_total_limit);
+  BF_FIELD(load_best_model_at_end);
+  BF_FIELD(logging_steps);
+  BF_FIELD(group_by_length);
+  BF_FIELD(resume_from_checkpoint);
+  BF_FIELD(threads);
+#undef BF_FIELD
+  j["metric_for_best_model"] = "eval_loss";
+  j["task"] = "masked_lm";
+  return j;
+}
+
+void PretrainArgs::validate() const {
+  require(!output_dir.empty(), "output_dir", "is required");
+  require(!train_files.empty() || !train_tables.empty(), "train_file",
+          "or --train_table: at least one text source is required");
+  require(model_type == "bert" || model_type == "roberta", "model_type", "must be bert or roberta");
+  require(vocab_size >= 100 && vocab_size <= 1000000, "vocab_size", "must be in [100, 1000000]");
+  require(max_seq_length >= 8, "max_seq_length", "must be at least 8");
+  require(max_position_embeddings >= 8 && max_position_embeddings <= 65536, "max_position_embeddings",
+          "must be in [8, 65536]");
+  require(validation_split_percentage >= 0 && validation_split_percentage < 100,
+          "validation_split_percentage", "must be in [0, 100)");
+  require(mlm_probability > 0 && mlm_probability <= 1, "mlm_probability", "must be in (0, 1]");
+  require(learning_rate > 0 && std::isfinite(learning_rate), "learning_rate", "must be positive");
+  require(weight_decay >= 0, "weight_decay", "must not be negative");
+  require(max_grad_norm >= 0, "max_grad_norm", "must not be negative");
+  require(num_train_epochs > 0 || max_steps > 0, "num_train_epochs", "must be positive (or set --max_steps)");
+  require(per_device_train_batch_size >= 1, "per_device_train_batch_size", "must be at least 1");
+  require(per_device_eval_batch_size >= 1, "per_device_eval_batch_size", "must be at least 1");
+  require(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be at least 1");
+  require(eval_strategy == "no" || eval_strategy == "steps" || eval_strategy == "epoch", "eval_strategy",
+          "must be no, steps or epoch");
+  require(eval_steps >= 1, "eval_steps", "must be at least 1");
+  require(logging_steps >= 1, "logging_steps", "must be at least 1");
+  require(save_total_limit >= 0, "save_total_limit", "must not be negative");
+  train::parse_schedule_kind(lr_scheduler_type);
+  if (!model_size.empty() || hidden_size > 0)
+    require(model_name_or_path.empty(), "model_size",
+            "and --hidden_size describe a new model: not with --model");
+}
+
+std::vector<std::string> read_text_lines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(path + ": cannot open");
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t\v\f") == std::string::npos) continue;  // blank: skipped as run_mlm
+    lines.push_back(std::move(line));
+  }
+  if (in.bad()) throw FormatError(path + ": read error");
+  return lines;
+}
+
+std::vector<std::string> read_table_texts(const std::string& path, const PretrainArgs& args) {
+  data::DatasetSpec spec;
+  spec.table.format = data::parse_file_format(args.format);
+  spec.table.quoting = data::parse_quoting(args.quoting);
+  spec.text_columns = args.text_columns;
+  spec.text_separator = args.text_separator;
+  spec.label_column = "";  // the text only: unlabelled test files are text too (within-task = train + test)
+  const data::Dataset ds = data::read_dataset(path, spec);
+  std::vector<std::string> out;
+  out.reserve(ds.examples.size());
+  for (const auto& e : ds.examples) out.push_back(e.text);
+  return out;
+}
+
+std::vector<EncodedExample> make_blocks(const Tokenizer& tok, const std::vector<std::string>& lines,
+                                        int max_seq_length, bool line_by_line, int threads) {
+  if (max_seq_length < tok.num_special_tokens(false) + 1)
+    throw ConfigError("--max_seq_length " + std::to_string(max_seq_length) +
+                      " cannot hold the special tokens");
+  const int64_t n = static_cast<int64_t>(lines.size());
+  std::vector<std::vector<std::vector<int32_t>>> per_line(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
+  for (int64_t i = 0; i < n; ++i) {
+    if (line_by_line) {
+      for (const Encoding& c : encode_chunks(tok, lines[i], max_seq_length)) per_line[i].push_back(c.ids);
+    } else {
+      per_line[i].push_back(tok.encode(lines[i]).ids);
+    }
+  }
+  std::vector<EncodedExample> blocks;
+  auto add = [&](std::vector<int32_t> ids) {
+    EncodedExample e;
+    e.tokens = static_cast<int64_t>(ids.size());
+    e.seqs.push_back({std::move(ids), {}});
+    blocks.push_back(std::move(e));
+  };
+  if (line_by_line) {
+    for (auto& l : per_line)
+      for (auto& c : l) add(std::move(c));
+    return blocks;
+  }
+  // group_texts: the lines joined (each with its own special tokens), cut every max_seq_length tokens; the
+  // last, shorter block is kept (run_mlm drops it; on a small corpus that can be a large share).
+  std::vector<int32_t> cur;
+  for (auto& l : per_line)
+    for (int32_t id : l[0]) {
+      cur.push_back(id);
+      if (static_cast<int>(cur.size()) == max_seq_length) add(std::move(cur)), cur.clear();
+    }
+  if (!cur.empty()) add(std::move(cur));
+  return blocks;
+}
+
+MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& blocks,
+                           const train::MlmMasker& masker, int batch_size, int32_t pad_id,
+                           uint64_t epoch_key) {
+  MlmEvalResult r;
+  const auto plan = plan_eval_batches(blocks, batch_size);
+  MlmBatchBuilder builder;
+  Progress progress("eval", static_cast<int64_t>(plan.size()),
+                    std::max<int64_t>(25, static_cast<int64_t>(plan.size()) / 4));
+  int64_t max_T = 1;
+  for (const auto& b : blocks) max_T = std::max(max_T, b.length());
+  double sum = 0;
+  int64_t reserved = -1;
+  for (size_t bi = 0; bi < plan.size(); ++bi) {
+    int64_t labelled = 0;
+    const Batch b = builder.build(blocks, plan[bi], masker, pad_id, epoch_key, &labelled);
+    if (reserved < 0) {  // the model may be reserved for other shapes: reserve for this evaluation
+      reserved = initial_rows(batch_size, max_T, masker.options().mlm_probability);
+      model.reserve(batch_size, max_T, reserved);
+    }
+    ensure_rows(model, batch_size, max_T, &reserved, labelled);
+    if (labelled > 0) sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);
+    r.masked_tokens += labelled;
+    progress.update(static_cast<int64_t>(bi + 1));
+  }
+  r.runtime = progress.elapsed_seconds();
+  r.loss = r.masked_tokens > 0 ? sum / static_cast<double>(r.masked_tokens) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+PretrainResult pretrain(const PretrainArgs& args) {
+  args.validate();
+  set_num_threads(args.threads);
+  const int threads = num_threads();
+  const bool resuming = !args.resume_from_checkpoint.empty();
+  if (!resuming && fs::is_directory(args.output_dir) && !fs::is_empty(args.output_dir) &&
+      !args.overwrite_output_dir)
+    throw ConfigError("output_dir " + args.output_dir +
+                      " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
+  fs::create_directories(args.output_dir);
+  std::string ck;
+  if (resuming) {
+    ck = args.resume_from_checkpoint == "latest" ? find_latest_checkpoint(args.output_dir)
+                                                 : args.resume_from_checkpoint;
+    if (ck.empty())
+      throw ConfigError("--resume_from_checkpoint latest: no checkpoint-* in " + args.output_dir);
+  }
+
+  // Text, split into training and held-out lines.
+  std::vector<std::string> lines;
+  for (const auto& f : args.train_files) {
+    auto l = read_text_lines(f);
+    say("text: " + f + ": " + std::to_string(l.size()) + " lines");
+    lines.insert(lines.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
+  }
+  for (const auto& f : args.train_tables) {
+    auto l = read_table_texts(f, args);
+    say("text: " + f + " (table): " + std::to_string(l.size()) + " texts");
+    lines.insert(lines.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
+  }
+  if (lines.empty()) throw ConfigError("no text in the training sources");
+  std::vector<std::string> train_lines, eval_lines;
+  if (!args.validation_file.empty()) {
+    train_lines = std::move(lines);
+    eval_lines = read_text_lines(args.validation_file);
+  } else {
+    const int64_t n = static_cast<int64_t>(lines.size());
+    int64_t k =
+        static_cast<int64_t>(std::llround(static_cast<double>(n) * args.validation_split_percentage / 100));
+    if (args.validation_split_percentage > 0 && n >= 2) k = std::clamp<int64_t>(k, 1, n - 1);
+    std::vector<uint8_t> held(static_cast<size_t>(n), 0);
+    for (int64_t i : sample_indices(n, k, args.seed ^ 0x4E1Dull)) held[i] = k > 0;
+    for (int64_t i = 0; i < n; ++i) (held[i] ? eval_lines : train_lines).push_back(std::move(lines[i]));
+  }
+  if (args.max_train_samples > 0)
+    train_lines = take(train_lines, sample_indices(static_cast<int64_t>(train_lines.size()),
+                                                   args.max_train_samples, args.seed ^ 0x7A1Eull));
+  if (args.max_eval_samples > 0)
+    eval_lines = take(eval_lines, sample_indices(static_cast<int64_t>(eval_lines.size()),
+                                                 args.max_eval_samples, args.seed ^ 0xE7A1ull));
+  if (train_lines.empty()) throw ConfigError("no training lines left after the held-out split");
+
+  // Tokenizer.
+  std::string tok_dir = resuming                       ? ck
+                        : !args.tokenizer_name.empty() ? args.tokenizer_name
+                                                       : args.model_name_or_path;
+  if (tok_dir.empty()) {
+    if (!args.train_tokenizer)
+      throw ConfigError(
+          "a new model needs a tokenizer: --tokenizer DIR, or --train_tokenizer --vocab_size N");
+    tok_dir = args.output_dir + "/tokenizer";
+    const std::string corpus = args.output_dir + "/tokenizer-corpus.txt";
+    {
+      std::string text;
+      for (const auto& l : train_lines) text += l + "\n";
+      io::write_file_atomic(corpus, text);
+    }
+    Progress p("train tokenizer", 1, 1);
+    if (args.model_type == "roberta") {
+      BpeTrainerOptions o;
+      o.vocab_size = args.vocab_size;
+      train_bpe({corpus}, o, tok_dir);
+    } else {
+      WordPieceTrainerOptions o;
+      o.vocab_size = args.vocab_size;
+      o.lowercase = args.do_lower_case;
+      train_wordpiece({corpus}, o, tok_dir);
+    }
+    fs::remove(corpus);
+    p.finish();
+  }
+  const Tokenizer tok = Tokenizer::from_directory(tok_dir);
+  if (tok.mask_id() < 0) throw ConfigError(tok_dir + ": the tokenizer has no mask token");
+
+  // Model.
+  std::unique_ptr<BertModel> model_ptr;
+  if (resuming || !args.model_name_or_path.empty()) {
+    const std::string dir = resuming ? ck : args.model_name_or_path;
+    ModelConfig config = read_config_json(dir + "/config.json");
+    if (args.hidden_dropout_prob >= 0)
+      config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
+    if (args.attention_probs_dropout_prob >= 0)
+      config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
+    LoadedModel loaded = load_pretrained(dir, HeadKind::MASKED_LM, {}, &config, args.seed);
+    if (!loaded.initialized.empty()) {
+      std::string s = "newly initialised (not in the checkpoint):";
+      for (const auto& n : loaded.initialized) s += " " + n;
+      say(s);
+    }
+    model_ptr = std::move(loaded.model);
+  } else {
+    const ModelFamily family = args.model_type == "roberta" ? ModelFamily::ROBERTA : ModelFamily::BERT;
+    ModelConfig config = named_config(args.model_size.empty() ? "mini" : args.model_size, family, tok,
+                                      args.max_position_embeddings);
+    if (args.hidden_size > 0) config.hidden_size = args.hidden_size;
+    if (args.num_hidden_layers > 0) config.num_hidden_layers = args.num_hidden_layers;
+    if (args.num_attention_heads > 0) config.num_attention_heads = args.num_attention_heads;
+    config.intermediate_size = args.intermediate_size > 0 ? args.intermediate_size
+                               : args.hidden_size > 0     ? 4 * args.hidden_size
+                                                          : config.intermediate_size;
+    if (args.hidden_dropout_prob >= 0)
+      config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
+    if (args.attention_probs_dropout_prob >= 0)
+      config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
+    config.validate();
+    model_ptr = std::make_unique<BertModel>(config, HeadKind::MASKED_LM);
+    model_ptr->init_weights(args.seed);
+  }
+  BertModel& model = *model_ptr;
+  const ModelConfig& config = model.config();
+  if (tok.id_upper_bound() > config.vocab_size)
+    throw ConfigError(tok_dir + ": the tokenizer has ids up to " + std::to_string(tok.id_upper_bound() - 1) +
+                      " but the model's vocab_size is " + std::to_string(config.vocab_size));
+  model.dropout_seed = args.seed;
+  const int64_t max_positions =
+      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
+  const int block = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
+  if (block < args.max_seq_length)
+    say("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
+        std::to_string(max_positions) + " positions; using " + std::to_string(block));
+
+  // Blocks and masks.
+  const auto train_blocks = make_blocks(tok, train_lines, block, args.line_by_line, threads);
+  const auto eval_blocks = make_blocks(tok, eval_lines, block, args.line_by_line, threads);
+  train::MaskingOptions mo;
+  mo.mlm_probability = args.mlm_probability;
+  mo.whole_word = args.whole_word_mask;
+  mo.seed = args.seed;
+  const train::MlmMasker masker(tok, mo);
+  {
+    int64_t tokens = 0;
+    for (const auto& b : train_blocks) tokens += b.length();
+    say("data: " + std::to_string(train_lines.size()) + " training lines -> " +
+        std::to_string(train_blocks.size()) + " blocks (" + std::to_string(tokens) + " tokens, " +
+        (args.line_by_line ? "line by line" : "concatenated") + ", block " + std::to_string(block) + "); " +
+        std::to_string(eval_lines.size()) + " held-out lines -> " + std::to_string(eval_blocks.size()) +
+        " blocks");
+    say("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
+        std::to_string(config.num_hidden_layers) + " layers, hidden " + std::to_string(config.hidden_size) +
+        ", vocab " + std::to_string(config.vocab_size) + ", " +
+        std::to_string(model.table().num_parameters()) + " parameters; masking " +
+        fmt("%.2f", args.mlm_probability) + (args.whole_word_mask ? " whole words" : " tokens") + "; " +
+        std::to_string(threads) + " threads");
+  }
+  int64_t max_T = 1;
+  for (const auto* set : {&train_blocks, &eval_blocks})
+    for (const auto& b : *set) max_T = std::max(max_T, b.length());
+  const int64_t max_B = args.per_device_train_batch_size;
+  int64_t reserved = initial_rows(max_B, max_T, args.mlm_probability);
+  model.reserve(max_B, max_T, reserved);
+
+  // Optimisation.
+  OptimizerOptions oo;
+  oo.learning_rate = args.learning_rate;
+  oo.weight_decay = args.weight_decay;
+  oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
+              static_cast<float>(args.adam_epsilon)};
+  Optimizer opt(model, oo);
+  const int G = args.gradient_accumulation_steps;
+  const int64_t batches_per_epoch =
+      (static_cast<int64_t>(train_blocks.size()) + args.per_device_train_batch_size - 1) /
+      args.per_device_train_batch_size;
+  const int64_t steps_per_epoch = (batches_per_epoch + G - 1) / G;
+  const int64_t total_steps = args.max_steps > 0
+                                  ? args.max_steps
+                                  : static_cast<int64_t>(std::ceil(args.num_train_epochs * steps_per_epoch));
+  const train::LrSchedule schedule(
+      train::parse_schedule_kind(args.lr_scheduler_type), total_steps,
+      train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, total_steps));
+  TrainerStateInfo info;
+  info.eval_steps = args.eval_steps;
+  info.logging_steps = args.logging_steps;
+  info.max_steps = total_steps;
+  info.num_train_epochs = static_cast<int64_t>(std::ceil(args.num_train_epochs));
+  info.train_batch_size = args.per_device_train_batch_size;
+  TrainerState state;
+  if (resuming) {
+    load_weights_into(model, ck);
+    opt.load(ck + "/optimizer.safetensors");
+    state = TrainerState::from_file(ck + "/trainer_state.json");
+    if (opt.steps() != state.global_step)
+      throw FormatError(ck + ": optimizer step " + std::to_string(opt.steps()) +
+                        " differs from trainer state step " + std::to_string(state.global_step));
+    say("resuming from " + ck + " at step " + std::to_string(state.global_step));
+  }
+  io::write_file_atomic(args.output_dir + "/training_args.json", args.to_json().dump(2) + "\n");
+
+  const int32_t pad_id = tok.pad_id();
+  const bool do_eval = args.eval_strategy != "no" && !eval_blocks.empty();
+  PretrainResult result;
+  result.output_dir = args.output_dir;
+  result.train_blocks = static_cast<int64_t>(train_blocks.size());
+  result.eval_blocks = static_cast<int64_t>(eval_blocks.size());
+  auto evaluate = [&]() {
+    const MlmEvalResult e =
+        evaluate_mlm(model, eval_blocks, masker, args.per_device_eval_batch_size, pad_id, kEvalEpochKey);
+    reserved = initial_rows(max_B, max_T, args.mlm_probability);
+    model.reserve(max_B, max_T, reserved);  // back to the training shape
+    return e;
+  };
+  if (do_eval && !resuming) {
+    result.initial_eval = evaluate();
+    say("held-out before training: loss " + fmt("%.4f", result.initial_eval.loss) + ", perplexity " +
+        fmt("%.1f", result.initial_eval.perplexity) + " (" +
+        std::to_string(result.initial_eval.masked_tokens) + " masked tokens)");
+  }
+
+  double running_loss = 0, last_norm = 0;
+  int64_t running_n = 0;
+  Progress progress("pretrain", total_steps, args.logging_steps);
+  auto save_checkpoint = [&](const std::string& dir) {
+    save_pretrained(model, dir, &tok);
+    opt.save(dir + "/optimizer.safetensors");
+    io::write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
+    io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
+  };
+  auto evaluate_and_save = [&](double epoch) {
+    const MlmEvalResult e = evaluate();
+    state.log_history.push_back(eval_log(e, epoch, state.global_step));
+    const std::string dir = args.output_dir + "/checkpoint-" + std::to_string(state.global_step);
+    const bool better = !state.has_best || e.loss < state.best_metric;
+    if (better) {
+      state.has_best = true;
+      state.best_metric = e.loss;
+      state.best_global_step = state.global_step;
+      state.best_model_checkpoint = dir;
+    }
+    progress.message("eval at step " + std::to_string(state.global_step) + ": loss " + fmt("%.4f", e.loss) +
+                     ", perplexity " + fmt("%.2f", e.perplexity) + (better ? " (best)" : ""));
+    save_checkpoint(dir);
+    rotate_checkpoints(args.output_dir, args.save_total_limit, state.best_model_checkpoint);
+  };
+
+  MlmBatchBuilder builder;
+  std::vector<Batch> batches;
+  std::vector<int64_t> counts;
+  const int64_t first_epoch = state.global_step / steps_per_epoch;
+  for (int64_t epoch = first_epoch; state.global_step < total_steps; ++epoch) {
+    const auto plan = plan_train_batches(train_blocks, args.per_device_train_batch_size, args.group_by_length,
+                                         args.seed, epoch);
+    const int64_t first_step_in_epoch = state.global_step - epoch * steps_per_epoch;
+    for (int64_t s = first_step_in_epoch; s < steps_per_epoch && state.global_step < total_steps; ++s) {
+      // Masks of the whole step first: the loss is normalised by the step's masked tokens (HF's
+      // num_items_in_batch), so accumulation gives exactly the large batch's gradient.
+      std::vector<std::vector<int64_t>> micro;
+      for (int64_t b = s * G; b < std::min<int64_t>((s + 1) * G, static_cast<int64_t>(plan.size())); ++b)
+        micro.push_back(plan[b]);
+      int64_t labelled_total = 0;
+      std::vector<int64_t> labelled(micro.size());
+      for (size_t k = 0; k < micro.size(); ++k) {
+        builder.build(train_blocks, micro[k], masker, pad_id, static_cast<uint64_t>(epoch), &labelled[k]);
+        labelled_total += labelled[k];
+      }
+      const double mult = schedule.multiplier(state.global_step);
+      model.zero_grad();
+      double loss = 0;
+      const float normalizer = static_cast<float>(std::max<int64_t>(labelled_total, 1));
+      for (size_t k = 0; k < micro.size(); ++k) {
+        if (labelled[k] == 0) continue;  // no masked token: contributes nothing to loss or gradient
+        int64_t n = 0;
+        const Batch b =
+            builder.build(train_blocks, micro[k], masker, pad_id, static_cast<uint64_t>(epoch), &n);
+        ensure_rows(model, max_B, max_T, &reserved, n);
+        loss += model.forward(b, /*training=*/true, static_cast<uint64_t>(state.global_step) * 4096 + k,
+                              normalizer);
+        model.backward();
+      }
+      last_norm = clip_grad_norm(model.grads(), model.buffer_floats(), args.max_grad_norm);
+      opt.step(model, mult);
+      ++state.global_step;
+      state.epoch =
+          static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
+      running_loss += loss;
+      ++running_n;
+      if (state.global_step % args.logging_steps == 0) {
+        state.log_history.push_back({{"epoch", state.epoch},
+                                     {"grad_norm", last_norm},
+                                     {"learning_rate", args.learning_rate * mult},
+                                     {"loss", running_loss / static_cast<double>(running_n)},
+                                     {"step", state.global_step}});
+        running_loss = 0;
+        running_n = 0;
+      }
+      progress.update(state.global_step,
+                      " loss " + fmt("%.4f", loss) + " lr " + fmt("%.2e", args.learning_rate * mult));
+      if (do_eval && args.eval_strategy == "steps" && state.global_step % args.eval_steps == 0)
+        evaluate_and_save(state.epoch);
+    }
+    if (do_eval && args.eval_strategy == "epoch" &&
+        (state.global_step % steps_per_epoch == 0 || state.global_step == total_steps))
+      evaluate_and_save(state.epoch);
+  }
+  progress.finish();
+  state.log_history.push_back({{"epoch", state.epoch},
+                               {"step", state.global_step},
+                               {"train_runtime", progress.elapsed_seconds()},
+                               {"train_steps_per_second", static_cast<double>(state.global_step) /
+                                                              std::max(progress.elapsed_seconds(), 1e-9)}});
+  result.global_step = state.global_step;
+  if (state.has_best && args.load_best_model_at_end && fs::is_directory(state.best_model_checkpoint)) {
+    load_weights_into(model, state.best_model_checkpoint);
+    say("loaded the best model: " + state.best_model_checkpoint + " (eval_loss " +
+        fmt("%.4f", state.best_metric) + ")");
+  }
+  result.best_checkpoint = state.best_model_checkpoint;
+  save_pretrained(model, args.output_dir, &tok);
+  io::write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
+  if (!eval_blocks.empty()) {
+    result.final_eval = evaluate();
+    nlohmann::json j = eval_log(result.final_eval, state.epoch, state.global_step);
+    if (result.initial_eval.masked_tokens > 0) j["initial_eval_loss"] = result.initial_eval.loss;
+    io::write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    say("held-out: loss " + fmt("%.4f", result.final_eval.loss) + ", perplexity " +
+        fmt("%.2f", result.final_eval.perplexity));
+  }
+  return result;
+}
+
+}  // namespace bertfit
