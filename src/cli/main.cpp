@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_dataset_command(app);
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);
+  bertfit::cli::add_pretrain_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
