@@ -22,7 +22,10 @@ void add_finetune_command(CLI::App& app) {
       "finetune",
       "Fine-tune a BERT/RoBERTa model directory for text classification (writes a HuggingFace directory)");
   auto a = std::make_shared<TrainingArgs>();
-  cmd->set_config("--config", "", "Read options from a TOML or INI file ([finetune] section or top level)");
+  // Handled in main() for every command (cli/config_file.h); declared here so that --help lists it.
+  cmd->add_option("--config",
+                  "Read options from a TOML / INI (key = value) or JSON file, e.g. a run's "
+                  "training_args.json; options on the command line win");
   cmd->add_option(names("model_name_or_path") + ",--model", a->model_name_or_path,
                   "HuggingFace model directory (config.json, weights, tokenizer files)")
       ->required();
