@@ -1,9 +1,13 @@
 // bertfit: fine-tune BERT-family models for text classification. Entry point of the command line.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "bertfit/error.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -18,9 +22,12 @@ int main(int argc, char** argv) {
   bertfit::cli::add_dataset_command(app);
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);
-  bertfit::cli::add_pretrain_command(app);
   try {
-    app.parse(argc, argv);
+    // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    args = bertfit::cli::expand_config_args(args);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const bertfit::Error& e) {
