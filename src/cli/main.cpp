@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_dataset_command(app);
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);
+  bertfit::cli::add_pretrain_command(app);
   try {
     // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.
     std::vector<std::string> args(argv + 1, argv + argc);
