@@ -56,7 +56,9 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
   const float b1 = hyper.beta1, b2 = hyper.beta2, eps = hyper.eps;
   // Merge: ~200 parameter tensors of BERT-base become a handful of spans (one per (lr, wd) run), then one
   // parallel loop over fixed-size chunks of all spans instead of a fork/join per tensor.
-  std::vector<Span> spans;
+  // Reused across steps (capacity kept): no allocation inside a training step after the first.
+  static thread_local std::vector<Span> spans;
+  spans.clear();
   for (const ParamGroup& g : groups) {
     if (g.size == 0) continue;
     const Coefs c = group_coefs(g, bc1);
@@ -72,7 +74,8 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
   struct Task {
     size_t span, lo, hi;
   };
-  std::vector<Task> tasks;
+  static thread_local std::vector<Task> tasks;
+  tasks.clear();
   for (size_t s = 0; s < spans.size(); ++s)
     for (size_t lo = 0; lo < spans[s].size; lo += kChunk)
       tasks.push_back({s, lo, std::min(spans[s].size, lo + kChunk)});
