@@ -80,9 +80,12 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
     for (size_t lo = 0; lo < spans[s].size; lo += kChunk)
       tasks.push_back({s, lo, std::min(spans[s].size, lo + kChunk)});
   const int64_t ntasks = static_cast<int64_t>(tasks.size());
+  // The lists are thread_local to the caller: the worker threads read them through these pointers.
+  const Span* span_list = spans.data();
+  const Task* task_list = tasks.data();
 #pragma omp parallel for schedule(static) if (ntasks > 1)
   for (int64_t t = 0; t < ntasks; ++t) {
-    const Span& s = spans[tasks[t].span];
+    const Span& s = span_list[task_list[t].span];
     float* p = params + s.offset;
     const float* gr = grads + s.offset;
     float* mm = m + s.offset;
@@ -91,8 +94,8 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), v1b1 = _mm256_set1_ps(1.0f - b1),
                  v1b2 = _mm256_set1_ps(1.0f - b2), veps = _mm256_set1_ps(eps),
                  vbc2 = _mm256_set1_ps(bc2_sqrt);
-    size_t i = tasks[t].lo;
-    const size_t hi = tasks[t].hi;
+    size_t i = task_list[t].lo;
+    const size_t hi = task_list[t].hi;
     for (; i + 8 <= hi; i += 8) {
       const __m256 g = _mm256_loadu_ps(gr + i);
       const __m256 pv = _mm256_mul_ps(_mm256_loadu_ps(p + i), vdecay);
