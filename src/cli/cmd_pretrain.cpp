@@ -126,7 +126,10 @@ void add_pretrain_command(CLI::App& app) {
       ->capture_default_str()
       ->group(g);
   cmd->add_option(names("num_train_epochs"), a->num_train_epochs)->capture_default_str()->group(g);
-  cmd->add_option(names("max_steps"), a->max_steps, "Stop after this many optimizer steps")->group(g);
+  cmd->add_option(names("max_steps"), a->max_steps,
+                  "Stop after this many optimizer steps (0: just write the initial model: the "
+                  "no-pre-training baseline)")
+      ->group(g);
   cmd->add_option(names("per_device_train_batch_size") + ",--batch_size", a->per_device_train_batch_size)
       ->capture_default_str()
       ->group(g);
@@ -160,9 +163,11 @@ void add_pretrain_command(CLI::App& app) {
     if (*concatenate) a->line_by_line = false;
     const PretrainResult r = pretrain(*a);
     std::printf("model: %s (step %lld)\n", r.output_dir.c_str(), static_cast<long long>(r.global_step));
-    if (r.final_eval.masked_tokens > 0)
-      std::printf("held-out: MLM loss %.4f, perplexity %.2f (before: %.4f)\n", r.final_eval.loss,
+    if (r.final_eval.masked_tokens > 0 && r.initial_eval.masked_tokens > 0)
+      std::printf("held-out: MLM loss %.4f, perplexity %.2f (before training: %.4f)\n", r.final_eval.loss,
                   r.final_eval.perplexity, r.initial_eval.loss);
+    else if (r.final_eval.masked_tokens > 0)
+      std::printf("held-out: MLM loss %.4f, perplexity %.2f\n", r.final_eval.loss, r.final_eval.perplexity);
   });
 }
 

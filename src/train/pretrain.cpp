@@ -199,7 +199,8 @@ void PretrainArgs::validate() const {
   require(learning_rate > 0 && std::isfinite(learning_rate), "learning_rate", "must be positive");
   require(weight_decay >= 0, "weight_decay", "must not be negative");
   require(max_grad_norm >= 0, "max_grad_norm", "must not be negative");
-  require(num_train_epochs > 0 || max_steps > 0, "num_train_epochs", "must be positive (or set --max_steps)");
+  require(num_train_epochs > 0 || max_steps >= 0, "num_train_epochs",
+          "must be positive (or set --max_steps)");
   require(per_device_train_batch_size >= 1, "per_device_train_batch_size", "must be at least 1");
   require(per_device_eval_batch_size >= 1, "per_device_eval_batch_size", "must be at least 1");
   require(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be at least 1");
@@ -484,12 +485,13 @@ PretrainResult pretrain(const PretrainArgs& args) {
       (static_cast<int64_t>(train_blocks.size()) + args.per_device_train_batch_size - 1) /
       args.per_device_train_batch_size;
   const int64_t steps_per_epoch = (batches_per_epoch + G - 1) / G;
-  const int64_t total_steps = args.max_steps > 0
+  // max_steps 0: no step at all; the output is the initial model (the no-pre-training baseline).
+  const int64_t total_steps = args.max_steps >= 0
                                   ? args.max_steps
                                   : static_cast<int64_t>(std::ceil(args.num_train_epochs * steps_per_epoch));
   const train::LrSchedule schedule(
-      train::parse_schedule_kind(args.lr_scheduler_type), total_steps,
-      train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, total_steps));
+      train::parse_schedule_kind(args.lr_scheduler_type), std::max<int64_t>(total_steps, 1),
+      train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, std::max<int64_t>(total_steps, 1)));
   TrainerStateInfo info;
   info.eval_steps = args.eval_steps;
   info.logging_steps = args.logging_steps;
@@ -521,7 +523,7 @@ PretrainResult pretrain(const PretrainArgs& args) {
     model.reserve(max_B, max_T, reserved);  // back to the training shape
     return e;
   };
-  if (do_eval && !resuming) {
+  if (do_eval && !resuming && total_steps > 0) {
     result.initial_eval = evaluate();
     say("held-out before training: loss " + fmt("%.4f", result.initial_eval.loss) + ", perplexity " +
         fmt("%.1f", result.initial_eval.perplexity) + " (" +
@@ -555,8 +557,6 @@ PretrainResult pretrain(const PretrainArgs& args) {
   };
 
   MlmBatchBuilder builder;
-  std::vector<Batch> batches;
-  std::vector<int64_t> counts;
   const int64_t first_epoch = state.global_step / steps_per_epoch;
   for (int64_t epoch = first_epoch; state.global_step < total_steps; ++epoch) {
     const auto plan = plan_train_batches(train_blocks, args.per_device_train_batch_size, args.group_by_length,

@@ -68,7 +68,7 @@ struct PretrainArgs {
   int64_t warmup_steps = 0;
   std::string lr_scheduler_type = "linear";
   double num_train_epochs = 3;
-  int64_t max_steps = -1;
+  int64_t max_steps = -1;  // > 0 wins over epochs; 0: no training, writes the initial model
   int per_device_train_batch_size = 32;
   int per_device_eval_batch_size = 64;
   int gradient_accumulation_steps = 1;
