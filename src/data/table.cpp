@@ -151,7 +151,7 @@ TableReader::Status TableReader::next_jsonl(std::vector<std::string>& values) {
     nlohmann::json obj;
     try {
       obj = nlohmann::json::parse(line.begin(), line.end());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers too large for a double
       return bad(std::string("invalid JSON: ") + e.what());
     }
     if (!obj.is_object()) return bad("expected a JSON object, got " + std::string(obj.type_name()));

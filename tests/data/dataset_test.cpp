@@ -139,6 +139,8 @@ TEST(DataDataset, JsonLinesBadRows) {
   EXPECT_NE(err("{\"text\":null,\"label\":1}\n").find("key 'text' is null"), std::string::npos);
   EXPECT_NE(err("\n{\"text\":\"\xc3\x28\",\"label\":1}\n").find("mem.tsv:2: line is not valid UTF-8"),
             std::string::npos);
+  // A number beyond double range is nlohmann's out_of_range, not a parse error (found by fuzz_table).
+  EXPECT_NE(err("{\"text\":\"a\",\"label\":2e9999}\n").find("mem.tsv:1: invalid JSON"), std::string::npos);
 }
 
 TEST(DataDataset, SkipModeCountsAndReportsEveryBadRow) {
