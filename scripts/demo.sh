@@ -50,6 +50,13 @@ fi
 # PASSIVE under load); on a quiet machine the two are close. Set OMP_WAIT_POLICY to override.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
+# Any setting can be overridden from the environment: DEMO_SIZE, DEMO_VOCAB, DEMO_PT_EPOCHS, DEMO_PT_LR,
+# DEMO_FT_EPOCHS, DEMO_FT_LR, DEMO_FT_LLRD, DEMO_FT_SEQ (e.g. DEMO_PT_EPOCHS=3 DEMO_FT_EPOCHS=3).
+SIZE=${DEMO_SIZE:-$SIZE} VOCAB=${DEMO_VOCAB:-$VOCAB}
+PT_EPOCHS=${DEMO_PT_EPOCHS:-$PT_EPOCHS} PT_LR=${DEMO_PT_LR:-$PT_LR}
+FT_EPOCHS=${DEMO_FT_EPOCHS:-$FT_EPOCHS} FT_LR=${DEMO_FT_LR:-$FT_LR} FT_LLRD=${DEMO_FT_LLRD:-$FT_LLRD}
+FT_SEQ=${DEMO_FT_SEQ:-$FT_SEQ}
+
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 LOG=$OUT/demo.log
@@ -132,8 +139,10 @@ field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
   printf '%-44s %10.4f %10.4f\n' "BERT-$SIZE, no pre-training (random init)" \
     "$(field "$OUT/test-scratch.json" accuracy)" "$(field "$OUT/test-scratch.json" macro_f1)"
   printf '%-44s %10s %10s\n' "fastText supervised (docs/results.md)" "0.8225" "0.7295"
-  echo "   pre-training held-out MLM loss: $(field "$OUT/pretrained/eval_results.json" initial_eval_loss) ->" \
-    "$(field "$OUT/pretrained/eval_results.json" eval_loss) (perplexity $(field "$OUT/pretrained/eval_results.json" eval_perplexity))"
+  printf '   pre-training: held-out MLM loss %.3f -> %.3f nats (perplexity %.1f), %s epoch(s), lr %s\n' \
+    "$(field "$OUT/pretrained/eval_results.json" initial_eval_loss)" \
+    "$(field "$OUT/pretrained/eval_results.json" eval_loss)" \
+    "$(field "$OUT/pretrained/eval_results.json" eval_perplexity)" "$PT_EPOCHS" "$PT_LR"
   echo
   printf '%-22s %8s\n' "step" "seconds"
   total=0

@@ -539,7 +539,9 @@ PretrainResult pretrain(const PretrainArgs& args) {
     io::write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
     io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
   };
+  int64_t last_eval_step = -1;
   auto evaluate_and_save = [&](double epoch) {
+    last_eval_step = state.global_step;
     const MlmEvalResult e = evaluate();
     state.log_history.push_back(eval_log(e, epoch, state.global_step));
     const std::string dir = args.output_dir + "/checkpoint-" + std::to_string(state.global_step);
@@ -613,6 +615,9 @@ PretrainResult pretrain(const PretrainArgs& args) {
         (state.global_step % steps_per_epoch == 0 || state.global_step == total_steps))
       evaluate_and_save(state.epoch);
   }
+  // The last step is always evaluated and saved (HF's eval_steps would skip it when the run does not end on
+  // a multiple): otherwise the best model could only be an earlier one and the last steps would be lost.
+  if (do_eval && state.global_step > 0 && last_eval_step != state.global_step) evaluate_and_save(state.epoch);
   progress.finish();
   state.log_history.push_back({{"epoch", state.epoch},
                                {"step", state.global_step},
