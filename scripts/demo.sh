@@ -15,7 +15,7 @@
 # Everything goes under DIR (default out/demo, git-ignored). Default: a tiny BERT (2 layers, hidden 128), one
 # epoch of pre-training and one of fine-tuning, under 20 minutes on 2 cores (docs/results.md has the measured
 # figures and why these settings). --full: a mini BERT (4 layers, hidden 256), longer pre-training and
-# fine-tuning (about 1.5 to 2 hours on 2 cores).
+# fine-tuning (estimated from measured step rates: about 1 to 1.5 hours on 2 cores; not yet run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -125,7 +125,7 @@ for m in pretrained scratch; do
     --output "$OUT/test-$m.json" --threads "$THREADS"
 done
 step submission "$BF" predict --model "$OUT/ft-pretrained" --file "$OUT/data/test.tsv" \
-  --submission "$OUT/submission.csv" --threads "$THREADS"
+  --id_column paperid --submission "$OUT/submission.csv" --threads "$THREADS"
 
 field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
 {
