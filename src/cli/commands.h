@@ -4,8 +4,17 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace bertfit::cli {
+
+// "--learning_rate,--learning-rate": HuggingFace's underscored option name and the dashed spelling.
+inline std::string option_names(const std::string& underscored) {
+  std::string dashed = underscored;
+  for (char& c : dashed)
+    if (c == '_') c = '-';
+  return dashed == underscored ? "--" + underscored : "--" + underscored + ",--" + dashed;
+}
 
 void add_info_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "bertfit: fine-tune BERT / RoBERTa for text classification, natively on CPUs.\n"
       "HuggingFace model directories in and out. Run `bertfit <command> --help` for each command."};
+  app.name(
+      "bertfit");  // arguments are parsed from a vector (after --config expansion): name the program here
   app.require_subcommand(1);
   app.set_version_flag("--version", "bertfit 0.1.0");
   bertfit::cli::add_info_command(app);
