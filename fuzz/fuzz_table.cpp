@@ -1,6 +1,6 @@
 // libFuzzer target: raw bytes through every reader mode of src/data (TSV / CSV with RFC 4180 quoting, the
-// no-quoting competition mode, JSONL) and through the deb822 parser of `bertfit dataset debian`. Any input must
-// give rows or a bertfit::Error, never a crash, a hang or an out-of-bounds read.
+// no-quoting competition mode, JSONL) and through the deb822 parser of `bertfit dataset debian`. Any input
+// must give rows or a bertfit::Error, never a crash, a hang or an out-of-bounds read.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -10,7 +10,8 @@
 #include "bertfit/io/tensor.h"
 
 // Checkpoint formats are little-endian and tensors are handed out zero-copy from the file.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "bertfit's checkpoint readers need a little-endian host");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "bertfit's checkpoint readers need a little-endian host");
 
 namespace bertfit {
 

@@ -37,8 +37,9 @@ class TorchBinFile {
   std::map<std::string, size_t, std::less<>> index_;
 };
 
-// Writes tensors as torch.save(OrderedDict) does (torch 1.13's zip layout: "<stem>/data.pkl" pickled with protocol
-// 2 and only the globals the reader allows, "<stem>/data/<i>" one storage per tensor, "<stem>/version" = "3",
+// Writes tensors as torch.save(OrderedDict) does (torch 1.13's zip layout: "<stem>/data.pkl" pickled with
+// protocol 2 and only the globals the reader allows, "<stem>/data/<i>" one storage per tensor,
+// "<stem>/version" = "3",
 // "<stem>/byteorder" = "little"; STORED entries with payloads 64-byte aligned by an "FB" extra field; ZIP64
 // records as torch writes them, ZIP64 extra fields when an entry or offset needs them). Strided views are
 // written contiguous. torch.load (also with weights_only=True) reads the result. Atomic (temporary name,
