@@ -48,6 +48,9 @@ json parse_json(const std::string& path) {
     size_t line = 1;
     for (size_t i = 0; i < e.byte && i < text.size(); ++i) line += text[i] == '\n';
     throw FormatError(path + ":" + std::to_string(line) + ": malformed JSON: " + e.what());
+  } catch (
+      const json::exception& e) {  // out_of_range: a number like 1e999 overflows a double (found by fuzzing)
+    throw FormatError(path + ": malformed JSON: " + e.what());
   }
 }
 

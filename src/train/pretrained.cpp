@@ -12,8 +12,8 @@ ClassifierSettings read_classifier_settings(const ModelConfig& config) {
   ClassifierSettings s;
   auto it = config.extra_json.find("bertfit");
   if (it == config.extra_json.end()) return s;
-  const auto j = nlohmann::json::parse(it->second);
   try {
+    const auto j = nlohmann::json::parse(it->second);
     if (j.contains("features")) s.head.features = parse_feature_kind(j.at("features").get<std::string>());
     if (j.contains("feature_layer")) s.head.layer = j.at("feature_layer").get<int64_t>();
     if (j.contains("chunk_pooling"))
