@@ -31,6 +31,30 @@ struct TrainerState {
   int patience_counter = 0;
   nlohmann::json log_history = nlohmann::json::array();
 
+  // Counts one optimizer step's loss (after global_step was advanced); every logging_steps appends HF's
+  // training entry {epoch, grad_norm, learning_rate, loss (mean since the last entry), step}.
+  void record_step(double loss, double grad_norm, double learning_rate, int64_t logging_steps) {
+    running_loss_ += loss;
+    ++running_n_;
+    run_loss_ += loss;
+    ++run_n_;
+    if (global_step % logging_steps != 0) return;
+    log_history.push_back({{"epoch", epoch},
+                           {"grad_norm", grad_norm},
+                           {"learning_rate", learning_rate},
+                           {"loss", running_loss_ / static_cast<double>(running_n_)},
+                           {"step", global_step}});
+    running_loss_ = 0;
+    running_n_ = 0;
+  }
+  // Mean loss over the steps this process ran (HF's train_loss of the final log entry).
+  double mean_train_loss() const { return run_n_ ? run_loss_ / static_cast<double>(run_n_) : 0.0; }
+
+ private:
+  double running_loss_ = 0, run_loss_ = 0;
+  int64_t running_n_ = 0, run_n_ = 0;
+
+ public:
   nlohmann::json to_json(const TrainerStateInfo& a) const {
     nlohmann::json j;
     j["best_global_step"] = has_best ? nlohmann::json(best_global_step) : nlohmann::json(nullptr);

@@ -530,8 +530,7 @@ PretrainResult pretrain(const PretrainArgs& args) {
         std::to_string(result.initial_eval.masked_tokens) + " masked tokens)");
   }
 
-  double running_loss = 0, last_norm = 0;
-  int64_t running_n = 0;
+  double last_norm = 0;
   Progress progress("pretrain", total_steps, args.logging_steps);
   auto save_checkpoint = [&](const std::string& dir) {
     save_pretrained(model, dir, &tok);
@@ -595,17 +594,7 @@ PretrainResult pretrain(const PretrainArgs& args) {
       ++state.global_step;
       state.epoch =
           static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
-      running_loss += loss;
-      ++running_n;
-      if (state.global_step % args.logging_steps == 0) {
-        state.log_history.push_back({{"epoch", state.epoch},
-                                     {"grad_norm", last_norm},
-                                     {"learning_rate", args.learning_rate * mult},
-                                     {"loss", running_loss / static_cast<double>(running_n)},
-                                     {"step", state.global_step}});
-        running_loss = 0;
-        running_n = 0;
-      }
+      state.record_step(loss, last_norm, args.learning_rate * mult, args.logging_steps);
       progress.update(state.global_step,
                       " loss " + fmt("%.4f", loss) + " lr " + fmt("%.2e", args.learning_rate * mult));
       if (do_eval && args.eval_strategy == "steps" && state.global_step % args.eval_steps == 0)

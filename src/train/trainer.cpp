@@ -308,8 +308,6 @@ FinetuneResult finetune(const TrainingArgs& args) {
   const std::string metric = args.metric_for_best_model;
   const bool greater = args.greater_is_better();
   bool stop = false;
-  double running_loss = 0;
-  int64_t running_n = 0;
   double last_norm = 0;
   Progress progress("train", total_steps, args.logging_steps);
 
@@ -319,7 +317,9 @@ FinetuneResult finetune(const TrainingArgs& args) {
     io::write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
     io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
   };
+  int64_t last_eval_step = -1, samples_seen = 0;
   auto evaluate_and_save = [&](double epoch) {
+    last_eval_step = state.global_step;
     const EvalOutput e = run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "eval");
     state.log_history.push_back(eval_log(e, "eval", epoch, state.global_step));
     const double v = metric_value(e, metric);
@@ -358,23 +358,14 @@ FinetuneResult finetune(const TrainingArgs& args) {
       std::vector<std::vector<int64_t>> micro;
       for (int64_t b = s * G; b < std::min<int64_t>((s + 1) * G, static_cast<int64_t>(plan.size())); ++b)
         micro.push_back(plan[b]);
+      for (const auto& mb : micro) samples_seen += static_cast<int64_t>(mb.size());
       const double mult = schedule.multiplier(state.global_step);
       const float loss = accumulate_and_step(model, opt, train_ex, micro, pad_id, args.max_grad_norm, mult,
                                              static_cast<uint64_t>(state.global_step), &last_norm);
       ++state.global_step;
       state.epoch =
           static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
-      running_loss += loss;
-      ++running_n;
-      if (state.global_step % args.logging_steps == 0) {
-        state.log_history.push_back({{"epoch", state.epoch},
-                                     {"grad_norm", last_norm},
-                                     {"learning_rate", args.learning_rate * mult},
-                                     {"loss", running_loss / static_cast<double>(running_n)},
-                                     {"step", state.global_step}});
-        running_loss = 0;
-        running_n = 0;
-      }
+      state.record_step(loss, last_norm, args.learning_rate * mult, args.logging_steps);
       progress.update(state.global_step,
                       " loss " + fmt("%.4f", loss) + " lr " + fmt("%.2e", args.learning_rate * mult));
       if (do_eval && args.eval_strategy == "steps" && state.global_step % args.eval_steps == 0)
@@ -384,15 +375,21 @@ FinetuneResult finetune(const TrainingArgs& args) {
         (state.global_step % steps_per_epoch == 0 || state.global_step == total_steps))
       evaluate_and_save(state.epoch);
   }
+  // The last step is always evaluated and saved, as in pre-training: with eval_strategy steps and a run that
+  // does not end on a multiple of eval_steps, the final steps would otherwise never compete for the best
+  // model.
+  if (do_eval && !stop && state.global_step > 0 && last_eval_step != state.global_step)
+    evaluate_and_save(state.epoch);
   progress.finish();
   state.log_history.push_back(
       {{"epoch", state.epoch},
        {"step", state.global_step},
        {"total_flos", 0},
-       {"train_loss", running_n ? running_loss / static_cast<double>(running_n) : 0.0},
+       {"train_loss", state.mean_train_loss()},
        {"train_runtime", progress.elapsed_seconds()},
-       {"train_samples_per_second", static_cast<double>(train_ex.size()) * args.num_train_epochs /
-                                        std::max(progress.elapsed_seconds(), 1e-9)},
+       // Examples seen by the steps this process ran (fewer than epochs x data for max_steps or a resume).
+       {"train_samples_per_second",
+        static_cast<double>(samples_seen) / std::max(progress.elapsed_seconds(), 1e-9)},
        {"train_steps_per_second",
         static_cast<double>(state.global_step) / std::max(progress.elapsed_seconds(), 1e-9)}});
 
