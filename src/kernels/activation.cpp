@@ -50,6 +50,35 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) 
   }
 }
 
+void gelu_forward_and_derivative(float* out, float* deriv, const float* inp, int64_t n) {
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  const __m256 neg_half = _mm256_set1_ps(-0.5f), c_pdf = _mm256_set1_ps(kInvSqrt2Pi);
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int64_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+      const __m256 x = _mm256_loadu_ps(inp + i);
+      const __m256 cdf = vec::normal_cdf_ps(x);
+      const __m256 pdf = _mm256_mul_ps(c_pdf, vec::exp_ps(_mm256_mul_ps(_mm256_mul_ps(neg_half, x), x)));
+      _mm256_storeu_ps(out + i, _mm256_mul_ps(x, cdf));
+      _mm256_storeu_ps(deriv + i, _mm256_fmadd_ps(x, pdf, cdf));
+    }
+    for (; i < hi; ++i) {
+      const float x = inp[i];
+      const float cdf = vec::normal_cdf_scalar(x);
+      const float pdf = kInvSqrt2Pi * vec::exp_scalar(-0.5f * x * x);
+      out[i] = x * cdf;
+      deriv[i] = std::fma(x, pdf, cdf);
+    }
+  }
+}
+
+void gelu_backward_from_derivative(float* dinp, const float* deriv, const float* dout, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
+  for (int64_t i = 0; i < n; ++i) dinp[i] = dout[i] * deriv[i];
+}
+
 void gelu_forward_reference(float* out, const float* inp, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float x = inp[i];

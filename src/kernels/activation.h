@@ -13,6 +13,13 @@ void gelu_forward(float* out, const float* inp, int64_t n);
 // dinp = dout * gelu'(inp), gelu'(x) = Phi(x) + x * phi(x). dinp may alias dout.
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
 
+// The backward in two halves, for a caller that recomputes the forward anyway (the model does, instead of
+// storing the GELU output): out = gelu(inp) and deriv = gelu'(inp) in one pass (the normal CDF is computed
+// once for both; deriv may alias inp), then dinp = dout * deriv (dinp may alias dout). Bit for bit what
+// gelu_forward and gelu_backward give.
+void gelu_forward_and_derivative(float* out, float* deriv, const float* inp, int64_t n);
+void gelu_backward_from_derivative(float* dinp, const float* deriv, const float* dout, int64_t n);
+
 void gelu_forward_reference(float* out, const float* inp, int64_t n);
 void gelu_backward_reference(float* dinp, const float* inp, const float* dout, int64_t n);
 

@@ -19,10 +19,10 @@
 
 namespace bertfit {
 
-// Per thread: two T x T blocks (dropped-out probabilities, the probability gradient) and a row of T key
-// flags.
+// Per thread: three T x T blocks (probabilities, dropped-out probabilities, the probability gradient) and a
+// row of T key flags.
 int64_t attention_scratch_floats(int64_t T, int num_threads) {
-  return (2 * T * T + T + 16) * num_threads;
+  return (3 * T * T + T + 16) * num_threads;
 }
 
 namespace {
@@ -83,51 +83,63 @@ void softmax_backward_row(float* d, const float* pr, int64_t T, float scale) {
   for (; j < T; ++j) d[j] = pr[j] * (d[j] - dot) * scale;
 }
 
+// P[T,T] = masked softmax(Q K^T / sqrt(HS)) of one (batch, head): the forward's computation, also used by the
+// backward to recompute the probabilities bitwise identically instead of storing them.
+void head_probabilities(float* P, const float* q, const float* k, const float* keep, int64_t T, int64_t HS,
+                        int64_t ld_qk, float scale) {
+  // HF computes (Q K^T) / sqrt(HS); scaling in the GEMM (alpha) rounds the same way up to the last bit.
+  gemm(false, true, T, T, HS, scale, q, ld_qk, k, ld_qk, 0.0f, P, T);
+  for (int64_t i = 0; i < T; ++i) masked_softmax_row(P + i * T, keep, T);
+}
+
+// Per-thread scratch of the fast kernels: three T x T blocks and the key flags of the current batch row.
+struct HeadScratch {
+  float *a, *b, *c, *keep;
+  HeadScratch(float* scratch, int64_t T) {
+    float* base = scratch + static_cast<int64_t>(omp_get_thread_num()) * (3 * T * T + T + 16);
+    a = base;
+    b = a + T * T;
+    c = b + T * T;
+    keep = c + T * T;
+  }
+};
+
 }  // namespace
 
 void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
                        const AttentionShape& s, float p, uint64_t key, float* scratch) {
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
-  const int64_t per_thread = 2 * T * T + T + 16;
 #pragma omp parallel for schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
     const float* q = qkv + b * T * C3 + h * HS;
     const float* k = q + C;
     const float* v = q + 2 * C;
-    float* P = probs + bh * T * T;
-    float* tmp = scratch + static_cast<int64_t>(omp_get_thread_num()) * per_thread;
-    float* keep = tmp + 2 * T * T;
-    for (int64_t j = 0; j < T; ++j) keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
+    HeadScratch tmp(scratch, T);
+    float* P = probs ? probs + bh * T * T : tmp.a;
+    for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
     {
-      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/scores_gemm");
-      // HF computes (Q K^T) / sqrt(HS); scaling in the GEMM (alpha) rounds the same way up to the last bit.
-      gemm(false, true, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);
-    }
-    {
-      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/softmax");
-      for (int64_t i = 0; i < T; ++i) masked_softmax_row(P + i * T, keep, T);
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/probs");
+      head_probabilities(P, q, k, tmp.keep, T, HS, C3, scale);
     }
     const float* Pd = P;
     if (p > 0) {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/dropout");
       for (int64_t i = 0; i < T; ++i)
-        dropout_span(tmp + i * T, P + i * T, nullptr, T, p, key, prob_index(s, b, h, i, 0));
-      Pd = tmp;
+        dropout_span(tmp.b + i * T, P + i * T, nullptr, T, p, key, prob_index(s, b, h, i, 0));
+      Pd = tmp.b;
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
     gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
   }
 }
 
-void attention_backward(float* dqkv, const float* dctx, const float* qkv, const float* probs,
-                        const AttentionShape& s, float p, uint64_t key, float* scratch) {
+void attention_backward(float* dqkv, float* ctx, const float* dctx, const float* qkv, const float* probs,
+                        const uint8_t* mask, const AttentionShape& s, float p, uint64_t key, float* scratch) {
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
-  const int64_t per_thread = 2 * T * T + T + 16;
 #pragma omp parallel for schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
@@ -137,10 +149,16 @@ void attention_backward(float* dqkv, const float* dctx, const float* qkv, const 
     float* dq = dqkv + b * T * C3 + h * HS;
     float* dk = dq + C;
     float* dv = dq + 2 * C;
-    const float* P = probs + bh * T * T;
     const float* dO = dctx + b * T * C + h * HS;
-    float* dP = scratch + static_cast<int64_t>(omp_get_thread_num()) * per_thread;
-    float* Pd = dP + T * T;
+    HeadScratch tmp(scratch, T);
+    float* dP = tmp.a;
+    float* Pd = tmp.b;
+    const float* P = probs ? probs + bh * T * T : tmp.c;
+    if (!probs) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/probs_recompute");
+      for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
+      head_probabilities(tmp.c, q, k, tmp.keep, T, HS, C3, scale);
+    }
     if (p > 0) {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dropout");
       // Pd: the dropped-out probabilities as forward used them (the mask regenerated once from its key).
@@ -148,6 +166,12 @@ void attention_backward(float* dqkv, const float* dctx, const float* qkv, const 
         dropout_span(Pd + i * T, P + i * T, nullptr, T, p, key, prob_index(s, b, h, i, 0));
     } else {
       Pd = const_cast<float*>(P);  // read only below
+    }
+    if (ctx) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/ctx_recompute");
+      // The forward's output again (same operands, same call: the same bits), for callers that do not keep
+      // it.
+      gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
     }
     {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dv_dp_gemm");

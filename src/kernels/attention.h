@@ -20,16 +20,21 @@ struct AttentionShape {
   int64_t head_size() const { return C / NH; }
 };
 
-// Floats of scratch the attention kernels need: 2*T*T + T + 16 per thread.
+// Floats of scratch the fast kernels need: 3*T*T + T + 16 per thread.
 int64_t attention_scratch_floats(int64_t T, int num_threads);
 
-// ctx[B,T,C] (written); probs[B,NH,T,T] (written, pre-dropout, saved for backward); mask[B,T] 1 = token, 0 =
-// pad. key: dropout key of this layer's attention probabilities (ignored when p == 0).
+// ctx[B,T,C] (written); mask[B,T] 1 = token, 0 = pad. probs[B,NH,T,T]: where to save the pre-dropout
+// probabilities, or null to keep them only per (batch, head) in scratch (the model does: the backward
+// recomputes them, which costs one T x T x HS GEMM and a softmax per head and saves B*NH*T*T floats per
+// layer). key: dropout key of this layer's attention probabilities (ignored when p == 0).
 void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
                        const AttentionShape& s, float p, uint64_t key, float* scratch);
-// dqkv[B,T,3C] (written) from dctx[B,T,C]; the dropout mask is regenerated from key.
-void attention_backward(float* dqkv, const float* dctx, const float* qkv, const float* probs,
-                        const AttentionShape& s, float p, uint64_t key, float* scratch);
+// dqkv[B,T,3C] (written) from dctx[B,T,C]; the dropout mask is regenerated from key. probs: the forward's
+// saved probabilities, or null to recompute them from qkv and mask (the same code on the same operands: the
+// same bits as the forward's). ctx: if not null, the forward's ctx[B,T,C] is written again (one more
+// T x HS x T GEMM per head), for callers that do not keep it between forward and backward.
+void attention_backward(float* dqkv, float* ctx, const float* dctx, const float* qkv, const float* probs,
+                        const uint8_t* mask, const AttentionShape& s, float p, uint64_t key, float* scratch);
 
 // Plain single-threaded loops with gemm_reference and std::exp: the oracle of the fast kernels (no scratch).
 void attention_forward_reference(float* ctx, float* probs, const float* qkv, const uint8_t* mask,

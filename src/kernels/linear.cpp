@@ -25,10 +25,10 @@ void linear_backward(float* dinp, float* dW, float* db, const float* dout, const
   if (!ld_inp) ld_inp = IC;
   if (!ld_dout) ld_dout = OC;
   if (!ld_dinp) ld_dinp = IC;
-  if (dinp)
-    gemm(false, false, N, IC, OC, 1.0f, dout, ld_dout, W, IC, accumulate_dinp ? 1.0f : 0.0f, dinp, ld_dinp);
-  gemm(true, false, OC, IC, N, 1.0f, dout, ld_dout, inp, ld_inp, 1.0f, dW, IC);
+  if (dW) gemm(true, false, OC, IC, N, 1.0f, dout, ld_dout, inp, ld_inp, 1.0f, dW, IC);
   if (db) column_sum_accumulate(db, dout, N, OC, ld_dout);
+  if (dinp)  // last: it may overwrite inp
+    gemm(false, false, N, IC, OC, 1.0f, dout, ld_dout, W, IC, accumulate_dinp ? 1.0f : 0.0f, dinp, ld_dinp);
 }
 
 }  // namespace bertfit

@@ -10,8 +10,10 @@ namespace bertfit {
 // (e.g. the [CLS] rows of a [B,T,C] tensor with ld_inp = T*C).
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
                     int64_t OC, int64_t ld_inp = 0, int64_t ld_out = 0);
-// dinp = dout * W (written, or accumulated when accumulate_dinp); dW += dout^T * inp; db += colsum(dout).
-// dinp may be null (no gradient wanted, e.g. below the embeddings); db may be null (no bias).
+// dW += dout^T * inp; db += colsum(dout); then dinp = dout * W (written, or accumulated when
+// accumulate_dinp). Any of dinp, dW, db may be null (that gradient not wanted here: below the embeddings, no
+// bias, or a caller that computes the parameter gradients later). Because the parameter gradients are
+// computed first, dinp may alias inp (the model writes the gradient of the GELU output over that output).
 void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,
                      int64_t N, int64_t IC, int64_t OC, bool accumulate_dinp = false, int64_t ld_inp = 0,
                      int64_t ld_dout = 0, int64_t ld_dinp = 0);

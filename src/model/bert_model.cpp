@@ -164,7 +164,7 @@ void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only
 
 void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_t* total) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, L = config_.num_hidden_layers;
-  const int64_t NH = config_.num_attention_heads, V = config_.vocab_size, NL = config_.num_labels();
+  const int64_t V = config_.vocab_size, NL = config_.num_labels();
   const int64_t N = B * T;
   size_t off = 0;
   auto take = [&](int64_t n) -> float* {
@@ -172,19 +172,24 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
     off += (static_cast<size_t>(n) + 15) / 16 * 16;
     return p;
   };
+  // Hidden states: the embedding output (layer 0's backward reads it), the last layer (the heads read it),
+  // the classifier's feature layers, or all with output_hidden_states; the others rotate through two
+  // buffers (layer l reads hidden[l] and writes hidden[l+1]: never the same buffer).
+  hidden_kept_.assign(L + 1, output_hidden_states);
+  hidden_kept_[0] = hidden_kept_[L] = true;
+  if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
+    for (int64_t l : feature_layers_) hidden_kept_[l] = true;
   hidden_.assign(L + 1, nullptr);
   hidden_const_.reserve(L + 1);
-  for (auto& h : hidden_) h = take(N * C);
+  float* rotating[2] = {take(N * C), take(N * C)};
+  for (int64_t l = 0; l <= L; ++l) hidden_[l] = hidden_kept_[l] ? take(N * C) : rotating[l % 2];
   emb_sum_ = take(N * C);
   emb_mean_ = take(N);
   emb_rstd_ = take(N);
   layers_.assign(L, LayerActs{});
   for (auto& a : layers_) {
     a.qkv = take(N * 3 * C);
-    a.probs = take(B * NH * T * T);
-    a.ctx = take(N * C);
     a.res1 = take(N * C);
-    a.h1 = take(N * C);
     a.mean1 = take(N);
     a.rstd1 = take(N);
     a.inter_pre = take(N * I);
@@ -192,14 +197,13 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
     a.mean2 = take(N);
     a.rstd2 = take(N);
   }
-  scratch_inter_ = take(N * I);
+  work_inter_ = take(N * std::max(I, 3 * C));
+  work_c_ = take(N * C);
   scratch_c_ = take(N * C);
   attn_scratch_ = take(attention_scratch_floats(T, omp_get_max_threads()));
   grad_a_ = take(N * C);
   grad_b_ = take(N * C);
   grad_c_ = take(N * C);
-  grad_qkv_ = take(N * 3 * C);
-  grad_inter_ = take(N * I);
   const int64_t rows = std::max(B, M);
   head_in_ = take(rows * C);
   head_pre_ = take(rows * C);
@@ -271,6 +275,9 @@ void BertModel::check_batch(const Batch& b) const {
                      shape_str({max_B_, max_T_}));
   if (!b.input_ids || !b.attention_mask)
     throw ShapeError("forward: input_ids and attention_mask are required");
+  if (output_hidden_states &&
+      std::find(hidden_kept_.begin(), hidden_kept_.end(), false) != hidden_kept_.end())
+    throw Error("forward: output_hidden_states was set after reserve(); call reserve() again");
 }
 
 uint64_t BertModel::site_key(uint64_t site) const {
@@ -281,6 +288,9 @@ const float* BertModel::hidden_state(int64_t l) const {
   if (l < 0 || l > config_.num_hidden_layers)
     throw ShapeError("hidden_state: layer " + std::to_string(l) + " outside [0, " +
                      std::to_string(config_.num_hidden_layers) + "]");
+  if (!hidden_kept_.empty() && !hidden_kept_[l])
+    throw Error("hidden_state: layer " + std::to_string(l) +
+                " was not kept (set output_hidden_states before reserve() to keep every layer)");
   return hidden_[l];
 }
 

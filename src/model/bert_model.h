@@ -5,11 +5,18 @@
 //
 // Data flow of one layer (post-LN, as HF BertLayer; N = B*T rows):
 //   x ──► qkv = x Wqkv^T + bqkv                 (one GEMM: Q|K|V weights are adjacent in the buffer)
-//         ctx = attention(qkv, mask)            (probs saved, dropout mask regenerated in backward)
+//         ctx = attention(qkv, mask)
 //         res1 = x + dropout(ctx Wo^T + bo)      h1 = LN1(res1)
-//         inter_pre = h1 W1^T + b1               (GELU output recomputed in backward, not stored)
+//         inter_pre = h1 W1^T + b1
 //         res2 = h1 + dropout(gelu(inter_pre) W2^T + b2)     x' = LN2(res2)
 // hidden[0] = dropout(LN(word + type + position embeddings)); hidden[l+1] = x' of layer l.
+//
+// What a layer keeps for its backward: qkv, res1, inter_pre, res2 and the LayerNorm statistics (no dropout
+// mask is ever stored: masks are regenerated from counters). Everything else is recomputed, bit for bit, in
+// the backward, trading ~3% of a BERT-base step for ~40% of its activation memory (measured in
+// docs/benchmarks.md): the attention probabilities and ctx (per head, inside the attention backward), h1 =
+// LN1(res1), the GELU output, and the hidden states between layers (x' = LN2(res2)) unless they are asked
+// for (output_hidden_states) or read by the classifier's features.
 #pragma once
 
 #include <cstdint>
@@ -78,6 +85,7 @@ class BertModel {
 
   // Sizes the activation arena for batches up to max_B x max_T (max_T <= max_position_embeddings).
   // max_labelled_rows: masked-LM rows the head may see per batch (default: all max_B*max_T).
+  // output_hidden_states (as HF's flag) is read here: set it before reserve().
   void reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows = -1);
   size_t arena_floats() const { return arena_.size(); }
 
@@ -92,6 +100,8 @@ class BertModel {
   }
 
   // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
+  // Layers 0 and L and those the classifier's features read are always kept; the others only with
+  // output_hidden_states (hidden_state() throws for a layer that was not kept).
   const float* hidden_state(int64_t l) const;
   // Classification: [B / chunks, num_labels]. Masked LM: [M, V] for the M labelled rows, in row-major batch
   // order.
@@ -102,6 +112,7 @@ class BertModel {
 
   uint64_t dropout_seed = 0;  // runs differ by seed; masks are a pure function of (seed, step, site, element)
   float label_smoothing = 0;  // classification loss: CrossEntropyLoss(label_smoothing=...), as HF's Trainer
+  bool output_hidden_states = false;  // keep every hidden state of a forward (costs N*C floats per layer)
 
  private:
   // Allocates the (zeroed) gradient buffer if needed; true when it did.
@@ -121,6 +132,9 @@ class BertModel {
   void embeddings_backward(const float* dhidden0);
   void layer_forward(int64_t l);
   void layer_backward(int64_t l, const float* dout, float* dinp);
+  // hidden[l] (l >= 1) again from layer l-1's res2 and LN2 statistics, into out; returns hidden_[l] itself
+  // when that layer was kept.
+  const float* hidden_for_backward(int64_t l, float* out);
   float classification_forward(const int32_t* labels, float normalizer);
   void classification_backward(float* dlast);
   // Adds the classifier's feature gradient that flows into hidden[l] (after classification_backward).
@@ -158,15 +172,17 @@ class BertModel {
   AlignedBuffer<float> arena_;
   AlignedBuffer<int32_t> int_arena_;
   int64_t max_B_ = 0, max_T_ = 0, max_M_ = 0;
-  struct LayerActs {
-    float *qkv, *probs, *ctx, *res1, *h1, *mean1, *rstd1, *inter_pre, *res2, *mean2, *rstd2;
+  struct LayerActs {  // kept from forward to backward (see the data flow above)
+    float *qkv, *res1, *mean1, *rstd1, *inter_pre, *res2, *mean2, *rstd2;
   };
   std::vector<LayerActs> layers_;
-  std::vector<float*> hidden_;
+  std::vector<float*> hidden_;     // hidden state l, kept or in one of two rotating buffers
+  std::vector<bool> hidden_kept_;  // decided in reserve(): see hidden_state()
   float *emb_sum_ = nullptr, *emb_mean_ = nullptr, *emb_rstd_ = nullptr;
-  float *scratch_inter_ = nullptr, *scratch_c_ = nullptr, *attn_scratch_ = nullptr;
-  float *grad_a_ = nullptr, *grad_b_ = nullptr, *grad_c_ = nullptr, *grad_qkv_ = nullptr,
-        *grad_inter_ = nullptr;
+  // Work buffers shared by all layers; their uses over a layer's forward and backward are listed in
+  // layer_forward / layer_backward. work_inter_ holds N * max(I, 3C) floats, work_c_ and scratch_c_ N * C.
+  float *work_inter_ = nullptr, *work_c_ = nullptr, *scratch_c_ = nullptr, *attn_scratch_ = nullptr;
+  float *grad_a_ = nullptr, *grad_b_ = nullptr, *grad_c_ = nullptr;
   // Heads.
   float *head_in_ = nullptr, *head_pre_ = nullptr, *head_act_ = nullptr, *head_drop_ = nullptr;
   float *head_mean_ = nullptr, *head_rstd_ = nullptr, *head_grad_ = nullptr, *head_grad2_ = nullptr;

@@ -57,64 +57,93 @@ void BertModel::layer_forward(int64_t l) {
   const float* x = hidden_[l];
   const float eps = config_.layer_norm_eps;
   const float p_hidden = dropout_p(config_.hidden_dropout_prob);
+  // Work buffers: ctx in work_inter_ (dead before the GELU output goes there), h1 in work_c_, the two dense
+  // outputs in scratch_c_.
+  float* ctx = work_inter_;
+  float* h1 = work_c_;
 
   BERTFIT_TIMED("gemm.qkv.fwd", linear_forward(a.qkv, x, P(o.qkv_w), P(o.qkv_b), N_, C, 3 * C));
-  BERTFIT_TIMED("attention.fwd",
-                attention_forward(a.ctx, a.probs, a.qkv, mask_, {B_, T_, C, config_.num_attention_heads},
-                                  dropout_p(config_.attention_probs_dropout_prob), site_key(layer_site(l, 0)),
-                                  attn_scratch_));
+  BERTFIT_TIMED("attention.fwd", attention_forward(ctx, /*probs=*/nullptr, a.qkv, mask_,
+                                                   {B_, T_, C, config_.num_attention_heads},
+                                                   dropout_p(config_.attention_probs_dropout_prob),
+                                                   site_key(layer_site(l, 0)), attn_scratch_));
   BERTFIT_TIMED("gemm.attn_out.fwd",
-                linear_forward(scratch_c_, a.ctx, P(o.attn_out_w), P(o.attn_out_b), N_, C, C));
+                linear_forward(scratch_c_, ctx, P(o.attn_out_w), P(o.attn_out_b), N_, C, C));
   BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res1, scratch_c_, x, N_ * C, p_hidden,
                                                         site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
-                layernorm_forward(a.h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
-  BERTFIT_TIMED("gemm.ffn_in.fwd", linear_forward(a.inter_pre, a.h1, P(o.inter_w), P(o.inter_b), N_, C, I));
-  BERTFIT_TIMED("gelu.fwd", gelu_forward(scratch_inter_, a.inter_pre, N_ * I));
+                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
+  BERTFIT_TIMED("gemm.ffn_in.fwd", linear_forward(a.inter_pre, h1, P(o.inter_w), P(o.inter_b), N_, C, I));
+  BERTFIT_TIMED("gelu.fwd", gelu_forward(work_inter_, a.inter_pre, N_ * I));
   BERTFIT_TIMED("gemm.ffn_out.fwd",
-                linear_forward(scratch_c_, scratch_inter_, P(o.out_w), P(o.out_b), N_, I, C));
-  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, a.h1, N_ * C, p_hidden,
+                linear_forward(scratch_c_, work_inter_, P(o.out_w), P(o.out_b), N_, I, C));
+  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, h1, N_ * C, p_hidden,
                                                         site_key(layer_site(l, 2))));
   BERTFIT_TIMED("layernorm.fwd", layernorm_forward(hidden_[l + 1], a.mean2, a.rstd2, a.res2, P(o.ln2_w),
                                                    P(o.ln2_b), N_, C, eps));
 }
 
-// dout: gradient w.r.t. hidden[l+1]; writes dinp: gradient w.r.t. hidden[l]. Uses grad_c_, grad_qkv_,
-// grad_inter_, scratch_inter_ and scratch_c_ as scratch.
+const float* BertModel::hidden_for_backward(int64_t l, float* out) {
+  if (hidden_kept_[l]) return hidden_[l];
+  const LayerOffsets& o = layer_off_[l - 1];
+  const LayerActs& a = layers_[l - 1];
+  // The forward's call on the same operands: the same bits (the statistics are rewritten with their values).
+  BERTFIT_TIMED("layernorm.recompute",
+                layernorm_forward(out, a.mean2, a.rstd2, a.res2, P(o.ln2_w), P(o.ln2_b), N_,
+                                  config_.hidden_size, config_.layer_norm_eps));
+  return out;
+}
+
+// dout: gradient w.r.t. hidden[l+1]; writes dinp: gradient w.r.t. hidden[l]. Besides the layer's kept
+// activations it uses grad_c_, scratch_c_, work_c_ and work_inter_; what each holds is said step by step.
 void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size;
   const LayerOffsets& o = layer_off_[l];
   const LayerActs& a = layers_[l];
-  const float* x = hidden_[l];
+  const float eps = config_.layer_norm_eps;
   const float p_hidden = dropout_p(config_.hidden_dropout_prob);
+  const AttentionShape shape{B_, T_, C, config_.num_attention_heads};
+  const float p_attn = dropout_p(config_.attention_probs_dropout_prob);
 
   // LN2: dres2 -> grad_c_ (it is also the residual gradient reaching h1).
   BERTFIT_TIMED("layernorm.bwd", layernorm_backward(grad_c_, G(o.ln2_w), G(o.ln2_b), dout, a.res2, P(o.ln2_w),
                                                     a.mean2, a.rstd2, N_, C));
   // Through the FFN output dropout into dense2 (dinp is free scratch until LN1's backward).
   BERTFIT_TIMED("dropout.bwd", dropout_backward(dinp, grad_c_, N_ * C, p_hidden, site_key(layer_site(l, 2))));
-  // Recompute the GELU output instead of storing it.
-  BERTFIT_TIMED("gelu.recompute", gelu_forward(scratch_inter_, a.inter_pre, N_ * I));
-  BERTFIT_TIMED("gemm.ffn_out.bwd", linear_backward(grad_inter_, G(o.out_w), G(o.out_b), dinp, scratch_inter_,
+  // The GELU output again (work_inter_), and its derivative over inter_pre (not needed after this).
+  BERTFIT_TIMED("gelu.recompute", gelu_forward_and_derivative(work_inter_, a.inter_pre, a.inter_pre, N_ * I));
+  // dense2: dW2 += d^T gelu_out first, then d(gelu_out) = d W2 written over the GELU output.
+  BERTFIT_TIMED("gemm.ffn_out.bwd", linear_backward(work_inter_, G(o.out_w), G(o.out_b), dinp, work_inter_,
                                                     P(o.out_w), N_, I, C));
-  BERTFIT_TIMED("gelu.bwd", gelu_backward(grad_inter_, a.inter_pre, grad_inter_, N_ * I));
+  BERTFIT_TIMED("gelu.bwd", gelu_backward_from_derivative(work_inter_, a.inter_pre, work_inter_, N_ * I));
+  // h1 again (work_c_), for dense1's weight gradient.
+  float* h1 = work_c_;
+  BERTFIT_TIMED("layernorm.recompute",
+                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
   // dense1: dh1 = dres2 + d(inter_pre) W1, accumulated onto grad_c_.
-  BERTFIT_TIMED("gemm.ffn_in.bwd", linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), grad_inter_, a.h1,
+  BERTFIT_TIMED("gemm.ffn_in.bwd", linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), work_inter_, h1,
                                                    P(o.inter_w), N_, C, I, /*accumulate_dinp=*/true));
   // LN1: dres1 -> dinp (the residual gradient reaching x).
   BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dinp, G(o.ln1_w), G(o.ln1_b), grad_c_, a.res1, P(o.ln1_w),
                                                     a.mean1, a.rstd1, N_, C));
   BERTFIT_TIMED("dropout.bwd", dropout_backward(grad_c_, dinp, N_ * C, p_hidden, site_key(layer_site(l, 1))));
-  BERTFIT_TIMED("gemm.attn_out.bwd", linear_backward(scratch_c_, G(o.attn_out_w), G(o.attn_out_b), grad_c_,
-                                                     a.ctx, P(o.attn_out_w), N_, C, C));
-  BERTFIT_TIMED("attention.bwd", attention_backward(grad_qkv_, scratch_c_, a.qkv, a.probs,
-                                                    {B_, T_, C, config_.num_attention_heads},
-                                                    dropout_p(config_.attention_probs_dropout_prob),
-                                                    site_key(layer_site(l, 0)), attn_scratch_));
+  // Attention output dense, input gradient only: dctx -> scratch_c_. Its weight gradient needs ctx, which the
+  // attention backward recomputes (into work_c_) on its way.
+  BERTFIT_TIMED("gemm.attn_out.bwd",
+                linear_backward(scratch_c_, nullptr, nullptr, grad_c_, nullptr, P(o.attn_out_w), N_, C, C));
+  // dqkv -> work_inter_ (N x 3C), probabilities recomputed per head, ctx -> work_c_.
+  float* dqkv = work_inter_;
+  float* ctx = work_c_;
+  BERTFIT_TIMED("attention.bwd",
+                attention_backward(dqkv, ctx, scratch_c_, a.qkv, /*probs=*/nullptr, mask_, shape, p_attn,
+                                   site_key(layer_site(l, 0)), attn_scratch_));
+  BERTFIT_TIMED("gemm.attn_out.bwd", linear_backward(nullptr, G(o.attn_out_w), G(o.attn_out_b), grad_c_, ctx,
+                                                     P(o.attn_out_w), N_, C, C));
   // Fused QKV: dx += dqkv Wqkv; dWqkv += dqkv^T x; dbqkv += colsum(dqkv) (Q|K|V weights and biases are
-  // adjacent).
+  // adjacent). x: hidden[l], recomputed into scratch_c_ (dctx is dead) when it was not kept.
+  const float* x = hidden_for_backward(l, scratch_c_);
   BERTFIT_TIMED("gemm.qkv.bwd",
-                linear_backward(dinp, G(o.qkv_w), G(o.qkv_b), grad_qkv_, x, P(o.qkv_w), N_, C, 3 * C,
+                linear_backward(dinp, G(o.qkv_w), G(o.qkv_b), dqkv, x, P(o.qkv_w), N_, C, 3 * C,
                                 /*accumulate_dinp=*/true));
 }
 

@@ -96,6 +96,14 @@ TEST(FastKernels, GeluForwardAndBackwardMatchTruthAndReference) {
   // where both are tiny): 1e-6 of the tensor's norm.
   EXPECT_LT(rel_error(y, y_ref), 1e-6);
   EXPECT_LT(rel_error(d, d_ref), 1e-6);
+
+  // The split backward the model uses: forward output and derivative in one pass (derivative written over
+  // the input, as the model does), then the product. Bit for bit the one-pass kernels above.
+  std::vector<float> y2(n), deriv = x, d2(n);
+  gelu_forward_and_derivative(y2.data(), deriv.data(), deriv.data(), n);
+  gelu_backward_from_derivative(d2.data(), deriv.data(), dout.data(), n);
+  EXPECT_TRUE(bitwise_equal(y2, y));
+  EXPECT_TRUE(bitwise_equal(d2, d));
 }
 
 TEST(FastKernels, LayerNormMatchesReference) {
@@ -142,9 +150,24 @@ TEST(FastKernels, AttentionMatchesReferenceWithPaddingAndDropout) {
     for (int64_t i = 0; i < s.T; ++i)
       EXPECT_EQ(probs[(2 * s.NH) * s.T * s.T + i * s.T + 10], 0.0f);  // padded key
     std::vector<float> dqkv(N * C3), dqkv_ref(N * C3);
-    attention_backward(dqkv.data(), dctx.data(), qkv.data(), probs_ref.data(), s, p, 99, scratch.data());
+    attention_backward(dqkv.data(), nullptr, dctx.data(), qkv.data(), probs_ref.data(), mask.data(), s, p, 99,
+                       scratch.data());
     attention_backward_reference(dqkv_ref.data(), dctx.data(), qkv.data(), probs_ref.data(), s, p, 99);
     EXPECT_LT(rel_error(dqkv, dqkv_ref), 1e-5) << p;
+
+    // What the model does: no saved probabilities (the backward recomputes them) and ctx written again by the
+    // backward. Both must be bit for bit what the forward computed and what the saved-probabilities path
+    // gives.
+    std::vector<float> ctx_kept(N * s.C), ctx_again(N * s.C, -1.0f), dqkv_saved(N * C3),
+        dqkv_recomputed(N * C3);
+    attention_forward(ctx_kept.data(), nullptr, qkv.data(), mask.data(), s, p, 99, scratch.data());
+    EXPECT_TRUE(bitwise_equal(ctx_kept, ctx)) << p;
+    attention_backward(dqkv_saved.data(), nullptr, dctx.data(), qkv.data(), probs.data(), mask.data(), s, p,
+                       99, scratch.data());
+    attention_backward(dqkv_recomputed.data(), ctx_again.data(), dctx.data(), qkv.data(), nullptr,
+                       mask.data(), s, p, 99, scratch.data());
+    EXPECT_TRUE(bitwise_equal(dqkv_recomputed, dqkv_saved)) << p;
+    EXPECT_TRUE(bitwise_equal(ctx_again, ctx)) << p;
   }
 }
 

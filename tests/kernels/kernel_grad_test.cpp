@@ -187,7 +187,8 @@ void attention_case(float p) {
       EXPECT_NEAR(row[0] + row[1] + row[2], 1.0f, 1e-6f);  // 1e-6: three float roundings of O(1) values
     }
   std::vector<float> dqkv(n_qkv);
-  attention_backward(dqkv.data(), r.data(), qkv.data(), probs.data(), s, p, 99, scratch.data());
+  attention_backward(dqkv.data(), nullptr, r.data(), qkv.data(), probs.data(), mask.data(), s, p, 99,
+                     scratch.data());
   expect_gradient(p > 0 ? "attention dqkv (dropout 0.3)" : "attention dqkv", qkv, dqkv, loss);
 }
 

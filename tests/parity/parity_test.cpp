@@ -15,7 +15,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
+#include "bertfit/error.h"
 #include "fixture.h"
 #include "kernels/adamw.h"
 #include "kernels/cross_entropy.h"
@@ -46,6 +48,7 @@ class Parity : public ::testing::TestWithParam<const char*> {};
 TEST_P(Parity, ForwardBackwardMatchesPyTorch) {
   Fixture f(GetParam());
   BertModel m(f.config, f.head);
+  m.output_hidden_states = true;  // as HF's flag: every layer's hidden state is compared below
   m.reserve(f.B, f.T);
   f.load_params(m);
   const float loss = m.forward(f.batch(), /*training=*/true);
@@ -100,6 +103,29 @@ TEST_P(Parity, ForwardBackwardMatchesPyTorch) {
     else
       EXPECT_LT(rel_error(m.grads() + e.offset, ref), 1e-3) << "gradient of " << e.name;
   }
+}
+
+// The model recomputes in its backward what it does not keep (attention probabilities and ctx, h1, the GELU
+// output, hidden states between layers). Recomputing runs the forward's code on the forward's operands, so
+// the results must be the same bits as with every hidden state kept (one recomputation fewer), not merely
+// close.
+TEST_P(Parity, RecomputedActivationsGiveTheSameBits) {
+  Fixture f(GetParam());
+  BertModel kept(f.config, f.head), lean(f.config, f.head);
+  kept.output_hidden_states = true;
+  kept.reserve(f.B, f.T);
+  lean.reserve(f.B, f.T);
+  EXPECT_LT(lean.arena_floats(), kept.arena_floats());
+  f.load_params(kept);
+  f.load_params(lean);
+  EXPECT_EQ(kept.forward(f.batch(), true, 3), lean.forward(f.batch(), true, 3));
+  kept.backward();
+  lean.backward();
+  const int64_t nlogits =
+      kept.logits_rows() * (f.head == HeadKind::MASKED_LM ? f.config.vocab_size : f.config.num_labels());
+  EXPECT_EQ(0, std::memcmp(kept.logits(), lean.logits(), nlogits * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(kept.grads(), lean.grads(), kept.buffer_floats() * sizeof(float)));
+  EXPECT_THROW(lean.hidden_state(1), Error);  // not kept: an error, not stale data
 }
 
 TEST_P(Parity, AdamWTrajectoryMatchesPyTorch) {
