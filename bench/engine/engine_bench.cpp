@@ -186,8 +186,10 @@ void run_model(const Args& a) {
   BertModel m(c, head);
   m.init_weights(1);
   m.dropout_seed = 5;
-  m.reserve(B, T, head == HeadKind::MASKED_LM ? masked : -1);
   const bool train = a.kase != "infer";
+  // Inference reserves as bertfit predict / evaluate do (classifier.cpp): nothing kept between layers.
+  m.reserve(B, T, head == HeadKind::MASKED_LM ? masked : -1,
+            train ? ArenaUse::TRAINING : ArenaUse::INFERENCE);
   std::vector<ParamGroup> groups;  // HF Trainer's two groups: no weight decay on biases and LayerNorm weights
   for (const ParamEntry& e : m.table().entries())
     groups.push_back({e.offset, e.numel, 2e-5f, e.no_decay ? 0.0f : 0.01f});

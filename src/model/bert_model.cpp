@@ -162,7 +162,7 @@ void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only
   }
 }
 
-void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_t* total) {
+void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool allocate, size_t* total) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, L = config_.num_hidden_layers;
   const int64_t V = config_.vocab_size, NL = config_.num_labels();
   const int64_t N = B * T;
@@ -186,8 +186,13 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
   emb_sum_ = take(N * C);
   emb_mean_ = take(N);
   emb_rstd_ = take(N);
+  const bool training = use == ArenaUse::TRAINING;
   layers_.assign(L, LayerActs{});
   for (auto& a : layers_) {
+    if (!training && &a != &layers_[0]) {  // inference: layer l's buffers are dead once layer l+1 starts
+      a = layers_[0];
+      continue;
+    }
     a.qkv = take(N * 3 * C);
     a.res1 = take(N * C);
     a.mean1 = take(N);
@@ -201,9 +206,9 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
   work_c_ = take(N * C);
   scratch_c_ = take(N * C);
   attn_scratch_ = take(attention_scratch_floats(T, omp_get_max_threads()));
-  grad_a_ = take(N * C);
-  grad_b_ = take(N * C);
-  grad_c_ = take(N * C);
+  grad_a_ = training ? take(N * C) : nullptr;
+  grad_b_ = training ? take(N * C) : nullptr;
+  grad_c_ = training ? take(N * C) : nullptr;
   const int64_t rows = std::max(B, M);
   head_in_ = take(rows * C);
   head_pre_ = take(rows * C);
@@ -235,7 +240,7 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_
   *total = off;
 }
 
-void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows) {
+void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows, ArenaUse use) {
   if (max_B <= 0 || max_T <= 0) throw ShapeError("reserve: batch size and sequence length must be positive");
   if (max_T > config_.max_position_embeddings -
                   (config_.family == ModelFamily::ROBERTA ? config_.pad_token_id + 1 : 0))
@@ -245,9 +250,10 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows)
   const int64_t M =
       head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows) : 0;
   size_t total = 0;
-  plan_arena(max_B, max_T, M, false, &total);
+  plan_arena(max_B, max_T, M, use, false, &total);
   arena_.resize(total);
-  plan_arena(max_B, max_T, M, true, &total);
+  plan_arena(max_B, max_T, M, use, true, &total);
+  arena_use_ = use;
   const int64_t N = max_B * max_T;
   int_arena_.resize(static_cast<size_t>(N * 4 + std::max<int64_t>(N, max_B)));
   pos_ids_ = int_arena_.data();
@@ -339,6 +345,10 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
 void BertModel::backward() {
   if (!has_labels_ || !training_)
     throw Error("backward: the last forward had no labels or was not a training forward");
+  if (arena_use_ != ArenaUse::TRAINING)
+    throw Error(
+        "backward: the model was reserved for inference (reserve(..., ArenaUse::TRAINING) keeps what the "
+        "backward needs)");
   ensure_grads();
   float* d = grad_a_;
   float* other = grad_b_;

@@ -51,6 +51,11 @@ struct Batch {
   const uint8_t* chunk_mask = nullptr;  // null: all chunks real
 };
 
+// What reserve() sizes the activation arena for. INFERENCE keeps nothing between layers (every layer reuses
+// one set of buffers): a BERT-base forward at batch 32 x 128 needs ~150 MB instead of ~1.4 GB; backward()
+// then refuses to run.
+enum class ArenaUse { TRAINING, INFERENCE };
+
 class BertModel {
  public:
   // head_options choose the classifier's features and chunk pooling (features.h). RoBERTa always uses its own
@@ -86,7 +91,8 @@ class BertModel {
   // Sizes the activation arena for batches up to max_B x max_T (max_T <= max_position_embeddings).
   // max_labelled_rows: masked-LM rows the head may see per batch (default: all max_B*max_T).
   // output_hidden_states (as HF's flag) is read here: set it before reserve().
-  void reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows = -1);
+  void reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows = -1,
+               ArenaUse use = ArenaUse::TRAINING);
   size_t arena_floats() const { return arena_.size(); }
 
   // Forward pass. training: dropout on (rates from the config), keyed by (dropout_seed, step).
@@ -123,7 +129,7 @@ class BertModel {
   }
   void build_table();
   void resolve_offsets();
-  void plan_arena(int64_t B, int64_t T, int64_t M, bool allocate, size_t* total);
+  void plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool allocate, size_t* total);
   void check_batch(const Batch& b) const;
   float dropout_p(float p) const { return training_ ? p : 0.0f; }
   uint64_t site_key(uint64_t site) const;
@@ -172,6 +178,7 @@ class BertModel {
   AlignedBuffer<float> arena_;
   AlignedBuffer<int32_t> int_arena_;
   int64_t max_B_ = 0, max_T_ = 0, max_M_ = 0;
+  ArenaUse arena_use_ = ArenaUse::TRAINING;
   struct LayerActs {  // kept from forward to backward (see the data flow above)
     float *qkv, *res1, *mean1, *rstd1, *inter_pre, *res2, *mean2, *rstd2;
   };

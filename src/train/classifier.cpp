@@ -37,7 +37,7 @@ EvalOutput classify(Classifier& c, const std::vector<EncodedExample>& examples, 
     longest = std::max(longest, e.length());
     max_k = std::max<int64_t>(max_k, static_cast<int64_t>(e.seqs.size()));
   }
-  c.model->reserve(batch_size * max_k, longest);
+  c.model->reserve(batch_size * max_k, longest, -1, ArenaUse::INFERENCE);
   return run_evaluation(*c.model, examples, batch_size, c.tokenizer->pad_id(), progress_name);
 }
 

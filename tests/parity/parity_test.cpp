@@ -128,6 +128,26 @@ TEST_P(Parity, RecomputedActivationsGiveTheSameBits) {
   EXPECT_THROW(lean.hidden_state(1), Error);  // not kept: an error, not stale data
 }
 
+// bertfit predict / evaluate reserve for inference: one set of layer buffers reused by every layer. The
+// logits are the same bits as a training-sized arena's, in a smaller arena, and backward() refuses to run.
+TEST_P(Parity, InferenceArenaGivesTheSameLogits) {
+  Fixture f(GetParam());
+  BertModel train(f.config, f.head), infer(f.config, f.head);
+  train.reserve(f.B, f.T);
+  infer.reserve(f.B, f.T, -1, ArenaUse::INFERENCE);
+  EXPECT_LT(infer.arena_floats(), train.arena_floats());
+  f.load_params(train);
+  f.load_params(infer);
+  EXPECT_EQ(train.forward(f.batch(), false), infer.forward(f.batch(), false));
+  const int64_t nlogits =
+      train.logits_rows() * (f.head == HeadKind::MASKED_LM ? f.config.vocab_size : f.config.num_labels());
+  ASSERT_EQ(train.logits_rows(), infer.logits_rows());
+  EXPECT_EQ(0, std::memcmp(train.logits(), infer.logits(), nlogits * sizeof(float)));
+  infer.forward(f.batch(),
+                true);  // a training forward runs (dropout), but there is nothing to go back through
+  EXPECT_THROW(infer.backward(), Error);
+}
+
 TEST_P(Parity, AdamWTrajectoryMatchesPyTorch) {
   Fixture f(GetParam());
   BertModel m(f.config, f.head);
