@@ -3,6 +3,7 @@
 // CPU has them (checked at run time; the build baseline is AVX2, which lacks a 64-bit multiply), else the
 // scalar loop. dropout_span_reference is the plain counter_uniform loop both are tested against, bit for bit.
 #include "kernels/dropout.h"
+#include "core/cpu_features.h"
 #include "core/threading.h"
 
 #include <immintrin.h>
@@ -65,19 +66,13 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) void dropout_span_avx512(fl
                         first + static_cast<uint64_t>(i));
 }
 
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl");
-  return has;
-}
-
 constexpr int64_t kChunk = 16384;  // elements per parallel task (the mask depends on indices only)
 
 }  // namespace
 
 void dropout_span(float* out, const float* in, const float* residual, int64_t n, float p, uint64_t key,
                   uint64_t first) {
-  if (cpu_has_avx512())
+  if (use_avx512())
     dropout_span_avx512(out, in, residual, n, p, key, first);
   else
     dropout_span_scalar(out, in, residual, n, p, key, first);

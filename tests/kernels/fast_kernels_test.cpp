@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/rng.h"
 #include "core/threading.h"
 #include "kernels/activation.h"
@@ -104,6 +105,28 @@ TEST(FastKernels, GeluForwardAndBackwardMatchTruthAndReference) {
   gelu_backward_from_derivative(d2.data(), deriv.data(), dout.data(), n);
   EXPECT_TRUE(bitwise_equal(y2, y));
   EXPECT_TRUE(bitwise_equal(d2, d));
+}
+
+// The AVX-512 bodies compute the AVX2 formulas 16 lanes at a time: the same bits, whatever the CPU.
+TEST(FastKernels, GeluIsTheSameBitsWithAvx512AndAvx2) {
+  const int64_t n = 70001;  // a span tail that is neither 16- nor 8-aligned
+  std::vector<float> x = randn(n, 11, 4.0), dout = randn(n, 12);
+  auto run = [&](Isa isa) {
+    set_max_isa(isa);
+    std::vector<float> y(n), d(n), y2(n), deriv(n);
+    gelu_forward(y.data(), x.data(), n);
+    gelu_backward(d.data(), x.data(), dout.data(), n);
+    gelu_forward_and_derivative(y2.data(), deriv.data(), x.data(), n);
+    std::vector<float> all = y;
+    all.insert(all.end(), d.begin(), d.end());
+    all.insert(all.end(), y2.begin(), y2.end());
+    all.insert(all.end(), deriv.begin(), deriv.end());
+    return all;
+  };
+  const std::vector<float> wide = run(Isa::AVX512), narrow = run(Isa::AVX2);
+  set_max_isa(Isa::AVX512);
+  if (!use_avx512()) GTEST_SKIP() << "this CPU has no AVX-512: both runs took the AVX2 path";
+  EXPECT_TRUE(bitwise_equal(wide, narrow));
 }
 
 TEST(FastKernels, LayerNormMatchesReference) {
