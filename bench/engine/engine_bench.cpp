@@ -118,7 +118,8 @@ void print_result(const Args& a, const std::vector<double>& ms, double gflop, co
 }
 
 // OpenBLAS sgemm alone: C[4096,768] = A[4096,768] B[768,768], the shape of a BERT-base projection at 32x128.
-void run_sgemm(const Args& a) {
+// Milliseconds per product, one sample per repeat.
+std::vector<double> sgemm_samples(int warmup, int repeats) {
   const int M = 4096, N = 768, K = 768;
   AlignedBuffer<float> A(static_cast<size_t>(M) * K), B(static_cast<size_t>(K) * N),
       C(static_cast<size_t>(M) * N);
@@ -127,14 +128,19 @@ void run_sgemm(const Args& a) {
   for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>(rng.uniform() - 0.5);
   const int inner = 20;  // one sample = 20 products (~0.1 s), so timer and dispatch noise do not matter
   std::vector<double> ms;
-  for (int r = -a.warmup; r < a.repeats; ++r) {
+  for (int r = -warmup; r < repeats; ++r) {
     const auto t0 = Clock::now();
     for (int i = 0; i < inner; ++i)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f,
                   C.data(), N);
     if (r >= 0) ms.push_back(seconds_since(t0) * 1e3 / inner);
   }
-  print_result(a, ms, 2.0 * M * N * K * 1e-9, "");
+  return ms;
+}
+constexpr double kSgemmGflop = 2.0 * 4096 * 768 * 768 * 1e-9;
+
+void run_sgemm(const Args& a) {
+  print_result(a, sgemm_samples(a.warmup, a.repeats), kSgemmGflop, "");
 }
 
 // Model FLOPs per step, the count: 6 x non-embedding parameters x tokens plus attention (QK^T and PV:
@@ -182,6 +188,14 @@ void run_model(const Args& a) {
   } else {
     for (auto& l : labels) l = static_cast<int32_t>(rng.below(2));
   }
+
+  // The hardware's rate right now, in this process, with this thread count: this machine's speed drifts by
+  // 10-15% over minutes (other tenants of the host), so "% of the sgemm rate" is computed against this
+  // measurement taken seconds before the case rather than only against the run's first and last sgemm cases.
+  // Taken before the model exists, so its buffers (37 MB) do not raise the case's peak RSS.
+  std::vector<double> sg = sgemm_samples(1, 3);
+  std::sort(sg.begin(), sg.end());
+  const double sgemm_gflops = kSgemmGflop / sg[1] * 1e3;
 
   BertModel m(c, head);
   m.init_weights(1);
@@ -233,9 +247,9 @@ void run_model(const Args& a) {
       std::fprintf(stderr, "%s", Profiler::report(sec).c_str());
     }
   }
-  char extra[128];
-  std::snprintf(extra, sizeof extra, ",\"loss\":%.6f,\"masked_rows\":%lld", static_cast<double>(loss),
-                static_cast<long long>(masked));
+  char extra[192];
+  std::snprintf(extra, sizeof extra, ",\"loss\":%.6f,\"masked_rows\":%lld,\"sgemm_gflops\":%.1f",
+                static_cast<double>(loss), static_cast<long long>(masked), sgemm_gflops);
   print_result(a, ms, model_gflop(c, m, a, masked), extra);
 }
 

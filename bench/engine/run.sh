@@ -2,10 +2,13 @@
 # The engine benchmark, one command: bertfit vs PyTorch (at its best setting) vs ONNX Runtime (inference),
 # plus OpenBLAS's sgemm rate, all measured in this run on this machine, then a table of ratios and targets.
 #
-#   bash bench/engine/run.sh [--quick] [--profile] [--no-ort] [--out DIR]
+#   bash bench/engine/run.sh [--quick] [--profile] [--no-ort] [--rounds N] [--out DIR]
 #
 # --quick: fewer repeats and a smaller set (~4 minutes); the full run takes ~12-15 minutes on 2 cores.
 # --profile: also prints bertfit's per-kernel profile of one BERT-base fine-tuning step (and the mini MLM step).
+# --rounds N: runs the whole set of cases N times (2: ~35 minutes); the report takes each setting's median over
+# the samples of every round. This machine's speed drifts by 10-15% over minutes (other tenants of the host):
+# with two rounds, bertfit and its baselines are each measured both early and late.
 # Each case is its own process (peak RSS per case). Results: DIR/results.jsonl (one JSON object per case,
 # every sample kept) and DIR/report.txt; DIR defaults to build-perf/bench_out. Load average is logged next to
 # each case: figures taken while other jobs run are not comparable (see docs/benchmarks.md).
@@ -19,14 +22,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-QUICK=0 PROFILE=0 ORT=1 BUILD=${BERTFIT_BENCH_BUILD:-build-perf} OUT=""
+QUICK=0 PROFILE=0 ORT=1 ROUNDS=1 BUILD=${BERTFIT_BENCH_BUILD:-build-perf} OUT=""
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
     --profile) PROFILE=1 ;;
     --no-ort) ORT=0 ;;
     --out) OUT=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--profile] [--no-ort] [--out DIR]" >&2; exit 2 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    *) echo "usage: $0 [--quick] [--profile] [--no-ort] [--rounds N] [--out DIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -83,6 +87,7 @@ bertfit() {  # MODEL CASE BATCH THREADS [extra args]: default OpenMP waiting, an
   shift 4
   local common=(--model "$model" --case "$kase" --batch "$b" --seq 128 --threads "$t" --warmup $W --repeats $R)
   run OMP_NUM_THREADS="$t" -- "$BENCH" "${common[@]}" "$@"
+  cp "$OUT/last_stderr.txt" "$OUT/last_profile.txt"
   if ((t == 2)); then
     run OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE -- "$BENCH" "${common[@]}" --setting p2
   fi
@@ -128,37 +133,45 @@ echo "== OpenBLAS sgemm rate (4096x768 @ 768x768)"
 run -- "$BENCH" --case sgemm --threads 2 --warmup 2 --repeats 5
 run -- "$BENCH" --case sgemm --threads 1 --warmup 2 --repeats 5
 
-echo "== BERT-base fine-tuning step, seq 128"
-PROF=()
-((PROFILE)) && PROF=(--profile)
-show_profile() { ((PROFILE)) && sed 's/^/   | /' "$OUT/last_stderr.txt" | tee -a "$OUT/profile.txt"; return 0; }
+# The profile is the stderr of bertfit()'s first run (the default-waiting one), kept in last_profile.txt.
+show_profile() { ((PROFILE)) && sed 's/^/   | /' "$OUT/last_profile.txt" | tee -a "$OUT/profile.txt"; return 0; }
 : > "$OUT/profile.txt"
-if ((QUICK)); then bertfit base train 8 2 "${PROF[@]}"; show_profile; else bertfit base train 8 2; fi
-bertfit base train 8 1
-torch_all base train 8
-if ((!QUICK)); then
-  bertfit base train 32 2 "${PROF[@]}"
+all_cases() {
+  echo "== BERT-base fine-tuning step, seq 128"
+  PROF=()
+  ((PROFILE)) && PROF=(--profile)
+  if ((QUICK)); then bertfit base train 8 2 "${PROF[@]}"; show_profile; else bertfit base train 8 2; fi
+  bertfit base train 8 1
+  torch_all base train 8
+  if ((!QUICK)); then
+    bertfit base train 32 2 "${PROF[@]}"
+    show_profile
+    bertfit base train 32 1
+    torch_all base train 32
+  fi
+
+  echo "== BERT-base inference, seq 128"
+  for b in 1 8 32; do
+    if ((QUICK)) && ((b == 32)); then continue; fi
+    bertfit base infer $b 2
+    torch_all base infer $b
+    ort base $b
+  done
+
+  echo "== mini (4L/256H/4 heads/1024): fine-tuning and masked-LM pre-training, batch 32"
+  bertfit mini train 32 2
+  bertfit mini train 32 1
+  torch_all mini train 32
+  bertfit mini mlm 32 2 "${PROF[@]}"
   show_profile
-  bertfit base train 32 1
-  torch_all base train 32
-fi
-
-echo "== BERT-base inference, seq 128"
-for b in 1 8 32; do
-  if ((QUICK)) && ((b == 32)); then continue; fi
-  bertfit base infer $b 2
-  torch_all base infer $b
-  ort base $b
+  if ((QUICK)); then torch_all mini mlm 32 p2 b2; else torch_all mini mlm 32; fi
+  torch_all mini mlm_gather 32
+}
+for ((round = 1; round <= ROUNDS; ++round)); do
+  ((ROUNDS > 1)) && echo "== round $round of $ROUNDS"
+  all_cases
+  PROFILE=0  # the profile of the first round is enough
 done
-
-echo "== mini (4L/256H/4 heads/1024): fine-tuning and masked-LM pre-training, batch 32"
-bertfit mini train 32 2
-bertfit mini train 32 1
-torch_all mini train 32
-bertfit mini mlm 32 2 "${PROF[@]}"
-show_profile
-if ((QUICK)); then torch_all mini mlm 32 p2 b2; else torch_all mini mlm 32; fi
-torch_all mini mlm_gather 32
 
 echo "== sgemm again (contention check: the two sgemm figures should agree)"
 run -- "$BENCH" --case sgemm --threads 2 --warmup 2 --repeats 5
