@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's main command: bertfit end to end on real data, on a fresh Debian 12 machine.
 #
-#   scripts/demo.sh [--full] [--out DIR] [--threads N] [--skip-setup]
+#   scripts/demo.sh [--full] [--out DIR] [--threads N] [--skip-setup] [--data-only]
 #
 # 1. setup (Debian packages, idempotent) and a Release build of bertfit (build/)
 # 2. `apt-get update -o Acquire::Languages=en`, then the Debian package descriptions data set (title = short
@@ -16,6 +16,8 @@
 # epoch of pre-training and one of fine-tuning, under 20 minutes on 2 cores (docs/results.md has the measured
 # figures and why these settings). --full: a mini BERT (4 layers, hidden 256), longer pre-training and
 # fine-tuning (estimated from measured step rates: about 1 to 1.5 hours on 2 cores; not yet run).
+# --data-only: stop after the data set, the corpus and the WordPiece vocabulary (steps 1-3; what other scripts,
+# e.g. bench/epoch/run.sh, reuse from DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,13 +25,15 @@ OUT=out/demo
 FULL=0
 THREADS=0
 SKIP_SETUP=0
+DATA_ONLY=0
 while (($#)); do
   case $1 in
     --full) FULL=1 ;;
     --out) OUT=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    --data-only) DATA_ONLY=1 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -104,6 +108,10 @@ corpus() {
 }
 step corpus corpus
 step tokenizer "$BF" train-tokenizer --corpus "$OUT/corpus.txt" --vocab-size "$VOCAB" --out "$OUT/tokenizer"
+if ((DATA_ONLY)); then
+  echo "demo: data in $OUT/data, corpus $OUT/corpus.txt, tokenizer $OUT/tokenizer (--data-only: done)"
+  exit 0
+fi
 
 PT=(--tokenizer "$OUT/tokenizer" --train_file "$OUT/corpus.txt" --model_size "$SIZE" --max_seq_length "$PT_SEQ"
   --per_device_train_batch_size "$PT_BS" --learning_rate "$PT_LR" --warmup_ratio 0.1

@@ -7,11 +7,7 @@
 
 namespace bertfit::cli {
 
-void add_finetune_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "finetune",
-      "Fine-tune a BERT/RoBERTa model directory for text classification (writes a HuggingFace directory)");
-  auto a = std::make_shared<TrainingArgs>();
+void add_finetune_options(CLI::App* cmd, TrainingArgs* a) {
   // Handled in main() for every command (cli/config_file.h); declared here so that --help lists it.
   cmd->add_option("--config",
                   "Read options from a TOML / INI (key = value) or JSON file, e.g. a run's "
@@ -61,6 +57,11 @@ void add_finetune_command(CLI::App& app) {
   g = "Long texts";
   cmd->add_option(option_names("max_seq_length"), a->max_seq_length,
                   "Tokens per sequence, special tokens included")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("pad_to_max_length"), a->pad_to_max_length,
+                  "Pad every batch to max_seq_length instead of its longest sequence (HF run_glue's option): "
+                  "the same model function up to float rounding (dropout draws other masks), slower")
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("truncation"), a->truncation, "head | tail | head_tail")
@@ -162,7 +163,7 @@ void add_finetune_command(CLI::App& app) {
       ->group(g);
   cmd->add_option(option_names("logging_steps"), a->logging_steps)->capture_default_str()->group(g);
   cmd->add_option(option_names("group_by_length"), a->group_by_length,
-                  "Length-grouped batches, dynamic padding")
+                  "Batches of similar lengths (little padding, unless --pad_to_max_length)")
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("resume_from_checkpoint"), a->resume_from_checkpoint,
@@ -171,6 +172,14 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option(option_names("threads"), a->threads, "Threads (0: all cores)")
       ->capture_default_str()
       ->group(g);
+}
+
+void add_finetune_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "finetune",
+      "Fine-tune a BERT/RoBERTa model directory for text classification (writes a HuggingFace directory)");
+  auto a = std::make_shared<TrainingArgs>();
+  add_finetune_options(cmd, a.get());
   cmd->callback([a] {
     const FinetuneResult r = finetune(*a);
     std::printf("model: %s (step %lld)\n", r.output_dir.c_str(), static_cast<long long>(r.global_step));

@@ -6,6 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+namespace bertfit {
+struct TrainingArgs;
+}
+
 namespace bertfit::cli {
 
 // "--learning_rate,--learning-rate": HuggingFace's underscored option name and the dashed spelling.
@@ -18,6 +22,8 @@ inline std::string option_names(const std::string& underscored) {
 
 void add_info_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
+// The finetune options, bound to *a (cmd_finetune.cpp; tests parse training_args.json back through them).
+void add_finetune_options(CLI::App* cmd, TrainingArgs* a);
 void add_evaluate_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_dataset_command(CLI::App& app);

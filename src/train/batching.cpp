@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
 
+#include "bertfit/error.h"
 #include "core/rng.h"
 
 namespace bertfit {
@@ -42,13 +44,36 @@ std::vector<std::vector<int64_t>> plan_eval_batches(const std::vector<EncodedExa
   return batches;
 }
 
-Batch BatchBuilder::build(const std::vector<EncodedExample>& examples, const std::vector<int64_t>& indices,
-                          int32_t pad_id, bool with_labels) {
-  int64_t K = 1, T = 1;
+BatchShape batch_shape(const std::vector<EncodedExample>& examples, const std::vector<int64_t>& indices,
+                       int64_t pad_to_length) {
+  BatchShape s;
+  s.docs = static_cast<int64_t>(indices.size());
+  int64_t longest = 1;
   for (int64_t i : indices) {
-    K = std::max<int64_t>(K, static_cast<int64_t>(examples[i].seqs.size()));
-    T = std::max<int64_t>(T, examples[i].length());
+    s.chunks = std::max<int64_t>(s.chunks, static_cast<int64_t>(examples[i].seqs.size()));
+    longest = std::max(longest, examples[i].length());
+    if (pad_to_length > 0 && examples[i].length() > pad_to_length)
+      throw ShapeError("batch padded to " + std::to_string(pad_to_length) + " tokens: example " +
+                       std::to_string(i) + " has a sequence of " + std::to_string(examples[i].length()) +
+                       " tokens");
   }
+  s.length = pad_to_length > 0 ? pad_to_length : longest;
+  return s;
+}
+
+BatchTokens batch_tokens(const std::vector<EncodedExample>& examples, const std::vector<int64_t>& indices,
+                         int64_t pad_to_length) {
+  BatchTokens t;
+  for (int64_t i : indices)
+    for (const EncodedSequence& s : examples[i].seqs) t.real += static_cast<int64_t>(s.ids.size());
+  t.computed = batch_shape(examples, indices, pad_to_length).positions();
+  return t;
+}
+
+Batch BatchBuilder::build(const std::vector<EncodedExample>& examples, const std::vector<int64_t>& indices,
+                          int32_t pad_id, bool with_labels, int64_t pad_to_length) {
+  const BatchShape shape = batch_shape(examples, indices, pad_to_length);
+  const int64_t K = shape.chunks, T = shape.length;
   const int64_t D = static_cast<int64_t>(indices.size()), B = D * K;
   ids_.assign(static_cast<size_t>(B * T), pad_id);
   types_.assign(static_cast<size_t>(B * T), 0);

@@ -82,6 +82,7 @@ LengthStats length_stats(const std::vector<EncodedExample>& examples, int64_t li
   s.min = v.front();
   s.max = v.back();
   s.p50 = v[v.size() / 2];
+  s.p90 = v[std::min(v.size() - 1, v.size() * 90 / 100)];
   s.p95 = v[std::min(v.size() - 1, v.size() * 95 / 100)];
   s.mean = sum / static_cast<double>(v.size());
   s.over_limit = static_cast<double>(over) / static_cast<double>(v.size());
@@ -90,11 +91,12 @@ LengthStats length_stats(const std::vector<EncodedExample>& examples, int64_t li
 
 std::string format_length_stats(const LengthStats& s, int64_t limit) {
   char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "tokens per text: mean %.1f, median %lld, p95 %lld, min %lld, max %lld; %.1f%% over %lld",
-                s.mean, static_cast<long long>(s.p50), static_cast<long long>(s.p95),
-                static_cast<long long>(s.min), static_cast<long long>(s.max), 100.0 * s.over_limit,
-                static_cast<long long>(limit));
+  std::snprintf(
+      buf, sizeof buf,
+      "tokens per text: mean %.1f, median %lld, p90 %lld, p95 %lld, min %lld, max %lld; %.1f%% over %lld",
+      s.mean, static_cast<long long>(s.p50), static_cast<long long>(s.p90), static_cast<long long>(s.p95),
+      static_cast<long long>(s.min), static_cast<long long>(s.max), 100.0 * s.over_limit,
+      static_cast<long long>(limit));
   return buf;
 }
 

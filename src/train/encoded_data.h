@@ -40,7 +40,7 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
                                             const EncodeOptions& options, int threads);
 
 struct LengthStats {
-  int64_t count = 0, min = 0, max = 0, p50 = 0, p95 = 0;
+  int64_t count = 0, min = 0, max = 0, p50 = 0, p90 = 0, p95 = 0;
   double mean = 0;
   double over_limit = 0;  // share of examples longer than the model's limit (content tokens)
 };

@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 namespace bertfit {
 
 EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
-                          int32_t pad_id, const std::string& progress_name) {
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length) {
   EvalOutput out;
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t NL = model.config().num_labels();
@@ -47,7 +47,7 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
   double loss_sum = 0;
   for (size_t bi = 0; bi < plan.size(); ++bi) {
     const auto& idx = plan[bi];
-    const Batch b = builder.build(examples, idx, pad_id, out.has_labels);
+    const Batch b = builder.build(examples, idx, pad_id, out.has_labels, pad_to_length);
     loss_sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);  // a sum over the batch
     const int64_t R = static_cast<int64_t>(idx.size());
     std::vector<float> p(static_cast<size_t>(R * NL));
@@ -80,7 +80,8 @@ double metric_value(const EvalOutput& e, const std::string& name) {
 
 float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<EncodedExample>& examples,
                           const std::vector<std::vector<int64_t>>& micro_batches, int32_t pad_id,
-                          double max_grad_norm, double lr_multiplier, uint64_t step_key, double* grad_norm) {
+                          double max_grad_norm, double lr_multiplier, uint64_t step_key, double* grad_norm,
+                          int64_t pad_to_length) {
   static thread_local BatchBuilder builder;
   int64_t labelled = 0;
   for (const auto& mb : micro_batches)
@@ -89,7 +90,7 @@ float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<En
   model.zero_grad();
   double loss = 0;
   for (size_t k = 0; k < micro_batches.size(); ++k) {
-    const Batch b = builder.build(examples, micro_batches[k], pad_id, true);
+    const Batch b = builder.build(examples, micro_batches[k], pad_id, true, pad_to_length);
     loss += model.forward(b, /*training=*/true, step_key * 4096 + k, normalizer);
     model.backward();
   }
@@ -253,7 +254,10 @@ FinetuneResult finetune(const TrainingArgs& args) {
       longest = std::max(longest, e.length());
       max_k = std::max<int64_t>(max_k, static_cast<int64_t>(e.seqs.size()));
     }
-  model.reserve(std::max(args.per_device_train_batch_size, args.per_device_eval_batch_size) * max_k, longest);
+  // pad_to_max_length (HF run_glue): every batch, training and evaluation, is padded to max_seq_length.
+  const int64_t pad_to_length = args.pad_to_max_length ? settings.max_seq_length : 0;
+  model.reserve(std::max(args.per_device_train_batch_size, args.per_device_eval_batch_size) * max_k,
+                std::max(longest, pad_to_length));
 
   // Optimisation.
   OptimizerOptions oo;
@@ -318,9 +322,11 @@ FinetuneResult finetune(const TrainingArgs& args) {
     io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
   };
   int64_t last_eval_step = -1, samples_seen = 0;
+  BatchTokens tokens_seen;  // of the steps this process ran: what padding costs
   auto evaluate_and_save = [&](double epoch) {
     last_eval_step = state.global_step;
-    const EvalOutput e = run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "eval");
+    const EvalOutput e =
+        run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "eval", pad_to_length);
     state.log_history.push_back(eval_log(e, "eval", epoch, state.global_step));
     const double v = metric_value(e, metric);
     const std::string ck = args.output_dir + "/checkpoint-" + std::to_string(state.global_step);
@@ -358,10 +364,16 @@ FinetuneResult finetune(const TrainingArgs& args) {
       std::vector<std::vector<int64_t>> micro;
       for (int64_t b = s * G; b < std::min<int64_t>((s + 1) * G, static_cast<int64_t>(plan.size())); ++b)
         micro.push_back(plan[b]);
-      for (const auto& mb : micro) samples_seen += static_cast<int64_t>(mb.size());
+      for (const auto& mb : micro) {
+        samples_seen += static_cast<int64_t>(mb.size());
+        const BatchTokens t = batch_tokens(train_ex, mb, pad_to_length);
+        tokens_seen.real += t.real;
+        tokens_seen.computed += t.computed;
+      }
       const double mult = schedule.multiplier(state.global_step);
-      const float loss = accumulate_and_step(model, opt, train_ex, micro, pad_id, args.max_grad_norm, mult,
-                                             static_cast<uint64_t>(state.global_step), &last_norm);
+      const float loss =
+          accumulate_and_step(model, opt, train_ex, micro, pad_id, args.max_grad_norm, mult,
+                              static_cast<uint64_t>(state.global_step), &last_norm, pad_to_length);
       ++state.global_step;
       state.epoch =
           static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
@@ -381,6 +393,15 @@ FinetuneResult finetune(const TrainingArgs& args) {
   if (do_eval && !stop && state.global_step > 0 && last_eval_step != state.global_step)
     evaluate_and_save(state.epoch);
   progress.finish();
+  if (tokens_seen.computed > 0)
+    say("train tokens: " + std::to_string(tokens_seen.real) + " real, " +
+        std::to_string(tokens_seen.computed) + " computed (" +
+        fmt("%.1f", 100.0 * static_cast<double>(tokens_seen.computed - tokens_seen.real) /
+                        static_cast<double>(tokens_seen.computed)) +
+        "% padding; " +
+        (pad_to_length > 0 ? "every batch padded to " + std::to_string(pad_to_length)
+                           : std::string("batches padded to their longest sequence")) +
+        ")");
   state.log_history.push_back(
       {{"epoch", state.epoch},
        {"step", state.global_step},
@@ -406,7 +427,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
   save_pretrained(model, args.output_dir, &tok);
   io::write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
   if (!dev_ex.empty()) {
-    result.final_eval = run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "final eval");
+    result.final_eval =
+        run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "final eval", pad_to_length);
     nlohmann::json j = eval_log(result.final_eval, "eval", state.epoch, state.global_step);
     io::write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
     say("validation:\n" + train::classification_report(result.final_eval.metrics, labels.id2label(), 4));

@@ -23,19 +23,22 @@ struct EvalOutput {
   double runtime = 0;                // seconds
 };
 
-// Runs the model (eval mode, no dropout) over the examples in batches of batch_size documents.
+// Runs the model (eval mode, no dropout) over the examples in batches of batch_size documents, each padded
+// to its longest sequence, or to pad_to_length tokens when that is > 0 (the model must be reserved for it).
 EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
-                          int32_t pad_id, const std::string& progress_name);
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length = 0);
 // accuracy | macro_f1 | micro_f1 | weighted_f1 | loss
 double metric_value(const EvalOutput& e, const std::string& name);
 
 // One optimizer step over micro-batches (gradient accumulation): the loss of every micro-batch is normalised
 // by the number of labelled documents of the whole step, so the gradients are those of one large batch.
 // Returns the step's loss (the large batch's mean loss) and writes the gradient norm before clipping.
+// Micro-batches are padded as run_evaluation's batches (pad_to_length > 0: to that many tokens).
 class Optimizer;
 float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<EncodedExample>& examples,
                           const std::vector<std::vector<int64_t>>& micro_batches, int32_t pad_id,
-                          double max_grad_norm, double lr_multiplier, uint64_t step_key, double* grad_norm);
+                          double max_grad_norm, double lr_multiplier, uint64_t step_key, double* grad_norm,
+                          int64_t pad_to_length = 0);
 
 struct FinetuneResult {
   std::string output_dir;

@@ -23,6 +23,7 @@ nlohmann::ordered_json TrainingArgs::to_json() const {
   BF_FIELD(few_shot_per_class);
   BF_FIELD(few_shot_fraction);
   BF_FIELD(max_seq_length);
+  BF_FIELD(pad_to_max_length);
   BF_FIELD(truncation);
   BF_FIELD(head_length);
   BF_FIELD(chunk_pooling);

@@ -30,6 +30,11 @@ struct TrainingArgs {
   double few_shot_fraction = 0;    // > 0: that share of every class
   // Long texts.
   int max_seq_length = 512;
+  // HF run_glue's option: pad every batch to max_seq_length tokens instead of the longest sequence of the
+  // batch (dynamic padding), in training and evaluation. Padding is masked, so the model computes the same
+  // function up to float rounding (dropout masks, keyed by the element's index in the padded tensor, differ);
+  // only the time grows. Off by default (HF's run_glue defaults to on).
+  bool pad_to_max_length = false;
   std::string truncation = "head_tail";  // head | tail | head_tail
   int head_length = 128;                 // head_tail: first 128 tokens + the last (max - 2 - 128)
   std::string chunk_pooling = "none";    // none | mean | max | attention: hierarchical long-text encoding
