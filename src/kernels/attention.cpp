@@ -15,6 +15,7 @@
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "kernels/dropout.h"
+#include "kernels/head_gemm.h"
 #include "kernels/vec_math.h"
 
 namespace bertfit {
@@ -88,7 +89,7 @@ void softmax_backward_row(float* d, const float* pr, int64_t T, float scale) {
 void head_probabilities(float* P, const float* q, const float* k, const float* keep, int64_t T, int64_t HS,
                         int64_t ld_qk, float scale) {
   // HF computes (Q K^T) / sqrt(HS); scaling in the GEMM (alpha) rounds the same way up to the last bit.
-  gemm(false, true, T, T, HS, scale, q, ld_qk, k, ld_qk, 0.0f, P, T);
+  head_gemm(false, true, T, T, HS, scale, q, ld_qk, k, ld_qk, 0.0f, P, T);
   for (int64_t i = 0; i < T; ++i) masked_softmax_row(P + i * T, keep, T);
 }
 
@@ -131,7 +132,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
       Pd = tmp.b;
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
-    gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
+    head_gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
   }
 }
 
@@ -171,13 +172,13 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/ctx_recompute");
       // The forward's output again (same operands, same call: the same bits), for callers that do not keep
       // it.
-      gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
+      head_gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
     }
     {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dv_dp_gemm");
       // dV = Pd^T dO ; dPd = dO V^T
-      gemm(true, false, T, HS, T, 1.0f, Pd, T, dO, C, 0.0f, dv, C3);
-      gemm(false, true, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+      head_gemm(true, false, T, HS, T, 1.0f, Pd, T, dO, C, 0.0f, dv, C3);
+      head_gemm(false, true, T, T, HS, 1.0f, dO, C, v, C3, 0.0f, dP, T);
     }
     {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/softmax");
@@ -203,8 +204,8 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dq_dk_gemm");
     // dQ = dS K ; dK = dS^T Q
-    gemm(false, false, T, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
-    gemm(true, false, T, HS, T, 1.0f, dP, T, q, C3, 0.0f, dk, C3);
+    head_gemm(false, false, T, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
+    head_gemm(true, false, T, HS, T, 1.0f, dP, T, q, C3, 0.0f, dk, C3);
   }
 }
 
