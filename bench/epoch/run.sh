@@ -8,7 +8,7 @@
 #   bash bench/epoch/run.sh [--size tiny] [--fraction 0.1] [--out DIR]
 #
 # Same model (a random initialisation of a named size: speed does not depend on the weights), same seed, same
-# examples (a stratified share of the train split, --fraction: the whole split padded to 512 takes ~30 min
+# examples (a stratified share of the train split, --fraction: the whole split padded to 512 takes ~16 min
 # with BERT-tiny on 2 cores), max_seq_length 512 (head+tail truncation), batch 32, no evaluation and no
 # checkpoints. Epoch time: the trainer's own train_runtime (trainer_state.json: the training loop only, not
 # tokenising or loading); the process's wall clock is printed too. Tokens: the trainer's count of real
