@@ -21,8 +21,11 @@ inline uint64_t splitmix64(uint64_t x) {
 }
 
 // Uniform in [0, 1) with 24 random bits (exactly representable in float).
+// Element `index` of the SplitMix64 stream whose state starts at `key`: mix(key + (index + 1) * golden). One
+// 64-bit mix per draw (the dropout kernels' main cost on the attention probabilities); keys come from
+// dropout_key, already mixed, so streams of different sites and steps start far apart.
 inline float counter_uniform(uint64_t key, uint64_t index) {
-  uint64_t h = splitmix64(key ^ splitmix64(index));
+  uint64_t h = splitmix64(key + index * 0x9E3779B97F4A7C15ull);
   return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
 }
 

@@ -29,7 +29,7 @@ void dropout_span_scalar(float* out, const float* in, const float* residual, int
   const uint64_t th = keep_threshold(p);
   const float scale = 1.0f / (1.0f - p);
   for (int64_t i = 0; i < n; ++i) {
-    const uint64_t h = splitmix64(key ^ splitmix64(first + static_cast<uint64_t>(i)));
+    const uint64_t h = splitmix64(key + (first + static_cast<uint64_t>(i)) * 0x9E3779B97F4A7C15ull);
     const float x = (h >> 40) >= th ? in[i] * scale : 0.0f;
     out[i] = residual ? residual[i] + x : x;
   }
@@ -49,13 +49,17 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) void dropout_span_avx512(fl
                                                                               int64_t n, float p,
                                                                               uint64_t key, uint64_t first) {
   const __m512i vth = _mm512_set1_epi64(static_cast<long long>(keep_threshold(p)));
-  const __m512i vkey = _mm512_set1_epi64(static_cast<long long>(key));
-  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  // SplitMix64 states key + j * golden for the 8 indices j of a step, advanced by 8 * golden (no multiply).
+  const uint64_t golden = 0x9E3779B97F4A7C15ull;
+  __m512i state = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(key + first * golden)),
+                                   _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0),
+                                                      _mm512_set1_epi64(static_cast<long long>(golden))));
+  const __m512i step = _mm512_set1_epi64(static_cast<long long>(8 * golden));
   const __m256 scale = _mm256_set1_ps(1.0f / (1.0f - p));
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first + i)), lane);
-    const __m512i h = splitmix64_x8(_mm512_xor_si512(vkey, splitmix64_x8(idx)));
+    const __m512i h = splitmix64_x8(state);
+    state = _mm512_add_epi64(state, step);
     const __mmask8 keep = _mm512_cmpge_epu64_mask(_mm512_srli_epi64(h, 40), vth);
     __m256 x = _mm256_maskz_mul_ps(keep, _mm256_loadu_ps(in + i), scale);
     if (residual) x = _mm256_add_ps(_mm256_loadu_ps(residual + i), x);
