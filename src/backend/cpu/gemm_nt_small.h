@@ -1,0 +1,37 @@
+// A GEMM of our own for the linear layers of a small batch: C[M,N] = A[M,K] B[N,K]^T (+ bias[N]) (+ C), both
+// operands K-contiguous (activations [M,K], HuggingFace nn.Linear weights [N,K]), for the regime where the
+// weights stream from memory (BERT-base inference at batch 1: M = 128 rows, 340 MB of weights per forward).
+//
+// Why not OpenBLAS there: its sgemm first packs each weight block (read W, write a packed copy, read it
+// again) in a phase that does no FMAs, and the M = 128 activations give each weight only 128 uses to pay for
+// it. This kernel never copies the weights: it transposes the (small) activations once per call into
+// [K][64-row] panels that stay in L2 and reads each weight element from memory once per 256 activation rows,
+// broadcasting it against 64 of them at a time (register tile: 6 weight rows x 64 activation rows = 24 zmm
+// accumulators), with the next weight chunk prefetched while the current one is multiplied. The figures that
+// decide where linear_forward uses it are in src/kernels/linear.cpp.
+//
+// Numerics and determinism: every output is (sum_k A[m,k] B[n,k]) accumulated in float by one FMA chain in
+// increasing k, starting from 0, then + bias, then + C; the chain does not depend on M, N, the tiling or the
+// thread count, so 1 and 2 threads (and any split of N among threads) give the same bits. The bits differ
+// from OpenBLAS's (another order of the FMAs); tests/backend/gemm_nt_small_test.cpp bounds both against a
+// double-precision reference.
+#pragma once
+
+#include <cstdint>
+
+namespace bertfit {
+
+// True when the AVX-512 kernel runs: core/cpu_features.h's use_avx512() (the CPU has AVX-512 F/DQ/VL/BW and
+// BERTFIT_MAX_ISA / set_max_isa do not cap it). Otherwise gemm_nt_small falls back to OpenBLAS (the bias
+// written, then gemm() with beta = 1), with the same contract but OpenBLAS's bits.
+bool gemm_nt_small_available();
+
+// C[m,n] = sum_k A[m*lda + k] * B[n*ldb + k]  (+ bias[n] when bias is not null)  (+ C[m*ldc + n] when
+// accumulate; otherwise C is only written, its old contents, even NaN, ignored). Any M, N, K >= 0; lda, ldb
+// >= K, ldc >= N. C must not overlap A, B or bias. Threads: an OpenMP parallel region over N (the weight
+// rows) when called outside one and the product is large enough; serial in the calling thread inside a
+// parallel region.
+void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                   const float* bias, bool accumulate, float* C, int64_t ldc);
+
+}  // namespace bertfit
