@@ -5,8 +5,8 @@
 
 #include "cli/commands.h"
 #include "cli/data_options.h"
+#include "core/atomic_file.h"
 #include "core/threading.h"
-#include "io/atomic_file.h"
 #include "train/classifier.h"
 
 namespace bertfit::cli {
@@ -44,7 +44,7 @@ void add_evaluate_command(CLI::App& app) {
       j["weighted_f1"] = e.metrics.weighted.f1;
       j["loss"] = e.loss;
       j["confusion"] = e.metrics.confusion;
-      io::write_file_atomic(*output, j.dump(2) + "\n");
+      write_file_atomic(*output, j.dump(2) + "\n");
     }
   });
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/atomic_file.h"  // write_file_atomic: every file is written through it
+
 namespace bertfit::data {
 
 class MappedFile {
@@ -28,10 +30,6 @@ class MappedFile {
   void* data_ = nullptr;
   size_t size_ = 0;
 };
-
-// Writes `content` to `path` atomically (temporary file, fsync, rename, fsync of the directory).
-// Throws FormatError naming the path on any failure; the temporary file is removed on failure.
-void write_file_atomic(const std::string& path, std::string_view content);
 
 // Reads a whole file into a string (for small files and pipes). Throws FormatError naming the path.
 std::string read_file(const std::string& path);

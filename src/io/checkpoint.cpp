@@ -17,7 +17,7 @@
 #include "bertfit/io/config_json.h"
 #include "bertfit/io/safetensors.h"
 #include "bertfit/io/torch_bin.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "io/json_util.h"
 #include "io/mapped_file.h"
 
@@ -307,12 +307,12 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
     }
     for (const auto& e : fs::directory_iterator(staging))
       if (e.is_regular_file()) fsync_file(e.path().string());
-    io::fsync_dir(staging);
+    fsync_dir(staging);
     if (!had_dir) {
       if (::rename(staging.c_str(), dir.c_str()) != 0)
         throw FormatError(dir + ": cannot rename the staging directory into place: " + std::strerror(errno));
       swapped = true;
-      io::fsync_dir(parent);
+      fsync_dir(parent);
       return;
     }
     // One atomic exchange: afterwards `staging` holds the previous directory.
@@ -328,12 +328,12 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
       }
     }
     swapped = true;
-    io::fsync_dir(parent);
+    fsync_dir(parent);
     // Subdirectories (e.g. checkpoint-500/) move from the previous directory into the new one.
     for (const auto& e : fs::directory_iterator(old))
       if (e.is_directory() && !fs::exists(target / e.path().filename()))
         fs::rename(e.path(), target / e.path().filename());
-    io::fsync_dir(dir);
+    fsync_dir(dir);
     fs::remove_all(old);
   } catch (const fs::filesystem_error& e) {
     if (!swapped) fs::remove_all(staging, ec);

@@ -12,7 +12,7 @@
 #include <set>
 
 #include "bertfit/error.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "io/json_util.h"
 
 namespace bertfit {
@@ -344,7 +344,7 @@ std::string config_json_text(const ModelConfig& c) {
 }
 
 void write_config_json(const std::string& path, const ModelConfig& c) {
-  io::write_file_atomic(path, config_json_text(c));
+  write_file_atomic(path, config_json_text(c));
 }
 
 }  // namespace bertfit

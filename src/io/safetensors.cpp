@@ -11,7 +11,7 @@
 #include <set>
 
 #include "bertfit/error.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 #include "io/json_util.h"
 #include "io/mapped_file.h"
 
@@ -309,13 +309,13 @@ void write_safetensors(const std::string& path, const std::vector<TensorRef>& te
                        const std::map<std::string, std::string>& metadata) {
   Plan p = plan_safetensors(tensors, metadata);
   const uint64_t n = p.header.size();
-  std::vector<io::ByteSpan> parts{{&n, 8}, {p.header.data(), p.header.size()}};
+  std::vector<ByteSpan> parts{{&n, 8}, {p.header.data(), p.header.size()}};
   for (size_t i = 0; i < p.order.size(); ++i) {
     const TensorRef& t = *p.order[i];
     const size_t bytes = (static_cast<uint64_t>(t.numel()) * dtype_bits(t.dtype) + 7) / 8;
     parts.push_back({p.gathered[i].empty() ? t.data : p.gathered[i].data(), bytes});
   }
-  io::write_file_atomic(path, parts);
+  write_file_atomic(path, parts);
 }
 
 }  // namespace bertfit

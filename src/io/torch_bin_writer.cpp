@@ -9,7 +9,7 @@
 
 #include "bertfit/error.h"
 #include "bertfit/io/torch_bin.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace bertfit {
 
@@ -182,7 +182,7 @@ void write_torch_bin(const std::string& path, const std::vector<TensorRef>& tens
 
   // Local headers (each in its own buffer) interleaved with the payloads, then the central directory.
   std::vector<std::vector<uint8_t>> headers(entries.size());
-  std::vector<io::ByteSpan> parts;
+  std::vector<ByteSpan> parts;
   uint64_t pos = 0;
   constexpr uint32_t k32 = 0xFFFFFFFF;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -277,7 +277,7 @@ void write_torch_bin(const std::string& path, const std::vector<TensorRef>& tens
   put32(tail, static_cast<uint32_t>(std::min<uint64_t>(cd_offset, k32)));
   put16(tail, 0);
   parts.push_back({tail.data(), tail.size()});
-  io::write_file_atomic(path, parts);
+  write_file_atomic(path, parts);
 }
 
 }  // namespace bertfit

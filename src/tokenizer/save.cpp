@@ -11,42 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "bertfit/error.h"
+#include "core/atomic_file.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace bertfit {
 
 using ojson = nlohmann::ordered_json;
-
-namespace tok {
-
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw FormatError(path + ": cannot write (" + std::strerror(errno) + ")");
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw FormatError(path + ": write failed (" + err + ")");
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw FormatError(path + ": fsync/close failed (" + std::strerror(errno) + ")");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw FormatError(path + ": rename failed (" + err + ")");
-  }
-}
-
-}  // namespace tok
 
 namespace {
 
@@ -182,12 +152,12 @@ void Tokenizer::save(const std::string& dir) const {
   if (bert) {
     std::string txt;
     for (size_t id = 0; id < t.vocab_r.size(); ++id) txt += t.vocab_r[id] + "\n";
-    tok::write_file_atomic(dir + "/vocab.txt", txt);
+    write_file_atomic(dir + "/vocab.txt", txt);
   } else {
-    tok::write_file_atomic(dir + "/vocab.json", vocab_json(t).dump());
+    write_file_atomic(dir + "/vocab.json", vocab_json(t).dump());
     std::string txt = "#version: 0.2\n";
     for (const auto& [a, b] : t.merges) txt += a + " " + b + "\n";
-    tok::write_file_atomic(dir + "/merges.txt", txt);
+    write_file_atomic(dir + "/merges.txt", txt);
   }
 
   // Roles, as special_tokens_map.json and tokenizer_config.json carry them.
@@ -210,7 +180,7 @@ void Tokenizer::save(const std::string& dir) const {
   role("pad_token", t.pad_token);
   role("sep_token", t.sep_token);
   role("unk_token", t.unk_token);
-  tok::write_file_atomic(dir + "/special_tokens_map.json", roles.dump(2) + "\n");
+  write_file_atomic(dir + "/special_tokens_map.json", roles.dump(2) + "\n");
 
   ojson cfg;
   ojson decoder = ojson::object();
@@ -231,10 +201,10 @@ void Tokenizer::save(const std::string& dir) const {
   for (auto it = roles.begin(); it != roles.end(); ++it) cfg[it.key()] = it.value();
   cfg["model_max_length"] = t.model_max_length;
   cfg["tokenizer_class"] = bert ? "BertTokenizer" : "RobertaTokenizer";
-  tok::write_file_atomic(dir + "/tokenizer_config.json", cfg.dump(2) + "\n");
+  write_file_atomic(dir + "/tokenizer_config.json", cfg.dump(2) + "\n");
 
   // tokenizer.json last: from_directory prefers it, so a reader sees it only once the rest is in place.
-  tok::write_file_atomic(dir + "/tokenizer.json", tokenizer_json(t).dump());
+  write_file_atomic(dir + "/tokenizer.json", tokenizer_json(t).dump());
 }
 
 }  // namespace bertfit

@@ -209,8 +209,6 @@ namespace tok {
 char32_t byte_to_char(uint8_t b);
 // Inverse; -1 for characters that stand for no byte.
 int char_to_byte(char32_t c);
-// Writes `content` to path atomically (temporary file, fsync, rename). Throws FormatError.
-void write_file_atomic(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);  // throws FormatError naming the file
 }  // namespace tok
 

@@ -9,10 +9,10 @@
 
 #include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
+#include "core/atomic_file.h"
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/dataset.h"
-#include "io/atomic_file.h"
 #include "kernels/adamw.h"
 #include "train/batching.h"
 #include "train/checkpoints.h"
@@ -377,7 +377,7 @@ PretrainResult pretrain(const PretrainArgs& args) {
     {
       std::string text;
       for (const auto& l : train_lines) text += l + "\n";
-      io::write_file_atomic(corpus, text);
+      write_file_atomic(corpus, text);
     }
     Progress p("train tokenizer", 1, 1);
     if (args.model_type == "roberta") {
@@ -508,7 +508,7 @@ PretrainResult pretrain(const PretrainArgs& args) {
                         " differs from trainer state step " + std::to_string(state.global_step));
     say("resuming from " + ck + " at step " + std::to_string(state.global_step));
   }
-  io::write_file_atomic(args.output_dir + "/training_args.json", args.to_json().dump(2) + "\n");
+  write_file_atomic(args.output_dir + "/training_args.json", args.to_json().dump(2) + "\n");
 
   const int32_t pad_id = tok.pad_id();
   const bool do_eval = args.eval_strategy != "no" && !eval_blocks.empty();
@@ -535,8 +535,8 @@ PretrainResult pretrain(const PretrainArgs& args) {
   auto save_checkpoint = [&](const std::string& dir) {
     save_pretrained(model, dir, &tok);
     opt.save(dir + "/optimizer.safetensors");
-    io::write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
-    io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
+    write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
+    write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
   };
   int64_t last_eval_step = -1;
   auto evaluate_and_save = [&](double epoch) {
@@ -621,12 +621,12 @@ PretrainResult pretrain(const PretrainArgs& args) {
   }
   result.best_checkpoint = state.best_model_checkpoint;
   save_pretrained(model, args.output_dir, &tok);
-  io::write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
+  write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
   if (!eval_blocks.empty()) {
     result.final_eval = evaluate();
     nlohmann::json j = eval_log(result.final_eval, state.epoch, state.global_step);
     if (result.initial_eval.masked_tokens > 0) j["initial_eval_loss"] = result.initial_eval.loss;
-    io::write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
     say("held-out: loss " + fmt("%.4f", result.final_eval.loss) + ", perplexity " +
         fmt("%.2f", result.final_eval.perplexity));
   }

@@ -15,9 +15,9 @@
 #include "bertfit/error.h"
 #include "bertfit/io/checkpoint.h"
 #include "bertfit/io/config_json.h"
+#include "core/atomic_file.h"
 #include "core/threading.h"
 #include "data/split.h"
-#include "io/atomic_file.h"
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
 #include "train/checkpoints.h"
@@ -304,7 +304,7 @@ FinetuneResult finetune(const TrainingArgs& args) {
   }
   {
     nlohmann::ordered_json j = args.to_json();
-    io::write_file_atomic(args.output_dir + "/training_args.json", j.dump(2) + "\n");
+    write_file_atomic(args.output_dir + "/training_args.json", j.dump(2) + "\n");
   }
 
   const int32_t pad_id = tok.pad_id();
@@ -318,8 +318,8 @@ FinetuneResult finetune(const TrainingArgs& args) {
   auto save_checkpoint = [&](const std::string& dir) {
     save_pretrained(model, dir, &tok);
     opt.save(dir + "/optimizer.safetensors");
-    io::write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
-    io::write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
+    write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
+    write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
   };
   int64_t last_eval_step = -1, samples_seen = 0;
   BatchTokens tokens_seen;  // of the steps this process ran: what padding costs
@@ -425,12 +425,12 @@ FinetuneResult finetune(const TrainingArgs& args) {
   result.best_checkpoint = state.best_model_checkpoint;
   result.best_metric = state.best_metric;
   save_pretrained(model, args.output_dir, &tok);
-  io::write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
+  write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
   if (!dev_ex.empty()) {
     result.final_eval =
         run_evaluation(model, dev_ex, args.per_device_eval_batch_size, pad_id, "final eval", pad_to_length);
     nlohmann::json j = eval_log(result.final_eval, "eval", state.epoch, state.global_step);
-    io::write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
     say("validation:\n" + train::classification_report(result.final_eval.metrics, labels.id2label(), 4));
   }
   return result;

@@ -1,13 +1,15 @@
 // Crash-safe file replacement: write to a temporary sibling, fsync it, rename it over the target, fsync the
-// directory. A reader sees either the old file or the complete new one, never a torn one.
+// directory. A reader sees either the old file or the complete new one, never a torn one. The one
+// implementation for every area that writes files (checkpoints, tokenizers, data sets, run logs).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
-namespace bertfit::io {
+namespace bertfit {
 
 // A sequence of byte ranges written in order (so large tensors need no concatenated copy).
 struct ByteSpan {
@@ -17,9 +19,9 @@ struct ByteSpan {
 
 // Throws FormatError("<path>: ...") on any I/O failure, after removing the temporary file.
 void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
-void write_file_atomic(const std::string& path, const std::string& text);
+void write_file_atomic(const std::string& path, std::string_view text);
 
 // fsync a directory so a rename inside it is durable.
 void fsync_dir(const std::string& dir);
 
-}  // namespace bertfit::io
+}  // namespace bertfit

@@ -1,5 +1,5 @@
 // Atomic file writes (see atomic_file.h).
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include "bertfit/error.h"
 
-namespace bertfit::io {
+namespace bertfit {
 
 namespace {
 std::string parent_dir(const std::string& path) {
@@ -68,8 +68,8 @@ void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& par
   fsync_dir(parent_dir(path));
 }
 
-void write_file_atomic(const std::string& path, const std::string& text) {
+void write_file_atomic(const std::string& path, std::string_view text) {
   write_file_atomic(path, {ByteSpan{text.data(), text.size()}});
 }
 
-}  // namespace bertfit::io
+}  // namespace bertfit
