@@ -1,6 +1,7 @@
 #include "kernels/activation.h"
 #include "core/threading.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/cpu_features.h"
@@ -10,14 +11,23 @@
 namespace bertfit {
 
 namespace {
-constexpr float kInvSqrt2 = 0.70710678118654752440f;
-constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
-// Elements per parallel chunk: large enough to amortise the fork, a multiple of 8 so only the last chunk has
+using vec::kInvSqrt2;
+using vec::kInvSqrt2Pi;
+// Elements per parallel chunk: large enough to amortise the fork, a multiple of 16 so only the last chunk has
 // a scalar tail. The chunking does not change any value (every element is computed independently).
 constexpr int64_t kChunk = 16384;
 
-// AVX-512 bodies: elements [lo, returned index) 16 at a time; the caller's AVX2 loop and scalar tail finish
-// the span. Same expressions as the AVX2 loops below, so the same bits.
+// body(lo, hi) over [0, n) in chunks of kChunk, in parallel when there is more than one.
+template <class Body>
+void for_each_chunk(int64_t n, const Body& body) {
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+  for (int64_t c = 0; c < nchunks; ++c) body(c * kChunk, std::min(n, c * kChunk + kChunk));
+}
+
+// Each GELU kernel handles a span in three widths computing the same expressions, so the same bits: AVX-512
+// (16 at a time, when use_avx512()), AVX2 (8 at a time), then scalar for the tail. The *_avx512 bodies return
+// where they stopped.
 BERTFIT_AVX512 int64_t gelu_forward_avx512(float* out, const float* inp, int64_t lo, int64_t hi) {
   int64_t i = lo;
   for (; i + 16 <= hi; i += 16) {
@@ -29,12 +39,10 @@ BERTFIT_AVX512 int64_t gelu_forward_avx512(float* out, const float* inp, int64_t
 
 BERTFIT_AVX512 int64_t gelu_backward_avx512(float* dinp, const float* inp, const float* dout, int64_t lo,
                                             int64_t hi) {
-  const __m512 neg_half = _mm512_set1_ps(-0.5f), c_pdf = _mm512_set1_ps(kInvSqrt2Pi);
   int64_t i = lo;
   for (; i + 16 <= hi; i += 16) {
     const __m512 x = _mm512_loadu_ps(inp + i);
-    const __m512 pdf = _mm512_mul_ps(c_pdf, vec::exp_ps512(_mm512_mul_ps(_mm512_mul_ps(neg_half, x), x)));
-    const __m512 d = _mm512_fmadd_ps(x, pdf, vec::normal_cdf_ps512(x));
+    const __m512 d = vec::gelu_derivative_ps512(x, vec::normal_cdf_ps512(x));
     _mm512_storeu_ps(dinp + i, _mm512_mul_ps(_mm512_loadu_ps(dout + i), d));
   }
   return i;
@@ -42,79 +50,59 @@ BERTFIT_AVX512 int64_t gelu_backward_avx512(float* dinp, const float* inp, const
 
 BERTFIT_AVX512 int64_t gelu_forward_and_derivative_avx512(float* out, float* deriv, const float* inp,
                                                           int64_t lo, int64_t hi) {
-  const __m512 neg_half = _mm512_set1_ps(-0.5f), c_pdf = _mm512_set1_ps(kInvSqrt2Pi);
   int64_t i = lo;
   for (; i + 16 <= hi; i += 16) {
     const __m512 x = _mm512_loadu_ps(inp + i);
     const __m512 cdf = vec::normal_cdf_ps512(x);
-    const __m512 pdf = _mm512_mul_ps(c_pdf, vec::exp_ps512(_mm512_mul_ps(_mm512_mul_ps(neg_half, x), x)));
     _mm512_storeu_ps(out + i, _mm512_mul_ps(x, cdf));
-    _mm512_storeu_ps(deriv + i, _mm512_fmadd_ps(x, pdf, cdf));
+    _mm512_storeu_ps(deriv + i, vec::gelu_derivative_ps512(x, cdf));
   }
   return i;
 }
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
-  const int64_t nchunks = (n + kChunk - 1) / kChunk;
   const bool wide = use_avx512();
-#pragma omp parallel for schedule(static) if (nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
-    const int64_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
+  for_each_chunk(n, [&](int64_t lo, int64_t hi) {
     int64_t i = wide ? gelu_forward_avx512(out, inp, lo, hi) : lo;
     for (; i + 8 <= hi; i += 8) {
       const __m256 x = _mm256_loadu_ps(inp + i);
       _mm256_storeu_ps(out + i, _mm256_mul_ps(x, vec::normal_cdf_ps(x)));
     }
     for (; i < hi; ++i) out[i] = inp[i] * vec::normal_cdf_scalar(inp[i]);
-  }
+  });
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
-  const int64_t nchunks = (n + kChunk - 1) / kChunk;
-  const __m256 neg_half = _mm256_set1_ps(-0.5f), c_pdf = _mm256_set1_ps(kInvSqrt2Pi);
   const bool wide = use_avx512();
-#pragma omp parallel for schedule(static) if (nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
-    const int64_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
+  for_each_chunk(n, [&](int64_t lo, int64_t hi) {
     int64_t i = wide ? gelu_backward_avx512(dinp, inp, dout, lo, hi) : lo;
     for (; i + 8 <= hi; i += 8) {
       const __m256 x = _mm256_loadu_ps(inp + i);
-      const __m256 pdf = _mm256_mul_ps(c_pdf, vec::exp_ps(_mm256_mul_ps(_mm256_mul_ps(neg_half, x), x)));
-      const __m256 d = _mm256_fmadd_ps(x, pdf, vec::normal_cdf_ps(x));
+      const __m256 d = vec::gelu_derivative_ps(x, vec::normal_cdf_ps(x));
       _mm256_storeu_ps(dinp + i, _mm256_mul_ps(_mm256_loadu_ps(dout + i), d));
     }
-    for (; i < hi; ++i) {
-      const float x = inp[i];
-      const float pdf = kInvSqrt2Pi * vec::exp_scalar(-0.5f * x * x);
-      dinp[i] = dout[i] * std::fma(x, pdf, vec::normal_cdf_scalar(x));
-    }
-  }
+    for (; i < hi; ++i)
+      dinp[i] = dout[i] * vec::gelu_derivative_scalar(inp[i], vec::normal_cdf_scalar(inp[i]));
+  });
 }
 
 void gelu_forward_and_derivative(float* out, float* deriv, const float* inp, int64_t n) {
-  const int64_t nchunks = (n + kChunk - 1) / kChunk;
-  const __m256 neg_half = _mm256_set1_ps(-0.5f), c_pdf = _mm256_set1_ps(kInvSqrt2Pi);
   const bool wide = use_avx512();
-#pragma omp parallel for schedule(static) if (nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
-    const int64_t lo = c * kChunk, hi = lo + kChunk < n ? lo + kChunk : n;
+  for_each_chunk(n, [&](int64_t lo, int64_t hi) {
     int64_t i = wide ? gelu_forward_and_derivative_avx512(out, deriv, inp, lo, hi) : lo;
     for (; i + 8 <= hi; i += 8) {
       const __m256 x = _mm256_loadu_ps(inp + i);
       const __m256 cdf = vec::normal_cdf_ps(x);
-      const __m256 pdf = _mm256_mul_ps(c_pdf, vec::exp_ps(_mm256_mul_ps(_mm256_mul_ps(neg_half, x), x)));
       _mm256_storeu_ps(out + i, _mm256_mul_ps(x, cdf));
-      _mm256_storeu_ps(deriv + i, _mm256_fmadd_ps(x, pdf, cdf));
+      _mm256_storeu_ps(deriv + i, vec::gelu_derivative_ps(x, cdf));
     }
     for (; i < hi; ++i) {
-      const float x = inp[i];
-      const float cdf = vec::normal_cdf_scalar(x);
-      const float pdf = kInvSqrt2Pi * vec::exp_scalar(-0.5f * x * x);
+      const float x = inp[i], cdf = vec::normal_cdf_scalar(x);
       out[i] = x * cdf;
-      deriv[i] = std::fma(x, pdf, cdf);
+      deriv[i] = vec::gelu_derivative_scalar(x, cdf);
     }
-  }
+  });
 }
 
 void gelu_backward_from_derivative(float* dinp, const float* deriv, const float* dout, int64_t n) {

@@ -5,7 +5,7 @@
 #include "kernels/adamw.h"
 #include "core/threading.h"
 
-#include <immintrin.h>
+#include "core/simd.h"
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 #include "kernels/cross_entropy.h"
 #include "core/threading.h"
 
-#include <immintrin.h>
+#include "core/simd.h"
 
 #include <algorithm>
 #include <cmath>

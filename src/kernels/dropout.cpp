@@ -6,7 +6,7 @@
 #include "core/cpu_features.h"
 #include "core/threading.h"
 
-#include <immintrin.h>
+#include "core/simd.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "kernels/head_gemm.h"
 
-#include <immintrin.h>
+#include "core/simd.h"
 
 #include <algorithm>
 

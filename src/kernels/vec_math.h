@@ -16,7 +16,7 @@
 // weights are NaN, which the trainer detects on the loss).
 #pragma once
 
-#include <immintrin.h>
+#include "core/simd.h"
 
 #include <cmath>
 #include <cstdint>
@@ -104,6 +104,20 @@ inline float normal_cdf_scalar(float x) {
   const float z = x * kInvSqrt2;
   const float half_erfc = 0.5f * erfc_pos_scalar(std::fabs(z));
   return z >= 0.0f ? 1.0f - half_erfc : half_erfc;
+}
+
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+
+// The GELU derivative Phi(x) + x phi(x), given cdf = Phi(x) (computed once when GELU itself is needed too).
+inline __m256 gelu_derivative_ps(__m256 x, __m256 cdf) {
+  const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(kInvSqrt2Pi),
+                                   vec::exp_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x)));
+  return _mm256_fmadd_ps(x, pdf, cdf);
+}
+
+inline float gelu_derivative_scalar(float x, float cdf) {
+  const float pdf = kInvSqrt2Pi * exp_scalar(-0.5f * x * x);
+  return std::fma(x, pdf, cdf);
 }
 
 // Horizontal sums in a fixed order (lanes 0..7 pairwise), used by row reductions.

@@ -1,9 +1,10 @@
-// AVX-512 twins of kernels/vec_math.h's exp and normal CDF, 16 floats at a time: the same formulas, the same
-// IEEE operations in the same order, so they return the same bits as the AVX2 versions (tested in
-// tests/kernels/fast_kernels_test.cpp). Only for kernels that check core/cpu_features.h's use_avx512() first.
+// AVX-512 twins of kernels/vec_math.h's exp, normal CDF and GELU derivative, 16 floats at a time: the same
+// formulas, the same IEEE operations in the same order, so they return the same bits as the AVX2 versions
+// (tested in tests/kernels/fast_kernels_test.cpp). Only for kernels that check core/cpu_features.h's
+// use_avx512() first.
 #pragma once
 
-#include <immintrin.h>
+#include "core/simd.h"
 
 #include "kernels/vec_math.h"
 
@@ -45,6 +46,12 @@ BERTFIT_AVX512 inline __m512 normal_cdf_ps512(__m512 x) {
   const __m512 half_erfc = _mm512_mul_ps(_mm512_set1_ps(0.5f), erfc_pos_ps512(a));
   const __m512 pos = _mm512_sub_ps(_mm512_set1_ps(1.0f), half_erfc);
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GE_OQ), half_erfc, pos);
+}
+
+BERTFIT_AVX512 inline __m512 gelu_derivative_ps512(__m512 x, __m512 cdf) {
+  const __m512 pdf = _mm512_mul_ps(_mm512_set1_ps(kInvSqrt2Pi),
+                                   exp_ps512(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(-0.5f), x), x)));
+  return _mm512_fmadd_ps(x, pdf, cdf);
 }
 
 }  // namespace vec

@@ -15,14 +15,8 @@
 // prefetches into L2 the weights of the tile that comes next.
 #include "backend/cpu/gemm_nt_small.h"
 
-// GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps(), which it then reports as used
-// uninitialised once inlined (GCC bug 105593, fixed in GCC 13): not a defect of this file.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
 #include <omp.h>
+#include "core/simd.h"  // <immintrin.h> without GCC 12's false warnings
 
 #include <algorithm>
 
