@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "core/cpu_features.h"
 #include "core/threading.h"
 
 namespace bertfit::cli {
@@ -13,7 +14,10 @@ void add_info_command(CLI::App& app) {
     std::printf("BLAS:    %s\n", blas_config());
     std::printf("threads: %d (OpenMP; OMP_NUM_THREADS or --threads to change)\n", num_threads());
 #if defined(__AVX2__) && defined(__FMA__)
-    std::printf("ISA:     AVX2 + FMA\n");
+    // The build's baseline, and what the kernels dispatch to at run time (core/cpu_features.h).
+    std::printf("ISA:     AVX2 + FMA (build baseline); AVX-512 kernels %s\n",
+                use_avx512() ? "in use (BERTFIT_MAX_ISA=avx2 turns them off)"
+                             : "not in use (no AVX-512 F/DQ/VL/BW, or BERTFIT_MAX_ISA=avx2)");
 #else
     std::printf("ISA:     generic\n");
 #endif
