@@ -22,8 +22,14 @@ namespace bertfit {
 
 // Per thread: three T x T blocks (probabilities, dropped-out probabilities, the probability gradient) and a
 // row of T key flags.
+namespace {
+int64_t head_scratch_floats(int64_t T) {
+  return 3 * T * T + T + 16;
+}
+}  // namespace
+
 int64_t attention_scratch_floats(int64_t T, int num_threads) {
-  return (3 * T * T + T + 16) * num_threads;
+  return head_scratch_floats(T) * num_threads;
 }
 
 namespace {
@@ -97,7 +103,7 @@ void head_probabilities(float* P, const float* q, const float* k, const float* k
 struct HeadScratch {
   float *a, *b, *c, *keep;
   HeadScratch(float* scratch, int64_t T) {
-    float* base = scratch + static_cast<int64_t>(omp_get_thread_num()) * (3 * T * T + T + 16);
+    float* base = scratch + static_cast<int64_t>(omp_get_thread_num()) * head_scratch_floats(T);
     a = base;
     b = a + T * T;
     c = b + T * T;
