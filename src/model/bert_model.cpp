@@ -1,5 +1,6 @@
 // BertModel: parameter table, initialisation, activation arena, and the forward/backward drivers.
-// The encoder layers are in encoder.cpp, the task heads in heads.cpp.
+// The encoder layers are in encoder.cpp, the masked-LM head in mlm_head.cpp, the classification heads in
+// classification_head.cpp.
 #include "model/bert_model.h"
 
 #include <algorithm>

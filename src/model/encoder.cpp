@@ -13,7 +13,8 @@
 namespace bertfit {
 
 namespace {
-// Dropout sites: 0 = embeddings, then three per layer, then the heads (heads.cpp uses kHeadSite + k).
+// Dropout sites: 0 = embeddings, then three per layer, then the classification head
+// (classification_head.cpp uses kHeadSite + k).
 inline uint64_t layer_site(int64_t l, int k) {
   return 1 + 3 * static_cast<uint64_t>(l) + k;
 }

@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gunzip -c $F/corpus-cased.txt.gz >"$tmp/cased.txt"
 gunzip -c $F/corpus-chinese.txt.gz >"$tmp/chinese.txt"
-# Options here must match tests/tokenizer/test_tokenizer_train.cpp.
+# Options here must match tests/tokenizer/tokenizer_unit_test.cpp.
 "$BIN" train-tokenizer --corpus "$tmp/cased.txt" --out $F/bert-cased --vocab-size 4000 --cased
 "$BIN" train-tokenizer --corpus "$tmp/chinese.txt" --out $F/bert-chinese --vocab-size 6000 --limit-alphabet 2500
 "$BIN" train-tokenizer --type bpe --corpus "$tmp/cased.txt" --out $F/bpe-trained --vocab-size 3000

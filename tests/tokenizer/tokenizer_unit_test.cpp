@@ -1,7 +1,7 @@
 // Tokenizer behaviour beyond the golden parity files: bad input (invalid UTF-8, broken vocabulary files
 // named by file and line), truncation and chunking invariants, batch == sequential, save() round trips,
 // and the trainers reproducing the committed vocabularies byte for byte (those vocabularies are the ones
-// the oracle verified in test_tokenizer_parity). Uses only committed fixtures.
+// the oracle verified in tokenizer_parity_test). Uses only committed fixtures.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -211,7 +211,7 @@ TEST(TokenizerSave, RoundTripGivesTheSameTokens) {
 }
 
 // The committed vocabularies were made by these trainers (tools/tokenizer/make_fixtures.sh) and verified
-// against the oracle in test_tokenizer_parity; retraining must reproduce them byte for byte.
+// against the oracle in tokenizer_parity_test; retraining must reproduce them byte for byte.
 TEST(TokenizerTrain, TrainersReproduceTheCommittedVocabularies) {
   const std::string d = tmp_dir("train");
   auto corpus = [&](const std::string& name) {
