@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's main command: bertfit end to end on real data, on a fresh Debian 12 machine.
 #
-#   scripts/demo.sh [--full] [--out DIR] [--threads N] [--skip-setup] [--data-only]
+#   scripts/demo.sh [--full] [--out DIR] [--threads N] [--skip-setup] [--data-only] [--no-baselines]
 #
 # 1. setup (Debian packages, idempotent) and a Release build of bertfit (build/)
 # 2. `apt-get update -o Acquire::Languages=en`, then the Debian package descriptions data set (title = short
@@ -10,8 +10,10 @@
 # 4. masked-LM pre-training of a small BERT from scratch on that corpus
 # 5. fine-tuning of the pre-trained model, and of the SAME architecture from its random initialisation (no
 #    pre-training), with the same settings (head+tail truncation, warm-up 0.1, linear decay)
-# 6. both evaluated on the held-out test split (test_labels.tsv), the submission CSV written, and a table of
-#    test accuracy / macro-F1 and the wall time of every step.
+# 6. both evaluated on the held-out test split (test_labels.tsv), the submission CSV written
+# 7. the two baselines users compare with, on the same split in the same run: fastText
+#    (scripts/baseline-fasttext.sh) and TF-IDF + linear SVM (scripts/baseline-tfidf-svm.sh; --no-baselines
+#    skips both), and a table of test accuracy / macro-F1 and the wall time of every step.
 # Everything goes under DIR (default out/demo, git-ignored). Default: a tiny BERT (2 layers, hidden 128), one
 # epoch of pre-training and one of fine-tuning, under 20 minutes on 2 cores (docs/results.md has the measured
 # figures and why these settings). --full: a mini BERT (4 layers, hidden 256), longer pre-training and
@@ -26,6 +28,7 @@ FULL=0
 THREADS=0
 SKIP_SETUP=0
 DATA_ONLY=0
+BASELINES=1
 while (($#)); do
   case $1 in
     --full) FULL=1 ;;
@@ -33,7 +36,8 @@ while (($#)); do
     --threads) THREADS=$2; shift ;;
     --skip-setup) SKIP_SETUP=1 ;;
     --data-only) DATA_ONLY=1 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    --no-baselines) BASELINES=0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -135,6 +139,11 @@ done
 step submission "$BF" predict --model "$OUT/ft-pretrained" --file "$OUT/data/test.tsv" \
   --id_column paperid --submission "$OUT/submission.csv" --threads "$THREADS"
 
+if ((BASELINES)); then
+  FASTTEXT_OUT=$OUT/fasttext step fasttext bash scripts/baseline-fasttext.sh "$OUT/data"
+  TFIDF_OUT=$OUT/tfidf-svm step tfidf-svm bash scripts/baseline-tfidf-svm.sh "$OUT/data"
+fi
+
 field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
 {
   echo
@@ -146,7 +155,12 @@ field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
     "$(field "$OUT/test-pretrained.json" accuracy)" "$(field "$OUT/test-pretrained.json" macro_f1)"
   printf '%-44s %10.4f %10.4f\n' "BERT-$SIZE, no pre-training (random init)" \
     "$(field "$OUT/test-scratch.json" accuracy)" "$(field "$OUT/test-scratch.json" macro_f1)"
-  printf '%-44s %10s %10s\n' "fastText supervised (docs/results.md)" "0.8225" "0.7295"
+  if ((BASELINES)); then
+    printf '%-44s %10.4f %10.4f\n' "fastText supervised (word bigrams)" \
+      "$(field "$OUT/fasttext/results.json" accuracy)" "$(field "$OUT/fasttext/results.json" macro_f1)"
+    printf '%-44s %10.4f %10.4f\n' "TF-IDF word+char n-grams, linear SVM" \
+      "$(field "$OUT/tfidf-svm/results.json" accuracy)" "$(field "$OUT/tfidf-svm/results.json" macro_f1)"
+  fi
   printf '   pre-training: held-out MLM loss %.3f -> %.3f nats (perplexity %.1f), %s epoch(s), lr %s\n' \
     "$(field "$OUT/pretrained/eval_results.json" initial_eval_loss)" \
     "$(field "$OUT/pretrained/eval_results.json" eval_loss)" \
