@@ -488,7 +488,7 @@ bool gemm_nt_small_available() {
 
 namespace {
 
-// Without AVX-512: the bias written (added when accumulating), then OpenBLAS with beta = 1.
+// Without AVX-512: the bias written (added when accumulating), then gemm() with beta = 1.
 void gemm_nt_small_fallback(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                             int64_t ldb, const float* bias, bool accumulate, float* C, int64_t ldc) {
   if (bias) {
