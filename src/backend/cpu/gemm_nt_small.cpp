@@ -21,10 +21,9 @@
 #include <algorithm>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/transpose16.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
-
-#define BERTFIT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 
 namespace bertfit {
 namespace {
@@ -50,32 +49,6 @@ constexpr int64_t kPartialSumsMax = int64_t{1} << 22;
 // Below this many multiply-adds (M rounded up to 16 lanes) one thread does the product: forking and joining
 // costs 5-20 us, about what 2^21 FMAs take on one core (32 per cycle at ~3.7 GHz: ~18 us).
 constexpr int64_t kParallelMinFma = int64_t{1} << 21;
-
-// In-register transpose of a 16 x 16 float block: r[i] holds row i before, column i after.
-BERTFIT_AVX512 inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  for (int g = 0; g < 2; ++g)
-    for (int j = 0; j < 4; ++j) {
-      t[8 * g + j] = _mm512_shuffle_f32x4(r[8 * g + j], r[8 * g + 4 + j], 0x88);
-      t[8 * g + 4 + j] = _mm512_shuffle_f32x4(r[8 * g + j], r[8 * g + 4 + j], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-  }
-}
 
 inline __mmask16 low_mask(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
