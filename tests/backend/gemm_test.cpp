@@ -137,10 +137,11 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   // Sizes: 1, 5 (inside one tile), 17 (AVX2 16-column tile + 1), 63/64/65 (around two AVX-512 32-column
   // panels and the 12- and 6-row tiles' multiples), 145 (144-row block + 1), 300 (several of each, K past
-  // the 256-long chunk: the partial sums are stored and reloaded).
-  const int64_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},      {1, 65, 300}, {17, 1, 64},
-                               {63, 64, 65},  {64, 65, 63},   {65, 17, 5},  {145, 33, 300},
-                               {13, 300, 17}, {300, 63, 257}, {7, 129, 513}};
+  // the 256-long chunk: the partial sums are stored and reloaded); 600 x 4100: op(B) over the 8 MiB packing
+  // budget, so its columns are packed and multiplied in two blocks.
+  const int64_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},      {1, 65, 300},  {17, 1, 64},
+                               {63, 64, 65},  {64, 65, 63},   {65, 17, 5},   {145, 33, 300},
+                               {13, 300, 17}, {300, 63, 257}, {7, 129, 513}, {13, 600, 4100}};
   const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}, {-1.5f, 0.0f}};
   int i = 0;
   for (const auto& s : shapes)

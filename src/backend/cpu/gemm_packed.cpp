@@ -300,7 +300,12 @@ const Kernel kAvx2{6, 16, 144, 256, &tile256<6, 2>, &pack_a<6>, &pack_b<16>};
 void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m0 >= m1 || n0 >= n1) return;
   const int64_t K = pr.K, MR = kn.MR, NR = kn.NR;
-  const int64_t nc_max = std::max<int64_t>(NR, kPackedBMax / K / NR * NR);
+  // Column blocks of equal width (in NR panels) within the packed-B budget: 768 columns at K = 3072 are two
+  // blocks of 384, not 672 + 96 (a thin second block repacks all of A for few columns).
+  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / K / NR);
+  const int64_t panels = (n1 - n0 + NR - 1) / NR;
+  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
+  const int64_t nc_max = (panels + nblocks - 1) / nblocks * NR;
   static thread_local AlignedBuffer<float> a_buf, b_buf, p_buf;
   const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
   const int64_t mc_cap = std::min(kn.MC, (m1 - m0 + MR - 1) / MR * MR);
