@@ -1,5 +1,4 @@
 #include "kernels/linear.h"
-#include "core/threading.h"
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_nt_small.h"
@@ -46,13 +45,9 @@ void linear_forward(float* out, const float* inp, const float* W, const float* b
     gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out);
     return;
   }
-  if (b) {
-    // Bias first, then GEMM with beta = 1: one pass over out instead of two.
-#pragma omp parallel for schedule(static) if (N * OC >= kParallelMinWork)
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = 0; o < OC; ++o) out[n * ld_out + o] = b[o];
-  }
-  gemm(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b ? 1.0f : 0.0f, out, ld_out);
+  // The bias is added in the GEMM's epilogue, while each tile is in registers (acc + b: gemm_nt_small's
+  // bits).
+  gemm_bias(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out);
 }
 
 void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,

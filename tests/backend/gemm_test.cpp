@@ -39,13 +39,14 @@ struct Case {
   int64_t M, N, K;
   int64_t pad;  // extra elements per row of A, B and C (strides)
   float alpha, beta;
+  bool bias = false;  // gemm_packed_bias with a random bias row
 };
 
 // Operands of a case as stored: A is [M][K] (or [K][M] transposed), B is [K][N] (or [N][K]), C is [M][N],
 // each row padded by c.pad.
 struct Operands {
   int64_t lda, ldb, ldc;
-  std::vector<float> A, B, C;
+  std::vector<float> A, B, C, bias;
 };
 
 Operands make(const Case& c, uint64_t seed) {
@@ -56,6 +57,7 @@ Operands make(const Case& c, uint64_t seed) {
   o.A = randn(static_cast<size_t>((c.ta ? c.K : c.M) * o.lda), seed);
   o.B = randn(static_cast<size_t>((c.tb ? c.N : c.K) * o.ldb), seed + 1);
   o.C = randn(static_cast<size_t>(c.M * o.ldc), seed + 2);
+  o.bias = randn(static_cast<size_t>(c.N), seed + 3);
   for (int64_t m = 0; m < c.M; ++m) {
     for (int64_t n = c.N; n < o.ldc; ++n) o.C[m * o.ldc + n] = 12345.0f;  // padding: must stay untouched
     // beta = 0 must ignore C, not multiply it by 0: NaN would survive that.
@@ -67,13 +69,17 @@ Operands make(const Case& c, uint64_t seed) {
 
 std::vector<float> run_packed(const Case& c, const Operands& o) {
   std::vector<float> C = o.C;
-  gemm_packed(c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.A.data(), o.lda, o.B.data(), o.ldb, c.beta, C.data(),
-              o.ldc);
+  if (c.bias)
+    gemm_packed_bias(c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.A.data(), o.lda, o.B.data(), o.ldb, o.bias.data(),
+                     c.beta, C.data(), o.ldc);
+  else
+    gemm_packed(c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.A.data(), o.lda, o.B.data(), o.ldb, c.beta, C.data(),
+                o.ldc);
   return C;
 }
 
 // The contract of gemm.h written as plain scalar code: one float FMA chain over k from 0, then alpha, then
-// fma(beta, C, x). (std::fma and a lone multiply: nothing here that -ffp-contract could fuse.)
+// + bias, then fma(beta, C, x). (std::fma and a lone multiply: nothing here that -ffp-contract could fuse.)
 std::vector<float> run_contract(const Case& c, const Operands& o) {
   std::vector<float> C = o.C;
   for (int64_t m = 0; m < c.M; ++m)
@@ -84,7 +90,8 @@ std::vector<float> run_contract(const Case& c, const Operands& o) {
         const float b = c.tb ? o.B[n * o.ldb + k] : o.B[k * o.ldb + n];
         acc = std::fma(a, b, acc);
       }
-      const float x = c.alpha == 1.0f ? acc : c.alpha * acc;
+      float x = c.alpha == 1.0f ? acc : c.alpha * acc;
+      if (c.bias) x = x + o.bias[n];
       float& y = C[m * o.ldc + n];
       y = c.beta == 0.0f ? x : std::fma(c.beta, y, x);
     }
@@ -94,22 +101,28 @@ std::vector<float> run_contract(const Case& c, const Operands& o) {
 ::testing::Message describe(const Case& c) {
   return ::testing::Message() << "ta=" << c.ta << " tb=" << c.tb << " M=" << c.M << " N=" << c.N
                               << " K=" << c.K << " pad=" << c.pad << " alpha=" << c.alpha
-                              << " beta=" << c.beta;
+                              << " beta=" << c.beta << " bias=" << c.bias;
 }
 
-// gemm_packed's C against gemm_reference's. Tolerance: the exact value is E = alpha S_ab + beta C0 with S_ab
-// = sum_k a_k b_k. gemm_packed rounds K times in its FMA chain, once in alpha * acc and once in the final
-// fma: K + 2 roundings; gemm_reference sums in double (error <= gamma_K in double ~ K 2^-53, below one float
-// rounding for any K here), then rounds float(alpha * acc), beta * C0 and their sum: 3 float roundings plus
-// that one. Higham's bound for a recursive sum of products gives |result - E| <= gamma_n (|alpha| S + |beta
-// C0|) with gamma_n = n u / (1 - n u), u = 2^-24 and S = sum_k |a_k b_k|; n = K + 6 covers both results'
-// roundings together. A rigorous worst case, so a correct kernel cannot fail it, while a lost, doubled or
-// misplaced product (error ~ |a b| ~ S / K, > 10x the bound at K = 300) cannot pass it.
+// gemm_packed's C against gemm_reference's. Tolerance: the exact value is E = alpha S_ab + bias + beta C0
+// with S_ab = sum_k a_k b_k. gemm_packed rounds K times in its FMA chain, once in alpha * acc, once adding
+// the bias and once in the final fma: K + 3 roundings; the reference here is gemm_reference with beta = 1 on
+// float(bias + beta C0) (2 roundings), which sums in double (error <= gamma_K in double ~ K 2^-53, below one
+// float rounding for any K here), then rounds float(alpha * acc) and the final sum: 4 float roundings plus
+// that one. Higham's bound for a recursive sum of products gives |result - E| <= gamma_n (|alpha| S + |bias|
+// + |beta C0|) with gamma_n = n u / (1 - n u), u = 2^-24 and S = sum_k |a_k b_k|; n = K + 8 covers both
+// results' roundings together. A rigorous worst case, so a correct kernel cannot fail it, while a lost,
+// doubled or misplaced product (error ~ |a b| ~ S / K, > 10x the bound at K = 300) cannot pass it.
 void check_against_reference(const Case& c, const Operands& o, const std::vector<float>& got) {
   std::vector<float> R = o.C;
-  gemm_reference(c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.A.data(), o.lda, o.B.data(), o.ldb, c.beta, R.data(),
+  for (int64_t m = 0; m < c.M; ++m)
+    for (int64_t n = 0; n < c.N; ++n) {
+      float& r = R[m * o.ldc + n];
+      r = (c.beta == 0.0f ? 0.0f : c.beta * r) + (c.bias ? o.bias[n] : 0.0f);
+    }
+  gemm_reference(c.ta, c.tb, c.M, c.N, c.K, c.alpha, o.A.data(), o.lda, o.B.data(), o.ldb, 1.0f, R.data(),
                  o.ldc);
-  const double u = std::ldexp(1.0, -24), nr = static_cast<double>(c.K + 6);
+  const double u = std::ldexp(1.0, -24), nr = static_cast<double>(c.K + 8);
   const double gamma = nr * u / (1.0 - nr * u);
   int bad = 0;
   for (int64_t m = 0; m < c.M; ++m) {
@@ -120,8 +133,8 @@ void check_against_reference(const Case& c, const Operands& o, const std::vector
         const float b = c.tb ? o.B[n * o.ldb + k] : o.B[k * o.ldb + n];
         S += std::fabs(static_cast<double>(a) * b);
       }
-      const double bound =
-          gamma * (std::fabs(c.alpha) * S + (c.beta == 0.0f ? 0.0 : std::fabs(c.beta * o.C[m * o.ldc + n])));
+      const double bound = gamma * (std::fabs(c.alpha) * S + (c.bias ? std::fabs(o.bias[n]) : 0.0) +
+                                    (c.beta == 0.0f ? 0.0 : std::fabs(c.beta * o.C[m * o.ldc + n])));
       const double g = got[m * o.ldc + n], w = R[m * o.ldc + n];
       if (!(std::fabs(g - w) <= bound) && bad++ < 5)
         ADD_FAILURE() << "C[" << m << "," << n << "] = " << g << ", reference " << w << ", bound " << bound;
@@ -146,8 +159,9 @@ std::vector<Case> cases() {
   int i = 0;
   for (const auto& s : shapes)
     for (int t = 0; t < 4; ++t) {
-      out.push_back(
-          {(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], i % 3 == 1 ? 3 : 0, ab[i % 4][0], ab[i % 4][1]});
+      // A bias on 2 of every 5 cases: across the shapes it meets every transpose and (alpha, beta) pair.
+      out.push_back({(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], i % 3 == 1 ? 3 : 0, ab[i % 4][0],
+                     ab[i % 4][1], i % 5 < 2});
       ++i;
     }
   return out;
@@ -239,19 +253,29 @@ TEST(Gemm, ARowOrAColumnBlockAloneGivesTheSameBitsAsInsideTheProduct) {
 }
 
 TEST(Gemm, LinearLayerSameBitsAsGemmNtSmall) {
-  // A linear layer's forward either way: gemm_nt_small (acc + bias) or the bias written into C then gemm
-  // with beta = 1 (fma(1, bias, acc) = acc + bias, rounded once): the same bits, so linear_forward may switch
+  // A linear layer's forward either way: gemm_nt_small ((acc + bias) (+ C)) or gemm_packed_bias with beta 0
+  // or 1 (the same epilogue: x = acc + bias, then fma(1, C, x) = x + C), or the older way, the bias written
+  // into C and then beta = 1 (fma(1, bias, acc) = acc + bias). The same bits, so linear_forward may switch
   // between them by row count without changing any result.
   const int64_t M = 70, N = 200, K = 300;
-  const std::vector<float> A = randn(M * K, 1), W = randn(N * K, 2), bias = randn(N, 3);
+  const std::vector<float> A = randn(M * K, 1), W = randn(N * K, 2), bias = randn(N, 3), C0 = randn(M * N, 4);
   for (Isa isa : {Isa::AVX512, Isa::AVX2}) {
     set_max_isa(isa);
-    std::vector<float> a(M * N), b(M * N);
-    gemm_nt_small(M, N, K, A.data(), K, W.data(), K, bias.data(), false, a.data(), N);
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) b[m * N + n] = bias[n];
-    gemm_packed(false, true, M, N, K, 1.0f, A.data(), K, W.data(), K, 1.0f, b.data(), N);
-    EXPECT_TRUE(bitwise_equal(a, b)) << "avx512=" << use_avx512();
+    for (bool accumulate : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "avx512=" << use_avx512() << " accumulate=" << accumulate);
+      std::vector<float> a = C0, b = C0;
+      gemm_nt_small(M, N, K, A.data(), K, W.data(), K, bias.data(), accumulate, a.data(), N);
+      gemm_packed_bias(false, true, M, N, K, 1.0f, A.data(), K, W.data(), K, bias.data(),
+                       accumulate ? 1.0f : 0.0f, b.data(), N);
+      EXPECT_TRUE(bitwise_equal(a, b));
+      if (!accumulate) {
+        std::vector<float> c(M * N);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) c[m * N + n] = bias[n];
+        gemm_packed(false, true, M, N, K, 1.0f, A.data(), K, W.data(), K, 1.0f, c.data(), N);
+        EXPECT_TRUE(bitwise_equal(a, c));
+      }
+    }
   }
   set_max_isa(Isa::AVX512);
 }

@@ -2,6 +2,7 @@
 #include "backend/cpu/gemm.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -35,6 +36,26 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
     gemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
+               int64_t ldc) {
+  if (gemm_impl() == GemmImpl::PACKED) {
+    gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, bias, beta, C, ldc);
+    return;
+  }
+  if (bias) {  // OpenBLAS: C = beta C + bias first, then sgemm with beta = 1 (one pass over C)
+    if (M <= 0 || N <= 0) return;
+#pragma omp parallel for schedule(static) if (M * N >= 32768 && !omp_in_parallel())
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        float& c = C[i * ldc + j];
+        c = beta == 0.0f ? bias[j] : beta * c + bias[j];
+      }
+    beta = 1.0f;
+  }
+  gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -461,16 +461,10 @@ bool gemm_nt_small_available() {
 
 namespace {
 
-// Without AVX-512: the bias written (added when accumulating), then gemm() with beta = 1.
+// Without AVX-512: gemm_bias, whose epilogue is this kernel's: (acc + bias) (+ C), the same bits.
 void gemm_nt_small_fallback(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                             int64_t ldb, const float* bias, bool accumulate, float* C, int64_t ldc) {
-  if (bias) {
-    for (int64_t m = 0; m < M; ++m) {
-      float* c = C + m * ldc;
-      for (int64_t n = 0; n < N; ++n) c[n] = accumulate ? c[n] + bias[n] : bias[n];
-    }
-  }
-  gemm(false, true, M, N, K, 1.0f, A, lda, B, ldb, bias || accumulate ? 1.0f : 0.0f, C, ldc);
+  gemm_bias(false, true, M, N, K, 1.0f, A, lda, B, ldb, bias, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
 }  // namespace

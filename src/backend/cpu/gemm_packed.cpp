@@ -51,6 +51,7 @@ struct Problem {
   float beta;
   float* C;
   int64_t ldc;
+  const float* bias;  // [N] or null
 };
 
 // Grow-only per-thread scratch (the OpenMP pool's threads persist: allocated once per run).
@@ -174,6 +175,7 @@ struct TileArgs {
   int64_t ldc;
   int64_t mr, nr;  // valid rows / columns of the tile in C
   float alpha, beta;
+  const float* bias;  // this tile's first column of the bias, or null
   int flags;
 };
 
@@ -207,8 +209,8 @@ BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const Ti
       for (int v = 0; v < NV; ++v) _mm512_store_ps(t.P + r * t.ldp + 16 * v, acc[r][v]);
     return;
   }
-  // The epilogue of the contract (gemm.h): x = alpha * acc (skipped for alpha = 1), then fma(beta, C, x)
-  // (skipped for beta = 0: C is not read).
+  // The epilogue of the contract (gemm.h): x = alpha * acc (skipped for alpha = 1), x + bias (with a bias),
+  // then fma(beta, C, x) (skipped for beta = 0: C is not read).
   const __m512 va = _mm512_set1_ps(t.alpha), vb = _mm512_set1_ps(t.beta);
   const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
 #pragma GCC unroll 16
@@ -219,6 +221,7 @@ BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const Ti
       const __mmask16 m = mask16(t.nr - 16 * v);
       float* c = t.C + r * t.ldc + 16 * v;
       __m512 x = scale ? _mm512_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
       if (read_c) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
       _mm512_mask_storeu_ps(c, m, x);
     }
@@ -276,6 +279,7 @@ void tile256(int64_t kc, const float* a, const float* b, const TileArgs& t) {
       if (t.nr <= 8 * v) break;
       float* c = t.C + r * t.ldc + 8 * v;
       __m256 x = scale ? _mm256_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm256_add_ps(x, _mm256_maskload_ps(t.bias + 8 * v, m[v]));
       if (read_c) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m[v]), x);
       _mm256_maskstore_ps(c, m[v], x);
     }
@@ -333,6 +337,7 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
                              std::min(NR, nc - jr),
                              pr.alpha,
                              pr.beta,
+                             pr.bias ? pr.bias + jc + jr : nullptr,
                              flags};
             kn.tile(kc, Ap + ir * kc, b, t);
           }
@@ -346,17 +351,24 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
 
 void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, nullptr, beta, C, ldc);
+}
+
+void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float beta,
+                      float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // the empty sum: acc = 0, then the same epilogue as the tiles
-    const float x = alpha == 1.0f ? 0.0f : alpha * 0.0f;
+    const float x0 = alpha == 1.0f ? 0.0f : alpha * 0.0f;
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
+        const float x = bias ? x0 + bias[j] : x0;
         float& c = C[i * ldc + j];
         c = beta == 0.0f ? x : std::fma(beta, c, x);
       }
     return;
   }
-  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
   const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
   const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (!parallel) {
