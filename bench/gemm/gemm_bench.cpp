@@ -1,12 +1,16 @@
 // bertfit_gemm_bench: the linear-layer GEMMs of BERT-base (hidden 768, intermediate 3072) at M activation
 // rows, OpenBLAS (the bias written, then sgemm with beta = 1: linear_forward's OpenBLAS path) against
-// gemm_nt_small, in two regimes:
+// gemm_nt_small and against gemm_packed (the bias written, then our packed GEMM with beta = 1), in two
+// regimes:
 //   warm: one weight matrix per shape, multiplied 12 times in a row (it stays in the caches it fits in);
 //   cold: the 48 distinct weight matrices of a 12-layer forward (340 MB), in forward order, so every weight
 //         streams from memory as in the model.
-// The two implementations alternate repeat by repeat (ABAB), so drift of the machine's speed hits both.
+// The implementations alternate repeat by repeat (ABCABC), so drift of the machine's speed hits all.
+// With --backward, the two backward GEMMs of each shape as well (warm weights), OpenBLAS against gemm_packed:
+// the weight gradient dW[N,K] += dout^T x (K = M rows: op(A) transposed) and the input gradient dx[M,K] =
+// dout W (no transposes).
 //
-//   bertfit_gemm_bench [--m 128,1024] [--threads 2] [--repeats 15] [--warmup 2]
+//   bertfit_gemm_bench [--m 128,1024] [--threads 2] [--repeats 15] [--warmup 2] [--backward 1]
 //
 // Prints, per M, regime and shape, the median time per GEMM (ms), GFLOP/s, and the spread (min-max).
 #include <algorithm>
@@ -47,12 +51,35 @@ void blas_linear(float* out, const float* inp, const float* W, const float* b, i
   gemm(false, true, M, N, K, 1.0f, inp, K, W, K, 1.0f, out, N);
 }
 
+void packed_linear(float* out, const float* inp, const float* W, const float* b, int64_t M, int64_t K,
+                   int64_t N) {
+#pragma omp parallel for schedule(static) if (M * N >= kParallelMinWork)
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) out[m * N + n] = b[n];
+  gemm_packed(false, true, M, N, K, 1.0f, inp, K, W, K, 1.0f, out, N);
+}
+
+constexpr int kImpls = 3;
+const char* const kImplName[kImpls] = {"openblas", "nt_small", "packed"};
+
 void run(int impl, float* out, const float* inp, const float* W, const float* b, int64_t M, int64_t K,
          int64_t N) {
   if (impl == 0)
     blas_linear(out, inp, W, b, M, K, N);
-  else
+  else if (impl == 1)
     gemm_nt_small(M, N, K, inp, K, W, K, b, false, out, N);
+  else
+    packed_linear(out, inp, W, b, M, K, N);
+}
+
+// The backward GEMMs of a linear layer (x [M,K], W [N,K], dout [M,N]) with OpenBLAS (impl 0) or gemm_packed.
+void run_backward(int impl, bool dw, float* dW, float* dx, const float* x, const float* W, const float* dout,
+                  int64_t M, int64_t K, int64_t N) {
+  auto g = impl == 0 ? &gemm_openblas : &gemm_packed;
+  if (dw)
+    g(true, false, N, K, M, 1.0f, dout, N, x, K, 1.0f, dW, K);
+  else
+    g(false, false, M, K, N, 1.0f, dout, N, W, K, 0.0f, dx, K);
 }
 
 double median(std::vector<double> v) {
@@ -69,7 +96,7 @@ void fill(AlignedBuffer<float>& buf, uint64_t seed, float scale) {
 
 int main(int argc, char** argv) {
   std::vector<int64_t> ms = {128};
-  int threads = 2, repeats = 15, warmup = 2;
+  int threads = 2, repeats = 15, warmup = 2, backward = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw std::runtime_error("missing value after " + k);
@@ -85,6 +112,8 @@ int main(int argc, char** argv) {
       repeats = std::stoi(v);
     } else if (k == "--warmup") {
       warmup = std::stoi(v);
+    } else if (k == "--backward") {
+      backward = std::stoi(v);
     } else {
       throw std::runtime_error("unknown argument " + k);
     }
@@ -109,29 +138,31 @@ int main(int argc, char** argv) {
         p += s.N;
       }
   }
-  const char* impl_name[2] = {"openblas", "nt_small"};
 
   for (int64_t M : ms) {
     AlignedBuffer<float> x(static_cast<size_t>(M * kI)), y(static_cast<size_t>(M * kI)),
         y2(static_cast<size_t>(M * kI));
     fill(x, 2, 1.0f);
-    // Agreement check (not a test: tests/backend has those): max |openblas - nt_small| / max |value|.
+    // Agreement check (not a test: tests/backend has those): max |openblas - other| / max |value|.
     for (int si = 0; si < 4; ++si) {
       const Shape& s = kShapes[si];
       run(0, y.data(), x.data(), Ws[si], bs[si], M, s.K, s.N);
-      run(1, y2.data(), x.data(), Ws[si], bs[si], M, s.K, s.N);
-      double md = 0, mx = 0;
-      for (int64_t i = 0; i < M * s.N; ++i) {
-        md = std::max(md, static_cast<double>(std::fabs(y[i] - y2[i])));
-        mx = std::max(mx, static_cast<double>(std::fabs(y[i])));
+      for (int impl = 1; impl < kImpls; ++impl) {
+        run(impl, y2.data(), x.data(), Ws[si], bs[si], M, s.K, s.N);
+        double md = 0, mx = 0;
+        for (int64_t i = 0; i < M * s.N; ++i) {
+          md = std::max(md, static_cast<double>(std::fabs(y[i] - y2[i])));
+          mx = std::max(mx, static_cast<double>(std::fabs(y[i])));
+        }
+        std::printf("M=%lld %-8s %s max|diff| %.3g (max|y| %.3g)\n", static_cast<long long>(M), s.name,
+                    kImplName[impl], md, mx);
       }
-      std::printf("M=%lld %-8s max|diff| %.3g (max|y| %.3g)\n", static_cast<long long>(M), s.name, md, mx);
     }
     for (int regime = 0; regime < 2; ++regime) {
       // t[impl][shape]: per repeat, the mean time of the 12 calls of that shape in the forward order
-      std::vector<double> t[2][4];
+      std::vector<double> t[kImpls][4];
       for (int r = -warmup; r < repeats; ++r)
-        for (int impl = 0; impl < 2; ++impl) {
+        for (int impl = 0; impl < kImpls; ++impl) {
           double sum[4] = {0, 0, 0, 0};
           for (int64_t l = 0; l < kLayers; ++l)
             for (int si = 0; si < 4; ++si) {
@@ -146,22 +177,45 @@ int main(int argc, char** argv) {
         }
       std::printf("\nM=%lld %s weights (median ms per GEMM, GFLOP/s, [min-max ms])\n",
                   static_cast<long long>(M), regime == 0 ? "WARM" : "COLD");
-      double tot[2] = {0, 0};
+      double tot[kImpls] = {0, 0, 0};
       for (int si = 0; si < 4; ++si) {
         const Shape& s = kShapes[si];
         const double flops = 2.0 * M * s.N * s.K;
         std::printf("  %-8s %5lldx%4lldx%4lld", s.name, static_cast<long long>(M),
                     static_cast<long long>(s.N), static_cast<long long>(s.K));
-        for (int impl = 0; impl < 2; ++impl) {
+        for (int impl = 0; impl < kImpls; ++impl) {
           const double med = median(t[impl][si]);
           const auto mm = std::minmax_element(t[impl][si].begin(), t[impl][si].end());
           tot[impl] += med * kLayers;
-          std::printf("  %s %7.3f ms %6.1f GF/s [%.3f-%.3f]", impl_name[impl], med, flops / med * 1e-6,
+          std::printf("  %s %7.3f ms %6.1f GF/s [%.3f-%.3f]", kImplName[impl], med, flops / med * 1e-6,
                       *mm.first, *mm.second);
         }
-        std::printf("  ratio %.3f\n", median(t[1][si]) / median(t[0][si]));
+        std::printf("\n");
       }
-      std::printf("  48 GEMMs: openblas %.2f ms, nt_small %.2f ms\n", tot[0], tot[1]);
+      std::printf("  48 GEMMs: openblas %.2f ms, nt_small %.2f ms, packed %.2f ms\n", tot[0], tot[1], tot[2]);
+    }
+    if (backward) {
+      AlignedBuffer<float> dW(static_cast<size_t>(kI * kC)), dx(static_cast<size_t>(M * kI));
+      std::printf("\nM=%lld BACKWARD, warm weights (median ms per GEMM, GFLOP/s)\n",
+                  static_cast<long long>(M));
+      for (int si = 0; si < 4; ++si)
+        for (int dw = 1; dw >= 0; --dw) {
+          const Shape& s = kShapes[si];
+          std::vector<double> t[2];
+          for (int r = -warmup; r < repeats; ++r)
+            for (int impl = 0; impl < 2; ++impl) {
+              const auto t0 = Clock::now();
+              run_backward(impl, dw != 0, dW.data(), dx.data(), x.data(), Ws[si], y.data(), M, s.K, s.N);
+              if (r >= 0)
+                t[impl].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+            }
+          const double flops = 2.0 * M * s.N * s.K;
+          std::printf("  %-8s %-4s", s.name, dw ? "dW" : "dx");
+          for (int impl = 0; impl < 2; ++impl)
+            std::printf("  %s %7.3f ms %6.1f GF/s", impl == 0 ? "openblas" : "packed", median(t[impl]),
+                        flops / median(t[impl]) * 1e-6);
+          std::printf("\n");
+        }
     }
     std::printf("\n");
   }

@@ -1,6 +1,7 @@
-// One thread pool for everything: OpenMP (libgomp). OpenBLAS is linked in its OpenMP build, so its sgemm
-// uses the same pool, and an sgemm called inside one of our `omp parallel` regions runs single-threaded in
-// the calling thread (used for per-head attention products). Never two pools spinning on the same cores.
+// One thread pool for everything: OpenMP (libgomp). Our gemm() uses it, and runs single-threaded in the
+// calling thread when called inside one of our `omp parallel` regions. OpenBLAS (gemm_openblas, the tests'
+// reference and BERTFIT_GEMM=openblas) is linked in its OpenMP build, so it follows the same rules with the
+// same pool. Never two pools spinning on the same cores.
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,7 @@
 // qkv[B,T,3C] holds Q | K | V per token (head h of Q at columns h*HS .. h*HS+HS-1), so each head's matrices
 // are read in place with a row stride of 3C: no head-split copies. One task per (batch, head); its products
 // run serially in the task through head_gemm (kernels/head_gemm.h: AVX-512 tiles without packing, else
-// OpenBLAS, which runs serially inside a parallel region).
+// gemm(), which runs serially inside a parallel region; the same bits either way).
 //
 // Masking: HF adds finfo(float32).min to the scores of padded keys; after the max-subtraction exp() of that
 // is exactly 0 in fp32, so zeroing those probabilities is the same maths without the huge constant.

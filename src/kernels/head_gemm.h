@@ -10,9 +10,9 @@
 // Same contract as gemm() (backend/cpu/gemm.h): C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major
 // with row strides; beta == 0 writes C without reading it. Serial in the calling thread (the attention
 // kernels call it inside their parallel loop). Each C element is one FMA chain over k in increasing order,
-// whatever the tiling, so the result does not depend on the thread that computes it; it differs from
-// OpenBLAS's in the last bits (tests/kernels/head_gemm_test.cpp bounds both against gemm_reference). Without
-// AVX-512, or for a transposed B larger than the stack block, it calls gemm().
+// then alpha * acc, then fma(beta, C, x): gemm.h's contract, so the result does not depend on the thread that
+// computes it and is the same bits as gemm()'s (tests/kernels/head_gemm_test.cpp). Without AVX-512, or for a
+// transposed B larger than the stack block, it calls gemm().
 #pragma once
 
 #include <cstdint>

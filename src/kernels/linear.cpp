@@ -1,5 +1,4 @@
 #include "kernels/linear.h"
-#include "core/threading.h"
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_nt_small.h"
@@ -10,7 +9,10 @@ namespace bertfit {
 namespace {
 
 // Whether linear_forward uses gemm_nt_small (our AVX-512 kernel, which never copies the weights) instead of
-// OpenBLAS (which packs each weight block before multiplying). Decided by measurement: whole forward passes
+// gemm() (a packed GEMM: it packs each weight block before multiplying). Both compute the same FMA chains
+// (backend/cpu/gemm.h), so this choice changes the speed only, never a bit of the result
+// (Determinism.InferenceDoesNotDependOnTheBatch). The rule was decided against OpenBLAS, on an Intel Xeon
+// (SkylakeX kernel), by measurement: whole forward passes
 // of BERT-base (12 layers, hidden 768, weights 2.25-9 MiB per matrix) and of a 4-layer 256-hidden model
 // (0.25-1 MiB), inference at sequence 128, 2 threads, the two paths alternating pass by pass in one process
 // (forward time ratio gemm_nt_small / OpenBLAS, pairs where gemm_nt_small was faster):
@@ -23,7 +25,10 @@ namespace {
 // (alone, the MLM decoder's 30522 x 768 weights: 0.58 at M = 77, 0.91 at 256, 0.96 at 512). The kernel wins
 // while the weights stream from memory (larger than the 2 MiB L2) and the M rows are too few to repay
 // OpenBLAS's packing; with more rows, or weights that stay in the caches, OpenBLAS's packed kernel is faster.
-// Other CPUs (no AVX-512) keep OpenBLAS.
+// Rechecked against gemm_packed on an AMD EPYC (Zen 5), bertfit_gemm_bench, 2 threads, 48 BERT-base GEMMs
+// (2026-12-03, docs/benchmarks.md), gemm_nt_small / gemm_packed: M = 256 0.91 (warm) 0.94 (cold); M = 512
+// 0.93 / 1.06; M = 1024 0.99 / 0.95 -- within that machine's noise above 256 rows, so the rule stays.
+// Other CPUs (no AVX-512) use gemm().
 bool use_gemm_nt_small(int64_t rows, int64_t in, int64_t out) {
   if (!gemm_nt_small_available()) return false;
   if (rows <= 256) return true;
@@ -40,13 +45,9 @@ void linear_forward(float* out, const float* inp, const float* W, const float* b
     gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out);
     return;
   }
-  if (b) {
-    // Bias first, then GEMM with beta = 1: one pass over out instead of two.
-#pragma omp parallel for schedule(static) if (N * OC >= kParallelMinWork)
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = 0; o < OC; ++o) out[n * ld_out + o] = b[o];
-  }
-  gemm(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b ? 1.0f : 0.0f, out, ld_out);
+  // The bias is added in the GEMM's epilogue, while each tile is in registers (acc + b: gemm_nt_small's
+  // bits).
+  gemm_bias(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out);
 }
 
 void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,

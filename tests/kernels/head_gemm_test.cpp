@@ -5,6 +5,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backend/cpu/gemm.h"
@@ -86,6 +87,29 @@ TEST(HeadGemm, TheFallbackWithoutAvx512IsTheSameContract) {
   set_max_isa(Isa::AVX2);
   check({false, true, 40, 50, 30, 0.125f, 0.0f});
   check({true, false, 40, 50, 30, 1.0f, 1.0f});
+  set_max_isa(Isa::AVX512);
+}
+
+// head_gemm keeps gemm()'s contract (backend/cpu/gemm.h): the same FMA chain and epilogue, so its bits are
+// gemm_packed's, with AVX-512 and on the AVX2 fallback alike -- attention's results do not depend on the ISA.
+TEST(HeadGemm, SameBitsAsGemmPackedOnBothInstructionSets) {
+  const Case cases[] = {{false, true, 128, 128, 64, 0.125f, 0.0f},
+                        {false, false, 37, 70, 13, 0.5f, 1.0f},
+                        {true, true, 5, 17, 33, -2.0f, 0.25f},
+                        {true, false, 64, 200, 40, 1.0f, 0.0f}};
+  for (Isa isa : {Isa::AVX512, Isa::AVX2}) {
+    set_max_isa(isa);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << "avx512 " << use_avx512() << " ta " << c.ta << " tb " << c.tb
+                                        << " " << c.M << "x" << c.N << "x" << c.K);
+      const int64_t lda = (c.ta ? c.M : c.K) + 5, ldb = (c.tb ? c.K : c.N) + 3, ldc = c.N + 7;
+      const auto A = uniform((c.ta ? c.K : c.M) * lda, 1), B = uniform((c.tb ? c.N : c.K) * ldb, 2);
+      std::vector<float> C = uniform(c.M * ldc, 3), G = C;
+      head_gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
+      gemm_packed(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, G.data(), ldc);
+      EXPECT_EQ(std::memcmp(C.data(), G.data(), C.size() * sizeof(float)), 0);
+    }
+  }
   set_max_isa(Isa::AVX512);
 }
 

@@ -1,7 +1,10 @@
 // Determinism: the same seed and thread count give bitwise-identical losses and weights across runs, with
-// dropout on. Our own kernels are also thread-count independent by construction (column-parallel reductions,
-// counter-based dropout masks); the test measures whether the whole step is, and docs/architecture.md records
-// the result.
+// dropout on; and, as a contract of the engine (docs/architecture.md, "Determinism"), 1 and 2 threads give
+// the same bits for training and for inference, and an example's logits do not depend on the batch it is in.
+// Every kernel is thread-count independent by construction: every matrix product is one FMA chain per output
+// in a fixed order (backend/cpu/gemm.h), reductions are column-parallel, dropout masks counter-based. None of
+// this depends on OpenBLAS (whose bits change with OPENBLAS_CORETYPE and, for some kernels, the thread
+// count).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -65,6 +68,47 @@ TrainRun train(HeadKind head, int threads, uint64_t seed, int64_t C = 64, int64_
   return r;
 }
 
+// The model of train() (same config and weights), inference on B x T tokens: the logits, rows of batch b
+// first. Examples differ in length (padding masked), as in train().
+struct Inputs {
+  std::vector<int32_t> ids;
+  std::vector<uint8_t> mask;
+};
+
+Inputs make_inputs(int64_t B, int64_t T) {
+  Rng rng(5);
+  Inputs in{std::vector<int32_t>(B * T), std::vector<uint8_t>(B * T)};
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      const bool real = t < T - 3 * (b % 5);
+      in.ids[b * T + t] = real ? static_cast<int32_t>(1 + rng.below(119)) : 0;
+      in.mask[b * T + t] = real;
+    }
+  return in;
+}
+
+std::vector<float> infer(HeadKind head, int threads, const Inputs& in, int64_t b0, int64_t B, int64_t T,
+                         int64_t C = 128) {
+  const int saved = omp_get_max_threads();
+  set_num_threads(threads);
+  ModelConfig c;
+  c.vocab_size = 120;
+  c.hidden_size = C;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 3 * C / 2;
+  c.max_position_embeddings = 64;
+  c.id2label = {"a", "b", "c"};
+  BertModel m(c, head);
+  m.init_weights(7);
+  m.reserve(B, T);
+  m.forward({B, T, in.ids.data() + b0 * T, nullptr, in.mask.data() + b0 * T, nullptr}, false);
+  const int64_t cols = head == HeadKind::MASKED_LM ? c.vocab_size : 3;
+  std::vector<float> out(m.logits(), m.logits() + m.logits_rows() * cols);
+  set_num_threads(saved);
+  return out;
+}
+
 bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -83,15 +127,39 @@ TEST(Determinism, DifferentDropoutSeedsDiffer) {
   EXPECT_FALSE(bitwise_equal(a.params, b.params));  // dropout really is on and keyed by the seed
 }
 
-// With OpenBLAS's sgemm splitting work by rows/columns of C (not along K) and our kernels reducing in a fixed
-// order, one and two threads give the same bits on this machine; docs/architecture.md states that this is
-// what we observe, not a promise of OpenBLAS for every CPU kernel it may pick.
+// The contract: 1 and 2 threads give the same bits, whatever OpenBLAS would do on this CPU (the test runs
+// with the environment's OPENBLAS_CORETYPE, whatever it is).
 TEST(Determinism, OneAndTwoThreadsAgree) {
-  // Shapes large enough (GEMMs of 512 x 384 x 128) that OpenBLAS really splits them across threads.
+  // Shapes large enough (GEMMs of 512 x 384 x 128) that the products really are split across threads.
   const TrainRun a = train(HeadKind::SEQUENCE_CLASSIFICATION, 1, 42, 128, 8, 64);
   const TrainRun b = train(HeadKind::SEQUENCE_CLASSIFICATION, 2, 42, 128, 8, 64);
   EXPECT_TRUE(bitwise_equal(a.losses, b.losses));
   EXPECT_TRUE(bitwise_equal(a.params, b.params));
+}
+
+TEST(Determinism, InferenceOneAndTwoThreadsAgree) {
+  const Inputs in = make_inputs(8, 64);
+  for (HeadKind head : {HeadKind::SEQUENCE_CLASSIFICATION, HeadKind::MASKED_LM}) {
+    const std::vector<float> a = infer(head, 1, in, 0, 8, 64), b = infer(head, 2, in, 0, 8, 64);
+    ASSERT_FALSE(a.empty());
+    EXPECT_TRUE(bitwise_equal(a, b));
+  }
+}
+
+// An example's logits are the same bits alone as inside a batch of 8 (512 token rows: the linear layers take
+// gemm() there, gemm_nt_small for the 64 rows of one example; both compute the same FMA chains).
+TEST(Determinism, InferenceDoesNotDependOnTheBatch) {
+  const int64_t B = 8, T = 64;
+  const Inputs in = make_inputs(B, T);
+  for (HeadKind head : {HeadKind::SEQUENCE_CLASSIFICATION, HeadKind::MASKED_LM}) {
+    const std::vector<float> all = infer(head, 2, in, 0, B, T);
+    const size_t per = all.size() / B;
+    for (int64_t b : {0, 3, 7}) {
+      const std::vector<float> one = infer(head, 2, in, b, 1, T);
+      ASSERT_EQ(one.size(), per);
+      EXPECT_EQ(std::memcmp(one.data(), all.data() + b * per, per * sizeof(float)), 0) << "example " << b;
+    }
+  }
 }
 
 }  // namespace

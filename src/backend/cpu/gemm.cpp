@@ -1,12 +1,65 @@
-// The only file that includes cblas.h.
+// gemm()'s dispatch, the OpenBLAS path and the reference. The only file that includes cblas.h.
 #include "backend/cpu/gemm.h"
 
 #include <cblas.h>
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 namespace bertfit {
 
+namespace {
+
+std::atomic<int> g_impl{-1};  // -1: not decided yet (BERTFIT_GEMM is read at the first call)
+
+}  // namespace
+
+GemmImpl gemm_impl() {
+  int v = g_impl.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("BERTFIT_GEMM");
+    v = static_cast<int>(e && std::strcmp(e, "openblas") == 0 ? GemmImpl::OPENBLAS : GemmImpl::PACKED);
+    g_impl.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<GemmImpl>(v);
+}
+
+void set_gemm_impl(GemmImpl impl) {
+  g_impl.store(static_cast<int>(impl), std::memory_order_relaxed);
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (gemm_impl() == GemmImpl::OPENBLAS)
+    gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
+               int64_t ldc) {
+  if (gemm_impl() == GemmImpl::PACKED) {
+    gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, bias, beta, C, ldc);
+    return;
+  }
+  if (bias) {  // OpenBLAS: C = beta C + bias first, then sgemm with beta = 1 (one pass over C)
+    if (M <= 0 || N <= 0) return;
+#pragma omp parallel for schedule(static) if (M * N >= 32768 && !omp_in_parallel())
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        float& c = C[i * ldc + j];
+        c = beta == 0.0f ? bias[j] : beta * c + bias[j];
+      }
+    beta = 1.0f;
+  }
+  gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,

@@ -21,10 +21,9 @@
 #include <algorithm>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/transpose16.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
-
-#define BERTFIT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 
 namespace bertfit {
 namespace {
@@ -50,32 +49,6 @@ constexpr int64_t kPartialSumsMax = int64_t{1} << 22;
 // Below this many multiply-adds (M rounded up to 16 lanes) one thread does the product: forking and joining
 // costs 5-20 us, about what 2^21 FMAs take on one core (32 per cycle at ~3.7 GHz: ~18 us).
 constexpr int64_t kParallelMinFma = int64_t{1} << 21;
-
-// In-register transpose of a 16 x 16 float block: r[i] holds row i before, column i after.
-BERTFIT_AVX512 inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  for (int g = 0; g < 2; ++g)
-    for (int j = 0; j < 4; ++j) {
-      t[8 * g + j] = _mm512_shuffle_f32x4(r[8 * g + j], r[8 * g + 4 + j], 0x88);
-      t[8 * g + 4 + j] = _mm512_shuffle_f32x4(r[8 * g + j], r[8 * g + 4 + j], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-  }
-}
 
 inline __mmask16 low_mask(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
@@ -488,16 +461,10 @@ bool gemm_nt_small_available() {
 
 namespace {
 
-// Without AVX-512: the bias written (added when accumulating), then OpenBLAS with beta = 1.
+// Without AVX-512: gemm_bias, whose epilogue is this kernel's: (acc + bias) (+ C), the same bits.
 void gemm_nt_small_fallback(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                             int64_t ldb, const float* bias, bool accumulate, float* C, int64_t ldc) {
-  if (bias) {
-    for (int64_t m = 0; m < M; ++m) {
-      float* c = C + m * ldc;
-      for (int64_t n = 0; n < N; ++n) c[n] = accumulate ? c[n] + bias[n] : bias[n];
-    }
-  }
-  gemm(false, true, M, N, K, 1.0f, A, lda, B, ldb, bias || accumulate ? 1.0f : 0.0f, C, ldc);
+  gemm_bias(false, true, M, N, K, 1.0f, A, lda, B, ldb, bias, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
 }  // namespace

@@ -12,9 +12,10 @@
 //
 // Numerics and determinism: every output is (sum_k A[m,k] B[n,k]) accumulated in float by one FMA chain in
 // increasing k, starting from 0, then + bias, then + C; the chain does not depend on M, N, the tiling or the
-// thread count, so 1 and 2 threads (and any split of N among threads) give the same bits. The bits differ
-// from OpenBLAS's (another order of the FMAs); tests/backend/gemm_nt_small_test.cpp bounds both against a
-// double-precision reference.
+// thread count, so 1 and 2 threads (and any split of N among threads) give the same bits. These are
+// gemm_bias()'s bits for the same product (gemm.h's contract: (acc + bias), then fma(1, C, x) = x + C), so
+// linear_forward may choose either by shape (tests/backend/gemm_test.cpp checks it);
+// tests/backend/gemm_nt_small_test.cpp bounds the values against a double-precision reference.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +23,8 @@
 namespace bertfit {
 
 // True when the AVX-512 kernel runs: core/cpu_features.h's use_avx512() (the CPU has AVX-512 F/DQ/VL/BW and
-// BERTFIT_MAX_ISA / set_max_isa do not cap it). Otherwise gemm_nt_small falls back to OpenBLAS (the bias
-// written, then gemm() with beta = 1), with the same contract but OpenBLAS's bits.
+// BERTFIT_MAX_ISA / set_max_isa do not cap it). Otherwise gemm_nt_small falls back to gemm_bias(): the same
+// contract and the same bits.
 bool gemm_nt_small_available();
 
 // C[m,n] = sum_k A[m*lda + k] * B[n*ldb + k]  (+ bias[n] when bias is not null)  (+ C[m*ldc + n] when

@@ -1,0 +1,401 @@
+// gemm_packed: the engine's own GEMM (see gemm.h for the contract). A packed GEMM in the Goto / BLIS style:
+//
+//   threads: C split into T contiguous ranges of columns (or of rows, when C is tall), never K
+//   per thread, over its range:
+//     jc: columns of C in blocks of up to nc (nc x K of packed op(B) fits the budget kPackedBMax)
+//       pack op(B)[0:K, jc block] into column panels of NR: Bp[panel][k][NR], zero-padded
+//       ic: rows in blocks of MC
+//         pc: K in chunks of KC
+//           pack op(A)[ic block, pc chunk] into row panels of MR: Ap[panel][k][MR], zero-padded
+//           jr over the NR panels, ir over the MR panels: the MR x NR register tile over the kc k
+//
+// The register tile keeps MR x NR sums in vector registers: per k, NR/W vector loads of the B panel, MR
+// broadcasts of the A panel, MR x NR/W FMAs. Its sums start at 0 in the first K chunk; between chunks they
+// are stored as floats in a per-thread buffer (P, MC x nc) and reloaded, which continues every FMA chain
+// exactly; the last chunk applies the epilogue and writes C. So each C element is the same chain whatever
+// the blocking, the tile it falls in, the thread, the call's M or N, or the vector width.
+//
+// Two instruction sets, the same bits: AVX-512 (12 x 32 tile: 24 zmm accumulators) and AVX2 + FMA (6 x 16:
+// 12 ymm accumulators). Edges of C (rows past M, columns past N) are computed on zero padding and masked out
+// at the store; C outside the product is never read or written.
+#include "backend/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/transpose16.h"
+#include "core/aligned_buffer.h"
+#include "core/cpu_features.h"
+#include "core/simd.h"  // <immintrin.h> without GCC 12's false warnings
+
+namespace bertfit {
+namespace {
+
+// Floats of packed op(B) per thread at most (8 MiB): K x nc, so nc shrinks for a long K (weight gradients
+// over B*T = 4096 tokens: nc = 512) and covers a thread's share of N for BERT-base's forward shapes (K = 768:
+// up to 2720 columns).
+constexpr int64_t kPackedBMax = int64_t{1} << 21;
+// Below this many multiply-adds one thread does the product: forking and joining costs 5-20 us, about what
+// 2^21 FMAs take on one core (see gemm_nt_small.cpp).
+constexpr int64_t kParallelMinFma = int64_t{1} << 21;
+
+struct Problem {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+  const float* bias;  // [N] or null
+};
+
+// Grow-only per-thread scratch (the OpenMP pool's threads persist: allocated once per run).
+float* scratch(AlignedBuffer<float>& buf, int64_t n) {
+  if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+// op(A) rows [i0, i0 + mc) x k [k0, k0 + kc) into panels of MR rows: dst[p * MR * kc + k * MR + r] =
+// op(A)(i0 + p * MR + r, k0 + k); rows past mc are zero.
+template <int MR>
+void pack_a(const Problem& pr, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - p);
+    float* d = dst + p * kc;
+    if (!pr.ta) {  // A is [M][K]: each row contiguous in k
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* s = pr.A + (i0 + p + r) * pr.lda + k0;
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + r] = s[k];
+      }
+      for (int64_t r = rows; r < MR; ++r)
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + r] = 0.0f;
+    } else {  // A is [K][M]: the MR rows of one k side by side
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* s = pr.A + (k0 + k) * pr.lda + i0 + p;
+        for (int64_t r = 0; r < rows; ++r) d[k * MR + r] = s[r];
+        for (int64_t r = rows; r < MR; ++r) d[k * MR + r] = 0.0f;
+      }
+    }
+  }
+}
+
+// op(B) k [0, K) x columns [j0, j0 + nc) into panels of NR columns: dst[q * NR * K + k * NR + c] =
+// op(B)(k, j0 + q * NR + c); columns past nc are zero.
+template <int NR>
+void pack_b(const Problem& pr, int64_t j0, int64_t nc, float* dst) {
+  const int64_t K = pr.K;
+  for (int64_t q = 0; q < nc; q += NR) {
+    const int64_t cols = std::min<int64_t>(NR, nc - q);
+    float* d = dst + q * K;
+    if (!pr.tb) {  // B is [K][N]: NR contiguous columns per k
+      for (int64_t k = 0; k < K; ++k) {
+        const float* s = pr.B + k * pr.ldb + j0 + q;
+        for (int64_t c = 0; c < cols; ++c) d[k * NR + c] = s[c];
+        for (int64_t c = cols; c < NR; ++c) d[k * NR + c] = 0.0f;
+      }
+    } else {  // B is [N][K] (nn.Linear weights): each column of op(B) contiguous in k
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* s = pr.B + (j0 + q + c) * pr.ldb;
+        for (int64_t k = 0; k < K; ++k) d[k * NR + c] = s[k];
+      }
+      for (int64_t c = cols; c < NR; ++c)
+        for (int64_t k = 0; k < K; ++k) d[k * NR + c] = 0.0f;
+    }
+  }
+}
+
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// The two packings that transpose (op(A) = A row-major into k-major panels, op(B) = B^T: nn.Linear weights),
+// by 16 x 16 blocks transposed in registers instead of one scalar store per element: the same values as
+// pack_a / pack_b (a copy), 2-4x faster; they were ~15% of a forward-shaped product's time.
+BERTFIT_AVX512 void pack_a_512(const Problem& pr, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                               float* dst) {
+  constexpr int MR = 12;
+  if (pr.ta) {  // already k-major: a plain copy per k
+    pack_a<MR>(pr, i0, mc, k0, kc, dst);
+    return;
+  }
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - p);
+    float* d = dst + p * kc;
+    for (int64_t k = 0; k < kc; k += 16) {
+      const int64_t kn = std::min<int64_t>(16, kc - k);
+      const __mmask16 km = mask16(kn);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] =
+            i < rows ? _mm512_maskz_loadu_ps(km, pr.A + (i0 + p + i) * pr.lda + k0 + k) : _mm512_setzero_ps();
+      transpose16(r);  // r[j]: the 16 rows at k + j (rows past `rows` zero)
+      for (int64_t j = 0; j < kn; ++j) _mm512_mask_storeu_ps(d + (k + j) * MR, 0x0FFF, r[j]);
+    }
+  }
+}
+
+BERTFIT_AVX512 void pack_b_512(const Problem& pr, int64_t j0, int64_t nc, float* dst) {
+  constexpr int NR = 32;
+  if (!pr.tb) {  // already k-major: a plain copy per k
+    pack_b<NR>(pr, j0, nc, dst);
+    return;
+  }
+  const int64_t K = pr.K;
+  for (int64_t q = 0; q < nc; q += NR) {
+    float* d = dst + q * K;  // 64-byte aligned: q * K is a multiple of 32 floats
+    for (int64_t c0 = 0; c0 < NR; c0 += 16) {
+      const int64_t cn = std::min<int64_t>(16, nc - q - c0);  // columns of this half (<= 0: all padding)
+      for (int64_t k = 0; k < K; k += 16) {
+        const int64_t kn = std::min<int64_t>(16, K - k);
+        const __mmask16 km = mask16(kn);
+        __m512 r[16];
+        for (int64_t i = 0; i < 16; ++i)
+          r[i] =
+              i < cn ? _mm512_maskz_loadu_ps(km, pr.B + (j0 + q + c0 + i) * pr.ldb + k) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int64_t j = 0; j < kn; ++j) _mm512_store_ps(d + (k + j) * NR + c0, r[j]);
+      }
+    }
+  }
+}
+
+// What a tile call does with its sums: kFirst starts them at 0 (else they continue from P), kLast applies the
+// epilogue into C (else they are stored to P).
+enum TileFlags { kFirst = 1, kLast = 2 };
+
+struct TileArgs {
+  float* P;  // partial sums of this tile, row stride ldp (a full MR x NR tile, 64-byte aligned)
+  int64_t ldp;
+  float* C;  // this tile's corner in C
+  int64_t ldc;
+  int64_t mr, nr;  // valid rows / columns of the tile in C
+  float alpha, beta;
+  const float* bias;  // this tile's first column of the bias, or null
+  int flags;
+};
+
+// ---- AVX-512: 12 x 32 ----
+
+template <int MR, int NV>
+BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const TileArgs& t) {
+  constexpr int NR = 16 * NV;
+  __m512 acc[MR][NV];
+  // Fixed-size loops, fully unrolled, so that the MR x NV sums live in registers.
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.flags & kFirst) ? _mm512_setzero_ps() : _mm512_load_ps(t.P + r * t.ldp + 16 * v);
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + k * NR + 16 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[k * MR + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+  }
+  if (!(t.flags & kLast)) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_store_ps(t.P + r * t.ldp + 16 * v, acc[r][v]);
+    return;
+  }
+  // The epilogue of the contract (gemm.h): x = alpha * acc (skipped for alpha = 1), x + bias (with a bias),
+  // then fma(beta, C, x) (skipped for beta = 0: C is not read).
+  const __m512 va = _mm512_set1_ps(t.alpha), vb = _mm512_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = mask16(t.nr - 16 * v);
+      float* c = t.C + r * t.ldc + 16 * v;
+      __m512 x = scale ? _mm512_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
+      if (read_c) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
+      _mm512_mask_storeu_ps(c, m, x);
+    }
+  }
+}
+
+// ---- AVX2 + FMA: 6 x 16 ----
+
+// Lanes [0, n) of 8 set (n clamped to 0..8).
+inline __m256i mask8(int64_t n) {
+  alignas(32) static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                          0,  0,  0,  0,  0,  0,  0,  0};
+  const int64_t c = std::clamp<int64_t>(n, 0, 8);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones_then_zeros + 8 - c));
+}
+
+template <int MR, int NV>
+void tile256(int64_t kc, const float* a, const float* b, const TileArgs& t) {
+  constexpr int NR = 8 * NV;
+  __m256 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.flags & kFirst) ? _mm256_setzero_ps() : _mm256_load_ps(t.P + r * t.ldp + 8 * v);
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + k * NR + 8 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + k * MR + r);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+  }
+  if (!(t.flags & kLast)) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_store_ps(t.P + r * t.ldp + 8 * v, acc[r][v]);
+    return;
+  }
+  // The same epilogue as tile512, 8 lanes at a time (masked loads and stores never touch masked-out lanes).
+  const __m256 va = _mm256_set1_ps(t.alpha), vb = _mm256_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
+  __m256i m[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) m[v] = mask8(t.nr - 8 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (t.nr <= 8 * v) break;
+      float* c = t.C + r * t.ldc + 8 * v;
+      __m256 x = scale ? _mm256_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm256_add_ps(x, _mm256_maskload_ps(t.bias + 8 * v, m[v]));
+      if (read_c) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m[v]), x);
+      _mm256_maskstore_ps(c, m[v], x);
+    }
+  }
+}
+
+// One instruction set's kernel and blocking. MC (rows per A block, a multiple of MR) and KC (the K chunk):
+// the MR x KC A panel and the KC x NR B panel of a tile call stay in L1 (AVX-512: 12 x 256 + 256 x 32 floats
+// = 44 KiB of Zen 5's 48), the MC x KC A block in L2. Measured on an AMD EPYC (Zen 5), one thread, 2048 x 768
+// x 3072 and 480^3: KC in 128-384 and MC in 72-288 all within 3% of each other (the tile's own rate, ~86-89%
+// of an FMA probe's, is the limit), so the values stay the textbook ones. The 12 x 32 tile: 24 accumulators +
+// 2 B vectors + 1 broadcast in the 32 zmm; GCC 12 keeps them all in registers (checked in the disassembly:
+// per k, 2 loads, 12 broadcasts, 24 FMAs, no spill). Other tile shapes were not tried.
+struct Kernel {
+  int MR, NR;
+  int64_t MC, KC;
+  void (*tile)(int64_t, const float*, const float*, const TileArgs&);
+  void (*pack_a)(const Problem&, int64_t, int64_t, int64_t, int64_t, float*);
+  void (*pack_b)(const Problem&, int64_t, int64_t, float*);
+};
+
+const Kernel kAvx512{12, 32, 144, 256, &tile512<12, 2>, &pack_a_512, &pack_b_512};
+const Kernel kAvx2{6, 16, 144, 256, &tile256<6, 2>, &pack_a<6>, &pack_b<16>};
+
+// Rows [m0, m1) x columns [n0, n1) of C, serially in the calling thread.
+void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const int64_t K = pr.K, MR = kn.MR, NR = kn.NR;
+  // Column blocks of equal width (in NR panels) within the packed-B budget: 768 columns at K = 3072 are two
+  // blocks of 384, not 672 + 96 (a thin second block repacks all of A for few columns).
+  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / K / NR);
+  const int64_t panels = (n1 - n0 + NR - 1) / NR;
+  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
+  const int64_t nc_max = (panels + nblocks - 1) / nblocks * NR;
+  static thread_local AlignedBuffer<float> a_buf, b_buf, p_buf;
+  const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
+  const int64_t mc_cap = std::min(kn.MC, (m1 - m0 + MR - 1) / MR * MR);
+  float* Bp = scratch(b_buf, K * nc_cap);
+  float* Ap = scratch(a_buf, mc_cap * std::min(kn.KC, K));
+  float* P = K > kn.KC ? scratch(p_buf, mc_cap * nc_cap) : nullptr;
+  for (int64_t jc = n0; jc < n1; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, n1 - jc);
+    const int64_t ldp = (nc + NR - 1) / NR * NR;
+    kn.pack_b(pr, jc, nc, Bp);
+    for (int64_t ic = m0; ic < m1; ic += kn.MC) {
+      const int64_t mc = std::min(kn.MC, m1 - ic);
+      for (int64_t pc = 0; pc < K; pc += kn.KC) {
+        const int64_t kc = std::min(kn.KC, K - pc);
+        kn.pack_a(pr, ic, mc, pc, kc, Ap);
+        const int flags = (pc == 0 ? kFirst : 0) | (pc + kc == K ? kLast : 0);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const float* b = Bp + jr * K + pc * NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const TileArgs t{P ? P + ir * ldp + jr : nullptr,
+                             ldp,
+                             pr.C + (ic + ir) * pr.ldc + jc + jr,
+                             pr.ldc,
+                             std::min(MR, mc - ir),
+                             std::min(NR, nc - jr),
+                             pr.alpha,
+                             pr.beta,
+                             pr.bias ? pr.bias + jc + jr : nullptr,
+                             flags};
+            kn.tile(kc, Ap + ir * kc, b, t);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, nullptr, beta, C, ldc);
+}
+
+void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float beta,
+                      float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // the empty sum: acc = 0, then the same epilogue as the tiles
+    const float x0 = alpha == 1.0f ? 0.0f : alpha * 0.0f;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const float x = bias ? x0 + bias[j] : x0;
+        float& c = C[i * ldc + j];
+        c = beta == 0.0f ? x : std::fma(beta, c, x);
+      }
+    return;
+  }
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+  const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
+  const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
+  if (!parallel) {
+    gemm_range(kn, pr, 0, M, 0, N);
+    return;
+  }
+  // Each thread a contiguous range of columns (in NR panels), or of rows (MR panels) when there are too few
+  // column panels to go round: the split touches only which thread computes an element, never its chain.
+  const int64_t col_units = (N + kn.NR - 1) / kn.NR, row_units = (M + kn.MR - 1) / kn.MR;
+#pragma omp parallel
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    if (col_units >= 2 * nt || col_units >= row_units) {
+      const int64_t n0 = std::min(N, col_units * t / nt * kn.NR);
+      const int64_t n1 = std::min(N, col_units * (t + 1) / nt * kn.NR);
+      gemm_range(kn, pr, 0, M, n0, n1);
+    } else {
+      const int64_t m0 = std::min(M, row_units * t / nt * kn.MR);
+      const int64_t m1 = std::min(M, row_units * (t + 1) / nt * kn.MR);
+      gemm_range(kn, pr, m0, m1, 0, N);
+    }
+  }
+}
+
+}  // namespace bertfit
