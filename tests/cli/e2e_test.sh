@@ -30,10 +30,12 @@ fail() {
 run() {
   local name=$1
   shift
-  "$@" >"$name.log" 2>&1 || {
+  local rc=0
+  "$@" >"$name.log" 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then
     cat "$name.log" >&2
-    fail "$name: exit $? ($*)"
-  }
+    fail "$name: exit $rc ($*)"
+  fi
 }
 # expect_error NAME MESSAGE CMD...: CMD must exit 1 and print MESSAGE (a fixed string) on stderr.
 expect_error() {
@@ -150,27 +152,33 @@ resume)
   echo "ok: kill -9 at a random step, resumed bitwise"
 
   # kill -9 during a checkpoint save: once the first checkpoint is complete, as soon as the staging
-  # directory of a later save appears.
-  "$BF" finetune "${R[@]}" --output_dir saving --overwrite_output_dir >saving.log 2>&1 &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null && [[ ! -f saving/checkpoint-3/trainer_state.json ]]; do sleep 0.005; done
+  # directory of a later save appears. A save takes milliseconds: up to three runs try to catch one.
   caught=""
-  while kill -0 "$pid" 2>/dev/null; do
-    staging=$(cd saving && compgen -G "checkpoint-*.tmp-*" || true)
-    if [[ -n $staging && $staging != checkpoint-3.* ]]; then
-      kill -9 "$pid" 2>/dev/null || true
-      caught=$staging
-      break
-    fi
+  for attempt in 1 2 3; do
+    "$BF" finetune "${R[@]}" --output_dir saving --overwrite_output_dir >saving.log 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && [[ ! -f saving/checkpoint-3/trainer_state.json ]]; do sleep 0.005; done
+    while kill -0 "$pid" 2>/dev/null; do
+      staging=$(cd saving && compgen -G "checkpoint-*.tmp-*" || true)
+      if [[ -n $staging && $staging != checkpoint-3.* ]]; then
+        kill -9 "$pid" 2>/dev/null || true
+        caught=$staging
+        break
+      fi
+    done
+    wait "$pid" 2>/dev/null || true
+    [[ -n $caught ]] && break
   done
-  wait "$pid" 2>/dev/null || true
-  [[ -f saving/model.safetensors ]] && fail "the run finished before the kill"
-  echo "kill during a save: ${caught:-(no staging directory seen; the kill came between saves)}; left: $(ls saving | tr '\n' ' ')"
-  run resumed-save "$BF" finetune "${R[@]}" --output_dir saving --resume_from_checkpoint latest
-  grep -q "resuming from" resumed-save.log || fail "no resume"
-  compgen -G "saving/checkpoint-*.tmp-*" >/dev/null && fail "a staging directory was left: $(ls saving)"
-  same_bytes full/model.safetensors saving/model.safetensors
-  echo "ok: kill -9 during a save, resumed bitwise"
+  if [[ -n $caught ]]; then
+    echo "killed during the save of $caught; left: $(ls saving | tr '\n' ' ')"
+    run resumed-save "$BF" finetune "${R[@]}" --output_dir saving --resume_from_checkpoint latest
+    grep -q "resuming from" resumed-save.log || fail "no resume"
+    compgen -G "saving/checkpoint-*.tmp-*" >/dev/null && fail "a staging directory was left: $(ls saving)"
+    same_bytes full/model.safetensors saving/model.safetensors
+    echo "ok: kill -9 during a save, resumed bitwise"
+  else
+    echo "NOTE: no save was caught in three runs (saves too quick here); the deterministic case below stands"
+  fi
 
   # The same leftovers made deterministically (the race above is not always won): the uninterrupted run's
   # directory cut back to checkpoint-12, with checkpoint-12 missing trainer_state.json (killed after the
