@@ -1,5 +1,6 @@
 // `bertfit tokenize --model DIR`: what the model sees. Reads texts from stdin (one per line; with --pair, a
 // tab separates the two texts) and prints each token's id, text and character offsets, or JSON lines.
+// Every option takes both spellings (--max_length and --max-length), as the other commands' options.
 // `bertfit train-tokenizer`: trains a WordPiece (BERT) or byte-level BPE (RoBERTa) vocabulary on text files
 // and writes a HuggingFace tokenizer directory.
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "bertfit/tokenizer.h"
 #include "cli/commands.h"
 #include "tokenizer/unicode.h"
+#include "train/encoded_data.h"
 
 namespace bertfit::cli {
 
@@ -63,6 +65,14 @@ void print_table(const Encoding& e, const std::string& a, const std::string& b) 
 void run_tokenize(const TokenizeOptions& o) {
   const Tokenizer tok = Tokenizer::from_directory(o.model);
   const Truncation how = parse_truncation(o.truncation);
+  if (o.max_length > 0 && !o.no_special && !o.pair) {
+    EncodeOptions check;
+    check.max_seq_length = o.max_length;
+    check.truncation = how;
+    check.head_length = o.head_length;
+    check_encode_options(tok, check,
+                         "--max_length");  // head+tail whose head leaves no room for the tail is an error
+  }
   std::string line;
   bool first = true;
   while (std::getline(std::cin, line)) {
@@ -104,17 +114,18 @@ void add_tokenize_command(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   auto* cmd =
       app.add_subcommand("tokenize", "Show the tokens, ids and offsets the model sees for text on stdin");
-  cmd->add_option("--model", o->model,
+  cmd->add_option(option_names("model"), o->model,
                   "Model or tokenizer directory (tokenizer.json, or vocab.txt / vocab.json + merges.txt)")
       ->required();
-  cmd->add_flag("--pair", o->pair, "Each input line is two texts separated by a tab (sentence pairs)");
-  cmd->add_flag("--no-special", o->no_special, "Do not add [CLS]/[SEP] (<s>/</s>)");
-  cmd->add_flag("--json", o->json, "Print one JSON object per line instead of a table");
-  cmd->add_option("--max-length", o->max_length,
+  cmd->add_flag(option_names("pair"), o->pair,
+                "Each input line is two texts separated by a tab (sentence pairs)");
+  cmd->add_flag(option_names("no_special"), o->no_special, "Do not add [CLS]/[SEP] (<s>/</s>)");
+  cmd->add_flag(option_names("json"), o->json, "Print one JSON object per line instead of a table");
+  cmd->add_option(option_names("max_length"), o->max_length,
                   "Truncate to this many tokens, special tokens included (0: no limit)");
-  cmd->add_option("--truncation", o->truncation,
+  cmd->add_option(option_names("truncation"), o->truncation,
                   "head | tail | head_tail (single texts; pairs use longest_first)");
-  cmd->add_option("--head-length", o->head_length,
+  cmd->add_option(option_names("head_length"), o->head_length,
                   "Tokens kept from the start with head_tail (the paper: 128)");
   cmd->callback([o] { run_tokenize(*o); });
 
@@ -127,17 +138,22 @@ void add_tokenize_command(CLI::App& app) {
   auto t = std::make_shared<TrainOptions>();
   auto* train = app.add_subcommand("train-tokenizer",
                                    "Train a WordPiece (BERT) or byte-level BPE (RoBERTa) vocabulary");
-  train->add_option("--corpus", t->corpus, "UTF-8 text files, one sentence or document per line")->required();
-  train->add_option("--out", t->out, "Output directory (tokenizer.json, vocab files, configs)")->required();
-  train->add_option("--type", t->type, "wordpiece | bpe")->check(CLI::IsMember({"wordpiece", "bpe"}));
-  train->add_option("--vocab-size", t->vocab_size, "Vocabulary size, special tokens included");
-  train->add_option("--min-frequency", t->min_frequency, "Pairs seen fewer times are never merged");
-  train->add_option("--limit-alphabet", t->limit_alphabet,
+  train->add_option(option_names("corpus"), t->corpus, "UTF-8 text files, one sentence or document per line")
+      ->required();
+  train->add_option(option_names("out"), t->out, "Output directory (tokenizer.json, vocab files, configs)")
+      ->required();
+  train->add_option(option_names("type"), t->type, "wordpiece | bpe")
+      ->check(CLI::IsMember({"wordpiece", "bpe"}));
+  train->add_option(option_names("vocab_size"), t->vocab_size, "Vocabulary size, special tokens included");
+  train->add_option(option_names("min_frequency"), t->min_frequency,
+                    "Pairs seen fewer times are never merged");
+  train->add_option(option_names("limit_alphabet"), t->limit_alphabet,
                     "WordPiece: keep this many initial characters at most");
-  train->add_flag("--cased", t->cased,
+  train->add_flag(option_names("cased"), t->cased,
                   "WordPiece: keep case and accents (default: lowercase, strip accents)");
-  train->add_flag("--no-chinese-chars", t->no_chinese_chars, "WordPiece: do not split CJK characters apart");
-  train->add_flag("--add-prefix-space", t->add_prefix_space, "BPE: add a space before each text");
+  train->add_flag(option_names("no_chinese_chars"), t->no_chinese_chars,
+                  "WordPiece: do not split CJK characters apart");
+  train->add_flag(option_names("add_prefix_space"), t->add_prefix_space, "BPE: add a space before each text");
   train->callback([t] {
     if (t->type == "wordpiece") {
       WordPieceTrainerOptions o;

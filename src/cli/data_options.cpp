@@ -9,7 +9,7 @@ namespace bertfit::cli {
 void DataOptions::add_to(CLI::App* cmd, bool labels) {
   cmd->add_option("--file", file, "Data file: .tsv, .csv or .jsonl")->required();
   cmd->add_option("--format", format, "auto | tsv | csv | jsonl (default: as trained)");
-  cmd->add_option("--quoting", quoting, "rfc4180 | none (default: as trained)");
+  cmd->add_option("--quoting", quoting, "auto | rfc4180 | none (default: as trained)");
   cmd->add_option("--text_columns,--text-columns", text_columns, "Text column(s) (default: as trained)")
       ->delimiter(',');
   cmd->add_option("--text_separator,--text-separator", text_separator,
@@ -39,7 +39,7 @@ data::DatasetSpec DataOptions::spec(const std::string& model_dir, bool with_labe
   };
   data::DatasetSpec s;
   s.table.format = data::parse_file_format(pick(format, "format", "auto"));
-  s.table.quoting = data::parse_quoting(pick(quoting, "quoting", "rfc4180"));
+  s.table.quoting = data::parse_quoting(pick(quoting, "quoting", "auto"));
   s.text_columns = text_columns;
   if (s.text_columns.empty()) {
     if (trained.contains("text_columns"))

@@ -76,6 +76,13 @@ Dataset read_rows(TableReader& reader, const DatasetSpec& spec, const std::strin
     ++row;
     ds.examples.push_back(std::move(ex));
   }
+  // A file with a header and no rows would evaluate to "0 examples, accuracy 0" and train on nothing.
+  if (ds.examples.empty()) {
+    if (ds.skipped.empty())
+      throw FormatError(path + ": no data rows (the file has a header and nothing else)");
+    throw FormatError(path + ": no usable rows: all " + std::to_string(ds.skipped.size()) +
+                      " rows are bad (the first: " + ds.skipped.front() + ")");
+  }
   return ds;
 }
 

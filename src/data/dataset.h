@@ -49,7 +49,8 @@ struct Dataset {
   bool has_pairs = false;
 };
 
-// Throws FormatError (first bad row, or a missing column) or ConfigError (an empty text column list).
+// Throws FormatError (first bad row, a missing column, or no rows at all: a header alone, or every row bad
+// and skipped) or ConfigError (an empty text column list).
 Dataset read_dataset(const std::string& path, const DatasetSpec& spec);
 // The same over text in memory; `source` names it in messages.
 Dataset read_dataset_text(const std::string& source, const std::string& text, const DatasetSpec& spec);

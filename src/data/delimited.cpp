@@ -11,6 +11,8 @@ DelimitedParser::DelimitedParser(std::string_view data, std::string source, char
     : data_(data), source_(std::move(source)), delimiter_(delimiter), quoting_(quoting) {
   if (delimiter == '"' || delimiter == '\n' || delimiter == '\r')
     throw ConfigError(source_ + ": the delimiter cannot be a quote or a line break");
+  if (quoting == Quoting::AUTO)
+    throw ConfigError(source_ + ": quoting 'auto' must be resolved to rfc4180 or none before parsing");
   if (data_.size() >= 3 && data_.compare(0, 3, "\xEF\xBB\xBF") == 0) pos_ = 3;
 }
 
@@ -46,9 +48,9 @@ DelimitedParser::Status DelimitedParser::next(std::vector<std::string>& fields) 
       for (;;) {
         const void* q = std::memchr(d + pos_, '"', n - pos_);
         if (!q) {
-          throw FormatError(source_ + ":" + std::to_string(quote_line) +
+          throw FormatError(source_ + ":" + std::to_string(quote_line) + ": field " + std::to_string(count) +
                             ": quoted field is never closed (a '\"' opens it on this line and no closing "
-                            "quote follows; for files with bare quotes use the no-quoting mode)");
+                            "quote follows; if the text has bare quotes, read the file with --quoting none)");
         }
         const size_t qpos = static_cast<const char*>(q) - d;
         for (size_t k = pos_; k < qpos; ++k) line_ += d[k] == '\n';
@@ -78,9 +80,16 @@ DelimitedParser::Status DelimitedParser::next(std::vector<std::string>& fields) 
         ++line_;
         break;
       }
-      error_ = source_ + ":" + std::to_string(line_) + ": field " + std::to_string(count) +
-               ": unexpected character after a closing quote (a quoted field must end at a delimiter or the "
-               "end of the line; for files with bare quotes use the no-quoting mode)";
+      // Named at the line where the quote opened (the record's start when the field is its first): a bare
+      // quote there makes the field run on to the next quote, possibly many lines below, and the error is
+      // only noticed where that run ends.
+      error_ =
+          source_ + ":" + std::to_string(quote_line) + ": field " + std::to_string(count) +
+          ": unexpected character after a closing quote (the '\"' that opens the field on line " +
+          std::to_string(quote_line) +
+          (line_ != quote_line ? " is closed on line " + std::to_string(line_) : std::string(" is closed")) +
+          " and more text follows; a quoted field must end at a delimiter or the end of the line; if the "
+          "text has bare quotes, read the file with --quoting none)";
       const void* nl = std::memchr(d + pos_, '\n', n - pos_);
       pos_ = nl ? static_cast<size_t>(static_cast<const char*>(nl) - d) + 1 : n;
       ++line_;

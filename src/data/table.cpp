@@ -39,9 +39,67 @@ FileFormat parse_file_format(const std::string& name) {
 
 Quoting parse_quoting(const std::string& name) {
   const std::string n = lower(name);
+  if (n == "auto") return Quoting::AUTO;
   if (n == "rfc4180" || n == "csv" || n == "quoted") return Quoting::RFC4180;
   if (n == "none") return Quoting::NONE;
-  throw ConfigError("unknown quoting mode '" + name + "' (expected rfc4180 or none)");
+  throw ConfigError("unknown --quoting '" + name + "' (expected auto, rfc4180 or none)");
+}
+
+namespace {
+
+// Malformed records of `text` read with `q` (see resolve_quoting), and the line of the first one.
+int64_t malformed_records(std::string_view text, const std::string& source, char delimiter, Quoting q,
+                          int64_t* first_line) {
+  DelimitedParser p(text, source, delimiter, q);
+  std::vector<std::string> fields;
+  int64_t bad = 0;
+  size_t width = 0;
+  bool header = true;
+  *first_line = 0;
+  try {
+    for (;;) {
+      const auto st = p.next(fields);
+      if (st == DelimitedParser::Status::END) break;
+      const bool wrong = st == DelimitedParser::Status::BAD_RECORD || (!header && fields.size() != width);
+      if (header) width = fields.size();
+      header = false;
+      if (!wrong) continue;
+      if (!bad) *first_line = p.line();
+      ++bad;
+    }
+  } catch (const FormatError&) {  // an unterminated quote: the rest of the text is one field
+    if (!bad) *first_line = p.line();
+    bad += 1 + static_cast<int64_t>(std::count(text.begin(), text.end(), '\n'));  // worse than any count
+  }
+  return bad;
+}
+
+}  // namespace
+
+Quoting resolve_quoting(std::string_view text, const std::string& source, char delimiter, std::string* why) {
+  if (text.find('"') == std::string_view::npos) {
+    if (why) *why = "";
+    return Quoting::RFC4180;  // no quote at all: both modes read the same
+  }
+  int64_t rfc_line = 0, none_line = 0;
+  const int64_t rfc_bad = malformed_records(text, source, delimiter, Quoting::RFC4180, &rfc_line);
+  if (rfc_bad == 0) {
+    if (why) *why = "";
+    return Quoting::RFC4180;
+  }
+  const int64_t none_bad = malformed_records(text, source, delimiter, Quoting::NONE, &none_line);
+  if (none_bad < rfc_bad) {
+    if (why)
+      *why = "--quoting auto read " + source +
+             " without quoting (as --quoting none) because its quotes do not " +
+             "follow RFC 4180 (first at line " + std::to_string(rfc_line) +
+             "); pass --quoting rfc4180 to read it quoted";
+    return Quoting::NONE;
+  }
+  if (why)
+    *why = "--quoting auto read " + source +
+           " with RFC 4180 quoting; pass --quoting none if its quotes are " + "part of the text";
+  return Quoting::RFC4180;
 }
 
 FileFormat resolve_format(const std::string& path, FileFormat format) {
@@ -85,7 +143,9 @@ void TableReader::init(const TableOptions& options) {
     return;
   }
   const char delim = options.delimiter ? options.delimiter : (format_ == FileFormat::CSV ? ',' : '\t');
-  parser_ = std::make_unique<DelimitedParser>(text_, source_, delim, options.quoting);
+  quoting_ = options.quoting;
+  if (quoting_ == Quoting::AUTO) quoting_ = resolve_quoting(text_, source_, delim, &quoting_note_);
+  parser_ = std::make_unique<DelimitedParser>(text_, source_, delim, quoting_);
   const auto st = parser_->next(header_);
   if (st == DelimitedParser::Status::END) throw FormatError(source_ + ": empty file (no header line)");
   if (st == DelimitedParser::Status::BAD_RECORD) throw FormatError(parser_->error() + " (in the header)");
@@ -127,7 +187,7 @@ TableReader::Status TableReader::next_delimited(std::vector<std::string>& values
   }
   if (fields_.size() != header_.size())
     return bad("expected " + std::to_string(header_.size()) + " fields (as the header), got " +
-               std::to_string(fields_.size()));
+               std::to_string(fields_.size()) + (quoting_note_.empty() ? "" : " (" + quoting_note_ + ")"));
   for (size_t i = 0; i < fields_.size(); ++i)
     if (utf8_invalid_offset(fields_[i]) != std::string_view::npos)
       return bad("column " + quote_name(header_[i]) + " is not valid UTF-8");

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/delimited.h"
@@ -21,15 +22,25 @@ enum class FileFormat { AUTO, TSV, CSV, JSONL };
 
 struct TableOptions {
   FileFormat format =
-      FileFormat::AUTO;  // AUTO: from the extension (.tsv/.txt TSV, .csv CSV, .jsonl/.json JSONL)
-  Quoting quoting = Quoting::RFC4180;  // TSV/CSV only
-  char delimiter = 0;                  // 0: '\t' for TSV, ',' for CSV
+      FileFormat::AUTO;             // AUTO: from the extension (.tsv/.txt TSV, .csv CSV, .jsonl/.json JSONL)
+  Quoting quoting = Quoting::AUTO;  // TSV/CSV only; AUTO: see resolve_quoting
+  char delimiter = 0;               // 0: '\t' for TSV, ',' for CSV
 };
 
 // "tsv" | "csv" | "jsonl" | "auto" (case-insensitive); throws ConfigError otherwise.
 FileFormat parse_file_format(const std::string& name);
-// "rfc4180" (alias "csv", "quoted") | "none"; throws ConfigError otherwise.
+// "auto" | "rfc4180" (alias "csv", "quoted") | "none"; throws ConfigError otherwise.
 Quoting parse_quoting(const std::string& name);
+
+// What AUTO reads a delimited text with: both modes are tried over the whole text (two passes of the
+// splitter, only when the text holds a '"' at all) and the one with fewer malformed records wins, a record
+// being malformed when it breaks the quoting rules or has another number of fields than the first record
+// (the header); a tie goes to RFC4180. So a proper CSV with quoted commas and line breaks reads quoted, and a
+// TSV whose titles start with bare quotes (the competition's `"Deep" nets`, the Debian demo's descriptions)
+// reads unquoted, without an option. What it cannot see: a bare quote whose run-on field happens to end at a
+// field boundary with the right number of fields reads quoted, as pandas would read it. `why`, when given, is
+// set to a sentence saying what was chosen and why, for error messages.
+Quoting resolve_quoting(std::string_view text, const std::string& source, char delimiter, std::string* why);
 // The format AUTO resolves to for this path; throws ConfigError for an unknown extension.
 FileFormat resolve_format(const std::string& path, FileFormat format);
 
@@ -51,6 +62,7 @@ class TableReader {
   const std::string& error() const { return error_; }
   const std::string& source() const { return source_; }
   FileFormat format() const { return format_; }
+  Quoting quoting() const { return quoting_; }  // the mode used (AUTO resolved); TSV/CSV only
   const std::vector<std::string>& header() const { return header_; }  // empty for JSONL
 
  private:
@@ -66,6 +78,8 @@ class TableReader {
   std::string_view text_;
   std::string source_;
   FileFormat format_ = FileFormat::TSV;
+  Quoting quoting_ = Quoting::RFC4180;
+  std::string quoting_note_;  // AUTO's choice, appended to field-count errors
   std::vector<std::string> columns_;
   std::vector<std::string> header_;
   std::vector<size_t> column_index_;  // TSV/CSV: header position of each wanted column

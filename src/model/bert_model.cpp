@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <new>
 
 #include <omp.h>
 
@@ -241,6 +244,28 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
   *total = off;
 }
 
+uint64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  uint64_t value = 0;
+  while (in >> key >> value) {
+    std::getline(in, unit);
+    if (key == "MemAvailable:") return value * 1024;  // the file counts kB (KiB)
+  }
+  return 0;
+}
+
+void check_memory_fits(uint64_t need_bytes, uint64_t available_bytes, const std::string& what) {
+  if (available_bytes == 0 || need_bytes <= available_bytes) return;
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, " needs %.2f GiB of memory and %.2f GiB are available: it does not fit",
+                static_cast<double>(need_bytes) / gib, static_cast<double>(available_bytes) / gib);
+  throw ConfigError(what + buf +
+                    " (lower the batch size, --per_device_train_batch_size / --per_device_eval_batch_size or "
+                    "--batch_size, or --max_seq_length)");
+}
+
 void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows, ArenaUse use) {
   if (max_B <= 0 || max_T <= 0) throw ShapeError("reserve: batch size and sequence length must be positive");
   if (max_T > config_.max_position_embeddings -
@@ -252,11 +277,37 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
       head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows) : 0;
   size_t total = 0;
   plan_arena(max_B, max_T, M, use, false, &total);
-  arena_.resize(total);
+  const int64_t N = max_B * max_T;
+  const size_t n_int = static_cast<size_t>(N * 4 + std::max<int64_t>(N, max_B));
+  const size_t n_cls_int = head_ == HeadKind::SEQUENCE_CLASSIFICATION
+                               ? static_cast<size_t>(max_B * (config_.hidden_size + head_in_dim_))
+                               : 0;
+  {
+    // The buffers being replaced are freed first, so what they hold counts as available.
+    const uint64_t need =
+        total * sizeof(float) + (n_int + n_cls_int) * sizeof(int32_t) + static_cast<uint64_t>(N + max_B);
+    const uint64_t held = arena_.size() * sizeof(float) +
+                          (int_arena_.size() + cls_int_arena_.size()) * sizeof(int32_t) + mask_arena_.size() +
+                          chunk_mask_arena_.size();
+    const uint64_t avail = available_memory_bytes();
+    const std::string what = "a batch of " + std::to_string(max_B) + " sequences x " + std::to_string(max_T) +
+                             " tokens (" + (use == ArenaUse::TRAINING ? "training" : "inference") +
+                             " activations)";
+    check_memory_fits(need, avail ? avail + held : 0, what);
+    try {
+      arena_.resize(total);
+      int_arena_.resize(n_int);
+    } catch (const std::bad_alloc&) {  // MemAvailable unknown, or other processes took it meanwhile
+      arena_.resize(0);
+      int_arena_.resize(0);
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " needs %.2f GiB of memory and the allocation failed: it does not fit",
+                    static_cast<double>(need) / (1024.0 * 1024.0 * 1024.0));
+      throw ConfigError(what + buf + " (lower the batch size or --max_seq_length)");
+    }
+  }
   plan_arena(max_B, max_T, M, use, true, &total);
   arena_use_ = use;
-  const int64_t N = max_B * max_T;
-  int_arena_.resize(static_cast<size_t>(N * 4 + std::max<int64_t>(N, max_B)));
   pos_ids_ = int_arena_.data();
   type_ids_ = pos_ids_ + N;
   ids_ = type_ids_ + N;
@@ -266,7 +317,7 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   mask_ = mask_arena_.data();
   chunk_mask_arena_.resize(static_cast<size_t>(max_B));
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
-    cls_int_arena_.resize(static_cast<size_t>(max_B * (config_.hidden_size + head_in_dim_)));
+    cls_int_arena_.resize(n_cls_int);
     cls_.argmax = cls_int_arena_.data();
     cls_.chunk_argmax = cls_.argmax + max_B * config_.hidden_size;
   }

@@ -56,6 +56,14 @@ struct Batch {
 // then refuses to run.
 enum class ArenaUse { TRAINING, INFERENCE };
 
+// Bytes the system can still give this process: MemAvailable of /proc/meminfo (0 when it cannot be read).
+uint64_t available_memory_bytes();
+// Throws ConfigError "<what> needs X GiB of memory, Y GiB available ...: it does not fit" when need_bytes >
+// available_bytes (available 0: unknown, no check). reserve() calls it before allocating, so a batch too
+// large for memory is an error that says so instead of std::bad_alloc or the kernel's OOM killer (the arena
+// is zeroed, so overcommitted pages would be touched at once).
+void check_memory_fits(uint64_t need_bytes, uint64_t available_bytes, const std::string& what);
+
 class BertModel {
  public:
   // head_options choose the classifier's features and chunk pooling (features.h). RoBERTa always uses its own
@@ -90,7 +98,8 @@ class BertModel {
 
   // Sizes the activation arena for batches up to max_B x max_T (max_T <= max_position_embeddings).
   // max_labelled_rows: masked-LM rows the head may see per batch (default: all max_B*max_T).
-  // output_hidden_states (as HF's flag) is read here: set it before reserve().
+  // output_hidden_states (as HF's flag) is read here: set it before reserve(). Throws ConfigError (and
+  // changes nothing) when the arena does not fit in the available memory (check_memory_fits).
   void reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows = -1,
                ArenaUse use = ArenaUse::TRAINING);
   size_t arena_floats() const { return arena_.size(); }

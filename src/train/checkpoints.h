@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "bertfit/error.h"
 #include "model/bert_model.h"
+#include "train/optimizer.h"
 
 namespace bertfit {
 
@@ -119,10 +122,38 @@ struct TrainerState {
   }
 };
 
-// The newest output_dir/checkpoint-<N> ("" when none).
+// The step of a checkpoint directory name: "checkpoint-<digits>" and nothing else, so the staging directory
+// of a save that was killed ("checkpoint-500.tmp-4242") is never taken for checkpoint 500. -1 otherwise.
+int64_t checkpoint_step(const std::string& name);
+
+// A checkpoint is complete once trainer_state.json is in it: the loop writes it after the weights and the
+// optimizer state, so a save killed half way leaves a directory without it, which cannot be resumed.
+bool is_complete_checkpoint(const std::string& dir);
+
+// The complete output_dir/checkpoint-<N> directories, oldest first.
+std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& output_dir);
+
+// Removes what a run killed during a checkpoint save leaves in output_dir: staging directories
+// "checkpoint-<N>.tmp-<pid>" and "checkpoint-<N>.old-<pid>" of processes that are no longer running, and
+// checkpoint directories without trainer_state.json. A ".old-<pid>" directory is the previous copy of a
+// checkpoint moved aside; when the kill came before the new copy took its name it is the only copy, and it
+// is renamed back instead. Returns the paths removed. Called by find_latest_checkpoint and
+// rotate_checkpoints, so every run that resumes or saves cleans up after a killed one.
+std::vector<std::string> remove_checkpoint_leftovers(const std::string& output_dir);
+
+// The newest complete output_dir/checkpoint-<N> ("" when none), after remove_checkpoint_leftovers.
 std::string find_latest_checkpoint(const std::string& output_dir);
-// Deletes the oldest checkpoints beyond `limit` (0: keep all), never `best` nor the newest.
+// Deletes the oldest checkpoints beyond `limit` (0: keep all), never `best` nor the newest; only complete
+// checkpoints count (remove_checkpoint_leftovers runs first).
 void rotate_checkpoints(const std::string& output_dir, int limit, const std::string& best);
+
+// Checks that optimizer.safetensors at `path` was written for these parameter groups (offset, size, learning
+// rate, weight decay: the layout its metadata records) before its moments are loaded: resuming with another
+// --learning_rate, --layerwise_lr_decay, --head_learning_rate or --weight_decay would otherwise change the
+// rates silently. Throws FormatError naming the file, the first group that differs and the options.
+void check_optimizer_groups(const std::string& path, const std::vector<ParamGroup>& groups);
+// check_optimizer_groups, then opt.load(path): what a resume calls.
+void load_optimizer_state(Optimizer& opt, const std::string& path);
 // Loads every parameter of the model from a model directory (all must be present).
 void load_weights_into(BertModel& m, const std::string& dir);
 

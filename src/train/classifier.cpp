@@ -37,7 +37,10 @@ EvalOutput classify(Classifier& c, const std::vector<EncodedExample>& examples, 
     longest = std::max(longest, e.length());
     max_k = std::max<int64_t>(max_k, static_cast<int64_t>(e.seqs.size()));
   }
-  c.model->reserve(batch_size * max_k, longest, -1, ArenaUse::INFERENCE);
+  // No larger than the data needs: a --batch_size above the number of examples reserves only what runs.
+  const int64_t batch =
+      std::max<int64_t>(1, std::min<int64_t>(batch_size, static_cast<int64_t>(examples.size())));
+  c.model->reserve(batch * max_k, longest, -1, ArenaUse::INFERENCE);
   return run_evaluation(*c.model, examples, batch_size, c.tokenizer->pad_id(), progress_name);
 }
 

@@ -13,6 +13,19 @@ int64_t EncodedExample::length() const {
   return n;
 }
 
+void check_encode_options(const Tokenizer& tok, const EncodeOptions& options,
+                          const std::string& length_option) {
+  if (options.truncation != Truncation::HEAD_TAIL || options.max_chunks > 0) return;
+  const int room = options.max_seq_length - static_cast<int>(tok.num_special_tokens(false));
+  if (options.head_length >= room)
+    throw ConfigError("--head_length " + std::to_string(options.head_length) +
+                      " leaves no room for the tail: --max_seq_length " +
+                      std::to_string(options.max_seq_length) + " holds " + std::to_string(room) +
+                      " text tokens next to the special tokens, so head+tail " +
+                      "would keep the head only; give a --head_length below " + std::to_string(room) +
+                      " or --truncation head");
+}
+
 namespace {
 EncodedSequence to_sequence(const Encoding& e) {
   return {e.ids, e.type_ids};
@@ -25,15 +38,8 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
   std::vector<EncodedExample> out(static_cast<size_t>(n));
   // Labels first, serially, so the first bad row is the one reported.
   if (labels && ds.has_labels) {
-    for (int64_t i = 0; i < n; ++i) {
-      const Example& ex = ds.examples[i];
-      try {
-        out[i].label = static_cast<int32_t>(labels->id(ex.label));
-      } catch (const Error& e) {
-        throw FormatError(ds.path + ":" + std::to_string(ex.line) + ": label \"" + ex.label +
-                          "\" does not occur in the training data (" + e.what() + ")");
-      }
-    }
+    const std::vector<int64_t> ids = labels->encode(ds);  // FormatError "<file>:<line>: unknown label ..."
+    for (int64_t i = 0; i < n; ++i) out[i].label = static_cast<int32_t>(ids[i]);
   }
   std::string error;
 #pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
@@ -66,27 +72,10 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
 }
 
 LengthStats length_stats(const std::vector<EncodedExample>& examples, int64_t limit) {
-  LengthStats s;
-  s.count = static_cast<int64_t>(examples.size());
-  if (examples.empty()) return s;
-  std::vector<int64_t> v;
-  v.reserve(examples.size());
-  double sum = 0;
-  int64_t over = 0;
-  for (const auto& e : examples) {
-    v.push_back(e.tokens);
-    sum += static_cast<double>(e.tokens);
-    over += e.tokens > limit;
-  }
-  std::sort(v.begin(), v.end());
-  s.min = v.front();
-  s.max = v.back();
-  s.p50 = v[v.size() / 2];
-  s.p90 = v[std::min(v.size() - 1, v.size() * 90 / 100)];
-  s.p95 = v[std::min(v.size() - 1, v.size() * 95 / 100)];
-  s.mean = sum / static_cast<double>(v.size());
-  s.over_limit = static_cast<double>(over) / static_cast<double>(v.size());
-  return s;
+  std::vector<int64_t> tokens;
+  tokens.reserve(examples.size());
+  for (const auto& e : examples) tokens.push_back(e.tokens);
+  return data::length_stats(std::move(tokens), limit);
 }
 
 std::string format_length_stats(const LengthStats& s, int64_t limit) {
@@ -95,7 +84,7 @@ std::string format_length_stats(const LengthStats& s, int64_t limit) {
       buf, sizeof buf,
       "tokens per text: mean %.1f, median %lld, p90 %lld, p95 %lld, min %lld, max %lld; %.1f%% over %lld",
       s.mean, static_cast<long long>(s.p50), static_cast<long long>(s.p90), static_cast<long long>(s.p95),
-      static_cast<long long>(s.min), static_cast<long long>(s.max), 100.0 * s.over_limit,
+      static_cast<long long>(s.min), static_cast<long long>(s.max), 100.0 * std::max(0.0, s.share_over_limit),
       static_cast<long long>(limit));
   return buf;
 }

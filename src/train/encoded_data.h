@@ -9,6 +9,7 @@
 #include "bertfit/tokenizer.h"
 #include "data/dataset.h"
 #include "data/labels.h"
+#include "data/summary.h"
 
 namespace bertfit {
 
@@ -34,16 +35,24 @@ struct EncodeOptions {
   int max_chunks = 0;  // > 0: split into chunks of max_seq_length (hierarchical), at most this many
 };
 
-// Encodes every example (in parallel; the order is kept). labels, when given, maps ex.label to its id; an
-// unknown label is a FormatError naming the file and line.
+// Throws ConfigError naming --head_length when head+tail truncation would keep the head only: a head_length
+// that leaves no room for the tail (at or above max_seq_length minus the tokenizer's special tokens). For
+// the options of a new run (finetune, tokenize); a trained model's recorded settings are applied as they
+// were (encode_for).
+// `length_option` names max_seq_length's option in the message (tokenize calls it --max_length).
+void check_encode_options(const Tokenizer& tok, const EncodeOptions& options,
+                          const std::string& length_option = "--max_seq_length");
+
+// Encodes every example (in parallel; the order is kept). labels, when given,
+// maps ex.label to its id; a label not in it is a FormatError naming the file, the line and the label (it
+// would otherwise score as a wrong prediction of every class and zero every metric).
 std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset& ds, const LabelMap* labels,
                                             const EncodeOptions& options, int threads);
 
-struct LengthStats {
-  int64_t count = 0, min = 0, max = 0, p50 = 0, p90 = 0, p95 = 0;
-  double mean = 0;
-  double over_limit = 0;  // share of examples longer than the model's limit (content tokens)
-};
+// Token-length statistics use the data layer's LengthStats (nearest-rank percentiles), so `bertfit
+// finetune`'s token line and `bertfit dataset`'s summaries count percentiles by one rule.
+using data::LengthStats;
+// Content tokens (before truncation) per example; `limit` > 0 fills share_over_limit.
 LengthStats length_stats(const std::vector<EncodedExample>& examples, int64_t limit);
 std::string format_length_stats(const LengthStats& s, int64_t limit);
 
