@@ -1,6 +1,8 @@
 // Determinism: the same seed and thread count give bitwise-identical losses and weights across runs, with
 // dropout on; and, as a contract of the engine (docs/architecture.md, "Determinism"), 1 and 2 threads give
-// the same bits for training and for inference, and an example's logits do not depend on the batch it is in.
+// the same bits for training and for inference, an example's logits do not depend on the batch it is in, and
+// AVX-512 and AVX2 give the same bits. (All three of these fail with BERTFIT_GEMM=openblas on an AMD EPYC
+// with OPENBLAS_CORETYPE=Haswell.)
 // Every kernel is thread-count independent by construction: every matrix product is one FMA chain per output
 // in a fixed order (backend/cpu/gemm.h), reductions are column-parallel, dropout masks counter-based. None of
 // this depends on OpenBLAS (whose bits change with OPENBLAS_CORETYPE and, for some kernels, the thread
@@ -11,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/rng.h"
 #include "core/threading.h"
 #include "kernels/adamw.h"
@@ -160,6 +163,23 @@ TEST(Determinism, InferenceDoesNotDependOnTheBatch) {
       EXPECT_EQ(std::memcmp(one.data(), all.data() + b * per, per * sizeof(float)), 0) << "example " << b;
     }
   }
+}
+
+// Every kernel does the same IEEE operations with AVX-512 and with AVX2 (core/cpu_features.h; the GEMMs by
+// gemm.h's contract), so capping the instruction set changes no bit of a training run or of inference.
+TEST(Determinism, Avx512AndAvx2Agree) {
+  set_max_isa(Isa::AVX512);
+  if (!use_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const TrainRun a = train(HeadKind::MASKED_LM, 2, 42, 128, 8, 64);
+  const Inputs in = make_inputs(8, 64);
+  const std::vector<float> ia = infer(HeadKind::SEQUENCE_CLASSIFICATION, 2, in, 0, 8, 64);
+  set_max_isa(Isa::AVX2);
+  const TrainRun b = train(HeadKind::MASKED_LM, 2, 42, 128, 8, 64);
+  const std::vector<float> ib = infer(HeadKind::SEQUENCE_CLASSIFICATION, 2, in, 0, 8, 64);
+  set_max_isa(Isa::AVX512);
+  EXPECT_TRUE(bitwise_equal(a.losses, b.losses));
+  EXPECT_TRUE(bitwise_equal(a.params, b.params));
+  EXPECT_TRUE(bitwise_equal(ia, ib));
 }
 
 }  // namespace
