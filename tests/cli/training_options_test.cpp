@@ -5,16 +5,21 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "core/rng.h"
 #include "train/finetune.h"
 #include "train/pretrain.h"
 
 namespace bertfit::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 // Parses `<command> <args>` into a fresh Args, as main() does (after --config expansion).
 template <class Args>
@@ -185,6 +190,56 @@ TEST(TrainingOptions, MaxStepsHasOneMeaning) {
   EXPECT_NE(config_error([&] { s.validate(); }).find("--save_strategy"), std::string::npos);
   s.load_best_model_at_end = false;
   EXPECT_NO_THROW(s.validate());
+}
+
+std::string bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(TrainingOptions, BothCommandsRerunFromTheirOwnTrainingArgsBitForBit) {
+  // `bertfit pretrain --config run/training_args.json` failed (its to_json wrote fields that are not
+  // options); now both commands rerun from their own file, to the same weights.
+  const fs::path root = fs::path(BERTFIT_BINARY_DIR) / "test-training-options-rerun";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  {
+    Rng rng(5);
+    std::ofstream text(root / "corpus.txt"), table(root / "train.tsv");
+    table << "text\tlabel\n";
+    for (int i = 0; i < 120; ++i) {
+      std::string line;
+      for (int w = 0; w < 10; ++w) line += (w ? " " : "") + std::string("w") + std::to_string(rng.below(30));
+      text << line << "\n";
+      table << line << "\t" << (rng.below(2) ? "pos" : "neg") << "\n";
+    }
+  }
+  const std::string r = root.string();
+  const PretrainArgs p = parse_pretrain({"--output_dir", r + "/pre", "--train_file", r + "/corpus.txt",
+                                         "--train_tokenizer", "--vocab_size", "100", "--model_size", "tiny",
+                                         "--max_steps", "3", "--max_seq_length", "16", "--threads", "2"});
+  pretrain(p);
+  const PretrainArgs p2 =
+      parse_pretrain({"--config", r + "/pre/training_args.json", "--output_dir", r + "/pre-again"});
+  pretrain(p2);
+  EXPECT_EQ(p2.to_json().dump(),
+            parse_pretrain({"--config", r + "/pre-again/training_args.json"}).to_json().dump());
+  const std::string w = bytes(r + "/pre/model.safetensors");
+  ASSERT_FALSE(w.empty());
+  EXPECT_TRUE(w == bytes(r + "/pre-again/model.safetensors")) << "pretrain rerun differs";
+
+  const FinetuneArgs f = parse_finetune({"--model", r + "/pre", "--output_dir", r + "/ft", "--train_file",
+                                         r + "/train.tsv", "--max_steps", "3", "--max_seq_length", "16",
+                                         "--learning_rate", "1e-3", "--threads", "2"});
+  finetune(f);
+  const FinetuneArgs f2 =
+      parse_finetune({"--config", r + "/ft/training_args.json", "--output_dir", r + "/ft-again"});
+  finetune(f2);
+  const std::string c = bytes(r + "/ft/model.safetensors");
+  ASSERT_FALSE(c.empty());
+  EXPECT_TRUE(c == bytes(r + "/ft-again/model.safetensors")) << "finetune rerun differs";
 }
 
 }  // namespace
