@@ -90,41 +90,16 @@ const ChoiceNames<ClassificationMetric>& classification_metric_names() {
   return names;
 }
 
-FinetuneArgs::FinetuneArgs() {
-  // The paper's fine-tuning defaults (TrainingArgs holds the shared fields).
-  learning_rate = 2e-5;
-  weight_decay = 0.0;
-  num_train_epochs = 4;
-  per_device_train_batch_size = 24;
-  per_device_eval_batch_size = 32;
-  max_seq_length = 512;
-}
+// The paper's fine-tuning: lr 2e-5, no weight decay, up to 4 epochs, batch 24, max length 512.
+FinetuneArgs::FinetuneArgs() : TrainingArgs(TaskDefaults{2e-5, 0.0, 4, 24, 32, 512}) {}
 
-nlohmann::ordered_json FinetuneArgs::to_json() const {
-  nlohmann::ordered_json j;
-  TrainingArgs::to_json(&j);
-#define BF_FIELD(x) j[#x] = x
-  BF_FIELD(train_file);
-  BF_FIELD(text_pair_column);
-  BF_FIELD(label_column);
-  BF_FIELD(id_column);
-  BF_FIELD(validation_split);
-  BF_FIELD(few_shot_per_class);
-  BF_FIELD(few_shot_fraction);
-  BF_FIELD(pad_to_max_length);
-  BF_FIELD(truncation);
-  BF_FIELD(head_length);
-  BF_FIELD(chunk_pooling);
-  BF_FIELD(max_chunks);
-  BF_FIELD(features);
-  BF_FIELD(feature_layer);
-  BF_FIELD(head_learning_rate);
-  BF_FIELD(layerwise_lr_decay);
-  BF_FIELD(classifier_dropout);
-  BF_FIELD(label_smoothing_factor);
-#undef BF_FIELD
+void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
+  nlohmann::ordered_json& j = *out;
+  BF_JSON_FIELDS(j, train_file, text_pair_column, label_column, id_column, validation_split,
+                 few_shot_per_class, few_shot_fraction, pad_to_max_length, truncation, head_length,
+                 chunk_pooling, max_chunks, features, feature_layer, head_learning_rate, layerwise_lr_decay,
+                 classifier_dropout, label_smoothing_factor);
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
-  return j;
 }
 
 namespace {

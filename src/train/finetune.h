@@ -52,7 +52,7 @@ struct FinetuneArgs : TrainingArgs {
   ClassificationMetric metric_for_best_model = ClassificationMetric::ACCURACY;
 
   bool greater_is_better() const { return metric_for_best_model != ClassificationMetric::LOSS; }
-  nlohmann::ordered_json to_json() const;
+  void own_fields_to_json(nlohmann::ordered_json* j) const override;
   // Throws ConfigError naming the option for values out of range or unknown names.
   void validate() const;
 };

@@ -129,40 +129,16 @@ MlmEvalResult mlm_result(const EvalMetrics& m) {
 
 }  // namespace
 
-PretrainArgs::PretrainArgs() {
-  // The paper's further pre-training: lr 5e-5, 10% warm-up, linear decay; BERT's weight decay; the seed's
-  // block size.
-  learning_rate = 5e-5;
-  weight_decay = 0.01;
-  num_train_epochs = 3;
-  per_device_train_batch_size = 32;
-  per_device_eval_batch_size = 64;
-  max_seq_length = 256;
-}
+// The paper's further pre-training (lr 5e-5), BERT's weight decay (0.01), run_mlm's 3 epochs, the seed's
+// block size (256).
+PretrainArgs::PretrainArgs() : TrainingArgs(TaskDefaults{5e-5, 0.01, 3, 32, 64, 256}) {}
 
-nlohmann::ordered_json PretrainArgs::to_json() const {
-  nlohmann::ordered_json j;
-  TrainingArgs::to_json(&j);
-#define BF_FIELD(x) j[#x] = x
-  BF_FIELD(model_type);
-  BF_FIELD(model_size);
-  BF_FIELD(hidden_size);
-  BF_FIELD(num_hidden_layers);
-  BF_FIELD(num_attention_heads);
-  BF_FIELD(intermediate_size);
-  BF_FIELD(max_position_embeddings);
-  BF_FIELD(tokenizer_name);
-  BF_FIELD(train_tokenizer);
-  BF_FIELD(vocab_size);
-  BF_FIELD(do_lower_case);
-  BF_FIELD(train_file);
-  BF_FIELD(train_table);
-  BF_FIELD(validation_split_percentage);
-  BF_FIELD(line_by_line);
-  BF_FIELD(mlm_probability);
-  BF_FIELD(whole_word_mask);
-#undef BF_FIELD
-  return j;
+void PretrainArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
+  nlohmann::ordered_json& j = *out;
+  BF_JSON_FIELDS(j, model_type, model_size, hidden_size, num_hidden_layers, num_attention_heads,
+                 intermediate_size, max_position_embeddings, tokenizer_name, train_tokenizer, vocab_size,
+                 do_lower_case, train_file, train_table, validation_split_percentage, line_by_line,
+                 mlm_probability, whole_word_mask);
 }
 
 void PretrainArgs::validate() const {

@@ -52,7 +52,7 @@ struct PretrainArgs : TrainingArgs {
   double mlm_probability = 0.15;
   bool whole_word_mask = false;
 
-  nlohmann::ordered_json to_json() const;
+  void own_fields_to_json(nlohmann::ordered_json* j) const override;
   // Throws ConfigError naming the option.
   void validate() const;
 };

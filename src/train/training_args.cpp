@@ -34,50 +34,24 @@ int64_t TrainingArgs::effective_save_steps() const {
   return save_strategy ? save_steps : eval_steps;
 }
 
-void TrainingArgs::to_json(nlohmann::ordered_json* out) const {
-  nlohmann::ordered_json& j = *out;
-#define BF_FIELD(x) j[#x] = x
-  BF_FIELD(model_name_or_path);
-  BF_FIELD(output_dir);
-  BF_FIELD(overwrite_output_dir);
-  BF_FIELD(validation_file);
-  BF_FIELD(format);
-  BF_FIELD(quoting);
-  BF_FIELD(text_columns);
-  BF_FIELD(text_separator);
-  BF_FIELD(max_train_samples);
-  BF_FIELD(max_eval_samples);
-  BF_FIELD(max_seq_length);
-  BF_FIELD(hidden_dropout_prob);
-  BF_FIELD(attention_probs_dropout_prob);
-  BF_FIELD(learning_rate);
-  BF_FIELD(weight_decay);
-  BF_FIELD(adam_beta1);
-  BF_FIELD(adam_beta2);
-  BF_FIELD(adam_epsilon);
-  BF_FIELD(max_grad_norm);
-  BF_FIELD(warmup_ratio);
-  BF_FIELD(warmup_steps);
+nlohmann::ordered_json TrainingArgs::to_json() const {
+  nlohmann::ordered_json j;
+  BF_JSON_FIELDS(j, model_name_or_path, output_dir, overwrite_output_dir, validation_file, format, quoting,
+                 text_columns, text_separator, max_train_samples, max_eval_samples, max_seq_length,
+                 hidden_dropout_prob, attention_probs_dropout_prob, learning_rate, weight_decay, adam_beta1,
+                 adam_beta2, adam_epsilon, max_grad_norm, warmup_ratio, warmup_steps);
   j["lr_scheduler_type"] = choice_name(lr_scheduler_type, schedule_kind_names());
-  BF_FIELD(num_train_epochs);
-  BF_FIELD(max_steps);
-  BF_FIELD(per_device_train_batch_size);
-  BF_FIELD(per_device_eval_batch_size);
-  BF_FIELD(gradient_accumulation_steps);
-  BF_FIELD(seed);
+  BF_JSON_FIELDS(j, num_train_epochs, max_steps, per_device_train_batch_size, per_device_eval_batch_size,
+                 gradient_accumulation_steps, seed);
   j["eval_strategy"] = choice_name(eval_strategy, interval_strategy_names());
-  BF_FIELD(eval_steps);
+  BF_JSON_FIELDS(j, eval_steps);
   // The schedule actually used, so that a rerun from this file saves the same checkpoints.
   j["save_strategy"] = choice_name(effective_save_strategy(), interval_strategy_names());
   j["save_steps"] = effective_save_steps();
-  BF_FIELD(save_total_limit);
-  BF_FIELD(load_best_model_at_end);
-  BF_FIELD(early_stopping_patience);
-  BF_FIELD(logging_steps);
-  BF_FIELD(group_by_length);
-  BF_FIELD(resume_from_checkpoint);
-  BF_FIELD(threads);
-#undef BF_FIELD
+  BF_JSON_FIELDS(j, save_total_limit, load_best_model_at_end, early_stopping_patience, logging_steps,
+                 group_by_length, resume_from_checkpoint, threads);
+  own_fields_to_json(&j);
+  return j;
 }
 
 namespace {

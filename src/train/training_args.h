@@ -57,7 +57,37 @@ std::string choice_name(E value, const ChoiceNames<E>& names) {
 void check_choice(const std::string& option, const std::string& value,
                   std::initializer_list<const char*> choices);
 
+// Writes fields into a training_args.json object under their own names: BF_JSON_FIELDS(j, seed, threads)
+// is j["seed"] = seed; j["threads"] = threads (the names are the option names, so --config reads them back).
+#define BF_JSON_FIELDS(j, ...) ::bertfit::put_json_fields(j, #__VA_ARGS__, __VA_ARGS__)
+template <class... T>
+void put_json_fields(nlohmann::ordered_json& j, const char* names, const T&... values) {
+  std::string list = names;
+  size_t pos = 0;
+  auto next_name = [&] {
+    const size_t start = list.find_first_not_of(", ", pos);
+    const size_t end = list.find_first_of(", ", start);
+    pos = end;
+    return list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  };
+  ((j[next_name()] = values), ...);
+}
+
+// The defaults that differ between tasks (the paper's fine-tuning, BERT's and the seed's pre-training).
+struct TaskDefaults {
+  double learning_rate, weight_decay, num_train_epochs;
+  int per_device_train_batch_size, per_device_eval_batch_size, max_seq_length;
+};
+
 struct TrainingArgs {
+  TrainingArgs() = default;
+  explicit TrainingArgs(const TaskDefaults& d)
+      : max_seq_length(d.max_seq_length),
+        learning_rate(d.learning_rate),
+        weight_decay(d.weight_decay),
+        num_train_epochs(d.num_train_epochs),
+        per_device_train_batch_size(d.per_device_train_batch_size),
+        per_device_eval_batch_size(d.per_device_eval_batch_size) {}
   // Model and output.
   std::string model_name_or_path;
   std::string output_dir;
@@ -111,8 +141,11 @@ struct TrainingArgs {
   IntervalStrategy effective_save_strategy() const;
   int64_t effective_save_steps() const;
 
-  // The shared fields, keyed by their option names (a run's training_args.json; --config reads it back).
-  void to_json(nlohmann::ordered_json* j) const;
+  virtual ~TrainingArgs() = default;
+  // Every field, keyed by its option name (a run's training_args.json; --config reads it back): the shared
+  // ones, then the task's own (own_fields_to_json).
+  nlohmann::ordered_json to_json() const;
+  virtual void own_fields_to_json(nlohmann::ordered_json* /*j*/) const {}
   // Throws ConfigError naming the option for values out of range.
   void validate() const;
 };
