@@ -17,6 +17,18 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
   cmd->add_option(option_names("train_file"), a->train_file, "Training data: .tsv, .csv or .jsonl")
       ->required()
       ->group(g);
+  cmd->add_option(
+         option_names("do_predict"), a->do_predict,
+         "After training, label --test_file: output_dir/predict_results.txt (and submission.csv with "
+         "--id_column)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("test_file"), a->test_file,
+                  "--do_predict: the file to label (labels not needed)")
+      ->group(g);
+  cmd->add_option(option_names("max_predict_samples"), a->max_predict_samples,
+                  "--do_predict: a seeded subset of this many test examples (0: all)")
+      ->group(g);
   cmd->add_option(option_names("text_pair_column"), a->text_pair_column, "Second text of a sentence pair")
       ->group(g);
   cmd->add_option(option_names("label_column"), a->label_column, "Label column")
@@ -92,6 +104,8 @@ void add_finetune_command(CLI::App& app) {
     if (!r.final_eval.predictions.empty())
       std::printf("validation: accuracy %.4f, macro-F1 %.4f, loss %.4f\n", r.final_eval.metrics.accuracy,
                   r.final_eval.metrics.macro.f1, r.final_eval.loss);
+    if (!r.predictions_file.empty()) std::printf("predictions: %s\n", r.predictions_file.c_str());
+    if (!r.submission_file.empty()) std::printf("submission: %s\n", r.submission_file.c_str());
   });
 }
 

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/split.h"
+#include "data/submission.h"
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
 #include "train/hf_model_dir.h"
@@ -95,10 +96,10 @@ FinetuneArgs::FinetuneArgs() : TrainingArgs(TaskDefaults{2e-5, 0.0, 4, 24, 32, 5
 
 void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
   nlohmann::ordered_json& j = *out;
-  BF_JSON_FIELDS(j, train_file, text_pair_column, label_column, id_column, validation_split,
-                 few_shot_per_class, few_shot_fraction, pad_to_max_length, truncation, head_length,
-                 chunk_pooling, max_chunks, features, feature_layer, head_learning_rate, layerwise_lr_decay,
-                 classifier_dropout, label_smoothing_factor);
+  BF_JSON_FIELDS(j, train_file, do_predict, test_file, max_predict_samples, text_pair_column, label_column,
+                 id_column, validation_split, few_shot_per_class, few_shot_fraction, pad_to_max_length,
+                 truncation, head_length, chunk_pooling, max_chunks, features, feature_layer,
+                 head_learning_rate, layerwise_lr_decay, classifier_dropout, label_smoothing_factor);
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
 }
 
@@ -113,6 +114,8 @@ void FinetuneArgs::validate() const {
   require(!model_name_or_path.empty(), "model_name_or_path", "is required");
   require(!train_file.empty(), "train_file", "is required");
   require(!label_column.empty(), "label_column", "is required for training");
+  require(!do_predict || !test_file.empty(), "test_file", "is required with --do_predict");
+  require(max_predict_samples >= 0, "max_predict_samples", "must be >= 0 (0: all)");
   require(validation_split >= 0 && validation_split < 1, "validation_split", "must be in [0, 1)");
   check_choice("truncation", truncation, {"head", "tail", "head_tail", "head+tail"});
   require(head_length >= 0, "head_length", "must be >= 0 (it is clamped to max_seq_length - 2)");
@@ -390,6 +393,37 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     result.final_eval = task.last_eval();
     log_message("validation:\n" +
                 train::classification_report(result.final_eval.metrics, labels.id2label(), 4));
+  }
+  if (args.do_predict) {
+    // The test file as prediction input (its labels, if any, are not read), encoded as training was.
+    data::DatasetSpec test_spec = spec;
+    test_spec.label_column.clear();
+    Dataset test_ds = data::read_dataset(args.test_file, test_spec);
+    keep_sample(&test_ds, args.max_predict_samples, args.seed ^ 0x7E57ull);
+    const auto test_ex = encode_examples(tok, test_ds, &labels, enc, threads);
+    int64_t test_longest = 1, test_k = 1;
+    for (const auto& e : test_ex) {
+      test_longest = std::max(test_longest, e.length());
+      test_k = std::max<int64_t>(test_k, static_cast<int64_t>(e.seqs.size()));
+    }
+    model.reserve(args.per_device_eval_batch_size * test_k, std::max(test_longest, pad_to_length));
+    const EvalOutput e = run_evaluation(model, test_ex, args.per_device_eval_batch_size, tok.pad_id(),
+                                        "predict", pad_to_length);
+    std::vector<std::string> ids, predicted;
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < test_ex.size(); ++i) {
+      predicted.push_back(labels.label(e.predictions[i]));
+      ids.push_back(test_ds.examples[i].id);
+      rows.push_back({std::to_string(i), predicted.back()});
+    }
+    result.predictions_file = args.output_dir + "/predict_results.txt";
+    data::write_tsv(result.predictions_file, {"index", "prediction"}, rows);
+    log_message("wrote " + std::to_string(rows.size()) + " predictions to " + result.predictions_file);
+    if (!args.id_column.empty()) {
+      result.submission_file = args.output_dir + "/submission.csv";
+      data::write_submission_csv(result.submission_file, ids, predicted, args.id_column, args.label_column);
+      log_message("wrote the submission " + result.submission_file);
+    }
   }
   return result;
 }

@@ -23,6 +23,12 @@ struct FinetuneArgs : TrainingArgs {
   FinetuneArgs();
   // Data: TSV / CSV / JSONL, columns by name (validation_file, format, quoting, text columns: TrainingArgs).
   std::string train_file;
+  // HF run_classification's --do_predict: after training, the model written to output_dir labels test_file
+  // (labels not needed) into output_dir/predict_results.txt (index, prediction, as HF), and, with an
+  // id_column, the submission CSV output_dir/submission.csv (id_column,label_column headers).
+  bool do_predict = false;
+  std::string test_file;
+  int64_t max_predict_samples = 0;  // > 0: a seeded subset of the test file, in file order
   std::string text_pair_column;
   std::string label_column = "label";
   std::string id_column;
@@ -87,7 +93,8 @@ struct FinetuneResult {
   std::string best_checkpoint;
   double best_metric = 0;
   int64_t global_step = 0;
-  double train_loss = 0;  // mean over all steps, resumed parts included
+  double train_loss = 0;                          // mean over all steps, resumed parts included
+  std::string predictions_file, submission_file;  // --do_predict: what was written ("" when not)
   EvalOutput final_eval;  // on the validation data with the final (best, when load_best_model_at_end) model
 };
 

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include "bertfit/io/config_json.h"
 #include "core/rng.h"
 #include "train/batching.h"
+#include "train/classifier.h"
 #include "train/finetune.h"
 #include "train/model_factory.h"
 #include "train/optimizer.h"
@@ -468,6 +470,50 @@ TEST_F(Finetune, AnOutputDirThatCannotBeADirectoryIsAnErrorNamingIt) {
     ADD_FAILURE() << "no error";
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find(a.output_dir + ": cannot create"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Finetune, DoPredictLabelsTheTestFileAsPredictWould) {
+  // HF run_classification's one run: train, evaluate, predict. The predictions are the output model's: the
+  // same labels as `bertfit predict` (load_classifier + classify) gives for that file.
+  write_data(root_ / "train.tsv", 96, 20, 5, 6);
+  write_data(root_ / "test.tsv", 30, 20, 5, 11);
+  FinetuneArgs a = args("predict");
+  a.train_file = (root_ / "train.tsv").string();
+  a.max_steps = 6;
+  a.do_predict = true;
+  a.test_file = (root_ / "test.tsv").string();
+  a.max_predict_samples = 25;
+  const FinetuneResult r = finetune(a);
+  ASSERT_EQ(r.predictions_file, a.output_dir + "/predict_results.txt");
+  ASSERT_EQ(r.submission_file, a.output_dir + "/submission.csv");
+  auto lines = [](const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  };
+  const auto predictions = lines(r.predictions_file), submission = lines(r.submission_file);
+  ASSERT_EQ(predictions.size(), 26u);  // header + max_predict_samples
+  EXPECT_EQ(predictions[0], "index\tprediction");
+  ASSERT_EQ(submission.size(), 26u);
+  EXPECT_EQ(submission[0], "id,label");
+  // The same subset and labels through the evaluate / predict path.
+  data::DatasetSpec spec;
+  spec.id_column = "id";
+  spec.label_column = "";
+  Dataset test = data::read_dataset(a.test_file, spec);
+  Classifier c = load_classifier(a.output_dir);
+  const auto ex = encode_for(c, test, 1);
+  const EvalOutput e = classify(c, ex, 8, "predict");
+  std::map<std::string, std::string> want;
+  for (size_t i = 0; i < ex.size(); ++i) want[test.examples[i].id] = c.labels.label(e.predictions[i]);
+  for (size_t i = 1; i < submission.size(); ++i) {
+    const size_t comma = submission[i].find(',');
+    const std::string id = submission[i].substr(0, comma), label = submission[i].substr(comma + 1);
+    ASSERT_TRUE(want.count(id)) << id;
+    EXPECT_EQ(label, want[id]) << id;
+    EXPECT_EQ(predictions[i], std::to_string(i - 1) + "\t" + label);
   }
 }
 
