@@ -61,7 +61,7 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
     out.loss = loss_sum / static_cast<double>(std::max<int64_t>(n, 1));
     std::vector<int64_t> labels;
     for (const auto& e : examples) labels.push_back(e.label);
-    out.metrics = train::compute_metrics(out.predictions, labels, NL);
+    out.metrics = compute_metrics(out.predictions, labels, NL);
   }
   return out;
 }
@@ -391,8 +391,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   result.train_loss = r.train_loss;
   if (r.final_eval) {
     result.final_eval = task.last_eval();
-    log_message("validation:\n" +
-                train::classification_report(result.final_eval.metrics, labels.id2label(), 4));
+    log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
   }
   if (args.do_predict) {
     // The test file as prediction input (its labels, if any, are not read), encoded as training was.

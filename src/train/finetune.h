@@ -66,7 +66,7 @@ struct FinetuneArgs : TrainingArgs {
 struct EvalOutput {
   bool has_labels = false;
   double loss = 0;  // mean cross-entropy over labelled examples
-  train::ClassificationMetrics metrics;
+  ClassificationMetrics metrics;
   std::vector<int64_t> predictions;  // one per example, in input order
   std::vector<float> probs;          // [n, num_labels], in input order
   double runtime = 0;                // seconds

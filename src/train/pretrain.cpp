@@ -46,12 +46,12 @@ class MlmBatchBuilder {
  public:
   // Returns the batch and writes the number of labelled positions.
   Batch build(const std::vector<EncodedExample>& blocks, const std::vector<int64_t>& indices,
-              const train::MlmMasker& masker, int32_t pad_id, uint64_t epoch, int64_t* labelled) {
+              const MlmMasker& masker, int32_t pad_id, uint64_t epoch, int64_t* labelled) {
     int64_t T = 1;
     for (int64_t i : indices) T = std::max(T, blocks[i].length());
     const int64_t B = static_cast<int64_t>(indices.size());
     ids_.assign(static_cast<size_t>(B * T), pad_id);
-    labels_.assign(static_cast<size_t>(B * T), train::kMlmIgnore);
+    labels_.assign(static_cast<size_t>(B * T), kMlmIgnore);
     mask_.assign(static_cast<size_t>(B * T), 0);
     int64_t n_labelled = 0;
     for (int64_t r = 0; r < B; ++r) {
@@ -227,8 +227,7 @@ std::vector<EncodedExample> make_blocks(const Tokenizer& tok, const std::vector<
 }
 
 MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& blocks,
-                           const train::MlmMasker& masker, int batch_size, int32_t pad_id,
-                           uint64_t epoch_key) {
+                           const MlmMasker& masker, int batch_size, int32_t pad_id, uint64_t epoch_key) {
   MlmEvalResult r;
   const auto plan = plan_eval_batches(blocks, batch_size);
   MlmBatchBuilder builder;
@@ -264,7 +263,7 @@ namespace {
 class MlmTask : public TrainingTask {
  public:
   MlmTask(const std::vector<EncodedExample>& train, const std::vector<EncodedExample>& eval,
-          const train::MlmMasker& masker, int32_t pad_id, int64_t max_B, int64_t max_T, int eval_batch_size,
+          const MlmMasker& masker, int32_t pad_id, int64_t max_B, int64_t max_T, int eval_batch_size,
           int64_t* reserved)
       : train_(train),
         eval_(eval),
@@ -312,7 +311,7 @@ class MlmTask : public TrainingTask {
  private:
   const std::vector<EncodedExample>& train_;
   const std::vector<EncodedExample>& eval_;
-  const train::MlmMasker& masker_;
+  const MlmMasker& masker_;
   int32_t pad_id_;
   int64_t max_B_, max_T_;
   int eval_batch_size_;
@@ -448,11 +447,11 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
   // Blocks and masks.
   const auto train_blocks = make_blocks(tok, train_lines, block, args.line_by_line, threads);
   const auto eval_blocks = make_blocks(tok, eval_lines, block, args.line_by_line, threads);
-  train::MaskingOptions mo;
+  MaskingOptions mo;
   mo.mlm_probability = args.mlm_probability;
   mo.whole_word = args.whole_word_mask;
   mo.seed = args.seed;
-  const train::MlmMasker masker(tok, mo);
+  const MlmMasker masker(tok, mo);
   {
     int64_t tokens = 0;
     for (const auto& b : train_blocks) tokens += b.length();

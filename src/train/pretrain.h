@@ -84,8 +84,7 @@ std::vector<EncodedExample> make_blocks(const Tokenizer& tok, const std::vector<
 
 // The held-out MLM loss with masks keyed by `epoch_key` (a fixed key: the same masks at every evaluation).
 MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& blocks,
-                           const train::MlmMasker& masker, int batch_size, int32_t pad_id,
-                           uint64_t epoch_key);
+                           const MlmMasker& masker, int batch_size, int32_t pad_id, uint64_t epoch_key);
 
 // The whole run. Throws bertfit::Error subclasses naming the file or option on bad input.
 PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks = {});

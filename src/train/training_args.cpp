@@ -16,8 +16,7 @@ const ChoiceNames<IntervalStrategy>& interval_strategy_names() {
   return names;
 }
 
-const ChoiceNames<train::ScheduleKind>& schedule_kind_names() {
-  using train::ScheduleKind;
+const ChoiceNames<ScheduleKind>& schedule_kind_names() {
   static const ChoiceNames<ScheduleKind> names = {
       {ScheduleKind::LINEAR, "linear"},
       {ScheduleKind::COSINE, "cosine"},

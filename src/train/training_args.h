@@ -31,7 +31,7 @@ template <class E>
 using ChoiceNames = std::vector<std::pair<E, const char*>>;
 
 const ChoiceNames<IntervalStrategy>& interval_strategy_names();
-const ChoiceNames<train::ScheduleKind>& schedule_kind_names();
+const ChoiceNames<ScheduleKind>& schedule_kind_names();
 
 // "no, steps, epoch"
 template <class E>
@@ -112,7 +112,7 @@ struct TrainingArgs {
   double max_grad_norm = 1.0;  // 0: no clipping
   double warmup_ratio = 0.1;
   int64_t warmup_steps = 0;  // > 0 wins over warmup_ratio
-  train::ScheduleKind lr_scheduler_type = train::ScheduleKind::LINEAR;
+  ScheduleKind lr_scheduler_type = ScheduleKind::LINEAR;
   // Length of the run, as HF: max_steps > 0 is the number of optimizer steps and overrides the epochs;
   // otherwise ceil(num_train_epochs x steps per epoch) (num_train_epochs 0: no step; the initial model is
   // written, e.g. the no-pre-training baseline).

@@ -178,9 +178,9 @@ TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args
 LoopResult TrainingLoop::run() {
   const TrainingArgs& a = args_;
   const int64_t total = total_steps_, spe = steps_per_epoch_;
-  const train::LrSchedule schedule(
+  const LrSchedule schedule(
       a.lr_scheduler_type, std::max<int64_t>(total, 1),
-      train::resolve_warmup_steps(a.warmup_steps, a.warmup_ratio, std::max<int64_t>(total, 1)));
+      resolve_warmup_steps(a.warmup_steps, a.warmup_ratio, std::max<int64_t>(total, 1)));
   const IntervalStrategy save_strategy = a.effective_save_strategy();
   const int64_t save_steps = a.effective_save_steps();
   TrainerStateInfo info;

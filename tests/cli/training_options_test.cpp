@@ -62,7 +62,7 @@ TEST(TrainingOptions, FinetuneTrainingArgsJsonRoundTrips) {
   a.seed = 7;
   a.eval_strategy = IntervalStrategy::STEPS;
   a.eval_steps = 40;
-  a.lr_scheduler_type = train::ScheduleKind::COSINE;
+  a.lr_scheduler_type = ScheduleKind::COSINE;
   a.metric_for_best_model = ClassificationMetric::MACRO_F1;
   a.max_train_samples = 100;
   const FinetuneArgs b = parse_finetune({"--config", write_json("training_options_finetune.json", a)});

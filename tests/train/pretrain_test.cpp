@@ -92,8 +92,8 @@ PretrainArgs small_args(const Corpus& c, const std::string& out) {
 double unigram_entropy_of_masked(const Corpus& c, const PretrainArgs& a) {
   const Tokenizer tok = Tokenizer::from_directory(c.tokenizer);
   const auto blocks = make_blocks(tok, read_text_lines(c.text), a.max_seq_length, true, 1);
-  train::MaskingOptions mo;
-  const train::MlmMasker masker(tok, mo);
+  MaskingOptions mo;
+  const MlmMasker masker(tok, mo);
   std::map<int32_t, int64_t> counts;
   int64_t n = 0;
   for (size_t i = 0; i < blocks.size(); ++i) {
@@ -101,7 +101,7 @@ double unigram_entropy_of_masked(const Corpus& c, const PretrainArgs& a) {
     std::vector<int32_t> out(ids.size()), labels(ids.size());
     masker.mask(ids.data(), ids.size(), nullptr, out.data(), labels.data(), 0, i);
     for (int32_t l : labels)
-      if (l != train::kMlmIgnore) ++counts[l], ++n;
+      if (l != kMlmIgnore) ++counts[l], ++n;
   }
   double h = 0;
   for (const auto& [id, k] : counts) {
