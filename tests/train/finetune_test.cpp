@@ -72,6 +72,13 @@ void write_data(const fs::path& path, int n, int length, int position, uint64_t 
   }
 }
 
+std::string bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 class Finetune : public ::testing::Test {
  protected:
   // A directory per test: ctest runs each test of this file as its own process, possibly at the same time.
@@ -251,12 +258,6 @@ TEST_F(Finetune, ResumeGivesTheSameWeights) {
   b.output_dir = (root_ / "resume-part").string();
   b.resume_from_checkpoint = a.output_dir + "/checkpoint-10";
   finetune(b);
-  auto bytes = [](const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
   const std::string wa = bytes(a.output_dir + "/model.safetensors"),
                     wb = bytes(b.output_dir + "/model.safetensors");
   ASSERT_FALSE(wa.empty());
@@ -438,12 +439,6 @@ TEST_F(Finetune, TheGradientHookRunsBeforeClippingAndTheOptimizer) {
   hooks.log_history_sink = [&](const nlohmann::json& e) { logged.push_back(e); };
   finetune(a, hooks);
   EXPECT_EQ(calls, 2);
-  auto bytes = [](const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
   EXPECT_EQ(bytes(a.output_dir + "/checkpoint-1/model.safetensors"),
             bytes(a.output_dir + "/checkpoint-2/model.safetensors"));
   // The log sink saw every entry trainer_state.json holds, in order.
