@@ -122,7 +122,7 @@ PT=(--tokenizer "$OUT/tokenizer" --train_file "$OUT/corpus.txt" --model_size "$S
   --eval_strategy steps --eval_steps 1000 --max_eval_samples 2000 --save_total_limit 1 --logging_steps 200
   --threads "$THREADS" --overwrite_output_dir)
 # The random initialisation (the same seed the pre-training starts from), written without training.
-step init "$BF" pretrain "${PT[@]}" --output_dir "$OUT/init" --max_steps 0
+step init "$BF" pretrain "${PT[@]}" --output_dir "$OUT/init" --num_train_epochs 0
 step pretrain "$BF" pretrain "${PT[@]}" --output_dir "$OUT/pretrained" --num_train_epochs "$PT_EPOCHS"
 
 FT=(--train_file "$OUT/data/train.tsv" --validation_file "$OUT/data/dev.tsv" --text_columns title,abstract

@@ -69,7 +69,7 @@ INIT=$OUT/init-$SIZE
 echo "== model: BERT-$SIZE, random initialisation, 512 positions ($INIT)"
 if [[ ! -f $INIT/config.json ]]; then
   "$BF" pretrain --tokenizer "$DEMO_OUT/tokenizer" --train_file "$DEMO_OUT/corpus.txt" --model_size "$SIZE" \
-    --max_position_embeddings "$SEQ" --max_steps 0 --seed "$SEED" --output_dir "$INIT" \
+    --max_position_embeddings "$SEQ" --num_train_epochs 0 --seed "$SEED" --output_dir "$INIT" \
     --overwrite_output_dir >"$OUT/init.log" 2>&1 || { tail -5 "$OUT/init.log" >&2; exit 1; }
 fi
 

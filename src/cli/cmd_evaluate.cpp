@@ -30,9 +30,9 @@ void add_evaluate_command(CLI::App& app) {
         "loss %.4f\n\n",
         opts->file.c_str(), ex.size(), e.metrics.accuracy, e.metrics.error_rate, e.metrics.macro.f1,
         e.metrics.micro.f1, e.metrics.weighted.f1, e.loss);
-    std::printf("%s\n", train::classification_report(e.metrics, c.labels.id2label(), 4).c_str());
+    std::printf("%s\n", classification_report(e.metrics, c.labels.id2label(), 4).c_str());
     std::printf("confusion matrix (rows: true, columns: predicted)\n%s\n",
-                train::format_confusion_matrix(e.metrics, c.labels.id2label()).c_str());
+                format_confusion_matrix(e.metrics, c.labels.id2label()).c_str());
     if (!output->empty()) {
       nlohmann::ordered_json j;
       j["file"] = opts->file;

@@ -7,8 +7,9 @@
 #include <string>
 
 namespace bertfit {
-struct TrainingArgs;
-}
+struct FinetuneArgs;
+struct PretrainArgs;
+}  // namespace bertfit
 
 namespace bertfit::cli {
 
@@ -22,8 +23,9 @@ inline std::string option_names(const std::string& underscored) {
 
 void add_info_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
-// The finetune options, bound to *a (cmd_finetune.cpp; tests parse training_args.json back through them).
-void add_finetune_options(CLI::App* cmd, TrainingArgs* a);
+// The finetune / pretrain options, bound to *a (tests parse training_args.json back through them).
+void add_finetune_options(CLI::App* cmd, FinetuneArgs* a);
+void add_pretrain_options(CLI::App* cmd, PretrainArgs* a);
 void add_evaluate_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_dataset_command(CLI::App& app);

@@ -60,7 +60,8 @@ std::vector<std::pair<std::string, std::string>> read_config(const std::string& 
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.value().is_null()) continue;
       const std::string v = json_value(it.value(), path + ": " + it.key());
-      if (it.value().is_string() && v.empty()) continue;  // an unset string option
+      // An unset string option, or an empty list (a list option given no value).
+      if ((it.value().is_string() || it.value().is_array()) && v.empty()) continue;
       out.emplace_back(it.key(), v);
     }
     return out;

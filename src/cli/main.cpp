@@ -1,13 +1,55 @@
 // bertfit: fine-tune BERT-family models for text classification. Entry point of the command line.
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "train/progress.h"
+
+namespace {
+
+// The library's messages and progress on stderr: on a terminal one progress line redrawn at most 10 times a
+// second; otherwise (CI logs, files) a plain line at every milestone, so logs stay readable.
+class StderrLogSink : public bertfit::LogSink {
+ public:
+  void message(const std::string& text) override {
+    if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
+    std::fprintf(stderr, "%s\n", text.c_str());
+    drawn_ = false;
+  }
+  void progress(const std::string& text, bool milestone) override {
+    if (!tty_) {
+      if (milestone) std::fprintf(stderr, "%s\n", text.c_str());
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!milestone && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    std::fprintf(stderr, "\r%s\033[K", text.c_str());
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  void progress_end() override {
+    if (tty_ && drawn_) std::fprintf(stderr, "\n");
+    drawn_ = false;
+  }
+
+ private:
+  bool tty_ = isatty(STDERR_FILENO) != 0;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -25,6 +67,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);
   bertfit::cli::add_pretrain_command(app);
+  bertfit::set_log_sink(std::make_shared<StderrLogSink>());
   try {
     // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -34,6 +77,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const bertfit::Error& e) {
+    std::fprintf(stderr, "bertfit: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The user's file system (a read-only path, permission denied, a file where a directory should be):
+    // what() names the operation and the path(s).
     std::fprintf(stderr, "bertfit: error: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {

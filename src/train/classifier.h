@@ -8,8 +8,8 @@
 
 #include "bertfit/tokenizer.h"
 #include "train/encoded_data.h"
-#include "train/pretrained.h"
-#include "train/trainer.h"
+#include "train/hf_model_dir.h"
+#include "train/finetune.h"
 
 namespace bertfit {
 

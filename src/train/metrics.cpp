@@ -6,7 +6,7 @@
 
 #include "bertfit/error.h"
 
-namespace bertfit::train {
+namespace bertfit {
 
 namespace {
 
@@ -156,4 +156,4 @@ std::string format_confusion_matrix(const ClassificationMetrics& m, const std::v
   return out;
 }
 
-}  // namespace bertfit::train
+}  // namespace bertfit

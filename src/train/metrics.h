@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace bertfit::train {
+namespace bertfit {
 
 struct ClassMetrics {
   double precision = 0, recall = 0, f1 = 0;
@@ -52,4 +52,4 @@ std::string classification_report(const ClassificationMetrics& m, const std::vec
 std::string format_confusion_matrix(const ClassificationMetrics& m,
                                     const std::vector<std::string>& names = {});
 
-}  // namespace bertfit::train
+}  // namespace bertfit

@@ -6,7 +6,7 @@
 #include "bertfit/error.h"
 #include "core/rng.h"
 
-namespace bertfit::train {
+namespace bertfit {
 
 namespace {
 
@@ -216,4 +216,4 @@ int64_t MlmMasker::mask(const int32_t* ids_in, int64_t n, const uint8_t* attenti
   return labelled;
 }
 
-}  // namespace bertfit::train
+}  // namespace bertfit

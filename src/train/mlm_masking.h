@@ -20,7 +20,7 @@
 
 #include "bertfit/tokenizer.h"
 
-namespace bertfit::train {
+namespace bertfit {
 
 constexpr int32_t kMlmIgnore = -100;
 
@@ -70,4 +70,4 @@ class MlmMasker {
 // The CJK ranges of BERT's _is_chinese_char (the characters BertPreTokenizer isolates).
 bool is_cjk_codepoint(uint32_t c);
 
-}  // namespace bertfit::train
+}  // namespace bertfit

@@ -1,7 +1,7 @@
 #include "train/model_factory.h"
 
 #include "bertfit/error.h"
-#include "train/pretrained.h"
+#include "train/hf_model_dir.h"
 
 namespace bertfit {
 

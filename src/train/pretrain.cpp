@@ -16,9 +16,9 @@
 #include "kernels/adamw.h"
 #include "train/batching.h"
 #include "train/checkpoints.h"
+#include "train/hf_model_dir.h"
 #include "train/model_factory.h"
 #include "train/optimizer.h"
-#include "train/pretrained.h"
 #include "train/progress.h"
 #include "train/schedule.h"
 
@@ -31,10 +31,6 @@ namespace {
 // The held-out set is masked with this epoch key at every evaluation (training epochs never reach it).
 constexpr uint64_t kEvalEpochKey = 0xE7A1E7A1E7A1ull;
 
-void say(const std::string& s) {
-  std::fprintf(stderr, "%s\n", s.c_str());
-}
-
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -42,7 +38,7 @@ std::string fmt(const char* f, double v) {
 }
 
 void require(bool ok, const char* option, const std::string& what) {
-  if (!ok) throw ConfigError(std::string("--") + option + " " + what);
+  if (!ok) throw ConfigError(std::string("option --") + option + ": " + what);
 }
 
 // Padded, masked model inputs of a set of blocks.
@@ -50,12 +46,12 @@ class MlmBatchBuilder {
  public:
   // Returns the batch and writes the number of labelled positions.
   Batch build(const std::vector<EncodedExample>& blocks, const std::vector<int64_t>& indices,
-              const train::MlmMasker& masker, int32_t pad_id, uint64_t epoch, int64_t* labelled) {
+              const MlmMasker& masker, int32_t pad_id, uint64_t epoch, int64_t* labelled) {
     int64_t T = 1;
     for (int64_t i : indices) T = std::max(T, blocks[i].length());
     const int64_t B = static_cast<int64_t>(indices.size());
     ids_.assign(static_cast<size_t>(B * T), pad_id);
-    labels_.assign(static_cast<size_t>(B * T), train::kMlmIgnore);
+    labels_.assign(static_cast<size_t>(B * T), kMlmIgnore);
     mask_.assign(static_cast<size_t>(B * T), 0);
     int64_t n_labelled = 0;
     for (int64_t r = 0; r < B; ++r) {
@@ -112,104 +108,52 @@ std::vector<std::string> take(const std::vector<std::string>& v, const std::vect
   return out;
 }
 
-nlohmann::json eval_log(const MlmEvalResult& e, double epoch, int64_t step) {
-  return {{"epoch", epoch},
-          {"eval_loss", e.loss},
-          {"eval_perplexity", e.perplexity},
-          {"eval_runtime", e.runtime},
-          {"eval_masked_tokens", e.masked_tokens},
-          {"step", step}};
+EvalMetrics named_metrics(const MlmEvalResult& e, int64_t blocks) {
+  EvalMetrics m;
+  m.values = {{"loss", e.loss},
+              {"perplexity", e.perplexity},
+              {"masked_tokens", static_cast<double>(e.masked_tokens)}};
+  m.runtime = e.runtime;
+  m.samples = blocks;
+  return m;
+}
+
+MlmEvalResult mlm_result(const EvalMetrics& m) {
+  MlmEvalResult r;
+  r.loss = m.value("loss");
+  r.perplexity = m.value("perplexity");
+  r.masked_tokens = static_cast<int64_t>(m.value("masked_tokens"));
+  r.runtime = m.runtime;
+  return r;
 }
 
 }  // namespace
 
-nlohmann::ordered_json PretrainArgs::to_json() const {
-  nlohmann::ordered_json j;
-#define BF_FIELD(x) j[#x] = x
-  BF_FIELD(model_name_or_path);
-  BF_FIELD(model_type);
-  BF_FIELD(model_size);
-  BF_FIELD(hidden_size);
-  BF_FIELD(num_hidden_layers);
-  BF_FIELD(num_attention_heads);
-  BF_FIELD(intermediate_size);
-  BF_FIELD(max_position_embeddings);
-  BF_FIELD(hidden_dropout_prob);
-  BF_FIELD(attention_probs_dropout_prob);
-  BF_FIELD(tokenizer_name);
-  BF_FIELD(train_tokenizer);
-  BF_FIELD(vocab_size);
-  BF_FIELD(do_lower_case);
-  BF_FIELD(output_dir);
-  BF_FIELD(train_files);
-  BF_FIELD(train_tables);
-  BF_FIELD(format);
-  BF_FIELD(quoting);
-  BF_FIELD(text_columns);
-  BF_FIELD(text_separator);
-  BF_FIELD(validation_file);
-  BF_FIELD(validation_split_percentage);
-  BF_FIELD(max_train_samples);
-  BF_FIELD(max_eval_samples);
-  BF_FIELD(max_seq_length);
-  BF_FIELD(line_by_line);
-  BF_FIELD(mlm_probability);
-  BF_FIELD(whole_word_mask);
-  BF_FIELD(learning_rate);
-  BF_FIELD(weight_decay);
-  BF_FIELD(adam_beta1);
-  BF_FIELD(adam_beta2);
-  BF_FIELD(adam_epsilon);
-  BF_FIELD(max_grad_norm);
-  BF_FIELD(warmup_ratio);
-  BF_FIELD(warmup_steps);
-  BF_FIELD(lr_scheduler_type);
-  BF_FIELD(num_train_epochs);
-  BF_FIELD(max_steps);
-  BF_FIELD(per_device_train_batch_size);
-  BF_FIELD(per_device_eval_batch_size);
-  BF_FIELD(gradient_accumulation_steps);
-  BF_FIELD(seed);
-  BF_FIELD(eval_strategy);
-  BF_FIELD(eval_steps);
-  BF_FIELD(save_total_limit);
-  BF_FIELD(load_best_model_at_end);
-  BF_FIELD(logging_steps);
-  BF_FIELD(group_by_length);
-  BF_FIELD(resume_from_checkpoint);
-  BF_FIELD(threads);
-#undef BF_FIELD
-  j["metric_for_best_model"] = "eval_loss";
-  j["task"] = "masked_lm";
-  return j;
+// The paper's further pre-training (lr 5e-5), BERT's weight decay (0.01), run_mlm's 3 epochs, the seed's
+// block size (256).
+PretrainArgs::PretrainArgs() : TrainingArgs(TaskDefaults{5e-5, 0.01, 3, 32, 64, 256}) {}
+
+void PretrainArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
+  nlohmann::ordered_json& j = *out;
+  BF_JSON_FIELDS(j, model_type, model_size, hidden_size, num_hidden_layers, num_attention_heads,
+                 intermediate_size, max_position_embeddings, tokenizer_name, train_tokenizer, vocab_size,
+                 do_lower_case, train_file, train_table, validation_split_percentage, line_by_line,
+                 mlm_probability, whole_word_mask);
 }
 
 void PretrainArgs::validate() const {
-  require(!output_dir.empty(), "output_dir", "is required");
-  require(!train_files.empty() || !train_tables.empty(), "train_file",
+  TrainingArgs::validate();
+  require(!train_file.empty() || !train_table.empty(), "train_file",
           "or --train_table: at least one text source is required");
-  require(model_type == "bert" || model_type == "roberta", "model_type", "must be bert or roberta");
+  check_choice("model_type", model_type, {"bert", "roberta"});
+  if (!model_size.empty())
+    check_choice("model_size", model_size, {"tiny", "mini", "small", "medium", "base"});
   require(vocab_size >= 100 && vocab_size <= 1000000, "vocab_size", "must be in [100, 1000000]");
-  require(max_seq_length >= 8, "max_seq_length", "must be at least 8");
   require(max_position_embeddings >= 8 && max_position_embeddings <= 65536, "max_position_embeddings",
           "must be in [8, 65536]");
   require(validation_split_percentage >= 0 && validation_split_percentage < 100,
           "validation_split_percentage", "must be in [0, 100)");
   require(mlm_probability > 0 && mlm_probability <= 1, "mlm_probability", "must be in (0, 1]");
-  require(learning_rate > 0 && std::isfinite(learning_rate), "learning_rate", "must be positive");
-  require(weight_decay >= 0, "weight_decay", "must not be negative");
-  require(max_grad_norm >= 0, "max_grad_norm", "must not be negative");
-  require(num_train_epochs > 0 || max_steps >= 0, "num_train_epochs",
-          "must be positive (or set --max_steps)");
-  require(per_device_train_batch_size >= 1, "per_device_train_batch_size", "must be at least 1");
-  require(per_device_eval_batch_size >= 1, "per_device_eval_batch_size", "must be at least 1");
-  require(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be at least 1");
-  require(eval_strategy == "no" || eval_strategy == "steps" || eval_strategy == "epoch", "eval_strategy",
-          "must be no, steps or epoch");
-  require(eval_steps >= 1, "eval_steps", "must be at least 1");
-  require(logging_steps >= 1, "logging_steps", "must be at least 1");
-  require(save_total_limit >= 0, "save_total_limit", "must not be negative");
-  train::parse_schedule_kind(lr_scheduler_type);
   if (!model_size.empty() || hidden_size > 0)
     require(model_name_or_path.empty(), "model_size",
             "and --hidden_size describe a new model: not with --model");
@@ -283,8 +227,7 @@ std::vector<EncodedExample> make_blocks(const Tokenizer& tok, const std::vector<
 }
 
 MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& blocks,
-                           const train::MlmMasker& masker, int batch_size, int32_t pad_id,
-                           uint64_t epoch_key) {
+                           const MlmMasker& masker, int batch_size, int32_t pad_id, uint64_t epoch_key) {
   MlmEvalResult r;
   const auto plan = plan_eval_batches(blocks, batch_size);
   MlmBatchBuilder builder;
@@ -312,34 +255,92 @@ MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& 
   return r;
 }
 
-PretrainResult pretrain(const PretrainArgs& args) {
+namespace {
+
+// Masked-LM pre-training as a task of the training loop: blocks of text, masked per (seed, epoch, block), the
+// loss normalised by the masked tokens of a step (HF's num_items_in_batch), evaluated by the held-out loss
+// per masked token (masks keyed by kEvalEpochKey: the same at every evaluation).
+class MlmTask : public TrainingTask {
+ public:
+  MlmTask(const std::vector<EncodedExample>& train, const std::vector<EncodedExample>& eval,
+          const MlmMasker& masker, int32_t pad_id, int64_t max_B, int64_t max_T, int eval_batch_size,
+          int64_t* reserved)
+      : train_(train),
+        eval_(eval),
+        masker_(masker),
+        pad_id_(pad_id),
+        max_B_(max_B),
+        max_T_(max_T),
+        eval_batch_size_(eval_batch_size),
+        reserved_(reserved) {}
+
+  const std::vector<EncodedExample>& train_examples() const override { return train_; }
+  // Masks of the whole step first: the normaliser is the step's masked-token count.
+  float begin_step(const std::vector<std::vector<int64_t>>& micro_batches, int64_t epoch) override {
+    micro_ = &micro_batches;
+    epoch_ = static_cast<uint64_t>(epoch);
+    labelled_.assign(micro_batches.size(), 0);
+    int64_t total = 0;
+    for (size_t k = 0; k < micro_batches.size(); ++k) {
+      builder_.build(train_, micro_batches[k], masker_, pad_id_, epoch_, &labelled_[k]);
+      total += labelled_[k];
+    }
+    return static_cast<float>(std::max<int64_t>(total, 1));
+  }
+  bool micro_batch(BertModel& model, size_t k, Batch* batch) override {
+    if (labelled_[k] == 0) return false;  // no masked token: contributes nothing to loss or gradient
+    int64_t n = 0;
+    *batch = builder_.build(train_, (*micro_)[k], masker_, pad_id_, epoch_, &n);
+    ensure_rows(model, max_B_, max_T_, reserved_, n);
+    return true;
+  }
+  bool has_eval_data() const override { return !eval_.empty(); }
+  EvalMetrics evaluate(BertModel& model, const std::string& /*what*/) override {
+    const MlmEvalResult e = evaluate_mlm(model, eval_, masker_, eval_batch_size_, pad_id_, kEvalEpochKey);
+    *reserved_ = initial_rows(max_B_, max_T_, masker_.options().mlm_probability);
+    model.reserve(max_B_, max_T_, *reserved_);  // back to the training shape
+    return named_metrics(e, static_cast<int64_t>(eval_.size()));
+  }
+  BestModelMetric best_metric() const override { return {"loss", false}; }
+  std::string describe(const EvalMetrics& e) const override {
+    return "loss " + fmt("%.4f", e.value("loss")) + ", perplexity " + fmt("%.2f", e.value("perplexity"));
+  }
+  bool evaluate_on_start() const override { return true; }
+  std::string progress_name() const override { return "pretrain"; }
+
+ private:
+  const std::vector<EncodedExample>& train_;
+  const std::vector<EncodedExample>& eval_;
+  const MlmMasker& masker_;
+  int32_t pad_id_;
+  int64_t max_B_, max_T_;
+  int eval_batch_size_;
+  int64_t* reserved_;
+  const std::vector<std::vector<int64_t>>* micro_ = nullptr;
+  uint64_t epoch_ = 0;
+  std::vector<int64_t> labelled_;
+  MlmBatchBuilder builder_;
+};
+
+}  // namespace
+
+PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
   args.validate();
   set_num_threads(args.threads);
   const int threads = num_threads();
-  const bool resuming = !args.resume_from_checkpoint.empty();
-  if (!resuming && fs::is_directory(args.output_dir) && !fs::is_empty(args.output_dir) &&
-      !args.overwrite_output_dir)
-    throw ConfigError("output_dir " + args.output_dir +
-                      " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
-  fs::create_directories(args.output_dir);
-  std::string ck;
-  if (resuming) {
-    ck = args.resume_from_checkpoint == "latest" ? find_latest_checkpoint(args.output_dir)
-                                                 : args.resume_from_checkpoint;
-    if (ck.empty())
-      throw ConfigError("--resume_from_checkpoint latest: no checkpoint-* in " + args.output_dir);
-  }
+  const std::string ck = prepare_output_dir(args);
+  const bool resuming = !ck.empty();
 
   // Text, split into training and held-out lines.
   std::vector<std::string> lines;
-  for (const auto& f : args.train_files) {
+  for (const auto& f : args.train_file) {
     auto l = read_text_lines(f);
-    say("text: " + f + ": " + std::to_string(l.size()) + " lines");
+    log_message("text: " + f + ": " + std::to_string(l.size()) + " lines");
     lines.insert(lines.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
   }
-  for (const auto& f : args.train_tables) {
+  for (const auto& f : args.train_table) {
     auto l = read_table_texts(f, args);
-    say("text: " + f + " (table): " + std::to_string(l.size()) + " texts");
+    log_message("text: " + f + " (table): " + std::to_string(l.size()) + " texts");
     lines.insert(lines.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
   }
   if (lines.empty()) throw ConfigError("no text in the training sources");
@@ -406,10 +407,10 @@ PretrainResult pretrain(const PretrainArgs& args) {
     if (args.attention_probs_dropout_prob >= 0)
       config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
     LoadedModel loaded = load_pretrained(dir, HeadKind::MASKED_LM, {}, &config, args.seed);
-    if (!loaded.initialized.empty()) {
+    if (!loaded.initialized.empty() && !resuming) {
       std::string s = "newly initialised (not in the checkpoint):";
       for (const auto& n : loaded.initialized) s += " " + n;
-      say(s);
+      log_message(s);
     }
     model_ptr = std::move(loaded.model);
   } else {
@@ -440,31 +441,31 @@ PretrainResult pretrain(const PretrainArgs& args) {
       config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
   const int block = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
   if (block < args.max_seq_length)
-    say("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
-        std::to_string(max_positions) + " positions; using " + std::to_string(block));
+    log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
+                std::to_string(max_positions) + " positions; using " + std::to_string(block));
 
   // Blocks and masks.
   const auto train_blocks = make_blocks(tok, train_lines, block, args.line_by_line, threads);
   const auto eval_blocks = make_blocks(tok, eval_lines, block, args.line_by_line, threads);
-  train::MaskingOptions mo;
+  MaskingOptions mo;
   mo.mlm_probability = args.mlm_probability;
   mo.whole_word = args.whole_word_mask;
   mo.seed = args.seed;
-  const train::MlmMasker masker(tok, mo);
+  const MlmMasker masker(tok, mo);
   {
     int64_t tokens = 0;
     for (const auto& b : train_blocks) tokens += b.length();
-    say("data: " + std::to_string(train_lines.size()) + " training lines -> " +
-        std::to_string(train_blocks.size()) + " blocks (" + std::to_string(tokens) + " tokens, " +
-        (args.line_by_line ? "line by line" : "concatenated") + ", block " + std::to_string(block) + "); " +
-        std::to_string(eval_lines.size()) + " held-out lines -> " + std::to_string(eval_blocks.size()) +
-        " blocks");
-    say("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
-        std::to_string(config.num_hidden_layers) + " layers, hidden " + std::to_string(config.hidden_size) +
-        ", vocab " + std::to_string(config.vocab_size) + ", " +
-        std::to_string(model.table().num_parameters()) + " parameters; masking " +
-        fmt("%.2f", args.mlm_probability) + (args.whole_word_mask ? " whole words" : " tokens") + "; " +
-        std::to_string(threads) + " threads");
+    log_message("data: " + std::to_string(train_lines.size()) + " training lines -> " +
+                std::to_string(train_blocks.size()) + " blocks (" + std::to_string(tokens) + " tokens, " +
+                (args.line_by_line ? "line by line" : "concatenated") + ", block " + std::to_string(block) +
+                "); " + std::to_string(eval_lines.size()) + " held-out lines -> " +
+                std::to_string(eval_blocks.size()) + " blocks");
+    log_message("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
+                std::to_string(config.num_hidden_layers) + " layers, hidden " +
+                std::to_string(config.hidden_size) + ", vocab " + std::to_string(config.vocab_size) + ", " +
+                std::to_string(model.table().num_parameters()) + " parameters; masking " +
+                fmt("%.2f", args.mlm_probability) + (args.whole_word_mask ? " whole words" : " tokens") +
+                "; " + std::to_string(threads) + " threads");
   }
   int64_t max_T = 1;
   for (const auto* set : {&train_blocks, &eval_blocks})
@@ -473,162 +474,28 @@ PretrainResult pretrain(const PretrainArgs& args) {
   int64_t reserved = initial_rows(max_B, max_T, args.mlm_probability);
   model.reserve(max_B, max_T, reserved);
 
-  // Optimisation.
+  // The loop.
   OptimizerOptions oo;
   oo.learning_rate = args.learning_rate;
   oo.weight_decay = args.weight_decay;
   oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
               static_cast<float>(args.adam_epsilon)};
-  Optimizer opt(model, oo);
-  const int G = args.gradient_accumulation_steps;
-  const int64_t batches_per_epoch =
-      (static_cast<int64_t>(train_blocks.size()) + args.per_device_train_batch_size - 1) /
-      args.per_device_train_batch_size;
-  const int64_t steps_per_epoch = (batches_per_epoch + G - 1) / G;
-  // max_steps 0: no step at all; the output is the initial model (the no-pre-training baseline).
-  const int64_t total_steps = args.max_steps >= 0
-                                  ? args.max_steps
-                                  : static_cast<int64_t>(std::ceil(args.num_train_epochs * steps_per_epoch));
-  const train::LrSchedule schedule(
-      train::parse_schedule_kind(args.lr_scheduler_type), std::max<int64_t>(total_steps, 1),
-      train::resolve_warmup_steps(args.warmup_steps, args.warmup_ratio, std::max<int64_t>(total_steps, 1)));
-  TrainerStateInfo info;
-  info.eval_steps = args.eval_steps;
-  info.logging_steps = args.logging_steps;
-  info.max_steps = total_steps;
-  info.num_train_epochs = static_cast<int64_t>(std::ceil(args.num_train_epochs));
-  info.train_batch_size = args.per_device_train_batch_size;
-  TrainerState state;
-  if (resuming) {
-    load_weights_into(model, ck);
-    opt.load(ck + "/optimizer.safetensors");
-    state = TrainerState::from_file(ck + "/trainer_state.json");
-    if (opt.steps() != state.global_step)
-      throw FormatError(ck + ": optimizer step " + std::to_string(opt.steps()) +
-                        " differs from trainer state step " + std::to_string(state.global_step));
-    say("resuming from " + ck + " at step " + std::to_string(state.global_step));
-  }
-  write_file_atomic(args.output_dir + "/training_args.json", args.to_json().dump(2) + "\n");
+  MlmTask task(train_blocks, eval_blocks, masker, tok.pad_id(), args.per_device_train_batch_size, max_T,
+               args.per_device_eval_batch_size, &reserved);
+  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, ck, hooks);
+  const LoopResult r = loop.run();
 
-  const int32_t pad_id = tok.pad_id();
-  const bool do_eval = args.eval_strategy != "no" && !eval_blocks.empty();
   PretrainResult result;
   result.output_dir = args.output_dir;
   result.train_blocks = static_cast<int64_t>(train_blocks.size());
   result.eval_blocks = static_cast<int64_t>(eval_blocks.size());
-  auto evaluate = [&]() {
-    const MlmEvalResult e =
-        evaluate_mlm(model, eval_blocks, masker, args.per_device_eval_batch_size, pad_id, kEvalEpochKey);
-    reserved = initial_rows(max_B, max_T, args.mlm_probability);
-    model.reserve(max_B, max_T, reserved);  // back to the training shape
-    return e;
-  };
-  if (do_eval && !resuming && total_steps > 0) {
-    result.initial_eval = evaluate();
-    say("held-out before training: loss " + fmt("%.4f", result.initial_eval.loss) + ", perplexity " +
-        fmt("%.1f", result.initial_eval.perplexity) + " (" +
-        std::to_string(result.initial_eval.masked_tokens) + " masked tokens)");
-  }
-
-  double last_norm = 0;
-  Progress progress("pretrain", total_steps, args.logging_steps);
-  auto save_checkpoint = [&](const std::string& dir) {
-    save_pretrained(model, dir, &tok);
-    opt.save(dir + "/optimizer.safetensors");
-    write_file_atomic(dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
-    write_file_atomic(dir + "/training_args.json", args.to_json().dump(2) + "\n");
-  };
-  int64_t last_eval_step = -1;
-  auto evaluate_and_save = [&](double epoch) {
-    last_eval_step = state.global_step;
-    const MlmEvalResult e = evaluate();
-    state.log_history.push_back(eval_log(e, epoch, state.global_step));
-    const std::string dir = args.output_dir + "/checkpoint-" + std::to_string(state.global_step);
-    const bool better = !state.has_best || e.loss < state.best_metric;
-    if (better) {
-      state.has_best = true;
-      state.best_metric = e.loss;
-      state.best_global_step = state.global_step;
-      state.best_model_checkpoint = dir;
-    }
-    progress.message("eval at step " + std::to_string(state.global_step) + ": loss " + fmt("%.4f", e.loss) +
-                     ", perplexity " + fmt("%.2f", e.perplexity) + (better ? " (best)" : ""));
-    save_checkpoint(dir);
-    rotate_checkpoints(args.output_dir, args.save_total_limit, state.best_model_checkpoint);
-  };
-
-  MlmBatchBuilder builder;
-  const int64_t first_epoch = state.global_step / steps_per_epoch;
-  for (int64_t epoch = first_epoch; state.global_step < total_steps; ++epoch) {
-    const auto plan = plan_train_batches(train_blocks, args.per_device_train_batch_size, args.group_by_length,
-                                         args.seed, epoch);
-    const int64_t first_step_in_epoch = state.global_step - epoch * steps_per_epoch;
-    for (int64_t s = first_step_in_epoch; s < steps_per_epoch && state.global_step < total_steps; ++s) {
-      // Masks of the whole step first: the loss is normalised by the step's masked tokens (HF's
-      // num_items_in_batch), so accumulation gives exactly the large batch's gradient.
-      std::vector<std::vector<int64_t>> micro;
-      for (int64_t b = s * G; b < std::min<int64_t>((s + 1) * G, static_cast<int64_t>(plan.size())); ++b)
-        micro.push_back(plan[b]);
-      int64_t labelled_total = 0;
-      std::vector<int64_t> labelled(micro.size());
-      for (size_t k = 0; k < micro.size(); ++k) {
-        builder.build(train_blocks, micro[k], masker, pad_id, static_cast<uint64_t>(epoch), &labelled[k]);
-        labelled_total += labelled[k];
-      }
-      const double mult = schedule.multiplier(state.global_step);
-      model.zero_grad();
-      double loss = 0;
-      const float normalizer = static_cast<float>(std::max<int64_t>(labelled_total, 1));
-      for (size_t k = 0; k < micro.size(); ++k) {
-        if (labelled[k] == 0) continue;  // no masked token: contributes nothing to loss or gradient
-        int64_t n = 0;
-        const Batch b =
-            builder.build(train_blocks, micro[k], masker, pad_id, static_cast<uint64_t>(epoch), &n);
-        ensure_rows(model, max_B, max_T, &reserved, n);
-        loss += model.forward(b, /*training=*/true, static_cast<uint64_t>(state.global_step) * 4096 + k,
-                              normalizer);
-        model.backward();
-      }
-      last_norm = clip_grad_norm(model.grads(), model.buffer_floats(), args.max_grad_norm);
-      opt.step(model, mult);
-      ++state.global_step;
-      state.epoch =
-          static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(steps_per_epoch);
-      state.record_step(loss, last_norm, args.learning_rate * mult, args.logging_steps);
-      progress.update(state.global_step,
-                      " loss " + fmt("%.4f", loss) + " lr " + fmt("%.2e", args.learning_rate * mult));
-      if (do_eval && args.eval_strategy == "steps" && state.global_step % args.eval_steps == 0)
-        evaluate_and_save(state.epoch);
-    }
-    if (do_eval && args.eval_strategy == "epoch" &&
-        (state.global_step % steps_per_epoch == 0 || state.global_step == total_steps))
-      evaluate_and_save(state.epoch);
-  }
-  // The last step is always evaluated and saved (HF's eval_steps would skip it when the run does not end on
-  // a multiple): otherwise the best model could only be an earlier one and the last steps would be lost.
-  if (do_eval && state.global_step > 0 && last_eval_step != state.global_step) evaluate_and_save(state.epoch);
-  progress.finish();
-  state.log_history.push_back({{"epoch", state.epoch},
-                               {"step", state.global_step},
-                               {"train_runtime", progress.elapsed_seconds()},
-                               {"train_steps_per_second", static_cast<double>(state.global_step) /
-                                                              std::max(progress.elapsed_seconds(), 1e-9)}});
-  result.global_step = state.global_step;
-  if (state.has_best && args.load_best_model_at_end && fs::is_directory(state.best_model_checkpoint)) {
-    load_weights_into(model, state.best_model_checkpoint);
-    say("loaded the best model: " + state.best_model_checkpoint + " (eval_loss " +
-        fmt("%.4f", state.best_metric) + ")");
-  }
-  result.best_checkpoint = state.best_model_checkpoint;
-  save_pretrained(model, args.output_dir, &tok);
-  write_file_atomic(args.output_dir + "/trainer_state.json", state.to_json(info).dump(2) + "\n");
-  if (!eval_blocks.empty()) {
-    result.final_eval = evaluate();
-    nlohmann::json j = eval_log(result.final_eval, state.epoch, state.global_step);
-    if (result.initial_eval.masked_tokens > 0) j["initial_eval_loss"] = result.initial_eval.loss;
-    write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
-    say("held-out: loss " + fmt("%.4f", result.final_eval.loss) + ", perplexity " +
-        fmt("%.2f", result.final_eval.perplexity));
+  result.global_step = r.global_step;
+  result.best_checkpoint = r.best_checkpoint;
+  if (r.initial_eval) result.initial_eval = mlm_result(*r.initial_eval);
+  if (r.final_eval) {
+    result.final_eval = mlm_result(*r.final_eval);
+    log_message("held-out: loss " + fmt("%.4f", result.final_eval.loss) + ", perplexity " +
+                fmt("%.2f", result.final_eval.perplexity));
   }
   return result;
 }

@@ -1,8 +1,7 @@
 #include "train/progress.h"
 
-#include <unistd.h>
-
 #include <cstdio>
+#include <mutex>
 
 namespace bertfit {
 
@@ -17,13 +16,33 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+namespace {
+std::mutex sink_mutex;
+std::shared_ptr<LogSink>& installed_sink() {
+  static std::shared_ptr<LogSink> sink;
+  return sink;
+}
+std::shared_ptr<LogSink> current_sink() {
+  std::lock_guard<std::mutex> lock(sink_mutex);
+  return installed_sink();
+}
+}  // namespace
+
+std::shared_ptr<LogSink> set_log_sink(std::shared_ptr<LogSink> sink) {
+  std::lock_guard<std::mutex> lock(sink_mutex);
+  std::swap(installed_sink(), sink);
+  return sink;
+}
+
+void log_message(const std::string& text) {
+  if (auto sink = current_sink()) sink->message(text);
+}
+
 Progress::Progress(std::string what, int64_t total, int64_t log_every)
     : what_(std::move(what)),
       total_(total),
       log_every_(log_every > 0 ? log_every : 1),
-      tty_(isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()),
-      last_draw_(start_) {}
+      start_(std::chrono::steady_clock::now()) {}
 
 double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -43,34 +62,24 @@ std::string Progress::line(int64_t done, const std::string& extra) const {
 }
 
 void Progress::update(int64_t done, const std::string& extra) {
-  if (start_done_ < 0) {  // a resumed run starts mid-way: rates count from here
-    start_done_ = done > 0 ? done - 1 : 0;
-    last_logged_ = done - 1;
-  }
-  if (tty_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
-    std::fprintf(stderr, "\r%s\033[K", line(done, extra).c_str());
-    std::fflush(stderr);
-    drawn_ = true;
-  } else if (done - last_logged_ >= log_every_ || done == total_) {
-    last_logged_ = done;
-    std::fprintf(stderr, "%s\n", line(done, extra).c_str());
-  }
+  if (start_done_ < 0)
+    start_done_ = done > 0 ? done - 1 : 0;  // a resumed run starts mid-way: rates from here
+  auto sink = current_sink();
+  if (!sink) return;
+  // Milestones at multiples of log_every (the training loop's logging steps, also after a resume) and at the
+  // end.
+  sink->progress(line(done, extra), done % log_every_ == 0 || done == total_);
 }
 
 void Progress::message(const std::string& text) {
-  if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
-  std::fprintf(stderr, "%s\n", text.c_str());
-  drawn_ = false;
+  log_message(text);
 }
 
 void Progress::finish(const std::string& extra) {
-  if (tty_ && drawn_) std::fprintf(stderr, "\n");
-  drawn_ = false;
-  std::fprintf(stderr, "%s done in %s%s\n", what_.c_str(), format_duration(elapsed_seconds()).c_str(),
-               extra.c_str());
+  auto sink = current_sink();
+  if (!sink) return;
+  sink->progress_end();
+  sink->message(what_ + " done in " + format_duration(elapsed_seconds()) + extra);
 }
 
 }  // namespace bertfit

@@ -1,32 +1,50 @@
-// Progress of long work: on a terminal a one-line display redrawn at most 10 times a second (count, rate,
-// ETA and whatever the caller adds, e.g. the loss); otherwise plain log lines every `log_every` units, so CI
-// logs and files stay readable.
+// What the library tells its user while it works, and where that goes. The library prints nothing itself:
+// messages and progress displays go to the LogSink the program installs (the CLI's writes to stderr:
+// cli/stderr_log_sink.h; a test's records), as ggml's and CTranslate2's log callbacks; with none installed,
+// nothing is shown.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace bertfit {
 
+class LogSink {
+ public:
+  virtual ~LogSink() = default;
+  // A complete line: a note, a data summary, an evaluation result.
+  virtual void message(const std::string& text) = 0;
+  // A progress display's new state ("train 40/100 [ 40%] 2.1 it/s, ... loss 0.53"), replacing the previous
+  // one. `milestone`: every log_every units and at the end, where a plain log (not a terminal) writes a line.
+  virtual void progress(const std::string& text, bool milestone) = 0;
+  // The progress display ends (a terminal moves past its line).
+  virtual void progress_end() = 0;
+};
+
+// Installs the process's sink (nullptr: silence) and returns the previous one.
+std::shared_ptr<LogSink> set_log_sink(std::shared_ptr<LogSink> sink);
+// Sends a line to the installed sink.
+void log_message(const std::string& text);
+
+// Progress of long work: count, rate, ETA and whatever the caller adds (e.g. the loss), sent to the sink.
 class Progress {
  public:
   Progress(std::string what, int64_t total, int64_t log_every);
   // done units so far; extra is appended (" loss 0.53 lr 2e-05").
   void update(int64_t done, const std::string& extra = "");
-  // Ends the display line (terminal) and prints the summary.
+  // Ends the display and sends the summary line.
   void finish(const std::string& extra = "");
-  // Prints a message without breaking the display.
+  // Sends a line (the sink keeps the display intact).
   void message(const std::string& text);
   double elapsed_seconds() const;
 
  private:
   std::string line(int64_t done, const std::string& extra) const;
   std::string what_;
-  int64_t total_, log_every_, start_done_ = -1, last_logged_ = -1;
-  bool tty_;
-  std::chrono::steady_clock::time_point start_, last_draw_;
-  bool drawn_ = false;
+  int64_t total_, log_every_, start_done_ = -1;
+  std::chrono::steady_clock::time_point start_;
 };
 
 // "1:02:03" / "02:03"

@@ -6,7 +6,7 @@
 
 #include "bertfit/error.h"
 
-namespace bertfit::train {
+namespace bertfit {
 
 ScheduleKind parse_schedule_kind(const std::string& name) {
   if (name == "linear") return ScheduleKind::LINEAR;
@@ -64,4 +64,4 @@ double LrSchedule::multiplier(int64_t step) const {
   }
 }
 
-}  // namespace bertfit::train
+}  // namespace bertfit

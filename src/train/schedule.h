@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-namespace bertfit::train {
+namespace bertfit {
 
 enum class ScheduleKind { LINEAR, COSINE, CONSTANT, CONSTANT_WITH_WARMUP };
 
@@ -40,4 +40,4 @@ class LrSchedule {
   double num_cycles_;
 };
 
-}  // namespace bertfit::train
+}  // namespace bertfit

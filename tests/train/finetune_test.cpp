@@ -12,15 +12,21 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 
+#include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
 #include "core/rng.h"
 #include "train/batching.h"
+#include "train/classifier.h"
+#include "train/finetune.h"
 #include "train/model_factory.h"
 #include "train/optimizer.h"
-#include "train/trainer.h"
+#include "train/progress.h"
+#include "train/training_loop.h"
 
 namespace fs = std::filesystem;
 
@@ -66,6 +72,13 @@ void write_data(const fs::path& path, int n, int length, int position, uint64_t 
   }
 }
 
+std::string bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 class Finetune : public ::testing::Test {
  protected:
   // A directory per test: ctest runs each test of this file as its own process, possibly at the same time.
@@ -75,8 +88,8 @@ class Finetune : public ::testing::Test {
     fs::remove_all(root_);
     model_ = make_model(root_);
   }
-  TrainingArgs args(const std::string& name) {
-    TrainingArgs a;
+  FinetuneArgs args(const std::string& name) {
+    FinetuneArgs a;
     a.model_name_or_path = model_;
     a.output_dir = (root_ / name).string();
     a.overwrite_output_dir = true;
@@ -101,7 +114,7 @@ TEST_F(Finetune, TruncationDecidesWhatTheModelCanSee) {
   double acc[3];
   const char* modes[3] = {"tail", "head_tail", "head"};
   for (int m = 0; m < 3; ++m) {
-    TrainingArgs a = args(std::string("trunc-") + modes[m]);
+    FinetuneArgs a = args(std::string("trunc-") + modes[m]);
     a.train_file = (root_ / "end_train.tsv").string();
     a.validation_file = (root_ / "end_dev.tsv").string();
     a.truncation = modes[m];
@@ -120,7 +133,7 @@ TEST_F(Finetune, HierarchicalPoolingSeesTheMiddleChunk) {
   write_data(root_ / "mid_train.tsv", 800, 90, 45, 3);
   write_data(root_ / "mid_dev.tsv", 200, 90, 45, 4);
   for (const char* pooling : {"mean", "attention"}) {
-    TrainingArgs a = args(std::string("chunks-") + pooling);
+    FinetuneArgs a = args(std::string("chunks-") + pooling);
     a.train_file = (root_ / "mid_train.tsv").string();
     a.validation_file = (root_ / "mid_dev.tsv").string();
     a.chunk_pooling = pooling;
@@ -134,7 +147,7 @@ TEST_F(Finetune, HierarchicalPoolingSeesTheMiddleChunk) {
 
 TEST_F(Finetune, AccumulationEqualsTheLargeBatch) {
   write_data(root_ / "acc.tsv", 29, 20, 5, 5);
-  TrainingArgs a = args("unused");
+  FinetuneArgs a = args("unused");
   const Tokenizer tok = Tokenizer::from_directory(model_);
   data::DatasetSpec spec;
   spec.id_column = "id";
@@ -206,16 +219,16 @@ TEST_F(Finetune, EarlyStoppingAndCheckpointRotation) {
   // patience 2 the run stops long before max_steps; rotation keeps the best and the newest checkpoint only.
   write_data(root_ / "es_train.tsv", 320, 60, 57, 8);
   write_data(root_ / "es_dev.tsv", 64, 60, 57, 9);
-  TrainingArgs a = args("early-stop");
+  FinetuneArgs a = args("early-stop");
   a.train_file = (root_ / "es_train.tsv").string();
   a.validation_file = (root_ / "es_dev.tsv").string();
   a.truncation = "head";
-  a.eval_strategy = "steps";
+  a.eval_strategy = IntervalStrategy::STEPS;
   a.eval_steps = 2;
   a.max_steps = 200;
   a.early_stopping_patience = 2;
   a.save_total_limit = 1;
-  a.metric_for_best_model = "accuracy";
+  a.metric_for_best_model = ClassificationMetric::ACCURACY;
   const FinetuneResult r = finetune(a);
   EXPECT_LT(r.global_step, 200);
   std::vector<std::string> kept;
@@ -230,10 +243,10 @@ TEST_F(Finetune, EarlyStoppingAndCheckpointRotation) {
 TEST_F(Finetune, ResumeGivesTheSameWeights) {
   write_data(root_ / "res_train.tsv", 200, 30, 25, 6);
   write_data(root_ / "res_dev.tsv", 40, 30, 25, 7);
-  TrainingArgs a = args("resume-full");
+  FinetuneArgs a = args("resume-full");
   a.train_file = (root_ / "res_train.tsv").string();
   a.validation_file = (root_ / "res_dev.tsv").string();
-  a.eval_strategy = "steps";
+  a.eval_strategy = IntervalStrategy::STEPS;
   a.eval_steps = 5;
   a.max_steps = 17;  // 7 steps per epoch: the checkpoint at step 10 is mid-epoch
   a.save_total_limit = 0;
@@ -241,22 +254,262 @@ TEST_F(Finetune, ResumeGivesTheSameWeights) {
   a.gradient_accumulation_steps = 2;
   a.per_device_train_batch_size = 16;
   finetune(a);
-  TrainingArgs b = a;
+  FinetuneArgs b = a;
   b.output_dir = (root_ / "resume-part").string();
   b.resume_from_checkpoint = a.output_dir + "/checkpoint-10";
   finetune(b);
-  auto bytes = [](const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
   const std::string wa = bytes(a.output_dir + "/model.safetensors"),
                     wb = bytes(b.output_dir + "/model.safetensors");
   ASSERT_FALSE(wa.empty());
   EXPECT_TRUE(wa == wb) << "resumed run's final weights differ from the uninterrupted run's";
   // And the checkpoint really was mid-way (weights at step 10 differ from the final ones).
   EXPECT_FALSE(bytes(a.output_dir + "/checkpoint-10/model.safetensors") == wa);
+}
+
+// Records what the library tells its user (progress.h's sink), instead of printing it.
+class RecordingSink : public LogSink {
+ public:
+  void message(const std::string& text) override { messages.push_back(text); }
+  void progress(const std::string& text, bool milestone) override {
+    if (milestone) milestones.push_back(text);
+  }
+  void progress_end() override {}
+  bool said(const std::string& part) const {
+    for (const auto& m : messages)
+      if (m.find(part) != std::string::npos) return true;
+    return false;
+  }
+  std::vector<std::string> messages, milestones;
+};
+
+// Installs a RecordingSink for the lifetime of this object.
+struct ScopedRecording {
+  std::shared_ptr<RecordingSink> sink = std::make_shared<RecordingSink>();
+  std::shared_ptr<LogSink> previous = set_log_sink(sink);
+  ~ScopedRecording() { set_log_sink(previous); }
+};
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+TEST_F(Finetune, AResumedRunReportsTheWholeRun) {
+  // Issue 11: after a resume, train_loss covered only the resumed part, the rates counted steps the process
+  // did not run, and the "newly initialised classifier" warning came again (the head is the checkpoint's).
+  write_data(root_ / "train.tsv", 200, 30, 25, 6);
+  FinetuneArgs a = args("full");
+  a.train_file = (root_ / "train.tsv").string();
+  a.eval_strategy = IntervalStrategy::NO;
+  a.save_strategy = IntervalStrategy::STEPS;  // checkpoints without evaluation
+  a.save_steps = 4;
+  a.save_total_limit = 0;
+  a.max_steps = 10;
+  a.logging_steps = 3;
+  a.per_device_train_batch_size = 16;
+  FinetuneResult full;
+  {
+    ScopedRecording rec;
+    full = finetune(a);
+    EXPECT_TRUE(rec.sink->said("newly initialised")) << "the first run must warn about the new head";
+  }
+  for (int step : {4, 8}) EXPECT_TRUE(fs::is_directory(a.output_dir + "/checkpoint-" + std::to_string(step)));
+  EXPECT_FALSE(fs::exists(a.output_dir + "/checkpoint-10"));  // not a multiple of save_steps
+  FinetuneArgs b = a;
+  b.output_dir = (root_ / "resumed").string();
+  fs::create_directories(b.output_dir);
+  fs::copy(a.output_dir + "/checkpoint-4", b.output_dir + "/checkpoint-4", fs::copy_options::recursive);
+  b.resume_from_checkpoint = "latest";
+  ScopedRecording rec;
+  const FinetuneResult resumed = finetune(b);
+  EXPECT_FALSE(rec.sink->said("newly initialised")) << "warned again on resume";
+  // The same steps with the same losses (resume is bitwise), summed in the same order: equal doubles.
+  EXPECT_EQ(resumed.train_loss, full.train_loss);
+  const nlohmann::json history = read_json(b.output_dir + "/trainer_state.json")["log_history"];
+  const nlohmann::json& summary = history.back();
+  EXPECT_EQ(summary["train_loss"].get<double>(), full.train_loss);
+  // Rates over what this process ran: 6 steps of 16 examples (13 batches per epoch of 200: none short here).
+  // Both rates are count / the logged runtime, so their product with it gives the counts back to a few ulps.
+  const double runtime = summary["train_runtime"].get<double>();
+  EXPECT_NEAR(summary["train_steps_per_second"].get<double>() * runtime, 6.0, 1e-6);
+  EXPECT_NEAR(summary["train_samples_per_second"].get<double>() * runtime, 6.0 * 16, 1e-6);
+  // The logging windows continue across the resume: the entries at steps 6 and 9 equal the full run's.
+  const nlohmann::json full_history = read_json(a.output_dir + "/trainer_state.json")["log_history"];
+  auto loss_at = [](const nlohmann::json& h, int64_t step) {
+    for (const auto& e : h)
+      if (e.contains("loss") && e["step"] == step) return e["loss"].get<double>();
+    return -1.0;
+  };
+  for (int step : {6, 9}) {
+    EXPECT_GT(loss_at(full_history, step), 0) << step;
+    EXPECT_EQ(loss_at(history, step), loss_at(full_history, step)) << step;
+  }
+}
+
+TEST_F(Finetune, TheConsoleShowsTheLoggedWindowMean) {
+  // Issue 11: the console showed the last step's loss, trainer_state.json the mean of the logging window.
+  write_data(root_ / "train.tsv", 160, 30, 25, 6);
+  FinetuneArgs a = args("console");
+  a.train_file = (root_ / "train.tsv").string();
+  a.eval_strategy = IntervalStrategy::NO;
+  a.max_steps = 8;
+  a.logging_steps = 4;
+  a.per_device_train_batch_size = 16;
+  ScopedRecording rec;
+  finetune(a);
+  const nlohmann::json history = read_json(a.output_dir + "/trainer_state.json")["log_history"];
+  int checked = 0;
+  for (const auto& e : history) {
+    if (!e.contains("loss")) continue;
+    char want[64];
+    std::snprintf(want, sizeof want, "train %lld/8 ", static_cast<long long>(e["step"].get<int64_t>()));
+    char loss[32];
+    std::snprintf(loss, sizeof loss, " loss %.4f ", e["loss"].get<double>());
+    bool found = false;
+    for (const auto& line : rec.sink->milestones)
+      if (line.rfind(want, 0) == 0) found = line.find(loss) != std::string::npos;
+    EXPECT_TRUE(found) << "no console line " << want << "with" << loss;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
+}
+
+// Records every optimizer's group rates the loop steps with, and counts the steps.
+struct RateRecorder : StepHook {
+  void after_optimizer_step(StepContext& ctx) override {
+    ++steps;
+    groups = ctx.optimizer.groups();
+  }
+  int steps = 0;
+  std::vector<ParamGroup> groups;
+};
+
+TEST_F(Finetune, LayerwiseDecayAndHeadRateReachTheOptimizer) {
+  // Deleting the wiring of --layerwise_lr_decay or --head_learning_rate in finetune() fails here.
+  write_data(root_ / "train.tsv", 64, 20, 5, 6);
+  FinetuneArgs a = args("lr-wiring");
+  a.train_file = (root_ / "train.tsv").string();
+  a.eval_strategy = IntervalStrategy::NO;
+  a.max_steps = 1;
+  a.layerwise_lr_decay = 0.5;
+  a.head_learning_rate = 7e-3;
+  auto recorder = std::make_shared<RateRecorder>();
+  LoopHooks hooks;
+  hooks.step_hooks.push_back(recorder);
+  finetune(a, hooks);
+  ASSERT_EQ(recorder->steps, 1);
+  const ModelConfig c = read_config_json(model_ + "/config.json");
+  const int L = static_cast<int>(c.num_hidden_layers);
+  OptimizerOptions o;
+  o.learning_rate = a.learning_rate;
+  o.layerwise_lr_decay = a.layerwise_lr_decay;
+  o.head_learning_rate = a.head_learning_rate;
+  std::set<double> rates;
+  for (const ParamGroup& g : recorder->groups) rates.insert(g.lr);
+  // Every depth's rate is there: embeddings lr * 0.5^L, ..., the top layer lr, the head 7e-3 (float storage
+  // of a rate: 1e-6 relative).
+  for (int depth = 0; depth <= L + 1; ++depth) {
+    const double want = layerwise_lr(o, depth, L);
+    bool found = false;
+    for (double r : rates) found = found || std::abs(r - want) <= want * 1e-6;
+    EXPECT_TRUE(found) << "depth " << depth << ": no group with lr " << want;
+  }
+}
+
+TEST_F(Finetune, TheGradientHookRunsBeforeClippingAndTheOptimizer) {
+  // The seam of data-parallel training: a hook that zeroes the gradients (an all-reduce that returned
+  // zeros) must leave the weights untouched (AdamW with zero moments and no weight decay moves nothing) and
+  // the logged gradient norm 0.
+  write_data(root_ / "train.tsv", 64, 20, 5, 6);
+  FinetuneArgs a = args("grad-hook");
+  a.train_file = (root_ / "train.tsv").string();
+  a.eval_strategy = IntervalStrategy::NO;
+  a.max_steps = 2;
+  a.logging_steps = 1;
+  a.save_strategy = IntervalStrategy::STEPS;
+  a.save_steps = 1;
+  a.save_total_limit = 0;
+  int64_t calls = 0;
+  LoopHooks hooks;
+  hooks.gradient_hook = [&](float* g, int64_t n) {
+    ++calls;
+    std::fill(g, g + n, 0.0f);
+  };
+  std::vector<nlohmann::json> logged;
+  hooks.log_history_sink = [&](const nlohmann::json& e) { logged.push_back(e); };
+  finetune(a, hooks);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(bytes(a.output_dir + "/checkpoint-1/model.safetensors"),
+            bytes(a.output_dir + "/checkpoint-2/model.safetensors"));
+  // The log sink saw every entry trainer_state.json holds, in order.
+  EXPECT_EQ(nlohmann::json(logged), read_json(a.output_dir + "/trainer_state.json")["log_history"]);
+  ASSERT_GE(logged.size(), 2u);
+  EXPECT_EQ(logged[0]["grad_norm"].get<double>(), 0.0);
+}
+
+TEST_F(Finetune, AnOutputDirThatCannotBeADirectoryIsAnErrorNamingIt) {
+  write_data(root_ / "train.tsv", 16, 10, 5, 6);
+  FinetuneArgs a = args("unused");
+  a.train_file = (root_ / "train.tsv").string();
+  a.output_dir = (root_ / "train.tsv").string();  // a file
+  try {
+    finetune(a);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(a.output_dir + " exists and is not a directory"), std::string::npos)
+        << e.what();
+  }
+  a.output_dir = (root_ / "train.tsv" / "out").string();  // below a file: cannot be created
+  try {
+    finetune(a);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(a.output_dir + ": cannot create"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Finetune, DoPredictLabelsTheTestFileAsPredictWould) {
+  // HF run_classification's one run: train, evaluate, predict. The predictions are the output model's: the
+  // same labels as `bertfit predict` (load_classifier + classify) gives for that file.
+  write_data(root_ / "train.tsv", 96, 20, 5, 6);
+  write_data(root_ / "test.tsv", 30, 20, 5, 11);
+  FinetuneArgs a = args("predict");
+  a.train_file = (root_ / "train.tsv").string();
+  a.max_steps = 6;
+  a.do_predict = true;
+  a.test_file = (root_ / "test.tsv").string();
+  a.max_predict_samples = 25;
+  const FinetuneResult r = finetune(a);
+  ASSERT_EQ(r.predictions_file, a.output_dir + "/predict_results.txt");
+  ASSERT_EQ(r.submission_file, a.output_dir + "/submission.csv");
+  auto lines = [](const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  };
+  const auto predictions = lines(r.predictions_file), submission = lines(r.submission_file);
+  ASSERT_EQ(predictions.size(), 26u);  // header + max_predict_samples
+  EXPECT_EQ(predictions[0], "index\tprediction");
+  ASSERT_EQ(submission.size(), 26u);
+  EXPECT_EQ(submission[0], "id,label");
+  // The same subset and labels through the evaluate / predict path.
+  data::DatasetSpec spec;
+  spec.id_column = "id";
+  spec.label_column = "";
+  Dataset test = data::read_dataset(a.test_file, spec);
+  Classifier c = load_classifier(a.output_dir);
+  const auto ex = encode_for(c, test, 1);
+  const EvalOutput e = classify(c, ex, 8, "predict");
+  std::map<std::string, std::string> want;
+  for (size_t i = 0; i < ex.size(); ++i) want[test.examples[i].id] = c.labels.label(e.predictions[i]);
+  for (size_t i = 1; i < submission.size(); ++i) {
+    const size_t comma = submission[i].find(',');
+    const std::string id = submission[i].substr(0, comma), label = submission[i].substr(comma + 1);
+    ASSERT_TRUE(want.count(id)) << id;
+    EXPECT_EQ(label, want[id]) << id;
+    EXPECT_EQ(predictions[i], std::to_string(i - 1) + "\t" + label);
+  }
 }
 
 }  // namespace

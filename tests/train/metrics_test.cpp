@@ -9,7 +9,7 @@
 
 #include "bertfit/error.h"
 
-namespace bertfit::train {
+namespace bertfit {
 namespace {
 
 // Both sides compute the same ratios of small integers in double; only the summation order of the averages
@@ -99,4 +99,4 @@ TEST(TrainMetrics, MatchesScikitLearnGolden) {
 }
 
 }  // namespace
-}  // namespace bertfit::train
+}  // namespace bertfit

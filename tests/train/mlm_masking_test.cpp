@@ -15,7 +15,7 @@
 #include "bertfit/error.h"
 #include "core/rng.h"
 
-namespace bertfit::train {
+namespace bertfit {
 namespace {
 
 constexpr int32_t kPad = 0, kUnk = 1, kCls = 2, kSep = 3, kMask = 4;
@@ -264,4 +264,4 @@ TEST(MlmMasking, BadOptionsAreConfigErrors) {
 }
 
 }  // namespace
-}  // namespace bertfit::train
+}  // namespace bertfit

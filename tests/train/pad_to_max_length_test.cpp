@@ -17,7 +17,7 @@
 #include "core/rng.h"
 #include "train/batching.h"
 #include "train/model_factory.h"
-#include "train/trainer.h"
+#include "train/finetune.h"
 
 namespace fs = std::filesystem;
 
@@ -204,7 +204,7 @@ TEST(PadToMaxLength, FinetuneIsPaddedEndsAlikeAndRecordsTheOption) {
     }
   }
   auto args = [&](const std::string& name, bool pad) {
-    TrainingArgs a;
+    FinetuneArgs a;
     a.model_name_or_path = (root / "model").string();
     a.output_dir = (root / name).string();
     a.overwrite_output_dir = true;

@@ -17,8 +17,8 @@
 #include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
 #include "core/rng.h"
+#include "train/hf_model_dir.h"
 #include "train/model_factory.h"
-#include "train/pretrained.h"
 
 namespace fs = std::filesystem;
 
@@ -70,7 +70,7 @@ Corpus make_corpus(const std::string& name, int lines) {
 PretrainArgs small_args(const Corpus& c, const std::string& out) {
   PretrainArgs a;
   a.tokenizer_name = c.tokenizer;
-  a.train_files = {c.text};
+  a.train_file = {c.text};
   a.output_dir = out;
   a.hidden_size = 64;
   a.num_hidden_layers = 2;
@@ -92,8 +92,8 @@ PretrainArgs small_args(const Corpus& c, const std::string& out) {
 double unigram_entropy_of_masked(const Corpus& c, const PretrainArgs& a) {
   const Tokenizer tok = Tokenizer::from_directory(c.tokenizer);
   const auto blocks = make_blocks(tok, read_text_lines(c.text), a.max_seq_length, true, 1);
-  train::MaskingOptions mo;
-  const train::MlmMasker masker(tok, mo);
+  MaskingOptions mo;
+  const MlmMasker masker(tok, mo);
   std::map<int32_t, int64_t> counts;
   int64_t n = 0;
   for (size_t i = 0; i < blocks.size(); ++i) {
@@ -101,7 +101,7 @@ double unigram_entropy_of_masked(const Corpus& c, const PretrainArgs& a) {
     std::vector<int32_t> out(ids.size()), labels(ids.size());
     masker.mask(ids.data(), ids.size(), nullptr, out.data(), labels.data(), 0, i);
     for (int32_t l : labels)
-      if (l != train::kMlmIgnore) ++counts[l], ++n;
+      if (l != kMlmIgnore) ++counts[l], ++n;
   }
   double h = 0;
   for (const auto& [id, k] : counts) {
@@ -157,7 +157,7 @@ TEST(Pretrain, ResumeGivesTheSameWeightsAsTheUninterruptedRun) {
   const Corpus c = make_corpus("resume", 600);
   PretrainArgs a = small_args(c, c.dir + "/full");
   a.max_steps = 24;
-  a.eval_strategy = "steps";
+  a.eval_strategy = IntervalStrategy::STEPS;
   a.eval_steps = 10;
   a.save_total_limit = 0;
   a.load_best_model_at_end = false;
@@ -237,7 +237,7 @@ TEST(Pretrain, BlocksLineByLineAndConcatenated) {
 TEST(Pretrain, BadInputIsAClearError) {
   const Corpus c = make_corpus("errors", 20);
   PretrainArgs a = small_args(c, c.dir + "/out");
-  a.train_files = {c.dir + "/missing.txt"};
+  a.train_file = {c.dir + "/missing.txt"};
   try {
     pretrain(a);
     FAIL() << "no error";

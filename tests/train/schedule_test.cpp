@@ -9,7 +9,7 @@
 
 #include "bertfit/error.h"
 
-namespace bertfit::train {
+namespace bertfit {
 namespace {
 
 TEST(TrainSchedule, HandValues) {
@@ -69,4 +69,4 @@ TEST(TrainSchedule, MatchesTorchLambdaLRGolden) {
 }
 
 }  // namespace
-}  // namespace bertfit::train
+}  // namespace bertfit

@@ -1,4 +1,4 @@
-#include "train/pretrained.h"
+#include "train/hf_model_dir.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,0 +1,430 @@
+#include "train/finetune.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "bertfit/error.h"
+#include "bertfit/io/checkpoint.h"
+#include "bertfit/io/config_json.h"
+#include "core/rng.h"
+#include "core/threading.h"
+#include "data/split.h"
+#include "data/submission.h"
+#include "kernels/cross_entropy.h"
+#include "train/batching.h"
+#include "train/hf_model_dir.h"
+#include "train/optimizer.h"
+#include "train/progress.h"
+#include "train/training_loop.h"
+
+namespace fs = std::filesystem;
+
+namespace bertfit {
+
+EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length) {
+  EvalOutput out;
+  const int64_t n = static_cast<int64_t>(examples.size());
+  const int64_t NL = model.config().num_labels();
+  out.has_labels = n > 0 && std::all_of(examples.begin(), examples.end(),
+                                        [](const EncodedExample& e) { return e.label >= 0; });
+  out.predictions.assign(static_cast<size_t>(n), -1);
+  out.probs.assign(static_cast<size_t>(n * NL), 0.0f);
+  const auto plan = plan_eval_batches(examples, batch_size);
+  BatchBuilder builder;
+  // Plain-log mode: a line every quarter of a long evaluation; short ones just print their final line.
+  Progress progress(progress_name, static_cast<int64_t>(plan.size()),
+                    std::max<int64_t>(25, static_cast<int64_t>(plan.size()) / 4));
+  double loss_sum = 0;
+  for (size_t bi = 0; bi < plan.size(); ++bi) {
+    const auto& idx = plan[bi];
+    const Batch b = builder.build(examples, idx, pad_id, out.has_labels, pad_to_length);
+    loss_sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);  // a sum over the batch
+    const int64_t R = static_cast<int64_t>(idx.size());
+    std::vector<float> p(static_cast<size_t>(R * NL));
+    softmax_rows(p.data(), model.logits(), R, NL);
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t i = idx[r];
+      std::copy(p.begin() + r * NL, p.begin() + (r + 1) * NL, out.probs.begin() + i * NL);
+      out.predictions[i] =
+          std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
+    }
+    progress.update(static_cast<int64_t>(bi + 1));
+  }
+  out.runtime = progress.elapsed_seconds();
+  if (out.has_labels) {
+    out.loss = loss_sum / static_cast<double>(std::max<int64_t>(n, 1));
+    std::vector<int64_t> labels;
+    for (const auto& e : examples) labels.push_back(e.label);
+    out.metrics = compute_metrics(out.predictions, labels, NL);
+  }
+  return out;
+}
+
+double metric_value(const EvalOutput& e, ClassificationMetric metric) {
+  switch (metric) {
+    case ClassificationMetric::ACCURACY:
+      return e.metrics.accuracy;
+    case ClassificationMetric::MACRO_F1:
+      return e.metrics.macro.f1;
+    case ClassificationMetric::MICRO_F1:
+      return e.metrics.micro.f1;
+    case ClassificationMetric::WEIGHTED_F1:
+      return e.metrics.weighted.f1;
+    case ClassificationMetric::LOSS:
+      return e.loss;
+  }
+  return e.metrics.accuracy;
+}
+
+const ChoiceNames<ClassificationMetric>& classification_metric_names() {
+  static const ChoiceNames<ClassificationMetric> names = {{ClassificationMetric::ACCURACY, "accuracy"},
+                                                          {ClassificationMetric::MACRO_F1, "macro_f1"},
+                                                          {ClassificationMetric::MICRO_F1, "micro_f1"},
+                                                          {ClassificationMetric::WEIGHTED_F1, "weighted_f1"},
+                                                          {ClassificationMetric::LOSS, "loss"}};
+  return names;
+}
+
+// The paper's fine-tuning: lr 2e-5, no weight decay, up to 4 epochs, batch 24, max length 512.
+FinetuneArgs::FinetuneArgs() : TrainingArgs(TaskDefaults{2e-5, 0.0, 4, 24, 32, 512}) {}
+
+void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
+  nlohmann::ordered_json& j = *out;
+  BF_JSON_FIELDS(j, train_file, do_predict, test_file, max_predict_samples, text_pair_column, label_column,
+                 id_column, validation_split, few_shot_per_class, few_shot_fraction, pad_to_max_length,
+                 truncation, head_length, chunk_pooling, max_chunks, features, feature_layer,
+                 head_learning_rate, layerwise_lr_decay, classifier_dropout, label_smoothing_factor);
+  j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
+}
+
+namespace {
+void require(bool ok, const std::string& option, const std::string& why) {
+  if (!ok) throw ConfigError("option --" + option + ": " + why);
+}
+}  // namespace
+
+void FinetuneArgs::validate() const {
+  TrainingArgs::validate();
+  require(!model_name_or_path.empty(), "model_name_or_path", "is required");
+  require(!train_file.empty(), "train_file", "is required");
+  require(!label_column.empty(), "label_column", "is required for training");
+  require(!do_predict || !test_file.empty(), "test_file", "is required with --do_predict");
+  require(max_predict_samples >= 0, "max_predict_samples", "must be >= 0 (0: all)");
+  require(validation_split >= 0 && validation_split < 1, "validation_split", "must be in [0, 1)");
+  check_choice("truncation", truncation, {"head", "tail", "head_tail", "head+tail"});
+  require(head_length >= 0, "head_length", "must be >= 0 (it is clamped to max_seq_length - 2)");
+  check_choice("chunk_pooling", chunk_pooling, {"none", "mean", "max", "attention"});
+  require(max_chunks >= 1, "max_chunks", "must be >= 1");
+  check_choice("features", features,
+               {"default", "pooler", "cls", "layer", "last4-concat", "last4-mean", "last4-max", "all-concat",
+                "mean-tokens"});
+  require(layerwise_lr_decay > 0 && layerwise_lr_decay <= 1, "layerwise_lr_decay", "must be in (0, 1]");
+  require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
+  require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
+          "must be in [0, 1)");
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+HeadOptions head_options_from(const FinetuneArgs& a, ModelFamily family) {
+  HeadOptions h;
+  h.features = a.features == "default"
+                   ? (family == ModelFamily::ROBERTA ? FeatureKind::CLS : FeatureKind::POOLER)
+                   : parse_feature_kind(a.features);
+  h.layer = a.feature_layer;
+  h.chunk_pooling = parse_chunk_pooling(a.chunk_pooling);
+  return h;
+}
+
+// Sequence classification as a task of the training loop: labelled documents, the loss normalised by the
+// labelled documents of a step, evaluated by accuracy and F1.
+class ClassificationTask : public TrainingTask {
+ public:
+  ClassificationTask(const std::vector<EncodedExample>& train, const std::vector<EncodedExample>& dev,
+                     int32_t pad_id, int64_t pad_to_length, int eval_batch_size, ClassificationMetric metric)
+      : train_(train),
+        dev_(dev),
+        pad_id_(pad_id),
+        pad_to_length_(pad_to_length),
+        eval_batch_size_(eval_batch_size),
+        metric_(metric) {}
+
+  const std::vector<EncodedExample>& train_examples() const override { return train_; }
+  float begin_step(const std::vector<std::vector<int64_t>>& micro_batches, int64_t /*epoch*/) override {
+    micro_ = &micro_batches;
+    int64_t labelled = 0;
+    for (const auto& mb : micro_batches) {
+      for (int64_t i : mb) labelled += train_[i].label >= 0;
+      const BatchTokens t = batch_tokens(train_, mb, pad_to_length_);
+      tokens_.real += t.real;
+      tokens_.computed += t.computed;
+    }
+    return static_cast<float>(std::max<int64_t>(labelled, 1));
+  }
+  bool micro_batch(BertModel& /*model*/, size_t k, Batch* batch) override {
+    *batch = builder_.build(train_, (*micro_)[k], pad_id_, true, pad_to_length_);
+    return true;
+  }
+  bool has_eval_data() const override { return !dev_.empty(); }
+  EvalMetrics evaluate(BertModel& model, const std::string& what) override {
+    last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_);
+    const EvalOutput& e = last_eval_;
+    EvalMetrics m;
+    m.values = {{"loss", e.loss},
+                {"accuracy", e.metrics.accuracy},
+                {"error_rate", e.metrics.error_rate},
+                {"macro_f1", e.metrics.macro.f1},
+                {"micro_f1", e.metrics.micro.f1},
+                {"weighted_f1", e.metrics.weighted.f1}};
+    m.runtime = e.runtime;
+    m.samples = static_cast<int64_t>(e.predictions.size());
+    return m;
+  }
+  BestModelMetric best_metric() const override {
+    return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
+  }
+  std::string describe(const EvalMetrics& e) const override {
+    return "loss " + fmt("%.4f", e.value("loss")) + ", accuracy " + fmt("%.4f", e.value("accuracy")) +
+           ", macro-F1 " + fmt("%.4f", e.value("macro_f1"));
+  }
+  std::string training_summary() const override {
+    if (tokens_.computed == 0) return "";
+    return "train tokens: " + std::to_string(tokens_.real) + " real, " + std::to_string(tokens_.computed) +
+           " computed (" +
+           fmt("%.1f", 100.0 * static_cast<double>(tokens_.computed - tokens_.real) /
+                           static_cast<double>(tokens_.computed)) +
+           "% padding; " +
+           (pad_to_length_ > 0 ? "every batch padded to " + std::to_string(pad_to_length_)
+                               : std::string("batches padded to their longest sequence")) +
+           ")";
+  }
+  const EvalOutput& last_eval() const { return last_eval_; }
+
+ private:
+  const std::vector<EncodedExample>& train_;
+  const std::vector<EncodedExample>& dev_;
+  int32_t pad_id_;
+  int64_t pad_to_length_;
+  int eval_batch_size_;
+  ClassificationMetric metric_;
+  const std::vector<std::vector<int64_t>>* micro_ = nullptr;
+  BatchBuilder builder_;
+  BatchTokens tokens_;  // of the steps this process ran: what padding costs
+  EvalOutput last_eval_;
+};
+
+// A seeded subset of k of the examples, in file order (k <= 0 or >= their number: all).
+void keep_sample(Dataset* ds, int64_t k, uint64_t seed) {
+  const int64_t n = static_cast<int64_t>(ds->examples.size());
+  if (k <= 0 || k >= n) return;
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  Rng rng(seed);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[rng.below(static_cast<uint64_t>(i + 1))]);
+  idx.resize(static_cast<size_t>(k));
+  std::sort(idx.begin(), idx.end());
+  auto kept = decltype(ds->examples){};
+  kept.reserve(idx.size());
+  for (int64_t i : idx) kept.push_back(std::move(ds->examples[i]));
+  ds->examples = std::move(kept);
+}
+
+}  // namespace
+
+float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<EncodedExample>& examples,
+                          const std::vector<std::vector<int64_t>>& micro_batches, int32_t pad_id,
+                          double max_grad_norm, double lr_multiplier, uint64_t step_key, double* grad_norm,
+                          int64_t pad_to_length) {
+  ClassificationTask task(examples, {}, pad_id, pad_to_length, 1, ClassificationMetric::ACCURACY);
+  return static_cast<float>(optimizer_step(model, opt, task, micro_batches, 0, static_cast<int64_t>(step_key),
+                                           max_grad_norm, lr_multiplier, {}, grad_norm));
+}
+
+FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
+  args.validate();
+  set_num_threads(args.threads);
+  const int threads = num_threads();
+  const std::string resume = prepare_output_dir(args);
+
+  // Data.
+  const Tokenizer tok = Tokenizer::from_directory(args.model_name_or_path);
+  data::DatasetSpec spec;
+  spec.table.format = data::parse_file_format(args.format);
+  spec.table.quoting = data::parse_quoting(args.quoting);
+  spec.text_columns = args.text_columns;
+  spec.text_separator = args.text_separator;
+  spec.text_pair_column = args.text_pair_column;
+  spec.label_column = args.label_column;
+  spec.id_column = args.id_column;
+  Dataset train_ds = data::read_dataset(args.train_file, spec);
+  const LabelMap labels = LabelMap::from_dataset(train_ds);
+  Dataset dev_ds;
+  if (!args.validation_file.empty()) {
+    dev_ds = data::read_dataset(args.validation_file, spec);
+  } else if (args.validation_split > 0) {
+    const auto ids = labels.encode(train_ds);
+    const auto split = data::stratified_split(ids, labels.size(), args.validation_split, args.seed);
+    Dataset t = train_ds, d = train_ds;
+    t.examples.clear();
+    d.examples.clear();
+    for (int64_t i : split.train) t.examples.push_back(train_ds.examples[i]);
+    for (int64_t i : split.dev) d.examples.push_back(train_ds.examples[i]);
+    train_ds = std::move(t);
+    dev_ds = std::move(d);
+  }
+  if (args.few_shot_per_class > 0 || args.few_shot_fraction > 0) {
+    const auto ids = labels.encode(train_ds);
+    const auto keep =
+        data::few_shot_subset(ids, labels.size(), args.few_shot_per_class, args.few_shot_fraction, args.seed);
+    Dataset t = train_ds;
+    t.examples.clear();
+    for (int64_t i : keep) t.examples.push_back(train_ds.examples[i]);
+    train_ds = std::move(t);
+  }
+  keep_sample(&train_ds, args.max_train_samples, args.seed ^ 0x7A1Eull);
+  keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
+
+  // Model.
+  ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
+  config.id2label = labels.id2label();
+  if (args.hidden_dropout_prob >= 0)
+    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
+  if (args.attention_probs_dropout_prob >= 0)
+    config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
+  if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
+  const int64_t max_positions =
+      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
+  ClassifierSettings settings;
+  settings.head = head_options_from(args, config.family);
+  settings.max_seq_length = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
+  if (settings.max_seq_length < args.max_seq_length)
+    log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
+                std::to_string(max_positions) + " positions; using " +
+                std::to_string(settings.max_seq_length));
+  settings.truncation = args.truncation == "head+tail" ? "head_tail" : args.truncation;
+  settings.head_length = std::min(args.head_length, settings.max_seq_length - 2);
+  settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
+  write_classifier_settings(&config, settings);
+  LoadedModel loaded = load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION,
+                                       settings.head, &config, args.seed);
+  BertModel& model = *loaded.model;
+  model.dropout_seed = args.seed;
+  model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
+  // A resumed run's head comes from the checkpoint: the warning was the first run's.
+  if (!loaded.initialized.empty() && resume.empty()) {
+    std::string s = "newly initialised (not in the checkpoint), train them before use:";
+    for (const auto& n : loaded.initialized) s += " " + n;
+    log_message(s);
+  }
+
+  // Tokens.
+  EncodeOptions enc;
+  enc.max_seq_length = settings.max_seq_length;
+  enc.truncation = parse_truncation(settings.truncation);
+  enc.head_length = settings.head_length;
+  enc.max_chunks = settings.max_chunks;
+  const auto train_ex = encode_examples(tok, train_ds, &labels, enc, threads);
+  const auto dev_ex = encode_examples(tok, dev_ds, &labels, enc, threads);
+  if (train_ex.empty()) throw ConfigError(args.train_file + ": no training examples");
+  {
+    std::map<int32_t, int64_t> counts;
+    for (const auto& e : train_ex) ++counts[e.label];
+    log_message("data: " + std::to_string(train_ex.size()) + " train / " + std::to_string(dev_ex.size()) +
+                " validation examples, " + std::to_string(labels.size()) + " classes (smallest class: " +
+                std::to_string(std::min_element(counts.begin(), counts.end(),
+                                                [](auto& a, auto& b) { return a.second < b.second; })
+                                   ->second) +
+                " examples)");
+    log_message("train " + format_length_stats(length_stats(train_ex, settings.max_seq_length - 2),
+                                               settings.max_seq_length - 2));
+    log_message("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
+                std::to_string(config.num_hidden_layers) + " layers, hidden " +
+                std::to_string(config.hidden_size) + ", " + std::to_string(model.table().num_parameters()) +
+                " parameters; features " + feature_kind_name(settings.head.features) + ", " +
+                settings.truncation +
+                (settings.max_chunks ? ", chunks <= " + std::to_string(settings.max_chunks) + " pooled by " +
+                                           chunk_pooling_name(settings.head.chunk_pooling)
+                                     : "") +
+                "; " + std::to_string(threads) + " threads");
+  }
+  int64_t longest = 1, max_k = 1;
+  for (const auto* set : {&train_ex, &dev_ex})
+    for (const auto& e : *set) {
+      longest = std::max(longest, e.length());
+      max_k = std::max<int64_t>(max_k, static_cast<int64_t>(e.seqs.size()));
+    }
+  // pad_to_max_length (HF run_glue): every batch, training and evaluation, is padded to max_seq_length.
+  const int64_t pad_to_length = args.pad_to_max_length ? settings.max_seq_length : 0;
+  model.reserve(std::max(args.per_device_train_batch_size, args.per_device_eval_batch_size) * max_k,
+                std::max(longest, pad_to_length));
+
+  // The loop.
+  OptimizerOptions oo;
+  oo.learning_rate = args.learning_rate;
+  oo.head_learning_rate = args.head_learning_rate;
+  oo.layerwise_lr_decay = args.layerwise_lr_decay;
+  oo.weight_decay = args.weight_decay;
+  oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
+              static_cast<float>(args.adam_epsilon)};
+  ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
+                          args.metric_for_best_model);
+  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, hooks);
+  const LoopResult r = loop.run();
+
+  FinetuneResult result;
+  result.output_dir = args.output_dir;
+  result.global_step = r.global_step;
+  result.best_checkpoint = r.best_checkpoint;
+  result.best_metric = r.best_metric;
+  result.train_loss = r.train_loss;
+  if (r.final_eval) {
+    result.final_eval = task.last_eval();
+    log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
+  }
+  if (args.do_predict) {
+    // The test file as prediction input (its labels, if any, are not read), encoded as training was.
+    data::DatasetSpec test_spec = spec;
+    test_spec.label_column.clear();
+    Dataset test_ds = data::read_dataset(args.test_file, test_spec);
+    keep_sample(&test_ds, args.max_predict_samples, args.seed ^ 0x7E57ull);
+    const auto test_ex = encode_examples(tok, test_ds, &labels, enc, threads);
+    int64_t test_longest = 1, test_k = 1;
+    for (const auto& e : test_ex) {
+      test_longest = std::max(test_longest, e.length());
+      test_k = std::max<int64_t>(test_k, static_cast<int64_t>(e.seqs.size()));
+    }
+    model.reserve(args.per_device_eval_batch_size * test_k, std::max(test_longest, pad_to_length));
+    const EvalOutput e = run_evaluation(model, test_ex, args.per_device_eval_batch_size, tok.pad_id(),
+                                        "predict", pad_to_length);
+    std::vector<std::string> ids, predicted;
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < test_ex.size(); ++i) {
+      predicted.push_back(labels.label(e.predictions[i]));
+      ids.push_back(test_ds.examples[i].id);
+      rows.push_back({std::to_string(i), predicted.back()});
+    }
+    result.predictions_file = args.output_dir + "/predict_results.txt";
+    data::write_tsv(result.predictions_file, {"index", "prediction"}, rows);
+    log_message("wrote " + std::to_string(rows.size()) + " predictions to " + result.predictions_file);
+    if (!args.id_column.empty()) {
+      result.submission_file = args.output_dir + "/submission.csv";
+      data::write_submission_csv(result.submission_file, ids, predicted, args.id_column, args.label_column);
+      log_message("wrote the submission " + result.submission_file);
+    }
+  }
+  return result;
+}
+
+}  // namespace bertfit

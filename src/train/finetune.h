@@ -1,0 +1,106 @@
+// Fine-tuning for sequence classification, as HuggingFace's Trainer with run_classification.py does it, with
+// the paper's strategies as options (Sun et al. 2019: lr 2e-5, warm-up 0.1, batch 24, up to 4 epochs, max
+// length 512, head+tail 128 + 382): data -> tokens -> the TrainingLoop (training_loop.h) with a
+// classification task -> output_dir in HF's layout. Settings are saved as training_args.json in every run.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/bert_model.h"
+#include "train/encoded_data.h"
+#include "train/metrics.h"
+#include "train/training_args.h"
+#include "train/training_loop.h"
+
+namespace bertfit {
+
+enum class ClassificationMetric { ACCURACY, MACRO_F1, MICRO_F1, WEIGHTED_F1, LOSS };
+const ChoiceNames<ClassificationMetric>& classification_metric_names();
+
+// The shared settings (TrainingArgs) with fine-tuning's defaults, and fine-tuning's own.
+struct FinetuneArgs : TrainingArgs {
+  FinetuneArgs();
+  // Data: TSV / CSV / JSONL, columns by name (validation_file, format, quoting, text columns: TrainingArgs).
+  std::string train_file;
+  // HF run_classification's --do_predict: after training, the model written to output_dir labels test_file
+  // (labels not needed) into output_dir/predict_results.txt (index, prediction, as HF), and, with an
+  // id_column, the submission CSV output_dir/submission.csv (id_column,label_column headers).
+  bool do_predict = false;
+  std::string test_file;
+  int64_t max_predict_samples = 0;  // > 0: a seeded subset of the test file, in file order
+  std::string text_pair_column;
+  std::string label_column = "label";
+  std::string id_column;
+  double validation_split = 0.1;   // carved from train (stratified) when no validation file is given
+  int64_t few_shot_per_class = 0;  // > 0: a stratified subset of the training data, k per class
+  double few_shot_fraction = 0;    // > 0: that share of every class
+  // Long texts.
+  // HF run_glue's option: pad every batch to max_seq_length tokens instead of the longest sequence of the
+  // batch (dynamic padding), in training and evaluation. Padding is masked, so the model computes the same
+  // function up to float rounding (dropout masks, keyed by the element's index in the padded tensor, differ);
+  // only the time grows. Off by default (HF's run_glue defaults to on).
+  bool pad_to_max_length = false;
+  std::string truncation = "head_tail";  // head | tail | head_tail
+  int head_length = 128;                 // head_tail: first 128 tokens + the last (max - 2 - 128)
+  std::string chunk_pooling = "none";    // none | mean | max | attention: hierarchical long-text encoding
+  int max_chunks = 8;
+  // Classifier features.
+  std::string features = "default";  // default | pooler | cls | layer | last4-concat | last4-mean | last4-max
+                                     // | all-concat | mean-tokens
+  int feature_layer = -1;
+  // Optimisation.
+  double head_learning_rate = -1;  // < 0: learning_rate (the seed's "improvement 2": 1e-4)
+  double layerwise_lr_decay =
+      1.0;  // xi: layer k-1 gets xi * the lr of layer k, from the top down to the embeddings
+  double classifier_dropout = -1;  // < 0: keep the model's
+  double label_smoothing_factor = 0;
+  ClassificationMetric metric_for_best_model = ClassificationMetric::ACCURACY;
+
+  bool greater_is_better() const { return metric_for_best_model != ClassificationMetric::LOSS; }
+  void own_fields_to_json(nlohmann::ordered_json* j) const override;
+  // Throws ConfigError naming the option for values out of range or unknown names.
+  void validate() const;
+};
+
+struct EvalOutput {
+  bool has_labels = false;
+  double loss = 0;  // mean cross-entropy over labelled examples
+  ClassificationMetrics metrics;
+  std::vector<int64_t> predictions;  // one per example, in input order
+  std::vector<float> probs;          // [n, num_labels], in input order
+  double runtime = 0;                // seconds
+};
+
+// Runs the model (eval mode, no dropout) over the examples in batches of batch_size documents, each padded
+// to its longest sequence, or to pad_to_length tokens when that is > 0 (the model must be reserved for it).
+EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length = 0);
+double metric_value(const EvalOutput& e, ClassificationMetric metric);
+
+// One optimizer step over micro-batches (gradient accumulation) of a classification task: the loss of every
+// micro-batch is normalised by the number of labelled documents of the whole step, so the gradients are those
+// of one large batch. Returns the step's loss (the large batch's mean loss) and writes the gradient norm
+// before clipping. Micro-batches are padded as run_evaluation's batches (pad_to_length > 0: to that many
+// tokens).
+float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<EncodedExample>& examples,
+                          const std::vector<std::vector<int64_t>>& micro_batches, int32_t pad_id,
+                          double max_grad_norm, double lr_multiplier, uint64_t step_key, double* grad_norm,
+                          int64_t pad_to_length = 0);
+
+struct FinetuneResult {
+  std::string output_dir;
+  std::string best_checkpoint;
+  double best_metric = 0;
+  int64_t global_step = 0;
+  double train_loss = 0;                          // mean over all steps, resumed parts included
+  std::string predictions_file, submission_file;  // --do_predict: what was written ("" when not)
+  EvalOutput final_eval;  // on the validation data with the final (best, when load_best_model_at_end) model
+};
+
+// The whole run: reads data and model, trains, evaluates, writes output_dir (HF layout). Throws
+// bertfit::Error subclasses with file / option names on bad input. hooks: the loop's seams (tests, and the
+// features that plug into them).
+FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks = {});
+
+}  // namespace bertfit

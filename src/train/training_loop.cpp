@@ -1,0 +1,351 @@
+#include "train/training_loop.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+#include "bertfit/error.h"
+#include "core/atomic_file.h"
+#include "kernels/adamw.h"
+#include "train/batching.h"
+#include "train/checkpoints.h"
+#include "train/hf_model_dir.h"
+#include "train/progress.h"
+#include "train/schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace bertfit {
+
+double EvalMetrics::value(const std::string& name) const {
+  for (const auto& [n, v] : values)
+    if (n == name) return v;
+  throw std::out_of_range("evaluation has no metric \"" + name + "\"");
+}
+
+nlohmann::json EvalMetrics::log_entry(const std::string& prefix, double epoch, int64_t step) const {
+  nlohmann::json j;
+  j["epoch"] = epoch;
+  for (const auto& [n, v] : values) j[prefix + "_" + n] = v;
+  j[prefix + "_runtime"] = runtime;
+  j[prefix + "_samples_per_second"] = runtime > 0 ? static_cast<double>(samples) / runtime : 0.0;
+  j["step"] = step;
+  return j;
+}
+
+double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
+                      const std::vector<std::vector<int64_t>>& micro_batches, int64_t epoch,
+                      int64_t global_step, double max_grad_norm, double lr_multiplier, const LoopHooks& hooks,
+                      double* grad_norm) {
+  const float normalizer = task.begin_step(micro_batches, epoch);
+  StepContext ctx{
+      model, opt, task, micro_batches, global_step, normalizer, static_cast<uint64_t>(global_step) * 4096,
+      0.0};
+  model.zero_grad();
+  Batch b;
+  for (size_t k = 0; k < micro_batches.size(); ++k) {
+    if (!task.micro_batch(model, k, &b)) continue;
+    ctx.loss += model.forward(b, /*training=*/true, ctx.dropout_key + k, normalizer);
+    model.backward();
+  }
+  for (const auto& h : hooks.step_hooks) h->after_backward(ctx);
+  if (hooks.gradient_hook) hooks.gradient_hook(model.grads(), model.buffer_floats());
+  const double norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
+  if (grad_norm) *grad_norm = norm;
+  opt.step(model, lr_multiplier);
+  for (const auto& h : hooks.step_hooks) h->after_optimizer_step(ctx);
+  return ctx.loss;
+}
+
+std::string prepare_output_dir(const TrainingArgs& args) {
+  const std::string& dir = args.output_dir;
+  std::error_code ec;
+  const bool resuming = !args.resume_from_checkpoint.empty();
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw ConfigError("option --output_dir: " + dir + " exists and is not a directory");
+  if (!resuming && fs::is_directory(dir, ec) && !fs::is_empty(dir, ec) && !args.overwrite_output_dir)
+    throw ConfigError("output_dir " + dir +
+                      " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
+  fs::create_directories(dir, ec);
+  if (ec) throw FormatError(dir + ": cannot create the output directory: " + ec.message());
+  if (!resuming) return "";
+  const std::string ck =
+      args.resume_from_checkpoint == "latest" ? find_latest_checkpoint(dir) : args.resume_from_checkpoint;
+  if (ck.empty()) throw ConfigError("--resume_from_checkpoint latest: no checkpoint-* in " + dir);
+  if (!fs::is_directory(ck, ec))
+    throw ConfigError("option --resume_from_checkpoint: " + ck + " is not a directory");
+  return ck;
+}
+
+namespace {
+
+// trainer_state.json keeps what HF's TrainerState has; the loss sums a resumed run needs to continue its
+// logging windows and its train_loss exactly go under stateful_callbacks, which HF ignores for callbacks it
+// does not know.
+constexpr const char* kLossCallback = "BertfitTrainLoss";
+
+// The training loss: the mean of each logging window (HF logs that, and so does the console) and of the
+// whole run.
+struct LossTracker {
+  double window_sum = 0, total_sum = 0;
+  int64_t window_steps = 0, total_steps = 0;
+
+  void add(double loss) {
+    window_sum += loss;
+    ++window_steps;
+    total_sum += loss;
+    ++total_steps;
+  }
+  double window_mean() const { return window_steps ? window_sum / static_cast<double>(window_steps) : 0.0; }
+  double total_mean() const { return total_steps ? total_sum / static_cast<double>(total_steps) : 0.0; }
+  void close_window() {
+    window_sum = 0;
+    window_steps = 0;
+  }
+  nlohmann::json to_json() const {
+    return {{"args", nlohmann::json::object()},
+            {"attributes",
+             {{"window_loss_sum", window_sum},
+              {"window_steps", window_steps},
+              {"total_loss_sum", total_sum},
+              {"total_steps", total_steps}}}};
+  }
+  // From a checkpoint's trainer_state.json (older checkpoints lack it: the sums restart).
+  static LossTracker from_state_file(const std::string& path) {
+    LossTracker t;
+    std::ifstream in(path);
+    nlohmann::json j;
+    try {
+      in >> j;
+      const auto& a = j.at("stateful_callbacks").at(kLossCallback).at("attributes");
+      t.window_sum = a.at("window_loss_sum").get<double>();
+      t.window_steps = a.at("window_steps").get<int64_t>();
+      t.total_sum = a.at("total_loss_sum").get<double>();
+      t.total_steps = a.at("total_steps").get<int64_t>();
+    } catch (const nlohmann::json::exception&) {
+      return LossTracker{};
+    }
+    return t;
+  }
+};
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+bool at_interval(IntervalStrategy s, int64_t every, int64_t step, bool epoch_end) {
+  switch (s) {
+    case IntervalStrategy::NO:
+      return false;
+    case IntervalStrategy::STEPS:
+      return step % every == 0;
+    case IntervalStrategy::EPOCH:
+      return epoch_end;
+  }
+  return false;
+}
+
+}  // namespace
+
+TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args_json, TrainingTask& task,
+                           BertModel& model, const Tokenizer& tokenizer,
+                           const OptimizerOptions& optimizer_options, std::string resume_checkpoint,
+                           LoopHooks hooks)
+    : args_(args),
+      args_json_(std::move(args_json)),
+      task_(task),
+      model_(model),
+      tokenizer_(tokenizer),
+      opt_(model, optimizer_options),
+      resume_(std::move(resume_checkpoint)),
+      hooks_(std::move(hooks)) {
+  const int64_t n = static_cast<int64_t>(task_.train_examples().size());
+  const int64_t B = args_.per_device_train_batch_size, G = args_.gradient_accumulation_steps;
+  const int64_t batches_per_epoch = (n + B - 1) / B;
+  steps_per_epoch_ = std::max<int64_t>((batches_per_epoch + G - 1) / G, 1);
+  total_steps_ =
+      args_.max_steps > 0
+          ? args_.max_steps
+          : static_cast<int64_t>(std::ceil(args_.num_train_epochs * static_cast<double>(steps_per_epoch_)));
+}
+
+LoopResult TrainingLoop::run() {
+  const TrainingArgs& a = args_;
+  const int64_t total = total_steps_, spe = steps_per_epoch_;
+  const LrSchedule schedule(
+      a.lr_scheduler_type, std::max<int64_t>(total, 1),
+      resolve_warmup_steps(a.warmup_steps, a.warmup_ratio, std::max<int64_t>(total, 1)));
+  const IntervalStrategy save_strategy = a.effective_save_strategy();
+  const int64_t save_steps = a.effective_save_steps();
+  TrainerStateInfo info;
+  info.eval_steps = a.eval_steps;
+  info.logging_steps = a.logging_steps;
+  info.max_steps = total;
+  info.num_train_epochs = static_cast<int64_t>(std::ceil(a.num_train_epochs));
+  info.train_batch_size = a.per_device_train_batch_size;
+  info.early_stopping_patience = a.early_stopping_patience;
+
+  TrainerState state;
+  LossTracker losses;
+  LoopResult result;
+  if (!resume_.empty()) {
+    load_weights_into(model_, resume_);
+    opt_.load(resume_ + "/optimizer.safetensors");
+    state = TrainerState::from_file(resume_ + "/trainer_state.json");
+    if (opt_.steps() != state.global_step)
+      throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +
+                        " differs from trainer state step " + std::to_string(state.global_step));
+    losses = LossTracker::from_state_file(resume_ + "/trainer_state.json");
+    result.resumed = true;
+    log_message("resuming from " + resume_ + " at step " + std::to_string(state.global_step));
+  }
+  write_file_atomic(a.output_dir + "/training_args.json", args_json_.dump(2) + "\n");
+
+  auto state_json = [&] {
+    nlohmann::json j = state.to_json(info);
+    j["stateful_callbacks"][kLossCallback] = losses.to_json();
+    return j.dump(2) + "\n";
+  };
+  auto append_log = [&](nlohmann::json entry) {
+    if (hooks_.log_history_sink) hooks_.log_history_sink(entry);
+    state.log_history.push_back(std::move(entry));
+  };
+
+  const bool do_eval = a.eval_strategy != IntervalStrategy::NO && task_.has_eval_data();
+  const BestModelMetric best = task_.best_metric();
+  if (do_eval && task_.evaluate_on_start() && resume_.empty() && total > 0) {
+    result.initial_eval = task_.evaluate(model_, "eval");
+    log_message("eval before training: " + task_.describe(*result.initial_eval));
+  }
+
+  Progress progress(task_.progress_name(), total, a.logging_steps);
+  bool stop = false;
+  int64_t last_eval_step = -1, steps_run = 0, samples_run = 0;
+  // Evaluates (when `evaluate`) and saves a checkpoint (when `save`) at the current step.
+  auto evaluate_and_save = [&](bool evaluate, bool save) {
+    const std::string ck = a.output_dir + "/checkpoint-" + std::to_string(state.global_step);
+    if (evaluate) {
+      last_eval_step = state.global_step;
+      const EvalMetrics e = task_.evaluate(model_, "eval");
+      append_log(e.log_entry("eval", state.epoch, state.global_step));
+      const double v = e.value(best.name);
+      const bool better =
+          !state.has_best || (best.greater_is_better ? v > state.best_metric : v < state.best_metric);
+      if (better) {
+        state.has_best = true;
+        state.best_metric = v;
+        state.best_global_step = state.global_step;
+        // Only a saved checkpoint can be the best one on disk (validate() makes every evaluation save when
+        // the best model is loaded at the end).
+        state.best_model_checkpoint = save ? ck : "";
+        state.patience_counter = 0;
+      } else {
+        ++state.patience_counter;
+      }
+      progress.message("eval at step " + std::to_string(state.global_step) + ": " + task_.describe(e) +
+                       (better ? " (best)" : ""));
+      if (a.early_stopping_patience > 0 && state.patience_counter >= a.early_stopping_patience) {
+        progress.message("early stopping: no improvement of " + best.name + " in " +
+                         std::to_string(state.patience_counter) + " evaluations");
+        stop = true;
+      }
+    }
+    if (save) {
+      save_pretrained(model_, ck, &tokenizer_);
+      opt_.save(ck + "/optimizer.safetensors");
+      write_file_atomic(ck + "/trainer_state.json", state_json());
+      write_file_atomic(ck + "/training_args.json", args_json_.dump(2) + "\n");
+      rotate_checkpoints(a.output_dir, a.save_total_limit, state.best_model_checkpoint);
+    }
+  };
+
+  const auto& examples = task_.train_examples();
+  const int64_t G = a.gradient_accumulation_steps;
+  for (int64_t epoch = state.global_step / spe; !stop && state.global_step < total; ++epoch) {
+    const auto plan =
+        plan_train_batches(examples, a.per_device_train_batch_size, a.group_by_length, a.seed, epoch);
+    // Resume mid-epoch: skip the batches of the steps already taken (their order is recomputed, not
+    // replayed).
+    for (int64_t s = state.global_step - epoch * spe; s < spe && state.global_step < total && !stop; ++s) {
+      std::vector<std::vector<int64_t>> micro;
+      for (int64_t b = s * G; b < std::min<int64_t>((s + 1) * G, static_cast<int64_t>(plan.size())); ++b)
+        micro.push_back(plan[b]);
+      for (const auto& mb : micro) samples_run += static_cast<int64_t>(mb.size());
+      const double mult = schedule.multiplier(state.global_step);
+      double norm = 0;
+      const double loss = optimizer_step(model_, opt_, task_, micro, epoch, state.global_step,
+                                         a.max_grad_norm, mult, hooks_, &norm);
+      ++state.global_step;
+      ++steps_run;
+      state.epoch = static_cast<double>(epoch) + static_cast<double>(s + 1) / static_cast<double>(spe);
+      losses.add(loss);
+      // The console shows what trainer_state.json logs: the mean loss of the current logging window.
+      progress.update(state.global_step, " loss " + fmt("%.4f", losses.window_mean()) + " lr " +
+                                             fmt("%.2e", a.learning_rate * mult));
+      if (state.global_step % a.logging_steps == 0) {
+        append_log({{"epoch", state.epoch},
+                    {"grad_norm", norm},
+                    {"learning_rate", a.learning_rate * mult},
+                    {"loss", losses.window_mean()},
+                    {"step", state.global_step}});
+        losses.close_window();
+      }
+      const bool ev = do_eval && at_interval(a.eval_strategy, a.eval_steps, state.global_step, false);
+      const bool sv = at_interval(save_strategy, save_steps, state.global_step, false);
+      if (ev || sv) evaluate_and_save(ev, sv);
+    }
+    const bool epoch_end = state.global_step % spe == 0 || state.global_step == total;
+    if (!stop && epoch_end) {
+      const bool ev = do_eval && at_interval(a.eval_strategy, a.eval_steps, state.global_step, true) &&
+                      a.eval_strategy == IntervalStrategy::EPOCH;
+      const bool sv = save_strategy == IntervalStrategy::EPOCH;
+      if (ev || sv) evaluate_and_save(ev, sv);
+    }
+  }
+  // The last step is always evaluated (and saved, unless saving is off): with eval_strategy steps and a run
+  // that does not end on a multiple of eval_steps, the final steps would otherwise never compete for the best
+  // model.
+  if (do_eval && !stop && state.global_step > 0 && last_eval_step != state.global_step && steps_run > 0)
+    evaluate_and_save(true, save_strategy != IntervalStrategy::NO);
+  progress.finish();
+  if (const std::string s = task_.training_summary(); !s.empty()) log_message(s);
+  // Rates over the steps this process ran (a resumed run did not run the earlier ones); the loss over all.
+  const double runtime = progress.elapsed_seconds(), rate_time = std::max(runtime, 1e-9);
+  result.train_loss = losses.total_mean();
+  append_log({{"epoch", state.epoch},
+              {"step", state.global_step},
+              {"total_flos", 0},
+              {"train_loss", result.train_loss},
+              {"train_runtime", runtime},
+              {"train_samples_per_second", static_cast<double>(samples_run) / rate_time},
+              {"train_steps_per_second", static_cast<double>(steps_run) / rate_time}});
+
+  result.global_step = state.global_step;
+  result.epoch = state.epoch;
+  if (state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty() &&
+      fs::is_directory(state.best_model_checkpoint)) {
+    load_weights_into(model_, state.best_model_checkpoint);
+    log_message("loaded the best model: " + state.best_model_checkpoint + " (" + best.name + " " +
+                fmt("%.4f", state.best_metric) + ")");
+  }
+  result.has_best = state.has_best;
+  result.best_metric = state.best_metric;
+  result.best_checkpoint = state.best_model_checkpoint;
+  save_pretrained(model_, a.output_dir, &tokenizer_);
+  write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
+  if (task_.has_eval_data()) {
+    result.final_eval = task_.evaluate(model_, "final eval");
+    nlohmann::json j = result.final_eval->log_entry("eval", state.epoch, state.global_step);
+    if (result.initial_eval) j["initial_eval_loss"] = result.initial_eval->value("loss");
+    write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
+  }
+  return result;
+}
+
+}  // namespace bertfit
