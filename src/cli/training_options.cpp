@@ -21,7 +21,7 @@ void add_training_options(CLI::App* cmd, TrainingArgs* a, bool block_size_alias)
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("quoting"), a->quoting,
-                  "Tables: rfc4180 | none (competition TSVs with bare quotes)")
+                  "Tables: auto (per file: whichever reads with fewer malformed records) | rfc4180 | none")
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("text_columns"), a->text_columns,

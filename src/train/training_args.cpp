@@ -72,7 +72,7 @@ void check_choice(const std::string& option, const std::string& value,
 void TrainingArgs::validate() const {
   require(!output_dir.empty(), "output_dir", "is required");
   check_choice("format", format, {"auto", "tsv", "csv", "jsonl"});
-  check_choice("quoting", quoting, {"rfc4180", "none", "csv", "quoted"});
+  check_choice("quoting", quoting, {"auto", "rfc4180", "none", "csv", "quoted"});
   require(!text_columns.empty(), "text_columns", "needs at least one column");
   require(max_seq_length >= 8, "max_seq_length", "must be at least 8");
   require(max_train_samples >= 0, "max_train_samples", "must be >= 0 (0: all)");

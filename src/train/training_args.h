@@ -94,8 +94,8 @@ struct TrainingArgs {
   bool overwrite_output_dir = false;
   // Data. Tables (.tsv / .csv / .jsonl): columns by name; the texts of several columns are joined.
   std::string validation_file;
-  std::string format = "auto";      // auto | tsv | csv | jsonl
-  std::string quoting = "rfc4180";  // rfc4180 | none (competition TSVs with bare quotes)
+  std::string format = "auto";   // auto | tsv | csv | jsonl
+  std::string quoting = "auto";  // auto (per file, data::TableOptions) | rfc4180 | none (bare quotes)
   std::vector<std::string> text_columns{"text"};
   std::string text_separator = ".";  // the seed: title + '.' + abstract
   // How many examples to use (HF run_glue's options; 0: all): a seeded subset, in file order.
