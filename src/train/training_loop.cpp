@@ -196,7 +196,7 @@ LoopResult TrainingLoop::run() {
   LoopResult result;
   if (!resume_.empty()) {
     load_weights_into(model_, resume_);
-    opt_.load(resume_ + "/optimizer.safetensors");
+    load_optimizer_state(opt_, resume_ + "/optimizer.safetensors");  // refuses other group rates
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
     if (opt_.steps() != state.global_step)
       throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +
