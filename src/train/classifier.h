@@ -8,8 +8,8 @@
 
 #include "bertfit/tokenizer.h"
 #include "train/encoded_data.h"
-#include "train/hf_model_dir.h"
 #include "train/finetune.h"
+#include "train/hf_model_dir.h"
 
 namespace bertfit {
 

@@ -16,8 +16,8 @@
 #include "bertfit/error.h"
 #include "core/rng.h"
 #include "train/batching.h"
-#include "train/model_factory.h"
 #include "train/finetune.h"
+#include "train/model_factory.h"
 
 namespace fs = std::filesystem;
 
