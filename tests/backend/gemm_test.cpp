@@ -19,20 +19,13 @@
 #include "core/cpu_features.h"
 #include "core/rng.h"
 #include "core/threading.h"
+#include "gemm_test_util.h"
 
 namespace bertfit {
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t seed) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(r.normal());
-  return v;
-}
-
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using test::bitwise_equal;
+using test::randn;
 
 struct Case {
   bool ta, tb;
