@@ -121,14 +121,21 @@ void FinetuneArgs::validate() const {
   require(!do_predict || !test_file.empty(), "test_file", "is required with --do_predict");
   require(max_predict_samples >= 0, "max_predict_samples", "must be >= 0 (0: all)");
   require(validation_split >= 0 && validation_split < 1, "validation_split", "must be in [0, 1)");
-  check_choice("truncation", truncation, {"head", "tail", "head_tail", "head+tail"});
+  // The names are the parsers' own (one list each), checked here so that a bad one fails before any work.
+  auto parses = [](const std::string& option, const auto& parse) {
+    try {
+      parse();
+    } catch (const ConfigError& e) {
+      throw ConfigError("option --" + option + ": " + e.what());
+    }
+  };
+  parses("truncation", [&] { parse_truncation(truncation); });
   require(head_length >= -1, "head_length",
           "must be >= 0 (-1: a quarter of the text tokens, the paper's 128 of 510 at length 512)");
-  check_choice("chunk_pooling", chunk_pooling, {"none", "mean", "max", "attention"});
+  parses("chunk_pooling", [&] { parse_chunk_pooling(chunk_pooling); });
   require(max_chunks >= 1, "max_chunks", "must be >= 1");
-  check_choice("features", features,
-               {"default", "pooler", "cls", "layer", "last4-concat", "last4-mean", "last4-max", "all-concat",
-                "mean-tokens"});
+  if (features != "default")  // "default": the family's (pooler for BERT, cls for RoBERTa)
+    parses("features", [&] { parse_feature_kind(features); });
   require(layerwise_lr_decay > 0 && layerwise_lr_decay <= 1, "layerwise_lr_decay", "must be in (0, 1]");
   require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
   require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
@@ -389,7 +396,8 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
                 std::to_string(max_positions) + " positions; using " +
                 std::to_string(settings.max_seq_length));
-  settings.truncation = args.truncation == "head+tail" ? "head_tail" : args.truncation;
+  settings.truncation =
+      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
   settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
                                              static_cast<int>(tok.num_special_tokens(false)));
   settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
