@@ -563,5 +563,46 @@ TEST_F(Finetune, StagesRunAsGiven) {
   EXPECT_THROW(finetune(bad), ConfigError);
 }
 
+TEST_F(Finetune, ClassifierLoadsWhatTrainingWroteAndChecksItsInput) {
+  // The evaluate / predict path (train/classifier): the settings training recorded come back, the
+  // probabilities do not depend on the batch size (our GEMM's contract: an example's bits do not depend on
+  // its batch position or the batch's padding), and bad input is an error naming what is wrong.
+  write_data(root_ / "train.tsv", 96, 40, 37, 6);
+  write_data(root_ / "dev.tsv", 30, 40, 37, 8);
+  FinetuneArgs a = args("classifier");
+  a.train_file = (root_ / "train.tsv").string();
+  a.truncation = "tail";
+  a.max_steps = 3;
+  finetune(a);
+  Classifier c = load_classifier(a.output_dir);
+  EXPECT_EQ(c.settings.truncation, "tail");
+  EXPECT_EQ(c.settings.max_seq_length, 32);
+  EXPECT_EQ(c.labels.id2label(), (std::vector<std::string>{"neg", "pos"}));
+  data::DatasetSpec spec;
+  spec.id_column = "id";
+  const Dataset dev = data::read_dataset((root_ / "dev.tsv").string(), spec);
+  const auto ex = encode_for(c, dev, 1);
+  ASSERT_EQ(ex.size(), 30u);
+  EXPECT_EQ(ex[0].seqs[0].ids.size(), 32u);  // 40 words cut to the length limit
+  const EvalOutput one = classify(c, ex, 1, "eval"), many = classify(c, ex, 7, "eval");
+  EXPECT_EQ(one.probs, many.probs);
+  EXPECT_EQ(one.predictions, many.predictions);
+
+  std::ofstream(root_ / "bad_label.tsv") << "id\ttext\tlabel\nx\tw1 w2\tneutral\n";
+  try {
+    encode_for(c, data::read_dataset((root_ / "bad_label.tsv").string(), spec), 1);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_label.tsv:2: unknown label 'neutral'"), std::string::npos)
+        << e.what();
+  }
+  try {
+    load_classifier(model_);  // a masked-LM directory: no classifier head
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a fine-tuned classifier"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace bertfit
