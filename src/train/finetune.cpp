@@ -11,6 +11,7 @@
 #include "bertfit/error.h"
 #include "bertfit/io/checkpoint.h"
 #include "bertfit/io/config_json.h"
+#include "core/atomic_file.h"
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/split.h"
@@ -20,6 +21,7 @@
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/report_json.h"
 #include "train/training_loop.h"
 
 namespace fs = std::filesystem;
@@ -190,6 +192,7 @@ class ClassificationTask : public TrainingTask {
                 {"weighted_f1", e.metrics.weighted.f1}};
     m.runtime = e.runtime;
     m.samples = static_cast<int64_t>(e.predictions.size());
+    if (e.has_labels) m.details = classification_details_json(e.metrics, label_names);
     return m;
   }
   BestModelMetric best_metric() const override {
@@ -211,6 +214,7 @@ class ClassificationTask : public TrainingTask {
            ")";
   }
   const EvalOutput& last_eval() const { return last_eval_; }
+  std::vector<std::string> label_names;  // by class id: the per-class details of eval_results.json
 
  private:
   const std::vector<EncodedExample>& train_;
@@ -359,6 +363,19 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                                      : "") +
                 "; " + std::to_string(threads) + " threads");
   }
+  {
+    // The token lengths before truncation, with the truncation point, for the run's report (bertfit report).
+    const int64_t limit = settings.max_seq_length - tok.num_special_tokens(false);
+    nlohmann::ordered_json j;
+    j["max_seq_length"] = settings.max_seq_length;
+    j["limit"] = limit;
+    j["truncation"] = settings.max_chunks ? "chunks" : settings.truncation;
+    j["head_length"] = settings.head_length;
+    j["max_chunks"] = settings.max_chunks;
+    j["train"] = token_length_histogram_json(train_ex, limit, 1);
+    if (!dev_ex.empty()) j["validation"] = token_length_histogram_json(dev_ex, limit, 1);
+    write_file_atomic(args.output_dir + "/token_lengths.json", j.dump() + "\n");
+  }
   int64_t longest = 1, max_k = 1;
   for (const auto* set : {&train_ex, &dev_ex})
     for (const auto& e : *set) {
@@ -380,6 +397,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
               static_cast<float>(args.adam_epsilon)};
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
                           args.metric_for_best_model);
+  task.label_names = labels.id2label();
   TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, hooks);
   const LoopResult r = loop.run();
 

@@ -16,6 +16,7 @@
 #include "train/hf_model_dir.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/tensorboard_log.h"
 
 namespace fs = std::filesystem;
 
@@ -212,8 +213,10 @@ LoopResult TrainingLoop::run() {
     j["stateful_callbacks"][kLossCallback] = losses.to_json();
     return j.dump(2) + "\n";
   };
+  LogHistorySink log_sink = hooks_.log_history_sink;
+  if (a.reports_to("tensorboard")) log_sink = tensorboard_log_sink(a, args_json_, std::move(log_sink));
   auto append_log = [&](nlohmann::json entry) {
-    if (hooks_.log_history_sink) hooks_.log_history_sink(entry);
+    if (log_sink) log_sink(entry);
     state.log_history.push_back(std::move(entry));
   };
 
@@ -343,6 +346,7 @@ LoopResult TrainingLoop::run() {
     result.final_eval = task_.evaluate(model_, "final eval");
     nlohmann::json j = result.final_eval->log_entry("eval", state.epoch, state.global_step);
     if (result.initial_eval) j["initial_eval_loss"] = result.initial_eval->value("loss");
+    for (const auto& [key, value] : result.final_eval->details.items()) j["eval_" + key] = value;
     write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
   }
   return result;
