@@ -51,11 +51,20 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -86,7 +95,7 @@ RunData read_run(const std::string& dir) {
   r.token_lengths = read_json(dir + "/token_lengths.json", false, dir);
   r.config = read_json(dir + "/config.json", false, dir);
   r.kind = r.training_args.is_object() && r.training_args.contains("mlm_probability") ? "masked_lm"
-                                                                                       : "classification";
+                                                                                      : "classification";
   return r;
 }
 
