@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/threading.h"
 #include "train/classifier.h"
+#include "train/report_json.h"
 
 namespace bertfit::cli {
 
@@ -17,7 +18,9 @@ void add_evaluate_command(CLI::App& app) {
   auto output = std::make_shared<std::string>();
   auto opts = std::make_shared<DataOptions>();
   cmd->add_option("--model", *model, "Fine-tuned model directory (bertfit finetune's output)")->required();
-  cmd->add_option("--output", *output, "Also write the metrics as JSON to this file");
+  cmd->add_option(
+      "--output", *output,
+      "Also write the metrics as JSON to this file (per-class scores, the labelled confusion matrix)");
   opts->add_to(cmd, true);
   cmd->callback([model, output, opts] {
     set_num_threads(opts->threads);
@@ -34,16 +37,12 @@ void add_evaluate_command(CLI::App& app) {
     std::printf("confusion matrix (rows: true, columns: predicted)\n%s\n",
                 format_confusion_matrix(e.metrics, c.labels.id2label()).c_str());
     if (!output->empty()) {
+      // Per-class scores and the confusion matrix with its label names (train/report_json.h).
       nlohmann::ordered_json j;
       j["file"] = opts->file;
       j["examples"] = ex.size();
-      j["accuracy"] = e.metrics.accuracy;
-      j["error_rate"] = e.metrics.error_rate;
-      j["macro_f1"] = e.metrics.macro.f1;
-      j["micro_f1"] = e.metrics.micro.f1;
-      j["weighted_f1"] = e.metrics.weighted.f1;
-      j["loss"] = e.loss;
-      j["confusion"] = e.metrics.confusion;
+      const nlohmann::ordered_json metrics = evaluation_json(e.metrics, e.loss, c.labels.id2label());
+      for (const auto& [k, v] : metrics.items()) j[k] = v;
       write_file_atomic(*output, j.dump(2) + "\n");
     }
   });

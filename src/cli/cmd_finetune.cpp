@@ -105,6 +105,7 @@ void add_finetune_command(CLI::App& app) {
                   r.final_eval.metrics.macro.f1, r.final_eval.loss);
     if (!r.predictions_file.empty()) std::printf("predictions: %s\n", r.predictions_file.c_str());
     if (!r.submission_file.empty()) std::printf("submission: %s\n", r.submission_file.c_str());
+    write_run_report(r.output_dir, "finetune");
   });
 }
 

@@ -90,6 +90,7 @@ void add_pretrain_command(CLI::App& app) {
                   r.final_eval.perplexity, r.initial_eval.loss);
     else if (r.final_eval.masked_tokens > 0)
       std::printf("held-out: MLM loss %.4f, perplexity %.2f\n", r.final_eval.loss, r.final_eval.perplexity);
+    write_run_report(r.output_dir, "pretrain");
   });
 }
 

@@ -32,5 +32,8 @@ void add_dataset_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);  // tokenize, train-tokenizer
 void add_inspect_command(CLI::App& app);   // inspect DIR (src/cli/cmd_inspect.cpp)
 void add_pretrain_command(CLI::App& app);  // pretrain (src/cli/cmd_pretrain.cpp)
+void add_report_command(CLI::App& app);    // report RUN_DIR... (src/cli/cmd_report.cpp)
+// output_dir/report.html for one finished run (finetune, pretrain).
+void write_run_report(const std::string& output_dir, const std::string& command);
 
 }  // namespace bertfit::cli

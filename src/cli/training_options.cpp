@@ -132,6 +132,15 @@ void add_training_options(CLI::App* cmd, TrainingArgs* a, bool block_size_alias)
   cmd->add_option(option_names("threads"), a->threads, "Threads (0: all cores)")
       ->capture_default_str()
       ->group(g);
+  g = "Reports";
+  cmd->add_option(option_names("report_to"), a->report_to,
+                  "tensorboard (or all): TensorBoard event files in --logging_dir; none")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("logging_dir"), a->logging_dir,
+                  "TensorBoard log directory (default: output_dir/runs/<date>_<host>)")
+      ->group(g);
 }
 
 }  // namespace bertfit::cli

@@ -22,6 +22,7 @@
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/report_json.h"
 #include "train/training_loop.h"
 
 namespace fs = std::filesystem;
@@ -222,7 +223,9 @@ class ClassificationTask : public TrainingTask {
   bool has_eval_data() const override { return !dev_.empty(); }
   EvalMetrics evaluate(BertModel& model, const std::string& what) override {
     last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_);
-    return named_metrics(last_eval_);
+    EvalMetrics m = named_metrics(last_eval_);
+    if (last_eval_.has_labels) m.details = classification_details_json(last_eval_.metrics, label_names);
+    return m;
   }
   BestModelMetric best_metric() const override {
     return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
@@ -243,6 +246,7 @@ class ClassificationTask : public TrainingTask {
            ")";
   }
   const EvalOutput& last_eval() const { return last_eval_; }
+  std::vector<std::string> label_names;  // by class id: the per-class details of eval_results.json
 
  private:
   const std::vector<EncodedExample>& train_;
@@ -311,9 +315,9 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
     keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
     const auto dev_ex = encode_for(c, dev_ds, threads);
     result.final_eval = classify(c, dev_ex, args.per_device_eval_batch_size, "eval");
-    nlohmann::json j = named_metrics(result.final_eval).log_entry("eval", 0, 0);
-    j.erase("epoch");  // no training ran: HF omits the epoch then
-    j.erase("step");
+    EvalMetrics m = named_metrics(result.final_eval);
+    m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
+    const nlohmann::json j = m.eval_results(0, 0, /*trained=*/false);
     write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
     log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
                 fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
@@ -448,6 +452,19 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                                      : "") +
                 "; " + std::to_string(threads) + " threads");
   }
+  {
+    // The token lengths before truncation, with the truncation point, for the run's report (bertfit report).
+    const int64_t limit = settings.max_seq_length - tok.num_special_tokens(false);
+    nlohmann::ordered_json j;
+    j["max_seq_length"] = settings.max_seq_length;
+    j["limit"] = limit;
+    j["truncation"] = settings.max_chunks ? "chunks" : settings.truncation;
+    j["head_length"] = settings.head_length;
+    j["max_chunks"] = settings.max_chunks;
+    j["train"] = token_length_histogram_json(train_ex, limit, 1);
+    if (!dev_ex.empty()) j["validation"] = token_length_histogram_json(dev_ex, limit, 1);
+    write_file_atomic(args.output_dir + "/token_lengths.json", j.dump() + "\n");
+  }
   int64_t longest = 1, max_k = 1;
   for (const auto* set : {&train_ex, &dev_ex})
     for (const auto& e : *set) {
@@ -469,6 +486,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
               static_cast<float>(args.adam_epsilon)};
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
                           args.metric_for_best_model);
+  task.label_names = labels.id2label();
   TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, hooks);
   const LoopResult r = loop.run();
 

@@ -25,6 +25,12 @@ const ChoiceNames<ScheduleKind>& schedule_kind_names() {
   return names;
 }
 
+bool TrainingArgs::reports_to(const std::string& integration) const {
+  for (const std::string& r : report_to)
+    if (r == integration || r == "all") return true;
+  return false;
+}
+
 IntervalStrategy TrainingArgs::effective_save_strategy() const {
   return save_strategy ? *save_strategy : eval_strategy;
 }
@@ -50,6 +56,7 @@ nlohmann::ordered_json TrainingArgs::to_json() const {
   j["save_steps"] = effective_save_steps();
   BF_JSON_FIELDS(j, save_total_limit, load_best_model_at_end, early_stopping_patience, logging_steps,
                  group_by_length, resume_from_checkpoint, threads);
+  BF_JSON_FIELDS(j, report_to, logging_dir);
   own_fields_to_json(&j);
   return j;
 }
@@ -113,6 +120,7 @@ void TrainingArgs::validate() const {
           "needs evaluations (--eval_strategy steps or epoch)");
   require(logging_steps >= 1, "logging_steps", "must be >= 1");
   require(threads >= 0, "threads", "must be >= 0 (0: all cores)");
+  for (const std::string& r : report_to) check_choice("report_to", r, {"none", "all", "tensorboard"});
 }
 
 }  // namespace bertfit

@@ -144,6 +144,13 @@ struct TrainingArgs {
   bool group_by_length = true;
   std::string resume_from_checkpoint;  // a checkpoint directory, or "latest"
   int threads = 0;                     // 0: all cores
+  // Reports (HF's names): "tensorboard" (or "all") writes TensorBoard event files (train/loss, eval/accuracy,
+  // ... at the global step, and the run's arguments as text) to logging_dir; "none" writes none.
+  std::vector<std::string> report_to = {"none"};
+  // "": HF's default, output_dir/runs/<Mon DD_HH-MM-SS>_<host>, taken when the run starts (so a rerun from
+  // training_args.json gets a directory of its own, as a new TensorBoard run).
+  std::string logging_dir;
+  bool reports_to(const std::string& integration) const;
 
   // The checkpoint schedule actually used: save_strategy / save_steps when given, else those of evaluation.
   IntervalStrategy effective_save_strategy() const;

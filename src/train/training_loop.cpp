@@ -16,6 +16,7 @@
 #include "train/hf_model_dir.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/tensorboard_log.h"
 
 namespace fs = std::filesystem;
 
@@ -34,6 +35,16 @@ nlohmann::json EvalMetrics::log_entry(const std::string& prefix, double epoch, i
   j[prefix + "_runtime"] = runtime;
   j[prefix + "_samples_per_second"] = runtime > 0 ? static_cast<double>(samples) / runtime : 0.0;
   j["step"] = step;
+  return j;
+}
+
+nlohmann::json EvalMetrics::eval_results(double epoch, int64_t step, bool trained) const {
+  nlohmann::json j = log_entry("eval", epoch, step);
+  for (const auto& [key, value] : details.items()) j["eval_" + key] = value;
+  if (!trained) {
+    j.erase("epoch");
+    j.erase("step");
+  }
   return j;
 }
 
@@ -199,9 +210,7 @@ LoopResult TrainingLoop::run() {
     if (!task_.has_eval_data())
       throw ConfigError("--do_eval without --do_train: there is no held-out data to evaluate on");
     result.final_eval = task_.evaluate(model_, "eval");
-    nlohmann::json j = result.final_eval->log_entry("eval", 0, 0);
-    j.erase("epoch");  // no training ran: HF omits the epoch then
-    j.erase("step");
+    const nlohmann::json j = result.final_eval->eval_results(0, 0, /*trained=*/false);
     write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
     log_message("eval: " + task_.describe(*result.final_eval));
     return result;
@@ -224,8 +233,10 @@ LoopResult TrainingLoop::run() {
     j["stateful_callbacks"][kLossCallback] = losses.to_json();
     return j.dump(2) + "\n";
   };
+  LogHistorySink log_sink = hooks_.log_history_sink;
+  if (a.reports_to("tensorboard")) log_sink = tensorboard_log_sink(a, args_json_, std::move(log_sink));
   auto append_log = [&](nlohmann::json entry) {
-    if (hooks_.log_history_sink) hooks_.log_history_sink(entry);
+    if (log_sink) log_sink(entry);
     state.log_history.push_back(std::move(entry));
   };
 
@@ -353,7 +364,7 @@ LoopResult TrainingLoop::run() {
   write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
   if (task_.has_eval_data() && a.runs_final_evaluation()) {
     result.final_eval = task_.evaluate(model_, "final eval");
-    nlohmann::json j = result.final_eval->log_entry("eval", state.epoch, state.global_step);
+    nlohmann::json j = result.final_eval->eval_results(state.epoch, state.global_step);
     if (result.initial_eval) j["initial_eval_loss"] = result.initial_eval->value("loss");
     write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
   }

@@ -39,10 +39,16 @@ struct EvalMetrics {
   std::vector<std::pair<std::string, double>> values;
   double runtime = 0;   // seconds
   int64_t samples = 0;  // examples evaluated (for <prefix>_samples_per_second)
+  // What is not one number (per-class scores, the confusion matrix with its labels): written into
+  // eval_results.json as <prefix>_<key>, never into log_history (HF's entries hold numbers).
+  nlohmann::json details = nlohmann::json::object();
   // Throws std::out_of_range naming the metric when it is not among the values.
   double value(const std::string& name) const;
   // HF's log_history entry: {epoch, <prefix>_<name>..., <prefix>_runtime, <prefix>_samples_per_second, step}.
   nlohmann::json log_entry(const std::string& prefix, double epoch, int64_t step) const;
+  // eval_results.json: the "eval" log entry with the details; without epoch and step when nothing was trained
+  // (--do_eval alone: HF omits the epoch then).
+  nlohmann::json eval_results(double epoch, int64_t step, bool trained = true) const;
 };
 
 // The metric that picks the best checkpoint and its direction.

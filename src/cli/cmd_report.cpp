@@ -1,0 +1,34 @@
+// `bertfit report RUN_DIR [RUN_DIR ...] --output report.html`: one self-contained HTML page about finished
+// runs (finetune / pretrain output directories), overlaid for comparison (report/run_report.h).
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "report/run_report.h"
+
+namespace bertfit::cli {
+
+void add_report_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "report",
+      "Write one self-contained HTML page (works offline) comparing runs: training curves, confusion matrix, "
+      "per-class scores, token lengths, settings");
+  auto dirs = std::make_shared<std::vector<std::string>>();
+  auto output = std::make_shared<std::string>("report.html");
+  auto title = std::make_shared<std::string>("bertfit report");
+  cmd->add_option("runs", *dirs, "Run directories (a finetune or pretrain --output_dir)")->required();
+  cmd->add_option("--output,-o", *output, "The HTML file to write")->capture_default_str();
+  cmd->add_option("--title", *title, "The page's title")->capture_default_str();
+  cmd->callback([dirs, output, title] {
+    write_report(*dirs, *output, *title);
+    std::printf("report: %s (%zu run%s)\n", output->c_str(), dirs->size(), dirs->size() == 1 ? "" : "s");
+  });
+}
+
+// The report finetune and pretrain write into their output directory at the end of a run.
+void write_run_report(const std::string& output_dir, const std::string& command) {
+  const std::string path = output_dir + "/report.html";
+  write_report({output_dir}, path, "bertfit " + command + ": " + output_dir);
+  std::printf("report: %s\n", path.c_str());
+}
+
+}  // namespace bertfit::cli
