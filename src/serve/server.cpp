@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +23,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+
+constexpr int kBacklog = 1024;  // pending connections (the kernel caps it at net.core.somaxconn)
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -45,6 +48,17 @@ std::vector<size_t> char_starts(const std::string& s) {
   starts.push_back(s.size());
   return starts;
 }
+
+// cpp-httplib 0.11.4 listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into Debian's .so): a
+// burst of more new connections than that has SYNs dropped, and the clients retry 1 s, 3 s, ... later
+// (measured: 16 clients connecting at once took 7-10 s). Listening again on the bound socket raises it.
+class HttpServer : public httplib::Server {
+ public:
+  void widen_backlog(int backlog) {
+    const socket_t sock = svr_sock_;
+    if (sock != INVALID_SOCKET) ::listen(sock, backlog);
+  }
+};
 
 // Decrements the in-flight count when a request ends, however it ends.
 struct InFlight {
@@ -236,7 +250,7 @@ struct Server::Impl {
   ServeOptions o;
   Metrics metrics;
   Batcher batcher;
-  httplib::Server http;
+  HttpServer http;
   std::vector<std::string> quoted_labels;
   int64_t max_input = 0;
   int threads = 0;
@@ -267,6 +281,12 @@ Server::Server(Classifier& c, const ServeOptions& options) {
   s.http.set_write_timeout(options.write_timeout_s, 0);
   s.http.set_keep_alive_timeout(options.keep_alive_timeout_s);
   s.http.set_tcp_nodelay(true);
+  // cpp-httplib's default sets SO_REUSEPORT too, so a second server on a port in use would bind and share
+  // it silently. SO_REUSEADDR alone: restarting at once works, a port in use is an error.
+  s.http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.http.Post("/predict", [&s](const httplib::Request& req, httplib::Response& res) { s.predict(req, res); });
   s.http.Post("/tokenize",
               [&s](const httplib::Request& req, httplib::Response& res) { s.tokenize(req, res); });
@@ -320,11 +340,13 @@ int Server::bind() {
   if (s.o.port == 0) {
     const int port = s.http.bind_to_any_port(s.o.host);
     if (port < 0) throw Error("serve: cannot bind " + s.o.host + " on any port");
+    s.http.widen_backlog(kBacklog);
     return port;
   }
   if (!s.http.bind_to_port(s.o.host, s.o.port))
     throw Error("serve: cannot bind " + s.o.host + ":" + std::to_string(s.o.port) +
                 " (in use, or not an address of this machine)");
+  s.http.widen_backlog(kBacklog);
   return s.o.port;
 }
 
