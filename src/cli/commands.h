@@ -35,5 +35,6 @@ void add_pretrain_command(CLI::App& app);  // pretrain (src/cli/cmd_pretrain.cpp
 void add_report_command(CLI::App& app);    // report RUN_DIR... (src/cli/cmd_report.cpp)
 // output_dir/report.html for one finished run (finetune, pretrain).
 void write_run_report(const std::string& output_dir, const std::string& command);
+void add_serve_command(CLI::App& app);     // serve (src/cli/cmd_serve.cpp)
 
 }  // namespace bertfit::cli
