@@ -101,6 +101,7 @@ void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
                  truncation, head_length, chunk_pooling, max_chunks, features, feature_layer,
                  head_learning_rate, layerwise_lr_decay, classifier_dropout, label_smoothing_factor);
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
+  tricks.to_json(&j);
 }
 
 namespace {
@@ -128,6 +129,7 @@ void FinetuneArgs::validate() const {
   require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
   require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
           "must be in [0, 1)");
+  tricks.validate(label_smoothing_factor);
 }
 
 namespace {
@@ -161,20 +163,33 @@ class ClassificationTask : public TrainingTask {
         eval_batch_size_(eval_batch_size),
         metric_(metric) {}
 
+  // The competition tricks' training batches (tricks.h): class weights make the step's normaliser the sum
+  // of its documents' weights (torch's weighted mean), R-Drop puts every document in a micro-batch twice.
+  void set_tricks(std::vector<float> class_weights, bool rdrop) {
+    class_weights_ = std::move(class_weights);
+    rdrop_ = rdrop;
+  }
   const std::vector<EncodedExample>& train_examples() const override { return train_; }
   float begin_step(const std::vector<std::vector<int64_t>>& micro_batches, int64_t /*epoch*/) override {
     micro_ = &micro_batches;
-    int64_t labelled = 0;
+    double labelled = 0;
     for (const auto& mb : micro_batches) {
-      for (int64_t i : mb) labelled += train_[i].label >= 0;
+      for (int64_t i : mb)
+        if (train_[i].label >= 0) labelled += class_weights_.empty() ? 1.0 : class_weights_[train_[i].label];
       const BatchTokens t = batch_tokens(train_, mb, pad_to_length_);
       tokens_.real += t.real;
       tokens_.computed += t.computed;
     }
-    return static_cast<float>(std::max<int64_t>(labelled, 1));
+    return labelled > 0 ? static_cast<float>(labelled) : 1.0f;
   }
   bool micro_batch(BertModel& /*model*/, size_t k, Batch* batch) override {
-    *batch = builder_.build(train_, (*micro_)[k], pad_id_, true, pad_to_length_);
+    const std::vector<int64_t>* idx = &(*micro_)[k];
+    if (rdrop_) {  // documents d and d + D: the two passes of classification_loss.h
+      twice_.assign(idx->begin(), idx->end());
+      twice_.insert(twice_.end(), idx->begin(), idx->end());
+      idx = &twice_;
+    }
+    *batch = builder_.build(train_, *idx, pad_id_, true, pad_to_length_);
     return true;
   }
   bool has_eval_data() const override { return !dev_.empty(); }
@@ -223,6 +238,9 @@ class ClassificationTask : public TrainingTask {
   BatchBuilder builder_;
   BatchTokens tokens_;  // of the steps this process ran: what padding costs
   EvalOutput last_eval_;
+  std::vector<float> class_weights_;
+  bool rdrop_ = false;
+  std::vector<int64_t> twice_;
 };
 
 // A seeded subset of k of the examples, in file order (k <= 0 or >= their number: all).
@@ -338,6 +356,13 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   const auto train_ex = encode_examples(tok, train_ds, &labels, enc, threads);
   const auto dev_ex = encode_examples(tok, dev_ds, &labels, enc, threads);
   if (train_ex.empty()) throw ConfigError(args.train_file + ": no training examples");
+  std::vector<int64_t> label_counts(static_cast<size_t>(labels.size()), 0);
+  for (const auto& e : train_ex)
+    if (e.label >= 0) ++label_counts[static_cast<size_t>(e.label)];
+  std::vector<float> class_weights =
+      resolve_class_weights(args.tricks.class_weights, label_counts, labels.id2label());
+  apply_loss_tricks(args.tricks, class_weights, &model);
+  if (const std::string t = describe_tricks(args.tricks); !t.empty()) log_message(t);
   {
     std::map<int32_t, int64_t> counts;
     for (const auto& e : train_ex) ++counts[e.label];
@@ -367,7 +392,9 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     }
   // pad_to_max_length (HF run_glue): every batch, training and evaluation, is padded to max_seq_length.
   const int64_t pad_to_length = args.pad_to_max_length ? settings.max_seq_length : 0;
-  model.reserve(std::max(args.per_device_train_batch_size, args.per_device_eval_batch_size) * max_k,
+  model.reserve(std::max(args.per_device_train_batch_size * args.tricks.rows_per_document(),
+                         static_cast<int64_t>(args.per_device_eval_batch_size)) *
+                    max_k,
                 std::max(longest, pad_to_length));
 
   // The loop.
@@ -380,7 +407,10 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
               static_cast<float>(args.adam_epsilon)};
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
                           args.metric_for_best_model);
-  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, hooks);
+  task.set_tricks(class_weights, args.tricks.rdrop_alpha > 0);
+  LoopHooks all_hooks = hooks;
+  for (auto& h : make_trick_hooks(args.tricks)) all_hooks.step_hooks.push_back(std::move(h));
+  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, all_hooks);
   const LoopResult r = loop.run();
 
   FinetuneResult result;

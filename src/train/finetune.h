@@ -12,6 +12,7 @@
 #include "train/metrics.h"
 #include "train/training_args.h"
 #include "train/training_loop.h"
+#include "train/tricks.h"
 
 namespace bertfit {
 
@@ -56,6 +57,7 @@ struct FinetuneArgs : TrainingArgs {
   double classifier_dropout = -1;  // < 0: keep the model's
   double label_smoothing_factor = 0;
   ClassificationMetric metric_for_best_model = ClassificationMetric::ACCURACY;
+  TrickArgs tricks;  // competition tricks (tricks.h), saved flat in training_args.json
 
   bool greater_is_better() const { return metric_for_best_model != ClassificationMetric::LOSS; }
   void own_fields_to_json(nlohmann::ordered_json* j) const override;

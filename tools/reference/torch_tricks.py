@@ -226,6 +226,10 @@ def main():
     loss_case(args.out, "bert_rdrop", "bert", 2003, trick_settings(rdrop_alpha=1.5))
     loss_case(args.out, "roberta_rdrop_msd_weighted", "roberta", 2004,
               trick_settings(class_weights=w, rdrop_alpha=1.0, multi_sample_dropout=2, focal_gamma=1.0))
+    adversarial_case(args.out, "bert_fgm", "bert", 2005, "fgm", eps=1.0)
+    # A ball smaller than K x alpha, so that the projection acts.
+    adversarial_case(args.out, "roberta_pgd", "roberta", 2006, "pgd", eps=0.5, alpha=0.3, K=3)
+    ema_case(args.out, "bert_ema", "bert", 2007, decay=0.9, steps=6)
 
 
 if __name__ == "__main__":
