@@ -1,6 +1,7 @@
 // Weighted / focal cross-entropy and R-Drop's paired loss (classification_loss.h): the plain double loop.
 #include "kernels/classification_loss.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -141,6 +142,41 @@ float classification_loss(float* dlogits, float* row_loss, const float* logits, 
   }
   if (dlogits)
     for (int64_t k = 0; k < N * V; ++k) dlogits[k] = static_cast<float>(d[k] * inv_norm);
+  return static_cast<float>(total * inv_norm);
+}
+
+float bce_with_logits_loss(float* dlogits, float* row_loss, const float* logits, const float* targets,
+                           const int32_t* labels, int64_t N, int64_t V, float normalizer) {
+  const double inv_norm = 1.0 / static_cast<double>(normalizer), inv_v = 1.0 / static_cast<double>(V);
+  double total = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    const bool labelled = labels[i] != kIgnoreIndex;
+    double row = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      const double x = logits[i * V + v], t = labelled ? targets[i * V + v] : 0.0;
+      if (labelled) row += std::max(x, 0.0) - x * t + std::log1p(std::exp(-std::fabs(x)));
+      if (dlogits) {
+        const double sig = x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
+        dlogits[i * V + v] = labelled ? static_cast<float>((sig - t) * inv_v * inv_norm) : 0.0f;
+      }
+    }
+    row_loss[i] = static_cast<float>(row * inv_v);
+    total += row * inv_v;
+  }
+  return static_cast<float>(total * inv_norm);
+}
+
+float mse_loss(float* dlogits, float* row_loss, const float* logits, const float* targets,
+               const int32_t* labels, int64_t N, float normalizer) {
+  const double inv_norm = 1.0 / static_cast<double>(normalizer);
+  double total = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    const bool labelled = labels[i] != kIgnoreIndex;
+    const double e = labelled ? static_cast<double>(logits[i]) - targets[i] : 0.0;
+    row_loss[i] = static_cast<float>(e * e);
+    total += e * e;
+    if (dlogits) dlogits[i] = static_cast<float>(2.0 * e * inv_norm);
+  }
   return static_cast<float>(total * inv_norm);
 }
 

@@ -38,4 +38,15 @@ float classification_normalizer(const int32_t* labels, int64_t N, int64_t V,
 float classification_loss(float* dlogits, float* row_loss, const float* logits, const int32_t* labels,
                           int64_t N, int64_t V, const ClassificationLossOptions& options, float normalizer);
 
+// HuggingFace's other problem types (config.json problem_type), per labelled row (labels[i] != kIgnoreIndex
+// marks the rows that have a target), summed and divided by the normaliser (documents):
+//  - multi_label_classification: BCEWithLogitsLoss over the V outputs, targets[N, V] in {0, 1} (any value in
+//    [0, 1] works): row loss = mean_v [max(x, 0) - x t + log(1 + exp(-|x|))], so loss = torch's mean over N x
+//    V;
+//  - regression: MSELoss with V = 1, targets[N]: row loss = (x - t)^2.
+float bce_with_logits_loss(float* dlogits, float* row_loss, const float* logits, const float* targets,
+                           const int32_t* labels, int64_t N, int64_t V, float normalizer);
+float mse_loss(float* dlogits, float* row_loss, const float* logits, const float* targets,
+               const int32_t* labels, int64_t N, float normalizer);
+
 }  // namespace bertfit

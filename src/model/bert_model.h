@@ -47,6 +47,9 @@ struct Batch {
   const int32_t* token_type_ids = nullptr;
   const uint8_t* attention_mask = nullptr;  // 1 = token, 0 = padding
   const int32_t* labels = nullptr;
+  // Classification with config.problem_type multi_label_classification: [docs, num_labels] targets in {0, 1};
+  // regression: [docs] values. labels then only marks the documents that have a target (kIgnoreIndex: none).
+  const float* targets = nullptr;
   int64_t chunks = 1;
   const uint8_t* chunk_mask = nullptr;  // null: all chunks real
 };
@@ -231,6 +234,7 @@ class BertModel {
   std::vector<const float*> hidden_const_;  // sized once in reserve(); views of hidden_ for features_forward
   const uint8_t* chunk_mask_ = nullptr;
   AlignedBuffer<uint8_t> chunk_mask_arena_;
+  const float* targets_ = nullptr;  // the last forward's Batch::targets
   int32_t *pos_ids_ = nullptr, *type_ids_ = nullptr, *ids_ = nullptr, *labels_ = nullptr,
           *mlm_index_ = nullptr;
   uint8_t* mask_ = nullptr;

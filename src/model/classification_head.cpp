@@ -89,6 +89,7 @@ float BertModel::classification_forward(const int32_t* labels, float normalizer)
   const int64_t S = head_samples_;
   ClassificationLossOptions lo;
   lo.label_smoothing = label_smoothing;
+  const ProblemType problem = config_.problem_type;
   if (training_) {
     if (!class_weights.empty() && static_cast<int64_t>(class_weights.size()) != NL)
       throw ShapeError("class_weights: " + std::to_string(class_weights.size()) + " weights for " +
@@ -99,13 +100,34 @@ float BertModel::classification_forward(const int32_t* labels, float normalizer)
   }
   if (labels) {
     std::copy(labels, labels + R, labels_);
+    if (problem != ProblemType::SINGLE_LABEL) {
+      if (!targets_)
+        throw ShapeError(
+            "forward: a multi_label_classification or regression model needs the batch's targets");
+      if (!lo.plain() || label_smoothing > 0)
+        throw Error(
+            "class weights, focal loss, R-Drop and label smoothing are single-label classification's");
+      if (problem == ProblemType::REGRESSION && NL != 1)
+        throw ShapeError("regression: the model has " + std::to_string(NL) + " outputs, regression takes 1");
+    }
     if (normalizer <= 0) normalizer = classification_normalizer(labels_, R, NL, lo);
   }
+  // One sample's loss: the single-label tricks' loss, or the problem type's.
+  auto sample_loss = [&](float* dlogits, float norm) {
+    switch (problem) {
+      case ProblemType::MULTI_LABEL:
+        return bce_with_logits_loss(dlogits, row_loss_, logits_, targets_, labels_, R, NL, norm);
+      case ProblemType::REGRESSION:
+        return mse_loss(dlogits, row_loss_, logits_, targets_, labels_, R, norm);
+      case ProblemType::SINGLE_LABEL:
+        break;
+    }
+    return classification_loss(dlogits, row_loss_, logits_, labels_, R, NL, lo, norm);
+  };
   if (S == 1) {
     head_sample_forward(x, 0, logits_);
     if (!labels) return 0.0f;
-    return classification_loss(training_ ? dlogits_ : nullptr, row_loss_, logits_, labels_, R, NL, lo,
-                               normalizer);
+    return sample_loss(training_ ? dlogits_ : nullptr, normalizer);
   }
   // Multi-sample dropout: loss = mean over samples of each sample's loss, logits = mean of the samples'.
   msd_logits_.assign(static_cast<size_t>(R * NL), 0.0f);
@@ -113,9 +135,7 @@ float BertModel::classification_forward(const int32_t* labels, float normalizer)
   double loss = 0;
   for (int64_t s = 0; s < S; ++s) {
     head_sample_forward(x, s, logits_);
-    if (labels)
-      loss += classification_loss(msd_dlogits_.data() + s * R * NL, row_loss_, logits_, labels_, R, NL, lo,
-                                  normalizer * static_cast<float>(S));
+    if (labels) loss += sample_loss(msd_dlogits_.data() + s * R * NL, normalizer * static_cast<float>(S));
     for (int64_t k = 0; k < R * NL; ++k) msd_logits_[k] += logits_[k] / static_cast<float>(S);
   }
   std::copy(msd_logits_.begin(), msd_logits_.end(), logits_);

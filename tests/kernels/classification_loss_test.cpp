@@ -54,6 +54,37 @@ TEST(ClassificationLoss, GradientsMatchFiniteDifferences) {
   check(o, "R-Drop");
 }
 
+TEST(ClassificationLoss, MultiLabelAndRegressionGradientsMatchFiniteDifferences) {
+  std::vector<float> logits = random_vector(N * V, 23, 2.0f);
+  const std::vector<int32_t> labels = {0, 0, kIgnoreIndex, 0, 0, 0};
+  std::vector<float> targets(N * V);
+  for (int64_t k = 0; k < N * V; ++k) targets[k] = (k * 7) % 3 == 0 ? 1.0f : 0.0f;
+  std::vector<float> d(N * V), rows(N);
+  bce_with_logits_loss(d.data(), rows.data(), logits.data(), targets.data(), labels.data(), N, V, 5.0f);
+  for (int64_t v = 0; v < V; ++v) EXPECT_EQ(d[2 * V + v], 0.0f) << "an unlabelled row has no gradient";
+  expect_gradient("BCE with logits", logits, d, [&] {
+    std::vector<float> r(N);
+    return static_cast<double>(
+        bce_with_logits_loss(nullptr, r.data(), logits.data(), targets.data(), labels.data(), N, V, 5.0f));
+  });
+  std::vector<float> values = random_vector(N, 29), dv(N);
+  const std::vector<float> want = random_vector(N, 31);
+  mse_loss(dv.data(), rows.data(), values.data(), want.data(), labels.data(), N, 5.0f);
+  expect_gradient("MSE", values, dv, [&] {
+    std::vector<float> r(N);
+    return static_cast<double>(
+        mse_loss(nullptr, r.data(), values.data(), want.data(), labels.data(), N, 5.0f));
+  });
+  // Extreme logits stay finite (log1p(exp(-|x|)), the sigmoid from the stable side).
+  const std::vector<float> big = {90.0f, -90.0f, 0.0f, 1e4f};
+  const std::vector<float> t01 = {0.0f, 1.0f, 1.0f, 0.0f};
+  const std::vector<int32_t> one = {0};
+  std::vector<float> db(V), r1(1);
+  EXPECT_TRUE(
+      std::isfinite(bce_with_logits_loss(db.data(), r1.data(), big.data(), t01.data(), one.data(), 1, V, 1)));
+  for (float g : db) EXPECT_TRUE(std::isfinite(g));
+}
+
 TEST(ClassificationLoss, PlainOptionsAreCrossEntropyBitForBit) {
   const std::vector<float> logits = random_vector(N * V, 3);
   const std::vector<int32_t> labels = {1, 3, 0, kIgnoreIndex, 2, 2};

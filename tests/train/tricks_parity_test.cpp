@@ -60,6 +60,16 @@ void expect_gradients(const Fixture& f, const BertModel& m, const std::string& w
   }
 }
 
+// The fixture's config with the case's problem type (HF's names in the metadata).
+ModelConfig with_problem_type(ModelConfig c, const nlohmann::json& tricks) {
+  const std::string p = tricks.value("problem_type", "single_label_classification");
+  c.problem_type = p == "regression"                   ? ProblemType::REGRESSION
+                   : p == "multi_label_classification" ? ProblemType::MULTI_LABEL
+                                                       : ProblemType::SINGLE_LABEL;
+  c.problem_type_set = true;
+  return c;
+}
+
 // The model with the fixture's weights and its trick settings.
 struct TrickModel {
   Fixture f;
@@ -68,7 +78,7 @@ struct TrickModel {
   explicit TrickModel(const std::string& name)
       : f(name, "tricks"),
         tricks(nlohmann::json::parse(f.file.metadata().at("tricks"))),
-        m(f.config, HeadKind::SEQUENCE_CLASSIFICATION) {
+        m(with_problem_type(f.config, tricks), HeadKind::SEQUENCE_CLASSIFICATION) {
     m.reserve(f.B, f.T);
     f.load_params(m);
     m.dropout_seed = tricks.at("dropout_seed").get<uint64_t>();
@@ -86,8 +96,14 @@ TEST_P(LossParity, LossLogitsAndEveryGradientMatchPyTorch) {
   TrickModel t(GetParam());
   BertModel& m = t.m;
   m.zero_grad();
+  std::vector<float> targets;
+  Batch b = t.f.batch();
+  if (t.f.file.find("input.targets")) {
+    targets = t.f.f32("input.targets");
+    b.targets = targets.data();
+  }
   // The default normaliser (documents, or their class weights) is the reference's mean.
-  const float loss = m.forward(t.f.batch(), /*training=*/true, t.tricks.at("step").get<uint64_t>());
+  const float loss = m.forward(b, /*training=*/true, t.tricks.at("step").get<uint64_t>());
   m.backward();
   EXPECT_NEAR(loss, t.f.f32("expected.loss")[0], 1e-5);
   const auto logits = t.f.f32("expected.logits");
@@ -98,7 +114,22 @@ TEST_P(LossParity, LossLogitsAndEveryGradientMatchPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Tricks, LossParity,
                          ::testing::Values("bert_weighted", "roberta_focal", "roberta_msd", "bert_rdrop",
-                                           "roberta_rdrop_msd_weighted"));
+                                           "roberta_rdrop_msd_weighted", "bert_multilabel",
+                                           "roberta_regression"));
+
+// The other problem types refuse what only single-label classification has, and need their targets.
+TEST(LossParity, ProblemTypesNeedTargetsAndRefuseSingleLabelTricks) {
+  TrickModel t("bert_multilabel");
+  EXPECT_THROW(t.m.forward(t.f.batch(), true, 5), ShapeError);  // no targets
+  const auto targets = t.f.f32("input.targets");
+  Batch b = t.f.batch();
+  b.targets = targets.data();
+  t.m.focal_gamma = 2;
+  EXPECT_THROW(t.m.forward(b, true, 5), Error);
+  t.m.focal_gamma = 0;
+  t.m.label_smoothing = 0.1f;
+  EXPECT_THROW(t.m.forward(b, true, 5), Error);
+}
 
 // The goldens differ from plain cross-entropy: each setting is really exercised (a test that cannot fail
 // would pass with the tricks ignored).

@@ -15,6 +15,8 @@ same elements, and everything else (the head, the losses, the gradients) is torc
               per-document symmetric F.kl_div, weighted by the document's class weight
   fgm / pgd   adversarial training on the word-embedding matrix (FGM: r = eps g / ||g||; PGD: K steps of
               alpha g / ||g||, projected onto the eps ball; the clean gradients plus the last adversarial pass's)
+  multilabel  HF's multi_label_classification: F.binary_cross_entropy_with_logits on multi-hot targets
+  regression  HF's regression: one output, F.mse_loss
   ema         n AdamW steps with the weights' exponential moving average, decay min(d, (1 + n) / (10 + n))
 
 Run with Debian's interpreter:  /usr/bin/python3 tools/reference/torch_tricks.py --out tests/fixtures/tricks
@@ -78,8 +80,12 @@ def head_logits(P, family, last, s, seed, step, p):
                     P["classifier.out_proj.bias"])
 
 
-def trick_loss(logits, labels, t):
-    """One head sample's training loss under the trick settings t."""
+def trick_loss(logits, labels, t, targets=None):
+    """One head sample's training loss under the trick settings t (HF's losses for the other problem types)."""
+    if t.get("problem_type") == "multi_label_classification":
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    if t.get("problem_type") == "regression":
+        return F.mse_loss(logits.squeeze(-1), targets)
     w = torch.tensor(t["class_weights"]) if t["class_weights"] else None
     if t["focal_gamma"] > 0:
         lp = F.log_softmax(logits, dim=-1)
@@ -96,11 +102,11 @@ def trick_loss(logits, labels, t):
     return base + t["rdrop_alpha"] * (wd * kl).sum() / wd.sum()
 
 
-def model_loss(P, cfg, family, ids, mask, types, labels, t, seed, step):
-    hidden, _, _ = forward(P, cfg, "cls", ids, mask, types, labels)
+def model_loss(P, cfg, family, ids, mask, types, labels, t, seed, step, targets=None):
+    hidden, _, _ = forward(P, cfg, "cls", ids, mask, types, labels.clamp(0, cfg["num_labels"] - 1))
     S = t["multi_sample_dropout"]
     samples = [head_logits(P, family, hidden[-1], s, seed, step, P_HEAD) for s in range(S)]
-    loss = sum(trick_loss(l, labels, t) for l in samples) / S
+    loss = sum(trick_loss(l, labels, t, targets) for l in samples) / S
     return loss, sum(samples) / S
 
 
@@ -110,9 +116,9 @@ def trick_settings(**kw):
     return t
 
 
-def setup(family, seed):
+def setup(family, seed, num_labels=3):
     gen = torch.Generator().manual_seed(seed)
-    cfg = make_config(family, num_labels=3, classifier_dropout=P_HEAD)
+    cfg = make_config(family, num_labels=num_labels, classifier_dropout=P_HEAD)
     P = random_params(cfg, "cls", gen)
     ids, mask, types, labels = make_batch(cfg, "cls", gen)
     return cfg, P, ids, mask, types, labels
@@ -137,6 +143,26 @@ def loss_case(out_dir, name, family, seed, t, dropout_seed=7, step=3):
     loss, logits = model_loss(P, cfg, family, ids, mask, types, labels, t, dropout_seed, step)
     loss.backward()
     extra = {"expected.loss": loss.detach().reshape(1), "expected.logits": logits.detach()}
+    extra.update({"grad." + n: v.grad.detach().clone() for n, v in P.items()})
+    meta = dict(t, dropout_seed=dropout_seed, step=step)
+    print(f"{save_case(out_dir, name, cfg, P, (ids, mask, types, labels), extra, meta)}: loss {loss.item():.6f}")
+
+
+def problem_type_case(out_dir, name, family, seed, problem_type, S=1, dropout_seed=7, step=5):
+    """HF's multi_label_classification (BCEWithLogitsLoss over [B, 3] multi-hot targets) or regression (one
+    output, MSELoss), with the head's dropout and S head samples."""
+    nl = 1 if problem_type == "regression" else 3
+    cfg, P, ids, mask, types, _ = setup(family, seed, nl)
+    cfg["problem_type"] = problem_type
+    labels = torch.zeros(ids.shape[0], dtype=torch.long)  # bertfit: marks the documents that have a target
+    if problem_type == "regression":
+        targets = torch.tensor([0.7, -1.2, 2.5])
+    else:
+        targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    t = trick_settings(problem_type=problem_type, multi_sample_dropout=S)
+    loss, logits = model_loss(P, cfg, family, ids, mask, types, labels, t, dropout_seed, step, targets)
+    loss.backward()
+    extra = {"expected.loss": loss.detach().reshape(1), "expected.logits": logits.detach(), "input.targets": targets}
     extra.update({"grad." + n: v.grad.detach().clone() for n, v in P.items()})
     meta = dict(t, dropout_seed=dropout_seed, step=step)
     print(f"{save_case(out_dir, name, cfg, P, (ids, mask, types, labels), extra, meta)}: loss {loss.item():.6f}")
@@ -230,6 +256,8 @@ def main():
     # A ball smaller than K x alpha, so that the projection acts.
     adversarial_case(args.out, "roberta_pgd", "roberta", 2006, "pgd", eps=0.5, alpha=0.3, K=3)
     ema_case(args.out, "bert_ema", "bert", 2007, decay=0.9, steps=6)
+    problem_type_case(args.out, "bert_multilabel", "bert", 2008, "multi_label_classification", S=2)
+    problem_type_case(args.out, "roberta_regression", "roberta", 2009, "regression")
 
 
 if __name__ == "__main__":
