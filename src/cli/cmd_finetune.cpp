@@ -34,6 +34,15 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
   cmd->add_option(option_names("label_column"), a->label_column, "Label column")
       ->capture_default_str()
       ->group(g);
+  cmd->add_option(option_names("problem_type"), a->problem_type,
+                  "HF's problem_type: single_label_classification | multi_label_classification (labels as "
+                  "lists: [\"a\", \"b\"] or a,b; sigmoid + BCE) | regression (a number; MSE)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("multi_label_threshold"), a->multi_label_threshold,
+                  "multi_label_classification: a label is predicted above this probability")
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(option_names("id_column"), a->id_column, "Id column")->group(g);
   cmd->add_option(option_names("validation_split"), a->validation_split,
                   "Share of train held out (stratified, seeded) when no validation file is given")

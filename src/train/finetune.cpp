@@ -19,6 +19,7 @@
 #include "train/batching.h"
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
+#include "train/problem_type.h"
 #include "train/progress.h"
 #include "train/training_loop.h"
 
@@ -27,8 +28,10 @@ namespace fs = std::filesystem;
 namespace bertfit {
 
 EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
-                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length) {
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length,
+                          double multi_label_threshold) {
   EvalOutput out;
+  out.problem = model.config().problem_type;
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t NL = model.config().num_labels();
   out.has_labels = n > 0 && std::all_of(examples.begin(), examples.end(),
@@ -47,26 +50,49 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
     loss_sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);  // a sum over the batch
     const int64_t R = static_cast<int64_t>(idx.size());
     std::vector<float> p(static_cast<size_t>(R * NL));
-    softmax_rows(p.data(), model.logits(), R, NL);
+    if (out.problem == ProblemType::SINGLE_LABEL) {
+      softmax_rows(p.data(), model.logits(), R, NL);
+    } else {
+      for (int64_t k = 0; k < R * NL; ++k) {
+        const double x = model.logits()[k];
+        p[k] = out.problem == ProblemType::REGRESSION ? static_cast<float>(x)
+                                                      : static_cast<float>(1.0 / (1.0 + std::exp(-x)));
+      }
+    }
     for (int64_t r = 0; r < R; ++r) {
       const int64_t i = idx[r];
       std::copy(p.begin() + r * NL, p.begin() + (r + 1) * NL, out.probs.begin() + i * NL);
-      out.predictions[i] =
-          std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
+      if (out.problem == ProblemType::SINGLE_LABEL)
+        out.predictions[i] =
+            std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
     }
     progress.update(static_cast<int64_t>(bi + 1));
   }
   out.runtime = progress.elapsed_seconds();
   if (out.has_labels) {
     out.loss = loss_sum / static_cast<double>(std::max<int64_t>(n, 1));
-    std::vector<int64_t> labels;
-    for (const auto& e : examples) labels.push_back(e.label);
-    out.metrics = compute_metrics(out.predictions, labels, NL);
+    if (out.problem == ProblemType::SINGLE_LABEL) {
+      std::vector<int64_t> labels;
+      for (const auto& e : examples) labels.push_back(e.label);
+      out.metrics = compute_metrics(out.predictions, labels, NL);
+    } else {
+      std::vector<float> targets;
+      for (const auto& e : examples) targets.insert(targets.end(), e.targets.begin(), e.targets.end());
+      if (out.problem == ProblemType::MULTI_LABEL)
+        out.multi_label = multi_label_metrics(out.probs, targets, NL, multi_label_threshold);
+      else
+        out.regression = regression_metrics(out.probs, targets);
+    }
   }
   return out;
 }
 
 double metric_value(const EvalOutput& e, ClassificationMetric metric) {
+  if (e.problem == ProblemType::MULTI_LABEL) {  // sklearn's accuracy on indicator matrices is exact match
+    if (metric == ClassificationMetric::ACCURACY) return e.multi_label.exact_match;
+    if (metric == ClassificationMetric::MICRO_F1) return e.multi_label.micro_f1;
+    if (metric == ClassificationMetric::MACRO_F1) return e.multi_label.macro_f1;
+  }
   switch (metric) {
     case ClassificationMetric::ACCURACY:
       return e.metrics.accuracy;
@@ -78,16 +104,25 @@ double metric_value(const EvalOutput& e, ClassificationMetric metric) {
       return e.metrics.weighted.f1;
     case ClassificationMetric::LOSS:
       return e.loss;
+    case ClassificationMetric::EXACT_MATCH:
+      return e.multi_label.exact_match;
+    case ClassificationMetric::MSE:
+      return e.regression.mse;
+    case ClassificationMetric::PEARSON:
+      return e.regression.pearson;
+    case ClassificationMetric::SPEARMAN:
+      return e.regression.spearman;
   }
   return e.metrics.accuracy;
 }
 
 const ChoiceNames<ClassificationMetric>& classification_metric_names() {
-  static const ChoiceNames<ClassificationMetric> names = {{ClassificationMetric::ACCURACY, "accuracy"},
-                                                          {ClassificationMetric::MACRO_F1, "macro_f1"},
-                                                          {ClassificationMetric::MICRO_F1, "micro_f1"},
-                                                          {ClassificationMetric::WEIGHTED_F1, "weighted_f1"},
-                                                          {ClassificationMetric::LOSS, "loss"}};
+  static const ChoiceNames<ClassificationMetric> names = {
+      {ClassificationMetric::ACCURACY, "accuracy"}, {ClassificationMetric::MACRO_F1, "macro_f1"},
+      {ClassificationMetric::MICRO_F1, "micro_f1"}, {ClassificationMetric::WEIGHTED_F1, "weighted_f1"},
+      {ClassificationMetric::LOSS, "loss"},         {ClassificationMetric::EXACT_MATCH, "exact_match"},
+      {ClassificationMetric::MSE, "mse"},           {ClassificationMetric::PEARSON, "pearson"},
+      {ClassificationMetric::SPEARMAN, "spearman"}};
   return names;
 }
 
@@ -102,6 +137,7 @@ void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
                  head_learning_rate, layerwise_lr_decay, classifier_dropout, label_smoothing_factor);
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
   tricks.to_json(&j);
+  BF_JSON_FIELDS(j, problem_type, multi_label_threshold);
 }
 
 namespace {
@@ -130,6 +166,30 @@ void FinetuneArgs::validate() const {
   require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
           "must be in [0, 1)");
   tricks.validate(label_smoothing_factor);
+  const ProblemType problem = parse_problem_type(problem_type);
+  if (problem != ProblemType::SINGLE_LABEL) {
+    const std::string why = "is single-label classification's (--problem_type " + problem_type + ")";
+    require(tricks.class_weights.empty(), "class_weights", why);
+    require(tricks.focal_gamma == 0, "focal_gamma", why);
+    require(tricks.rdrop_alpha == 0, "rdrop_alpha", why);
+    require(label_smoothing_factor == 0, "label_smoothing_factor", why);
+    require(few_shot_per_class == 0 && few_shot_fraction == 0, "few_shot_per_class", why);
+  }
+  require(multi_label_threshold > 0 && multi_label_threshold < 1, "multi_label_threshold",
+          "must be in (0, 1)");
+  using M = ClassificationMetric;
+  const M m = metric_for_best_model;
+  const std::string metric = choice_name(m, classification_metric_names());
+  if (problem == ProblemType::REGRESSION)
+    require(m == M::LOSS || m == M::MSE || m == M::PEARSON || m == M::SPEARMAN, "metric_for_best_model",
+            metric + " is not a regression metric: pearson, spearman, mse or loss");
+  else if (problem == ProblemType::MULTI_LABEL)
+    require(m == M::LOSS || m == M::ACCURACY || m == M::EXACT_MATCH || m == M::MICRO_F1 || m == M::MACRO_F1,
+            "metric_for_best_model",
+            metric + " is not a multi-label metric: exact_match (= accuracy), micro_f1, macro_f1 or loss");
+  else
+    require(m != M::EXACT_MATCH && m != M::MSE && m != M::PEARSON && m != M::SPEARMAN,
+            "metric_for_best_model", metric + " is not a single-label classification metric");
 }
 
 namespace {
@@ -193,10 +253,28 @@ class ClassificationTask : public TrainingTask {
     return true;
   }
   bool has_eval_data() const override { return !dev_.empty(); }
+  void set_multi_label_threshold(double t) { threshold_ = t; }
   EvalMetrics evaluate(BertModel& model, const std::string& what) override {
-    last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_);
+    last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_, threshold_);
     const EvalOutput& e = last_eval_;
     EvalMetrics m;
+    m.runtime = e.runtime;
+    m.samples = static_cast<int64_t>(e.predictions.size());
+    if (e.problem == ProblemType::MULTI_LABEL) {
+      m.values = {{"loss", e.loss},
+                  {"accuracy", e.multi_label.exact_match},
+                  {"exact_match", e.multi_label.exact_match},
+                  {"micro_f1", e.multi_label.micro_f1},
+                  {"macro_f1", e.multi_label.macro_f1}};
+      return m;
+    }
+    if (e.problem == ProblemType::REGRESSION) {
+      m.values = {{"loss", e.loss},
+                  {"mse", e.regression.mse},
+                  {"pearson", e.regression.pearson},
+                  {"spearman", e.regression.spearman}};
+      return m;
+    }
     m.values = {{"loss", e.loss},
                 {"accuracy", e.metrics.accuracy},
                 {"error_rate", e.metrics.error_rate},
@@ -211,6 +289,13 @@ class ClassificationTask : public TrainingTask {
     return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
   }
   std::string describe(const EvalMetrics& e) const override {
+    for (const auto& [name, v] : e.values)
+      if (name == "pearson")
+        return "loss " + fmt("%.4f", e.value("loss")) + ", pearson " + fmt("%.4f", v) + ", spearman " +
+               fmt("%.4f", e.value("spearman"));
+      else if (name == "exact_match")
+        return "loss " + fmt("%.4f", e.value("loss")) + ", exact match " + fmt("%.4f", v) + ", micro-F1 " +
+               fmt("%.4f", e.value("micro_f1")) + ", macro-F1 " + fmt("%.4f", e.value("macro_f1"));
     return "loss " + fmt("%.4f", e.value("loss")) + ", accuracy " + fmt("%.4f", e.value("accuracy")) +
            ", macro-F1 " + fmt("%.4f", e.value("macro_f1"));
   }
@@ -240,6 +325,7 @@ class ClassificationTask : public TrainingTask {
   EvalOutput last_eval_;
   std::vector<float> class_weights_;
   bool rdrop_ = false;
+  double threshold_ = 0.5;
   std::vector<int64_t> twice_;
 };
 
@@ -287,13 +373,20 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   spec.label_column = args.label_column;
   spec.id_column = args.id_column;
   Dataset train_ds = data::read_dataset(args.train_file, spec);
-  const LabelMap labels = LabelMap::from_dataset(train_ds);
+  // Labels: single-label classes, every label of a multi-label set, or regression's one output (HF: LABEL_0).
+  const ProblemType problem = parse_problem_type(args.problem_type);
+  const bool single = problem == ProblemType::SINGLE_LABEL;
+  const LabelMap labels = problem == ProblemType::MULTI_LABEL  ? multi_label_map(train_ds)
+                          : problem == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
+                                                               : LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
   if (!args.validation_file.empty()) {
     dev_ds = data::read_dataset(args.validation_file, spec);
   } else if (args.validation_split > 0) {
-    const auto ids = labels.encode(train_ds);
-    const auto split = data::stratified_split(ids, labels.size(), args.validation_split, args.seed);
+    // Stratified by class for single-label data; a seeded random split (one stratum) otherwise.
+    const auto ids = single ? labels.encode(train_ds) : std::vector<int64_t>(train_ds.examples.size(), 0);
+    const auto split =
+        data::stratified_split(ids, single ? labels.size() : 1, args.validation_split, args.seed);
     Dataset t = train_ds, d = train_ds;
     t.examples.clear();
     d.examples.clear();
@@ -317,6 +410,8 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   // Model.
   ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
   config.id2label = labels.id2label();
+  config.problem_type = problem;
+  config.problem_type_set = true;  // as HF's model after training: config.json names it
   if (args.hidden_dropout_prob >= 0)
     config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
   if (args.attention_probs_dropout_prob >= 0)
@@ -353,25 +448,34 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   enc.truncation = parse_truncation(settings.truncation);
   enc.head_length = settings.head_length;
   enc.max_chunks = settings.max_chunks;
-  const auto train_ex = encode_examples(tok, train_ds, &labels, enc, threads);
-  const auto dev_ex = encode_examples(tok, dev_ds, &labels, enc, threads);
+  auto train_ex = encode_examples(tok, train_ds, single ? &labels : nullptr, enc, threads);
+  auto dev_ex = encode_examples(tok, dev_ds, single ? &labels : nullptr, enc, threads);
+  if (!single) {
+    set_problem_targets(train_ds, problem, &labels, &train_ex);
+    set_problem_targets(dev_ds, problem, &labels, &dev_ex);
+  }
   if (train_ex.empty()) throw ConfigError(args.train_file + ": no training examples");
   std::vector<int64_t> label_counts(static_cast<size_t>(labels.size()), 0);
   for (const auto& e : train_ex)
     if (e.label >= 0) ++label_counts[static_cast<size_t>(e.label)];
   std::vector<float> class_weights =
-      resolve_class_weights(args.tricks.class_weights, label_counts, labels.id2label());
+      single ? resolve_class_weights(args.tricks.class_weights, label_counts, labels.id2label())
+             : std::vector<float>{};
   apply_loss_tricks(args.tricks, class_weights, &model);
   if (const std::string t = describe_tricks(args.tricks); !t.empty()) log_message(t);
   {
     std::map<int32_t, int64_t> counts;
     for (const auto& e : train_ex) ++counts[e.label];
-    log_message("data: " + std::to_string(train_ex.size()) + " train / " + std::to_string(dev_ex.size()) +
-                " validation examples, " + std::to_string(labels.size()) + " classes (smallest class: " +
-                std::to_string(std::min_element(counts.begin(), counts.end(),
-                                                [](auto& a, auto& b) { return a.second < b.second; })
-                                   ->second) +
-                " examples)");
+    log_message(
+        "data: " + std::to_string(train_ex.size()) + " train / " + std::to_string(dev_ex.size()) +
+        " validation examples, " +
+        (single ? std::to_string(labels.size()) + " classes (smallest class: " +
+                      std::to_string(std::min_element(counts.begin(), counts.end(),
+                                                      [](auto& a, auto& b) { return a.second < b.second; })
+                                         ->second) +
+                      " examples)"
+         : problem == ProblemType::MULTI_LABEL ? std::to_string(labels.size()) + " labels (multi-label)"
+                                               : std::string("regression")));
     log_message("train " + format_length_stats(length_stats(train_ex, settings.max_seq_length - 2),
                                                settings.max_seq_length - 2));
     log_message("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
@@ -408,6 +512,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
                           args.metric_for_best_model);
   task.set_tricks(class_weights, args.tricks.rdrop_alpha > 0);
+  task.set_multi_label_threshold(args.multi_label_threshold);
   LoopHooks all_hooks = hooks;
   for (auto& h : make_trick_hooks(args.tricks)) all_hooks.step_hooks.push_back(std::move(h));
   TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, all_hooks);
@@ -421,7 +526,10 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   result.train_loss = r.train_loss;
   if (r.final_eval) {
     result.final_eval = task.last_eval();
-    log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
+    if (single)
+      log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
+    else
+      log_message("validation: " + task.describe(*r.final_eval));
   }
   if (args.do_predict) {
     // The test file as prediction input (its labels, if any, are not read), encoded as training was.
@@ -437,11 +545,14 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     }
     model.reserve(args.per_device_eval_batch_size * test_k, std::max(test_longest, pad_to_length));
     const EvalOutput e = run_evaluation(model, test_ex, args.per_device_eval_batch_size, tok.pad_id(),
-                                        "predict", pad_to_length);
+                                        "predict", pad_to_length, args.multi_label_threshold);
     std::vector<std::string> ids, predicted;
     std::vector<std::vector<std::string>> rows;
+    const int64_t NL = labels.size();
     for (size_t i = 0; i < test_ex.size(); ++i) {
-      predicted.push_back(labels.label(e.predictions[i]));
+      predicted.push_back(single ? labels.label(e.predictions[i])
+                                 : format_problem_prediction(problem, e.probs.data() + i * NL, labels,
+                                                             args.multi_label_threshold));
       ids.push_back(test_ds.examples[i].id);
       rows.push_back({std::to_string(i), predicted.back()});
     }

@@ -212,6 +212,101 @@ TEST_F(TrickFinetune, ResumeWithEmaPgdAndRDropIsBitwise) {
   EXPECT_FALSE(bytes(a.output_dir + "/checkpoint-10/model.safetensors") == wa);
 }
 
+// Multi-label: label "a" when the text holds "alpha", "b" when it holds "beta" (both, one or none), the
+// labels as comma-separated text in TSV. Regression: the target is the number of "alpha" words.
+void write_multi_label(const fs::path& path, int n, uint64_t seed, bool regression) {
+  Rng rng(seed);
+  std::ofstream f(path);
+  f << "id\ttext\tlabel\n";
+  for (int i = 0; i < n; ++i) {
+    const int alphas = static_cast<int>(rng.below(regression ? 4 : 2));
+    const bool beta = rng.below(2) == 1;
+    std::vector<std::string> words;
+    for (int t = 0; t < 12; ++t) words.push_back(word(static_cast<int>(rng.below(kWords))));
+    for (int k = 0; k < alphas; ++k) words[1 + rng.below(10)] = "alpha";
+    if (beta && !regression) words[rng.below(12)] = "beta";
+    int count = 0;
+    for (const auto& w : words) count += w == "alpha";
+    bool has_beta = false;
+    for (const auto& w : words) has_beta = has_beta || w == "beta";
+    f << "d" << i << "\t";
+    for (size_t t = 0; t < words.size(); ++t) f << (t ? " " : "") << words[t];
+    if (regression) {
+      f << "\t" << count << "\n";
+    } else {
+      std::string l = count > 0 ? "a" : "";
+      if (has_beta) l += l.empty() ? "b" : ",b";
+      f << "\t" << (l.empty() ? "[]" : l) << "\n";
+    }
+  }
+}
+
+TEST_F(TrickFinetune, MultiLabelClassificationAsHuggingFace) {
+  write_multi_label(root_ / "train.tsv", 400, 11, false);
+  write_multi_label(root_ / "dev.tsv", 100, 12, false);
+  write_multi_label(root_ / "test.tsv", 20, 13, false);
+  FinetuneArgs a = args("multi");
+  a.train_file = (root_ / "train.tsv").string();
+  a.validation_file = (root_ / "dev.tsv").string();
+  a.problem_type = "multi_label_classification";
+  a.metric_for_best_model = ClassificationMetric::MICRO_F1;
+  a.num_train_epochs = 5;
+  a.tricks.multi_sample_dropout = 2;  // composes
+  a.tricks.ema_decay = 0.5;
+  a.do_predict = true;
+  a.test_file = (root_ / "test.tsv").string();
+  a.id_column = "id";
+  const FinetuneResult r = finetune(a);
+  EXPECT_GT(r.final_eval.multi_label.micro_f1, 0.95);
+  EXPECT_GT(r.final_eval.multi_label.exact_match, 0.9);
+  std::ifstream in(a.output_dir + "/config.json");
+  const auto c = nlohmann::json::parse(in);
+  EXPECT_EQ(c.at("problem_type"), "multi_label_classification");
+  EXPECT_EQ(c.at("id2label"), (nlohmann::json{{"0", "a"}, {"1", "b"}}));
+  // Predictions are label sets: the test file's own labels, since the model has learned the task.
+  std::ifstream truth(root_ / "test.tsv"), pred(a.output_dir + "/predict_results.txt");
+  std::string t, p;
+  std::getline(truth, t);
+  std::getline(pred, p);
+  int right = 0, n = 0;
+  while (std::getline(truth, t) && std::getline(pred, p)) {
+    const std::string want = t.substr(t.rfind('\t') + 1), got = p.substr(p.find('\t') + 1);
+    right += (want == "[]" ? "" : want) == got;
+    ++n;
+  }
+  EXPECT_EQ(n, 20);
+  EXPECT_GE(right, 18);
+}
+
+TEST_F(TrickFinetune, RegressionAsHuggingFace) {
+  write_multi_label(root_ / "train.tsv", 400, 21, true);
+  write_multi_label(root_ / "dev.tsv", 100, 22, true);
+  FinetuneArgs a = args("regression");
+  a.train_file = (root_ / "train.tsv").string();
+  a.validation_file = (root_ / "dev.tsv").string();
+  a.problem_type = "regression";
+  a.metric_for_best_model = ClassificationMetric::PEARSON;
+  a.num_train_epochs = 5;
+  const FinetuneResult r = finetune(a);
+  EXPECT_GT(r.final_eval.regression.pearson, 0.9);
+  EXPECT_GT(r.final_eval.regression.spearman, 0.85);
+  std::ifstream in(a.output_dir + "/config.json");
+  const auto c = nlohmann::json::parse(in);
+  EXPECT_EQ(c.at("problem_type"), "regression");
+  EXPECT_EQ(c.at("id2label").size(), 1u);
+  // A regression label that is not a number names the file and line.
+  std::ofstream(root_ / "bad.tsv") << "id\ttext\tlabel\nd0\tw1 w2\t1.5\nd1\tw3\thigh\n";
+  a.train_file = (root_ / "bad.tsv").string();
+  a.validation_file.clear();
+  a.validation_split = 0;
+  try {
+    finetune(a);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.tsv:3"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(TrickFinetune, BadSettingsAreErrorsNamingTheOption) {
   write_data(root_ / "train.tsv", 40, 10, 5, 8);
   auto error_of = [&](const std::function<void(FinetuneArgs&)>& set) -> std::string {
