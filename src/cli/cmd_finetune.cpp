@@ -32,6 +32,15 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
   cmd->add_option(option_names("label_column"), a->label_column, "Label column")
       ->capture_default_str()
       ->group(g);
+  cmd->add_option(option_names("problem_type"), a->problem_type,
+                  "HF's problem_type: single_label_classification | multi_label_classification (labels as "
+                  "lists: [\"a\", \"b\"] or a,b; sigmoid + BCE) | regression (a number; MSE)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("multi_label_threshold"), a->multi_label_threshold,
+                  "multi_label_classification: a label is predicted above this probability")
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(option_names("id_column"), a->id_column, "Id column")->group(g);
   cmd->add_option(option_names("validation_split"), a->validation_split,
                   "Share of train held out (stratified, seeded) when no validation file is given")
@@ -85,6 +94,40 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
   cmd->add_option(option_names("classifier_dropout"), a->classifier_dropout)->group(g);
   cmd->add_option(option_names("label_smoothing_factor"), a->label_smoothing_factor)
       ->capture_default_str()
+      ->group(g);
+  g = "Competition tricks";
+  TrickArgs* t = &a->tricks;
+  cmd->add_option(option_names("class_weights"), t->class_weights,
+                  "Class-weighted cross-entropy: auto (n / (K * count)) or one weight per label in "
+                  "config.json's label order, comma-separated")
+      ->group(g);
+  cmd->add_option(option_names("focal_gamma"), t->focal_gamma,
+                  "Focal loss -(1 - p)^gamma log p (with --class_weights as its alpha); 0: off")
+      ->group(g);
+  cmd->add_option(option_names("rdrop_alpha"), t->rdrop_alpha,
+                  "R-Drop: two dropout passes per document, their mean loss + alpha x symmetric KL; 0: off")
+      ->group(g);
+  cmd->add_option(option_names("multi_sample_dropout"), t->multi_sample_dropout,
+                  "Head dropout samples (rate: --classifier_dropout), their losses averaged; 1: off")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("adversarial"), t->adversarial,
+                  "Adversarial training on the word embeddings: none | fgm | pgd")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("adv_epsilon"), t->adv_epsilon,
+                  "FGM: the perturbation's norm; PGD: the ball's radius")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("adv_alpha"), t->adv_alpha, "PGD: the norm of one ascent step")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("adv_steps"), t->adv_steps, "PGD: ascent steps K")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("ema_decay"), t->ema_decay,
+                  "Evaluate and save the weights' moving average with this decay (warm-up min(decay, "
+                  "(1+n)/(10+n))); 0: off")
       ->group(g);
   add_choice_option(cmd, "metric_for_best_model", &a->metric_for_best_model, classification_metric_names(),
                     "The metric that picks the best checkpoint")

@@ -28,6 +28,7 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a);
 void add_pretrain_options(CLI::App* cmd, PretrainArgs* a);
 void add_evaluate_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
+void add_ensemble_command(CLI::App& app);  // ensemble (src/cli/cmd_ensemble.cpp)
 void add_dataset_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);  // tokenize, train-tokenizer
 void add_inspect_command(CLI::App& app);   // inspect DIR (src/cli/cmd_inspect.cpp)

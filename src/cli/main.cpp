@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_finetune_command(app);
   bertfit::cli::add_evaluate_command(app);
   bertfit::cli::add_predict_command(app);
+  bertfit::cli::add_ensemble_command(app);
   bertfit::cli::add_dataset_command(app);
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);

@@ -360,6 +360,7 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
   training_ = training;
   step_ = step;
   has_labels_ = batch.labels != nullptr;
+  targets_ = batch.targets;
   // Repack the batch into the arena with the current shape's strides (rows of length T_).
   std::copy(batch.input_ids, batch.input_ids + N_, ids_);
   std::copy(batch.attention_mask, batch.attention_mask + N_, mask_);

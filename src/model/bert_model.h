@@ -47,6 +47,9 @@ struct Batch {
   const int32_t* token_type_ids = nullptr;
   const uint8_t* attention_mask = nullptr;  // 1 = token, 0 = padding
   const int32_t* labels = nullptr;
+  // Classification with config.problem_type multi_label_classification: [docs, num_labels] targets in {0, 1};
+  // regression: [docs] values. labels then only marks the documents that have a target (kIgnoreIndex: none).
+  const float* targets = nullptr;
   int64_t chunks = 1;
   const uint8_t* chunk_mask = nullptr;  // null: all chunks real
 };
@@ -127,6 +130,15 @@ class BertModel {
 
   uint64_t dropout_seed = 0;  // runs differ by seed; masks are a pure function of (seed, step, site, element)
   float label_smoothing = 0;  // classification loss: CrossEntropyLoss(label_smoothing=...), as HF's Trainer
+  // The classification training objective's competition tricks (kernels/classification_loss.h), applied in
+  // training forwards only: evaluation reports the plain (smoothed) cross-entropy, comparable across them.
+  std::vector<float> class_weights;  // [num_labels]; empty: unweighted
+  float focal_gamma = 0;             // > 0: focal loss
+  float rdrop_alpha =
+      0;  // > 0: R-Drop; a batch of D documents holds each twice (document d in rows d, d + D)
+  // Multi-sample dropout on the classification head (Inoue 2019): the head runs this many times on the same
+  // features with independent dropout masks; the loss is the mean of their losses, logits() their mean.
+  int multi_sample_dropout = 1;
   bool output_hidden_states = false;  // keep every hidden state of a forward (costs N*C floats per layer)
 
  private:
@@ -152,6 +164,10 @@ class BertModel {
   const float* hidden_for_backward(int64_t l, float* out);
   float classification_forward(const int32_t* labels, float normalizer);
   void classification_backward(float* dlast);
+  // Head sample s (multi-sample dropout; 0 without it) on the head input x: dropout masks of its own sites,
+  // activations into cls_.drop1 / act / drop2, logits into `logits`. Its backward from dlogits into dx.
+  void head_sample_forward(const float* x, int64_t s, float* logits);
+  void head_sample_backward(int64_t s, const float* dlogits, float* dx);
   // Adds the classifier's feature gradient that flows into hidden[l] (after classification_backward).
   void feature_backward_into(float* dhidden, int64_t l);
   float mlm_forward(const int32_t* labels, float normalizer);
@@ -209,11 +225,16 @@ class BertModel {
     int32_t *argmax, *chunk_argmax;
   } cls_{};
   AlignedBuffer<int32_t> cls_int_arena_;
+  // Multi-sample dropout: the samples of the last training forward, their loss gradients, and scratch (sized
+  // on the first such forward; a few documents x labels).
+  int64_t head_samples_ = 1;
+  std::vector<float> msd_dlogits_, msd_logits_, msd_dx_;
   int64_t chunks_ = 1, docs_ = 0;
   const float* head_x_ = nullptr;
   std::vector<const float*> hidden_const_;  // sized once in reserve(); views of hidden_ for features_forward
   const uint8_t* chunk_mask_ = nullptr;
   AlignedBuffer<uint8_t> chunk_mask_arena_;
+  const float* targets_ = nullptr;  // the last forward's Batch::targets
   int32_t *pos_ids_ = nullptr, *type_ids_ = nullptr, *ids_ = nullptr, *labels_ = nullptr,
           *mlm_index_ = nullptr;
   uint8_t* mask_ = nullptr;

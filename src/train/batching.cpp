@@ -80,9 +80,11 @@ Batch BatchBuilder::build(const std::vector<EncodedExample>& examples, const std
   mask_.assign(static_cast<size_t>(B * T), 0);
   chunk_mask_.assign(static_cast<size_t>(B), 0);
   labels_.assign(static_cast<size_t>(D), -100);
+  targets_.clear();
   for (int64_t d = 0; d < D; ++d) {
     const EncodedExample& ex = examples[indices[d]];
     labels_[d] = ex.label;
+    targets_.insert(targets_.end(), ex.targets.begin(), ex.targets.end());
     for (int64_t k = 0; k < K; ++k) {
       const bool real = k < static_cast<int64_t>(ex.seqs.size());
       const EncodedSequence& s =
@@ -101,6 +103,10 @@ Batch BatchBuilder::build(const std::vector<EncodedExample>& examples, const std
   b.token_type_ids = types_.data();
   b.attention_mask = mask_.data();
   b.labels = with_labels ? labels_.data() : nullptr;
+  // Multi-label / regression targets, when every document has its row of them.
+  const size_t per_doc = D > 0 ? examples[indices[0]].targets.size() : 0;
+  if (with_labels && per_doc > 0 && targets_.size() == per_doc * static_cast<size_t>(D))
+    b.targets = targets_.data();
   b.chunks = K;
   b.chunk_mask = chunk_mask_.data();
   return b;

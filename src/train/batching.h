@@ -47,12 +47,13 @@ class BatchBuilder {
  public:
   // A batch of `indices` in batch_shape(examples, indices, pad_to_length): each example contributes `chunks`
   // sequences (its own chunks, then copies of its first chunk marked unused in chunk_mask). Padding id
-  // `pad_id`, attention mask 0 there.
+  // `pad_id`, attention mask 0 there. Examples with targets (multi-label, regression) give Batch::targets.
   Batch build(const std::vector<EncodedExample>& examples, const std::vector<int64_t>& indices,
               int32_t pad_id, bool with_labels, int64_t pad_to_length = 0);
 
  private:
   std::vector<int32_t> ids_, types_, labels_;
+  std::vector<float> targets_;
   std::vector<uint8_t> mask_, chunk_mask_;
 };
 

@@ -10,6 +10,10 @@ namespace bertfit {
 Classifier load_classifier(const std::string& dir) {
   Classifier c;
   const ModelConfig config = read_config_json(dir + "/config.json");
+  if (config.problem_type != ProblemType::SINGLE_LABEL)
+    throw ConfigError(dir + ": problem_type " + problem_type_name(config.problem_type) +
+                      ": evaluate and predict serve single-label classifiers (for multi-label and regression "
+                      "models, bertfit finetune --do_predict labels a test file)");
   c.settings = read_classifier_settings(config);
   LoadedModel m = load_pretrained(dir, HeadKind::SEQUENCE_CLASSIFICATION, c.settings.head, &config);
   if (!m.initialized.empty())

@@ -24,8 +24,11 @@ struct EncodedSequence {
 struct EncodedExample {
   std::vector<EncodedSequence> seqs;  // one sequence, or the chunks of a long document
   int32_t label = -100;               // -100: unlabelled
-  int64_t tokens = 0;                 // content tokens before truncation (statistics)
-  int64_t length() const;             // longest sequence (for length-grouped batching)
+  // problem_type multi_label_classification: one 0 / 1 per label; regression: the value (label is then 0
+  // for a labelled example). Empty for single-label classification.
+  std::vector<float> targets;
+  int64_t tokens = 0;      // content tokens before truncation (statistics)
+  int64_t length() const;  // longest sequence (for length-grouped batching)
 };
 
 struct EncodeOptions {

@@ -21,6 +21,7 @@
 #include "train/classifier.h"
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
+#include "train/problem_type.h"
 #include "train/progress.h"
 #include "train/report_json.h"
 #include "train/training_loop.h"
@@ -30,8 +31,10 @@ namespace fs = std::filesystem;
 namespace bertfit {
 
 EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
-                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length) {
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length,
+                          double multi_label_threshold) {
   EvalOutput out;
+  out.problem = model.config().problem_type;
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t NL = model.config().num_labels();
   out.has_labels = n > 0 && std::all_of(examples.begin(), examples.end(),
@@ -50,26 +53,49 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
     loss_sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);  // a sum over the batch
     const int64_t R = static_cast<int64_t>(idx.size());
     std::vector<float> p(static_cast<size_t>(R * NL));
-    softmax_rows(p.data(), model.logits(), R, NL);
+    if (out.problem == ProblemType::SINGLE_LABEL) {
+      softmax_rows(p.data(), model.logits(), R, NL);
+    } else {
+      for (int64_t k = 0; k < R * NL; ++k) {
+        const double x = model.logits()[k];
+        p[k] = out.problem == ProblemType::REGRESSION ? static_cast<float>(x)
+                                                      : static_cast<float>(1.0 / (1.0 + std::exp(-x)));
+      }
+    }
     for (int64_t r = 0; r < R; ++r) {
       const int64_t i = idx[r];
       std::copy(p.begin() + r * NL, p.begin() + (r + 1) * NL, out.probs.begin() + i * NL);
-      out.predictions[i] =
-          std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
+      if (out.problem == ProblemType::SINGLE_LABEL)
+        out.predictions[i] =
+            std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
     }
     progress.update(static_cast<int64_t>(bi + 1));
   }
   out.runtime = progress.elapsed_seconds();
   if (out.has_labels) {
     out.loss = loss_sum / static_cast<double>(std::max<int64_t>(n, 1));
-    std::vector<int64_t> labels;
-    for (const auto& e : examples) labels.push_back(e.label);
-    out.metrics = compute_metrics(out.predictions, labels, NL);
+    if (out.problem == ProblemType::SINGLE_LABEL) {
+      std::vector<int64_t> labels;
+      for (const auto& e : examples) labels.push_back(e.label);
+      out.metrics = compute_metrics(out.predictions, labels, NL);
+    } else {
+      std::vector<float> targets;
+      for (const auto& e : examples) targets.insert(targets.end(), e.targets.begin(), e.targets.end());
+      if (out.problem == ProblemType::MULTI_LABEL)
+        out.multi_label = multi_label_metrics(out.probs, targets, NL, multi_label_threshold);
+      else
+        out.regression = regression_metrics(out.probs, targets);
+    }
   }
   return out;
 }
 
 double metric_value(const EvalOutput& e, ClassificationMetric metric) {
+  if (e.problem == ProblemType::MULTI_LABEL) {  // sklearn's accuracy on indicator matrices is exact match
+    if (metric == ClassificationMetric::ACCURACY) return e.multi_label.exact_match;
+    if (metric == ClassificationMetric::MICRO_F1) return e.multi_label.micro_f1;
+    if (metric == ClassificationMetric::MACRO_F1) return e.multi_label.macro_f1;
+  }
   switch (metric) {
     case ClassificationMetric::ACCURACY:
       return e.metrics.accuracy;
@@ -81,16 +107,25 @@ double metric_value(const EvalOutput& e, ClassificationMetric metric) {
       return e.metrics.weighted.f1;
     case ClassificationMetric::LOSS:
       return e.loss;
+    case ClassificationMetric::EXACT_MATCH:
+      return e.multi_label.exact_match;
+    case ClassificationMetric::MSE:
+      return e.regression.mse;
+    case ClassificationMetric::PEARSON:
+      return e.regression.pearson;
+    case ClassificationMetric::SPEARMAN:
+      return e.regression.spearman;
   }
   return e.metrics.accuracy;
 }
 
 const ChoiceNames<ClassificationMetric>& classification_metric_names() {
-  static const ChoiceNames<ClassificationMetric> names = {{ClassificationMetric::ACCURACY, "accuracy"},
-                                                          {ClassificationMetric::MACRO_F1, "macro_f1"},
-                                                          {ClassificationMetric::MICRO_F1, "micro_f1"},
-                                                          {ClassificationMetric::WEIGHTED_F1, "weighted_f1"},
-                                                          {ClassificationMetric::LOSS, "loss"}};
+  static const ChoiceNames<ClassificationMetric> names = {
+      {ClassificationMetric::ACCURACY, "accuracy"}, {ClassificationMetric::MACRO_F1, "macro_f1"},
+      {ClassificationMetric::MICRO_F1, "micro_f1"}, {ClassificationMetric::WEIGHTED_F1, "weighted_f1"},
+      {ClassificationMetric::LOSS, "loss"},         {ClassificationMetric::EXACT_MATCH, "exact_match"},
+      {ClassificationMetric::MSE, "mse"},           {ClassificationMetric::PEARSON, "pearson"},
+      {ClassificationMetric::SPEARMAN, "spearman"}};
   return names;
 }
 
@@ -104,6 +139,8 @@ void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
                  truncation, head_length, chunk_pooling, max_chunks, features, feature_layer,
                  head_learning_rate, layerwise_lr_decay, classifier_dropout, label_smoothing_factor);
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
+  tricks.to_json(&j);
+  BF_JSON_FIELDS(j, problem_type, multi_label_threshold);
 }
 
 namespace {
@@ -141,6 +178,31 @@ void FinetuneArgs::validate() const {
   require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
   require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
           "must be in [0, 1)");
+  tricks.validate(label_smoothing_factor);
+  const ProblemType problem = parse_problem_type(problem_type);
+  if (problem != ProblemType::SINGLE_LABEL) {
+    const std::string why = "is single-label classification's (--problem_type " + problem_type + ")";
+    require(tricks.class_weights.empty(), "class_weights", why);
+    require(tricks.focal_gamma == 0, "focal_gamma", why);
+    require(tricks.rdrop_alpha == 0, "rdrop_alpha", why);
+    require(label_smoothing_factor == 0, "label_smoothing_factor", why);
+    require(few_shot_per_class == 0 && few_shot_fraction == 0, "few_shot_per_class", why);
+  }
+  require(multi_label_threshold > 0 && multi_label_threshold < 1, "multi_label_threshold",
+          "must be in (0, 1)");
+  using M = ClassificationMetric;
+  const M m = metric_for_best_model;
+  const std::string metric = choice_name(m, classification_metric_names());
+  if (problem == ProblemType::REGRESSION)
+    require(m == M::LOSS || m == M::MSE || m == M::PEARSON || m == M::SPEARMAN, "metric_for_best_model",
+            metric + " is not a regression metric: pearson, spearman, mse or loss");
+  else if (problem == ProblemType::MULTI_LABEL)
+    require(m == M::LOSS || m == M::ACCURACY || m == M::EXACT_MATCH || m == M::MICRO_F1 || m == M::MACRO_F1,
+            "metric_for_best_model",
+            metric + " is not a multi-label metric: exact_match (= accuracy), micro_f1, macro_f1 or loss");
+  else
+    require(m != M::EXACT_MATCH && m != M::MSE && m != M::PEARSON && m != M::SPEARMAN,
+            "metric_for_best_model", metric + " is not a single-label classification metric");
 }
 
 namespace {
@@ -154,14 +216,29 @@ std::string fmt(const char* f, double v) {
 // The classification task's named metrics (the loop's log_history entries and eval_results.json).
 EvalMetrics named_metrics(const EvalOutput& e) {
   EvalMetrics m;
+  m.runtime = e.runtime;
+  m.samples = static_cast<int64_t>(e.predictions.size());
+  if (e.problem == ProblemType::MULTI_LABEL) {
+    m.values = {{"loss", e.loss},
+                {"accuracy", e.multi_label.exact_match},
+                {"exact_match", e.multi_label.exact_match},
+                {"micro_f1", e.multi_label.micro_f1},
+                {"macro_f1", e.multi_label.macro_f1}};
+    return m;
+  }
+  if (e.problem == ProblemType::REGRESSION) {
+    m.values = {{"loss", e.loss},
+                {"mse", e.regression.mse},
+                {"pearson", e.regression.pearson},
+                {"spearman", e.regression.spearman}};
+    return m;
+  }
   m.values = {{"loss", e.loss},
               {"accuracy", e.metrics.accuracy},
               {"error_rate", e.metrics.error_rate},
               {"macro_f1", e.metrics.macro.f1},
               {"micro_f1", e.metrics.micro.f1},
               {"weighted_f1", e.metrics.weighted.f1}};
-  m.runtime = e.runtime;
-  m.samples = static_cast<int64_t>(e.predictions.size());
   return m;
 }
 
@@ -204,33 +281,55 @@ class ClassificationTask : public TrainingTask {
         eval_batch_size_(eval_batch_size),
         metric_(metric) {}
 
+  // The competition tricks' training batches (tricks.h): class weights make the step's normaliser the sum
+  // of its documents' weights (torch's weighted mean), R-Drop puts every document in a micro-batch twice.
+  void set_tricks(std::vector<float> class_weights, bool rdrop) {
+    class_weights_ = std::move(class_weights);
+    rdrop_ = rdrop;
+  }
   const std::vector<EncodedExample>& train_examples() const override { return train_; }
   float begin_step(const std::vector<std::vector<int64_t>>& micro_batches, int64_t /*epoch*/) override {
     micro_ = &micro_batches;
-    int64_t labelled = 0;
+    double labelled = 0;
     for (const auto& mb : micro_batches) {
-      for (int64_t i : mb) labelled += train_[i].label >= 0;
+      for (int64_t i : mb)
+        if (train_[i].label >= 0) labelled += class_weights_.empty() ? 1.0 : class_weights_[train_[i].label];
       const BatchTokens t = batch_tokens(train_, mb, pad_to_length_);
       tokens_.real += t.real;
       tokens_.computed += t.computed;
     }
-    return static_cast<float>(std::max<int64_t>(labelled, 1));
+    return labelled > 0 ? static_cast<float>(labelled) : 1.0f;
   }
   bool micro_batch(BertModel& /*model*/, size_t k, Batch* batch) override {
-    *batch = builder_.build(train_, (*micro_)[k], pad_id_, true, pad_to_length_);
+    const std::vector<int64_t>* idx = &(*micro_)[k];
+    if (rdrop_) {  // documents d and d + D: the two passes of classification_loss.h
+      twice_.assign(idx->begin(), idx->end());
+      twice_.insert(twice_.end(), idx->begin(), idx->end());
+      idx = &twice_;
+    }
+    *batch = builder_.build(train_, *idx, pad_id_, true, pad_to_length_);
     return true;
   }
   bool has_eval_data() const override { return !dev_.empty(); }
+  void set_multi_label_threshold(double t) { threshold_ = t; }
   EvalMetrics evaluate(BertModel& model, const std::string& what) override {
-    last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_);
+    last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_, threshold_);
     EvalMetrics m = named_metrics(last_eval_);
-    if (last_eval_.has_labels) m.details = classification_details_json(last_eval_.metrics, label_names);
+    if (last_eval_.has_labels && last_eval_.problem == ProblemType::SINGLE_LABEL)
+      m.details = classification_details_json(last_eval_.metrics, label_names);
     return m;
   }
   BestModelMetric best_metric() const override {
     return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
   }
   std::string describe(const EvalMetrics& e) const override {
+    for (const auto& [name, v] : e.values)
+      if (name == "pearson")
+        return "loss " + fmt("%.4f", e.value("loss")) + ", pearson " + fmt("%.4f", v) + ", spearman " +
+               fmt("%.4f", e.value("spearman"));
+      else if (name == "exact_match")
+        return "loss " + fmt("%.4f", e.value("loss")) + ", exact match " + fmt("%.4f", v) + ", micro-F1 " +
+               fmt("%.4f", e.value("micro_f1")) + ", macro-F1 " + fmt("%.4f", e.value("macro_f1"));
     return "loss " + fmt("%.4f", e.value("loss")) + ", accuracy " + fmt("%.4f", e.value("accuracy")) +
            ", macro-F1 " + fmt("%.4f", e.value("macro_f1"));
   }
@@ -259,18 +358,21 @@ class ClassificationTask : public TrainingTask {
   BatchBuilder builder_;
   BatchTokens tokens_;  // of the steps this process ran: what padding costs
   EvalOutput last_eval_;
+  std::vector<float> class_weights_;
+  bool rdrop_ = false;
+  double threshold_ = 0.5;
+  std::vector<int64_t> twice_;
 };
 
 // --do_predict's output: predict_results.txt (index, prediction: HF's layout) and, with an id column, the
 // submission CSV, both in output_dir.
-void write_predictions(const FinetuneArgs& args, const Dataset& test_ds, const EvalOutput& e,
-                       const LabelMap& labels, FinetuneResult* result) {
-  std::vector<std::string> ids, predicted;
+void write_predictions(const FinetuneArgs& args, const Dataset& test_ds, const std::vector<std::string>& predicted,
+                       FinetuneResult* result) {
+  std::vector<std::string> ids;
   std::vector<std::vector<std::string>> rows;
-  for (size_t i = 0; i < e.predictions.size(); ++i) {
-    predicted.push_back(labels.label(e.predictions[i]));
+  for (size_t i = 0; i < predicted.size(); ++i) {
     ids.push_back(test_ds.examples[i].id);
-    rows.push_back({std::to_string(i), predicted.back()});
+    rows.push_back({std::to_string(i), predicted[i]});
   }
   result->predictions_file = args.output_dir + "/predict_results.txt";
   data::write_tsv(result->predictions_file, {"index", "prediction"}, rows);
@@ -329,7 +431,9 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
     const Dataset test_ds = read_test_file(args);
     const auto test_ex = encode_for(c, test_ds, threads);
     const EvalOutput e = classify(c, test_ex, args.per_device_eval_batch_size, "predict");
-    write_predictions(args, test_ds, e, c.labels, &result);
+    std::vector<std::string> predicted;  // load_classifier takes single-label models only
+    for (int64_t p : e.predictions) predicted.push_back(c.labels.label(p));
+    write_predictions(args, test_ds, predicted, &result);
   }
   return result;
 }
@@ -356,13 +460,20 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   const Tokenizer tok = Tokenizer::from_directory(args.model_name_or_path);
   const data::DatasetSpec spec = dataset_spec(args);
   Dataset train_ds = data::read_dataset(args.train_file, spec);
-  const LabelMap labels = LabelMap::from_dataset(train_ds);
+  // Labels: single-label classes, every label of a multi-label set, or regression's one output (HF: LABEL_0).
+  const ProblemType problem = parse_problem_type(args.problem_type);
+  const bool single = problem == ProblemType::SINGLE_LABEL;
+  const LabelMap labels = problem == ProblemType::MULTI_LABEL  ? multi_label_map(train_ds)
+                          : problem == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
+                                                               : LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
   if (!args.validation_file.empty()) {
     dev_ds = data::read_dataset(args.validation_file, spec);
   } else if (args.validation_split > 0) {
-    const auto ids = labels.encode(train_ds);
-    const auto split = data::stratified_split(ids, labels.size(), args.validation_split, args.seed);
+    // Stratified by class for single-label data; a seeded random split (one stratum) otherwise.
+    const auto ids = single ? labels.encode(train_ds) : std::vector<int64_t>(train_ds.examples.size(), 0);
+    const auto split =
+        data::stratified_split(ids, single ? labels.size() : 1, args.validation_split, args.seed);
     Dataset t = train_ds, d = train_ds;
     t.examples.clear();
     d.examples.clear();
@@ -386,6 +497,8 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   // Model.
   ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
   config.id2label = labels.id2label();
+  config.problem_type = problem;
+  config.problem_type_set = true;  // as HF's model after training: config.json names it
   if (args.hidden_dropout_prob >= 0)
     config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
   if (args.attention_probs_dropout_prob >= 0)
@@ -425,18 +538,34 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   enc.head_length = settings.head_length;
   enc.max_chunks = settings.max_chunks;
   check_encode_options(tok, enc);  // a head_length that leaves no tail is an error, not head-only
-  const auto train_ex = encode_examples(tok, train_ds, &labels, enc, threads);
-  const auto dev_ex = encode_examples(tok, dev_ds, &labels, enc, threads);
+  auto train_ex = encode_examples(tok, train_ds, single ? &labels : nullptr, enc, threads);
+  auto dev_ex = encode_examples(tok, dev_ds, single ? &labels : nullptr, enc, threads);
+  if (!single) {
+    set_problem_targets(train_ds, problem, &labels, &train_ex);
+    set_problem_targets(dev_ds, problem, &labels, &dev_ex);
+  }
   if (train_ex.empty()) throw ConfigError(args.train_file + ": no training examples");
+  std::vector<int64_t> label_counts(static_cast<size_t>(labels.size()), 0);
+  for (const auto& e : train_ex)
+    if (e.label >= 0) ++label_counts[static_cast<size_t>(e.label)];
+  std::vector<float> class_weights =
+      single ? resolve_class_weights(args.tricks.class_weights, label_counts, labels.id2label())
+             : std::vector<float>{};
+  apply_loss_tricks(args.tricks, class_weights, &model);
+  if (const std::string t = describe_tricks(args.tricks); !t.empty()) log_message(t);
   {
     std::map<int32_t, int64_t> counts;
     for (const auto& e : train_ex) ++counts[e.label];
-    log_message("data: " + std::to_string(train_ex.size()) + " train / " + std::to_string(dev_ex.size()) +
-                " validation examples, " + std::to_string(labels.size()) + " classes (smallest class: " +
-                std::to_string(std::min_element(counts.begin(), counts.end(),
-                                                [](auto& a, auto& b) { return a.second < b.second; })
-                                   ->second) +
-                " examples)");
+    log_message(
+        "data: " + std::to_string(train_ex.size()) + " train / " + std::to_string(dev_ex.size()) +
+        " validation examples, " +
+        (single ? std::to_string(labels.size()) + " classes (smallest class: " +
+                      std::to_string(std::min_element(counts.begin(), counts.end(),
+                                                      [](auto& a, auto& b) { return a.second < b.second; })
+                                         ->second) +
+                      " examples)"
+         : problem == ProblemType::MULTI_LABEL ? std::to_string(labels.size()) + " labels (multi-label)"
+                                               : std::string("regression")));
     log_message("train " + format_length_stats(length_stats(train_ex, settings.max_seq_length - 2),
                                                settings.max_seq_length - 2));
     log_message("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
@@ -473,7 +602,9 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     }
   // pad_to_max_length (HF run_glue): every batch, training and evaluation, is padded to max_seq_length.
   const int64_t pad_to_length = args.pad_to_max_length ? settings.max_seq_length : 0;
-  model.reserve(std::max(args.per_device_train_batch_size, args.per_device_eval_batch_size) * max_k,
+  model.reserve(std::max(args.per_device_train_batch_size * args.tricks.rows_per_document(),
+                         static_cast<int64_t>(args.per_device_eval_batch_size)) *
+                    max_k,
                 std::max(longest, pad_to_length));
 
   // The loop.
@@ -487,7 +618,11 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
                           args.metric_for_best_model);
   task.label_names = labels.id2label();
-  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, hooks);
+  task.set_tricks(class_weights, args.tricks.rdrop_alpha > 0);
+  task.set_multi_label_threshold(args.multi_label_threshold);
+  LoopHooks all_hooks = hooks;
+  for (auto& h : make_trick_hooks(args.tricks)) all_hooks.step_hooks.push_back(std::move(h));
+  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, all_hooks);
   const LoopResult r = loop.run();
 
   FinetuneResult result;
@@ -498,7 +633,10 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   result.train_loss = r.train_loss;
   if (r.final_eval) {
     result.final_eval = task.last_eval();
-    log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
+    if (single)
+      log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
+    else
+      log_message("validation: " + task.describe(*r.final_eval));
   }
   if (args.do_predict) {
     const Dataset test_ds = read_test_file(args);  // encoded as training was
@@ -510,8 +648,14 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     }
     model.reserve(args.per_device_eval_batch_size * test_k, std::max(test_longest, pad_to_length));
     const EvalOutput e = run_evaluation(model, test_ex, args.per_device_eval_batch_size, tok.pad_id(),
-                                        "predict", pad_to_length);
-    write_predictions(args, test_ds, e, labels, &result);
+                                        "predict", pad_to_length, args.multi_label_threshold);
+    std::vector<std::string> predicted;
+    const int64_t NL = labels.size();
+    for (size_t i = 0; i < test_ex.size(); ++i)
+      predicted.push_back(single ? labels.label(e.predictions[i])
+                                 : format_problem_prediction(problem, e.probs.data() + i * NL, labels,
+                                                             args.multi_label_threshold));
+    write_predictions(args, test_ds, predicted, &result);
   }
   return result;
 }

@@ -10,12 +10,25 @@
 #include "model/bert_model.h"
 #include "train/encoded_data.h"
 #include "train/metrics.h"
+#include "train/problem_metrics.h"
 #include "train/training_args.h"
 #include "train/training_loop.h"
+#include "train/tricks.h"
 
 namespace bertfit {
 
-enum class ClassificationMetric { ACCURACY, MACRO_F1, MICRO_F1, WEIGHTED_F1, LOSS };
+// exact_match: multi-label (accuracy is exact match there, as sklearn); mse, pearson, spearman: regression.
+enum class ClassificationMetric {
+  ACCURACY,
+  MACRO_F1,
+  MICRO_F1,
+  WEIGHTED_F1,
+  LOSS,
+  EXACT_MATCH,
+  MSE,
+  PEARSON,
+  SPEARMAN
+};
 const ChoiceNames<ClassificationMetric>& classification_metric_names();
 
 // The shared settings (TrainingArgs) with fine-tuning's defaults, and fine-tuning's own.
@@ -60,9 +73,17 @@ struct FinetuneArgs : TrainingArgs {
   double classifier_dropout = -1;  // < 0: keep the model's
   double label_smoothing_factor = 0;
   ClassificationMetric metric_for_best_model = ClassificationMetric::ACCURACY;
+  TrickArgs tricks;  // competition tricks (tricks.h), saved flat in training_args.json
+  // HF's problem_type (problem_type.h), written to config.json: single_label_classification |
+  // multi_label_classification (labels as lists, sigmoid + BCE) | regression (one output, MSE).
+  std::string problem_type = "single_label_classification";
+  double multi_label_threshold = 0.5;  // a label is predicted when its probability is above this
 
   bool stage_flags_given() const override { return do_train || do_eval || do_predict; }
-  bool greater_is_better() const { return metric_for_best_model != ClassificationMetric::LOSS; }
+  bool greater_is_better() const {
+    return metric_for_best_model != ClassificationMetric::LOSS &&
+           metric_for_best_model != ClassificationMetric::MSE;
+  }
   void own_fields_to_json(nlohmann::ordered_json* j) const override;
   // Throws ConfigError naming the option for values out of range or unknown names.
   void validate() const;
@@ -73,14 +94,21 @@ struct EvalOutput {
   double loss = 0;  // mean cross-entropy over labelled examples
   ClassificationMetrics metrics;
   std::vector<int64_t> predictions;  // one per example, in input order
-  std::vector<float> probs;          // [n, num_labels], in input order
-  double runtime = 0;                // seconds
+  std::vector<float> probs;  // [n, num_labels], in input order (multi-label: sigmoid; regression: value)
+  double runtime = 0;        // seconds
+  // problem_type multi_label_classification / regression (metrics then holds nothing).
+  ProblemType problem = ProblemType::SINGLE_LABEL;
+  MultiLabelMetrics multi_label;
+  RegressionMetrics regression;
 };
 
 // Runs the model (eval mode, no dropout) over the examples in batches of batch_size documents, each padded
 // to its longest sequence, or to pad_to_length tokens when that is > 0 (the model must be reserved for it).
+// The model's config.problem_type decides the outputs (multi-label: a label above multi_label_threshold is
+// predicted; predictions then stay -1).
 EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& examples, int batch_size,
-                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length = 0);
+                          int32_t pad_id, const std::string& progress_name, int64_t pad_to_length = 0,
+                          double multi_label_threshold = 0.5);
 double metric_value(const EvalOutput& e, ClassificationMetric metric);
 
 // One optimizer step over micro-batches (gradient accumulation) of a classification task: the loss of every

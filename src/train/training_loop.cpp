@@ -217,6 +217,7 @@ LoopResult TrainingLoop::run() {
   }
   if (!resume_.empty()) {
     load_weights_into(model_, resume_);
+    for (const auto& h : hooks_.step_hooks) h->load_state(resume_, model_);
     load_optimizer_state(opt_, resume_ + "/optimizer.safetensors");  // refuses other group rates
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
     if (opt_.steps() != state.global_step)
@@ -251,11 +252,19 @@ LoopResult TrainingLoop::run() {
   bool stop = false;
   int64_t last_eval_step = -1, steps_run = 0, samples_run = 0;
   // Evaluates (when `evaluate`) and saves a checkpoint (when `save`) at the current step.
+  auto swap_in = [&] {
+    for (const auto& h : hooks_.step_hooks) h->swap_in(model_);
+  };
+  auto swap_out = [&] {
+    for (const auto& h : hooks_.step_hooks) h->swap_out(model_);
+  };
   auto evaluate_and_save = [&](bool evaluate, bool save) {
     const std::string ck = a.output_dir + "/checkpoint-" + std::to_string(state.global_step);
     if (evaluate) {
       last_eval_step = state.global_step;
+      swap_in();
       const EvalMetrics e = task_.evaluate(model_, "eval");
+      swap_out();
       append_log(e.log_entry("eval", state.epoch, state.global_step));
       const double v = e.value(best.name);
       const bool better =
@@ -280,7 +289,10 @@ LoopResult TrainingLoop::run() {
       }
     }
     if (save) {
+      swap_in();
       save_pretrained(model_, ck, &tokenizer_);
+      swap_out();
+      for (const auto& h : hooks_.step_hooks) h->save_state(ck, model_);
       opt_.save(ck + "/optimizer.safetensors");
       write_file_atomic(ck + "/trainer_state.json", state_json());
       write_file_atomic(ck + "/training_args.json", args_json_.dump(2) + "\n");
@@ -351,6 +363,7 @@ LoopResult TrainingLoop::run() {
 
   result.global_step = state.global_step;
   result.epoch = state.epoch;
+  swap_in();  // the final model is the average (a best checkpoint's weights are the average too)
   if (state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty() &&
       fs::is_directory(state.best_model_checkpoint)) {
     load_weights_into(model_, state.best_model_checkpoint);

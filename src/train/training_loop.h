@@ -105,6 +105,15 @@ class StepHook {
   virtual void after_backward(StepContext& /*ctx*/) {}
   // After the optimizer step (weight averaging: EMA, SWA).
   virtual void after_optimizer_step(StepContext& /*ctx*/) {}
+  // Weights to evaluate and save in place of the trained ones (weight averaging swaps its average in), and
+  // back: the loop calls swap_in / swap_out around every evaluation and checkpoint's model file, and swap_in
+  // (for good) before the final model is chosen, evaluated and written.
+  virtual void swap_in(BertModel& /*model*/) {}
+  virtual void swap_out(BertModel& /*model*/) {}
+  // The hook's state in a checkpoint directory (written before the optimizer state, the checkpoint's
+  // completion mark), read back on resume after the checkpoint's weights are loaded into the model.
+  virtual void save_state(const std::string& /*checkpoint_dir*/, BertModel& /*model*/) {}
+  virtual void load_state(const std::string& /*checkpoint_dir*/, BertModel& /*model*/) {}
 };
 
 // Called with the accumulated gradients (the model's whole gradient buffer) before clipping: data-parallel

@@ -149,7 +149,7 @@ TEST(TrainingOptions, AnUnknownChoiceNamesTheOptionAndTheChoices) {
               with({"--metric_for_best_model", "f1"});
             }),
             "option --metric_for_best_model: unknown value \"f1\" (choices: accuracy, macro_f1, micro_f1, "
-            "weighted_f1, loss)");
+            "weighted_f1, loss, exact_match, mse, pearson, spearman)");
   EXPECT_EQ(config_error([&] {
               with({"--lr_scheduler_type", "cosine_with_restarts"});
             }),

@@ -1,4 +1,4 @@
-// Loads a parity fixture written by tools/reference/torch_bert.py into a BertModel.
+// Loads a parity fixture written by tools/reference/torch_bert.py (or torch_tricks.py) into a BertModel.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,8 +23,9 @@ struct Fixture {
   std::vector<uint8_t> mask;
   nlohmann::json adamw;
 
-  explicit Fixture(const std::string& name)
-      : file(SafetensorsFile::open(std::string(BERTFIT_FIXTURES) + "/parity/" + name + ".safetensors")) {
+  // dir: the fixtures' folder under tests/fixtures (the competition tricks' goldens are in "tricks").
+  explicit Fixture(const std::string& name, const std::string& dir = "parity")
+      : file(SafetensorsFile::open(std::string(BERTFIT_FIXTURES) + "/" + dir + "/" + name + ".safetensors")) {
     const auto j = nlohmann::json::parse(file.metadata().at("config"));
     config.family = j.at("model_type") == "roberta" ? ModelFamily::ROBERTA : ModelFamily::BERT;
     config.vocab_size = j.at("vocab_size");
@@ -38,6 +39,7 @@ struct Fixture {
     config.type_vocab_size = j.at("type_vocab_size");
     config.layer_norm_eps = j.at("layer_norm_eps");
     config.pad_token_id = j.at("pad_token_id");
+    if (j.contains("classifier_dropout")) config.classifier_dropout = j.at("classifier_dropout");
     const int64_t nl = j.at("num_labels");
     for (int64_t i = 0; i < nl; ++i) config.id2label.push_back("LABEL_" + std::to_string(i));
     head = file.metadata().at("head") == "mlm" ? HeadKind::MASKED_LM : HeadKind::SEQUENCE_CLASSIFICATION;
