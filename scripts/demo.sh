@@ -11,7 +11,8 @@
 # 5. fine-tuning of the pre-trained model, and of the SAME architecture from its random initialisation (no
 #    pre-training), with the same settings (head+tail truncation, warm-up 0.1, linear decay)
 # 6. both evaluated on the held-out test split (test_labels.tsv), the submission CSV written
-# 7. the two baselines users compare with, on the same split in the same run: fastText
+# 7. one HTML report comparing the runs (report.html: curves, confusion matrices, token lengths, settings)
+# 8. the two baselines users compare with, on the same split in the same run: fastText
 #    (scripts/baseline-fasttext.sh) and TF-IDF + linear SVM (scripts/baseline-tfidf-svm.sh; --no-baselines
 #    skips both), and a table of test accuracy / macro-F1 and the wall time of every step.
 # Everything goes under DIR (default out/demo, git-ignored). Default: a tiny BERT (2 layers, hidden 128), one
@@ -37,7 +38,7 @@ while (($#)); do
     --skip-setup) SKIP_SETUP=1 ;;
     --data-only) DATA_ONLY=1 ;;
     --no-baselines) BASELINES=0 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -120,7 +121,7 @@ fi
 PT=(--tokenizer "$OUT/tokenizer" --train_file "$OUT/corpus.txt" --model_size "$SIZE" --max_seq_length "$PT_SEQ"
   --per_device_train_batch_size "$PT_BS" --learning_rate "$PT_LR" --warmup_ratio 0.1
   --eval_strategy steps --eval_steps 1000 --max_eval_samples 2000 --save_total_limit 1 --logging_steps 200
-  --threads "$THREADS" --overwrite_output_dir)
+  --threads "$THREADS" --overwrite_output_dir --report_to tensorboard)
 # The random initialisation (the same seed the pre-training starts from), written without training.
 step init "$BF" pretrain "${PT[@]}" --output_dir "$OUT/init" --num_train_epochs 0
 step pretrain "$BF" pretrain "${PT[@]}" --output_dir "$OUT/pretrained" --num_train_epochs "$PT_EPOCHS"
@@ -129,13 +130,17 @@ FT=(--train_file "$OUT/data/train.tsv" --validation_file "$OUT/data/dev.tsv" --t
   --label_column categories --quoting none --max_seq_length "$FT_SEQ" --truncation head_tail
   --head_length "$FT_HEAD" --learning_rate "$FT_LR" --warmup_ratio 0.1 --layerwise_lr_decay "$FT_LLRD"
   --num_train_epochs "$FT_EPOCHS" --per_device_train_batch_size "$FT_BS" --save_total_limit 1
-  --logging_steps 200 --threads "$THREADS" --overwrite_output_dir)
+  --logging_steps 200 --threads "$THREADS" --overwrite_output_dir --report_to tensorboard)
 step finetune-pretrained "$BF" finetune --model "$OUT/pretrained" --output_dir "$OUT/ft-pretrained" "${FT[@]}"
 step finetune-scratch "$BF" finetune --model "$OUT/init" --output_dir "$OUT/ft-scratch" "${FT[@]}"
 for m in pretrained scratch; do
   step "test-$m" "$BF" evaluate --model "$OUT/ft-$m" --file "$OUT/data/test_labels.tsv" \
     --output "$OUT/test-$m.json" --threads "$THREADS"
 done
+# One page comparing the runs (curves overlaid, confusion matrices, token lengths, settings); every run also
+# wrote its own report.html and TensorBoard logs (runs/).
+step report "$BF" report "$OUT/ft-pretrained" "$OUT/ft-scratch" "$OUT/pretrained" --output "$OUT/report.html" \
+  --title "bertfit demo: BERT-$SIZE fine-tuned with and without MLM pre-training"
 step submission "$BF" predict --model "$OUT/ft-pretrained" --file "$OUT/data/test.tsv" \
   --id_column paperid --submission "$OUT/submission.csv" --threads "$THREADS"
 
@@ -174,4 +179,5 @@ field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
   done
   printf '%-22s %8s\n' "total" "$total"
   echo "submission: $OUT/submission.csv; models: $OUT/ft-pretrained, $OUT/ft-scratch; log: $LOG"
+  echo "report: $OUT/report.html; TensorBoard: tensorboard --logdir $OUT"
 } | tee "$OUT/summary.txt"

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -122,6 +123,11 @@ Truncation parse_truncation(std::string_view name);
 
 // ---- Vocabulary training (pre-training from scratch). Corpus files are UTF-8 text, one document or
 // sentence per line. Results are deterministic for a given corpus and options.
+// Progress of vocabulary training for the caller's display (the library prints nothing): ("read", bytes read,
+// bytes of all corpus files) while counting words, then ("merge", vocabulary entries, vocab_size). May be
+// empty.
+using TrainerProgress = std::function<void(const std::string& phase, int64_t done, int64_t total)>;
+
 struct WordPieceTrainerOptions {
   int vocab_size = 30522;
   bool lowercase = true;  // BertNormalizer lowercase (and accent stripping, as HF's default)
@@ -129,6 +135,7 @@ struct WordPieceTrainerOptions {
   int min_frequency = 2;      // pairs seen fewer times are never merged
   int limit_alphabet = 1000;  // keep at most this many initial characters (the most frequent)
   std::vector<std::string> special_tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  TrainerProgress progress;
 };
 // Trains a WordPiece vocabulary (BPE-style merges with the "##" continuation prefix, as HF's
 // WordPieceTrainer) and writes a complete BERT tokenizer directory to out_dir (vocab.txt, tokenizer.json,
@@ -141,6 +148,7 @@ struct BpeTrainerOptions {
   int min_frequency = 2;
   bool add_prefix_space = false;
   std::vector<std::string> special_tokens = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+  TrainerProgress progress;
 };
 // Trains a byte-level BPE (RoBERTa-style: the 256 byte symbols, then merges) and writes vocab.json,
 // merges.txt, tokenizer.json, tokenizer_config.json and special_tokens_map.json to out_dir.

@@ -42,7 +42,8 @@ void add_predict_command(CLI::App& app) {
   opts->add_to(cmd, false);
   cmd->callback([=] {
     if (output->empty() && submission->empty() && metrics->empty())
-      throw ConfigError("predict: give --output, --submission and/or --metrics (nothing would be written)");
+      throw ConfigError(
+          "predict: give --output and/or --submission (or --metrics): nothing would be written");
     if (!label_column->empty() && metrics->empty())
       throw ConfigError("predict: --label_column is read only for --metrics");
     set_num_threads(opts->threads);

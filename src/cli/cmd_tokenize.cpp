@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "tokenizer/unicode.h"
 #include "train/encoded_data.h"
+#include "train/progress.h"
 
 namespace bertfit::cli {
 
@@ -155,17 +156,25 @@ void add_tokenize_command(CLI::App& app) {
                   "WordPiece: do not split CJK characters apart");
   train->add_flag(option_names("add_prefix_space"), t->add_prefix_space, "BPE: add a space before each text");
   train->callback([t] {
+    // Reading the corpus (MiB) and the merges (vocabulary entries), each with rate and ETA.
+    auto progress = std::make_shared<PhaseProgress>("train-tokenizer");
+    auto report = [progress](const std::string& phase, int64_t done, int64_t total) {
+      (*progress)(phase, done, total);
+    };
     if (t->type == "wordpiece") {
       WordPieceTrainerOptions o;
       o.vocab_size = t->vocab_size, o.lowercase = !t->cased, o.handle_chinese_chars = !t->no_chinese_chars;
       o.min_frequency = t->min_frequency, o.limit_alphabet = t->limit_alphabet;
+      o.progress = report;
       train_wordpiece(t->corpus, o, t->out);
     } else {
       BpeTrainerOptions o;
       o.vocab_size = t->vocab_size, o.min_frequency = t->min_frequency,
       o.add_prefix_space = t->add_prefix_space;
+      o.progress = report;
       train_bpe(t->corpus, o, t->out);
     }
+    progress->finish();
     const Tokenizer tok = Tokenizer::from_directory(t->out);
     std::printf("wrote %s: %lld tokens\n", t->out.c_str(), static_cast<long long>(tok.vocab_size()));
   });

@@ -4,6 +4,7 @@
 // vocabulary is full or no pair reaches min_frequency. Ties are broken by the pair's strings, so results
 // are deterministic. The vocabularies are written through Tokenizer::save, so HF loads them directly.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -23,15 +24,27 @@ namespace {
 
 using WordCounts = std::unordered_map<std::string, int64_t>;
 
-void for_each_line(const std::vector<std::string>& files, const std::function<void(const std::string&)>& f) {
+void for_each_line(const std::vector<std::string>& files, const TrainerProgress& progress,
+                   const std::function<void(const std::string&)>& f) {
   if (files.empty()) throw ConfigError("vocabulary training needs at least one corpus file");
+  int64_t total = 0, done = 0, reported = 0;
+  for (const std::string& path : files) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec) total += static_cast<int64_t>(size);
+  }
   for (const std::string& path : files) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw FormatError(path + ": cannot open corpus file");
     std::string line;
-    while (std::getline(in, line)) f(line);
+    while (std::getline(in, line)) {
+      f(line);
+      done += static_cast<int64_t>(line.size()) + 1;
+      if (progress && done - reported >= (1 << 20)) progress("read", reported = done, total);
+    }
     if (in.bad()) throw FormatError(path + ": read error");
   }
+  if (progress) progress("read", total, total);
 }
 
 // Symbols of each distinct word, merged in place; pair statistics kept incrementally.
@@ -54,7 +67,10 @@ class MergeTrainer {
   }
 
   // Runs merges until the vocabulary has vocab_size entries; returns the merges (as strings) in order.
-  std::vector<std::pair<std::string, std::string>> run(size_t vocab_size, int64_t min_frequency) {
+  std::vector<std::pair<std::string, std::string>> run(size_t vocab_size, int64_t min_frequency,
+                                                       const TrainerProgress& progress) {
+    // A display update every 1/200 of the merges (each merge is microseconds to milliseconds).
+    const size_t every = std::max<size_t>(vocab_size / 200, 1);
     for (size_t w = 0; w < words_.size(); ++w) add_pairs(w, +1);
     for (const auto& [p, c] : counts_) push(p);
     std::vector<std::pair<std::string, std::string>> merges;
@@ -72,6 +88,8 @@ class MergeTrainer {
           (!prefix_.empty() && rb.compare(0, prefix_.size(), prefix_) == 0 ? rb.substr(prefix_.size()) : rb);
       const int32_t m = id(merged);
       merges.emplace_back(vocab_[a], vocab_[b]);
+      if (progress && vocab_.size() % every == 0)
+        progress("merge", static_cast<int64_t>(vocab_.size()), static_cast<int64_t>(vocab_size));
       std::vector<size_t> where(where_[top.pair].begin(), where_[top.pair].end());
       std::sort(where.begin(), where.end());
       std::set<uint64_t> touched;
@@ -194,7 +212,7 @@ void train_wordpiece(const std::vector<std::string>& corpus_files, const WordPie
   WordCounts counts;
   std::u32string orig;
   tok::NormText norm;
-  for_each_line(corpus_files, [&](const std::string& line) {
+  for_each_line(corpus_files, o.progress, [&](const std::string& line) {
     orig.clear();
     tok::decode_utf8_lossy(line, orig);
     norm.clear();
@@ -246,7 +264,8 @@ void train_wordpiece(const std::vector<std::string>& corpus_files, const WordPie
     }
     if (ok) trainer.add_word(std::move(syms), counts[w]);
   }
-  trainer.run(static_cast<size_t>(o.vocab_size), o.min_frequency);
+  trainer.run(static_cast<size_t>(o.vocab_size), o.min_frequency, o.progress);
+  if (o.progress) o.progress("merge", o.vocab_size, o.vocab_size);
   finish(t, trainer.vocab(), o.special_tokens);
   t->unk_token = t->wp_unk_token = o.special_tokens.size() > 1 ? "[UNK]" : "";
   if (t->vocab.find("[UNK]") < 0) t->unk_token.clear();
@@ -272,7 +291,7 @@ void train_bpe(const std::vector<std::string>& corpus_files, const BpeTrainerOpt
   tok::ByteLevelRegex regex;
   WordCounts counts;
   std::vector<std::pair<size_t, size_t>> parts;
-  for_each_line(corpus_files, [&](const std::string& raw) {
+  for_each_line(corpus_files, o.progress, [&](const std::string& raw) {
     // Lines are valid UTF-8 after lossy decoding, as the tokenizer sees them.
     std::string line = tok::to_utf8(tok::decode_utf8_lossy(raw));
     if (o.add_prefix_space && !line.empty() && line[0] != ' ') line = " " + line;
@@ -297,7 +316,8 @@ void train_bpe(const std::vector<std::string>& corpus_files, const BpeTrainerOpt
     for (unsigned char ch : w) syms.push_back(trainer.id(byte_syms[ch]));
     trainer.add_word(std::move(syms), counts[w]);
   }
-  auto merges = trainer.run(static_cast<size_t>(o.vocab_size), o.min_frequency);
+  auto merges = trainer.run(static_cast<size_t>(o.vocab_size), o.min_frequency, o.progress);
+  if (o.progress) o.progress("merge", o.vocab_size, o.vocab_size);
   auto t = std::make_shared<TokenizerImpl>();
   t->source = "train_bpe";
   t->model_kind = tok::ModelKind::BPE;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "bertfit/error.h"
+#include "train/progress.h"
 
 namespace bertfit {
 
@@ -48,8 +49,8 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
     for (int64_t i = 0; i < n; ++i) out[i].label = static_cast<int32_t>(ids[i]);
   }
   std::string error;
-#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
-  for (int64_t i = 0; i < n; ++i) {
+  // Large files show a progress display (rate, ETA) while they are tokenized.
+  parallel_for_with_progress("tokenize " + ds.path, "texts", n, threads, [&](int64_t i) {
     try {
       const Example& ex = ds.examples[i];
       EncodedExample& e = out[i];
@@ -72,7 +73,7 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
 #pragma omp critical
       if (error.empty()) error = ds.path + ":" + std::to_string(ds.examples[i].line) + ": " + ex.what();
     }
-  }
+  });
   if (!error.empty()) throw FormatError(error);
   return out;
 }

@@ -194,14 +194,13 @@ std::vector<EncodedExample> make_blocks(const Tokenizer& tok, const std::vector<
                       " cannot hold the special tokens");
   const int64_t n = static_cast<int64_t>(lines.size());
   std::vector<std::vector<std::vector<int32_t>>> per_line(static_cast<size_t>(n));
-#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_with_progress("tokenize", "lines", n, threads, [&](int64_t i) {
     if (line_by_line) {
       for (const Encoding& c : encode_chunks(tok, lines[i], max_seq_length)) per_line[i].push_back(c.ids);
     } else {
       per_line[i].push_back(tok.encode(lines[i]).ids);
     }
-  }
+  });
   std::vector<EncodedExample> blocks;
   auto add = [&](std::vector<int32_t> ids) {
     EncodedExample e;
@@ -381,19 +380,24 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
       for (const auto& l : train_lines) text += l + "\n";
       write_file_atomic(corpus, text);
     }
-    Progress p("train tokenizer", 1, 1);
+    auto progress = std::make_shared<PhaseProgress>("train tokenizer");
+    auto report = [progress](const std::string& phase, int64_t done, int64_t total) {
+      (*progress)(phase, done, total);
+    };
     if (args.model_type == "roberta") {
       BpeTrainerOptions o;
       o.vocab_size = args.vocab_size;
+      o.progress = report;
       train_bpe({corpus}, o, tok_dir);
     } else {
       WordPieceTrainerOptions o;
       o.vocab_size = args.vocab_size;
       o.lowercase = args.do_lower_case;
+      o.progress = report;
       train_wordpiece({corpus}, o, tok_dir);
     }
     fs::remove(corpus);
-    p.finish();
+    progress->finish();
   }
   const Tokenizer tok = Tokenizer::from_directory(tok_dir);
   if (tok.mask_id() < 0) throw ConfigError(tok_dir + ": the tokenizer has no mask token");

@@ -1,5 +1,6 @@
 #include "train/progress.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -38,8 +39,9 @@ void log_message(const std::string& text) {
   if (auto sink = current_sink()) sink->message(text);
 }
 
-Progress::Progress(std::string what, int64_t total, int64_t log_every)
+Progress::Progress(std::string what, int64_t total, int64_t log_every, std::string unit)
     : what_(std::move(what)),
+      unit_(std::move(unit)),
       total_(total),
       log_every_(log_every > 0 ? log_every : 1),
       start_(std::chrono::steady_clock::now()) {}
@@ -54,21 +56,49 @@ std::string Progress::line(int64_t done, const std::string& extra) const {
   const double rate = t > 0 ? static_cast<double>(since) / t : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : -1;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s %lld/%lld [%3.0f%%] %.2f it/s, %s elapsed, ETA %s", what_.c_str(),
+  std::snprintf(buf, sizeof buf, "%s %lld/%lld [%3.0f%%] %.2f %s/s, %s elapsed, ETA %s", what_.c_str(),
                 static_cast<long long>(done), static_cast<long long>(total_),
                 total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 0.0, rate,
-                format_duration(t).c_str(), format_duration(eta).c_str());
+                unit_.c_str(), format_duration(t).c_str(), format_duration(eta).c_str());
   return std::string(buf) + extra;
 }
 
 void Progress::update(int64_t done, const std::string& extra) {
-  if (start_done_ < 0)
+  if (start_done_ < 0) {
     start_done_ = done > 0 ? done - 1 : 0;  // a resumed run starts mid-way: rates from here
+    last_done_ = start_done_;
+  }
+  // Milestones where done passes a multiple of log_every (the training loop's logging steps, also after a
+  // resume; work counted in larger increments, e.g. bytes) and at the end.
+  const bool milestone = done / log_every_ != last_done_ / log_every_ || done == total_;
+  last_done_ = done;
   auto sink = current_sink();
   if (!sink) return;
-  // Milestones at multiples of log_every (the training loop's logging steps, also after a resume) and at the
-  // end.
-  sink->progress(line(done, extra), done % log_every_ == 0 || done == total_);
+  sink->progress(line(done, extra), milestone);
+}
+
+void PhaseProgress::operator()(const std::string& phase, int64_t done, int64_t total) {
+  const bool bytes = phase == "read";
+  if (phase != phase_) {
+    finish();
+    phase_ = phase;
+    const int64_t t = bytes ? (total + (1 << 20) - 1) >> 20 : total;
+    progress_ = std::make_unique<Progress>(what_ + " " + phase, t, std::max<int64_t>(t / 10, 1),
+                                           bytes ? "MiB" : "it");
+    progress_->update(0);  // rates from the phase's start
+    last_ = 0;
+  }
+  // MiB rounded down, except the end: total MiB are rounded up.
+  const int64_t d = !bytes ? done : done >= total ? (total + (1 << 20) - 1) >> 20 : done >> 20;
+  if (d == last_) return;  // e.g. the trainer's closing call at the count it already reported
+  last_ = d;
+  progress_->update(d);
+}
+
+void PhaseProgress::finish() {
+  if (progress_) progress_->finish();
+  progress_.reset();
+  phase_.clear();
 }
 
 void Progress::message(const std::string& text) {
@@ -80,6 +110,23 @@ void Progress::finish(const std::string& extra) {
   if (!sink) return;
   sink->progress_end();
   sink->message(what_ + " done in " + format_duration(elapsed_seconds()) + extra);
+}
+
+void parallel_for_with_progress(const std::string& what, const std::string& unit, int64_t n, int threads,
+                                const std::function<void(int64_t)>& body) {
+  constexpr int64_t kBlock = 4096;
+  // Below five blocks (a second or two of tokenizing on two cores) a display would only flash by.
+  std::unique_ptr<Progress> progress;
+  if (n >= 5 * kBlock)
+    progress = std::make_unique<Progress>(what, n, (n / 10 + kBlock - 1) / kBlock * kBlock, unit);
+  if (progress) progress->update(0);
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
+    for (int64_t i = start; i < end; ++i) body(i);
+    if (progress) progress->update(end);
+  }
+  if (progress) progress->finish();
 }
 
 }  // namespace bertfit

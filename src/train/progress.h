@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,7 +32,9 @@ void log_message(const std::string& text);
 // Progress of long work: count, rate, ETA and whatever the caller adds (e.g. the loss), sent to the sink.
 class Progress {
  public:
-  Progress(std::string what, int64_t total, int64_t log_every);
+  // `unit` names what is counted in the rate ("it/s", "MiB/s"). A plain log (not a terminal) gets a line
+  // each time `done` passes a multiple of log_every, and at the end.
+  Progress(std::string what, int64_t total, int64_t log_every, std::string unit = "it");
   // done units so far; extra is appended (" loss 0.53 lr 2e-05").
   void update(int64_t done, const std::string& extra = "");
   // Ends the display and sends the summary line.
@@ -42,10 +45,31 @@ class Progress {
 
  private:
   std::string line(int64_t done, const std::string& extra) const;
-  std::string what_;
-  int64_t total_, log_every_, start_done_ = -1;
+  std::string what_, unit_;
+  int64_t total_, log_every_, start_done_ = -1, last_done_ = 0;
   std::chrono::steady_clock::time_point start_;
 };
+
+// Progress of work in named phases reported through a callback (the vocabulary trainer's "read" in bytes
+// and "merge" in vocabulary entries, tokenizer.h): one display per phase, "<what> <phase>", with its rate
+// and ETA; bytes are shown in MiB.
+class PhaseProgress {
+ public:
+  explicit PhaseProgress(std::string what) : what_(std::move(what)) {}
+  void operator()(const std::string& phase, int64_t done, int64_t total);
+  void finish();
+
+ private:
+  std::string what_, phase_;
+  int64_t last_ = -1;
+  std::unique_ptr<Progress> progress_;
+};
+
+// body(i) for every i in [0, n) on `threads` OpenMP threads (dynamic chunks of 64), in blocks of 4096 with a
+// progress display "<what>" counted in `unit` between blocks when n is large (tokenizing big files). body
+// must not throw (catch inside, as encode_examples does).
+void parallel_for_with_progress(const std::string& what, const std::string& unit, int64_t n, int threads,
+                                const std::function<void(int64_t)>& body);
 
 // "1:02:03" / "02:03"
 std::string format_duration(double seconds);
