@@ -49,7 +49,10 @@ for size in $SIZES; do
   model=$OUT/model-$size
   [[ -d $model ]] || "$SB" make-model "$OUT/tok" "$size" "$model"
   echo "== $size" | tee -a "$RES"
-  "$SB" offline "$model" "$OUT/texts.txt" 3 | tee -a "$RES"
+  reps=3
+  [[ $size == base ]] && reps=1  # ~2 minutes per pass on 2 cores
+  "$SB" offline "$model" "$OUT/texts.txt" "$reps" | tee -a "$RES"
+  [[ $size == mini ]] && "$SB" shapes "$model" | tee -a "$RES"
   log=$OUT/serve-$size.log
   "$BF" serve --model "$model" --port 0 --threads 2 2>"$log" &
   pid=$!
@@ -64,6 +67,12 @@ for size in $SIZES; do
   for c in 1 8 32; do
     "$SB" load "$port" "$OUT/texts.txt" "$c" "$(requests "$size" "$c")" "$pid" | tee -a "$RES"
   done
+  # The targets' ratios, measured alternately (the load of a shared machine changes by the minute).
+  if [[ $size == mini ]]; then
+    "$SB" alternate "$model" "$port" "$OUT/texts.txt" 200 336 3 | tee -a "$RES"
+  else
+    "$SB" alternate "$model" "$port" "$OUT/texts.txt" 30 64 2 | tee -a "$RES"
+  fi
   curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$size.txt"
   grep -E '^te_batch_next_size_(sum|count)|^te_request_failure' "$OUT/metrics-$size.txt" | tee -a "$RES" || true
   kill -TERM "$pid"

@@ -187,6 +187,74 @@ int inproc(const std::string& model, const std::string& texts_path, int concurre
   return 0;
 }
 
+// Alternating measurements, so a machine whose load changes by the minute (other jobs) affects both sides
+// alike. Per text: one forward pass in this process (batch of one, encoded beforehand) and one /predict
+// request to the server for the same text, back to back (never at the same time); p50 of each and the
+// median of the per-text ratios. Then ROUNDS rounds of: the offline pass (predict's batches of 32 over the
+// first THROUGHPUT_TEXTS texts) and the same texts as single requests at concurrency 32; each round's ratio.
+int alternate(const std::string& model, int port, const std::string& texts_path, int latency_texts,
+              int throughput_texts, int rounds) {
+  const std::vector<std::string> all = read_lines(texts_path);
+  Classifier c = load_classifier(model);
+  api::BatchRunner runner(c);
+  httplib::Client cl("127.0.0.1", port);
+  cl.set_keep_alive(true);
+  cl.set_tcp_nodelay(true);
+  cl.set_read_timeout(600, 0);
+  std::vector<double> fwd, served, ratio;
+  std::vector<float> logits;
+  for (int i = 0; i < latency_texts; ++i) {
+    const std::string& t = all[static_cast<size_t>(i) % all.size()];
+    const auto ex = api::encode_inputs(c, {{t, "", false}}, 1);
+    runner.run(ex, &logits);
+    auto a = Clock::now();
+    runner.run(ex, &logits);
+    fwd.push_back(seconds(a, Clock::now()));
+    const std::string body = nlohmann::json({{"inputs", t}, {"truncate", true}}).dump();
+    a = Clock::now();
+    auto res = cl.Post("/predict", body, "application/json");
+    served.push_back(seconds(a, Clock::now()));
+    if (!res || res->status != 200) throw Error("request failed");
+    ratio.push_back(served.back() / fwd.back());
+  }
+  std::printf(
+      "alternate latency texts=%d forward_ms_p50=%.3f served_ms_p50=%.3f p50_ratio=%.3f "
+      "median_pair_ratio=%.3f\n",
+      latency_texts, 1000 * percentile(fwd, 50), 1000 * percentile(served, 50),
+      percentile(served, 50) / percentile(fwd, 50), percentile(ratio, 50));
+  std::vector<std::string> texts(all.begin(), all.begin() + std::min<size_t>(all.size(), throughput_texts));
+  std::vector<std::string> bodies;
+  for (const auto& t : texts) bodies.push_back(nlohmann::json({{"inputs", t}, {"truncate", true}}).dump());
+  TextClassifier clf(model, {0, 32});
+  clf.classify(texts);  // warm-up
+  for (int r = 0; r < rounds; ++r) {
+    auto a = Clock::now();
+    clf.classify(texts);
+    const double offline = static_cast<double>(texts.size()) / seconds(a, Clock::now());
+    std::atomic<int> next{0}, errors{0};
+    a = Clock::now();
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 32; ++k)
+      threads.emplace_back([&] {
+        httplib::Client one("127.0.0.1", port);
+        one.set_keep_alive(true);
+        one.set_tcp_nodelay(true);
+        one.set_read_timeout(600, 0);
+        for (int i; (i = next++) < static_cast<int>(bodies.size());) {
+          auto res = one.Post("/predict", bodies[static_cast<size_t>(i)], "application/json");
+          if (!res || res->status != 200) ++errors;
+        }
+      });
+    for (auto& t : threads) t.join();
+    const double online = static_cast<double>(texts.size()) / seconds(a, Clock::now());
+    std::printf(
+        "alternate round=%d texts=%zu offline_texts_per_s=%.2f served_c32_texts_per_s=%.2f ratio=%.3f "
+        "errors=%d\n",
+        r, texts.size(), offline, online, online / offline, errors.load());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +262,9 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "make-model" && argc == 5) return make_model(argv[2], argv[3], argv[4]);
     if (cmd == "offline" && argc == 5) return offline(argv[2], argv[3], std::stoi(argv[4]));
+    if (cmd == "alternate" && argc == 8)
+      return alternate(argv[2], std::stoi(argv[3]), argv[4], std::stoi(argv[5]), std::stoi(argv[6]),
+                       std::stoi(argv[7]));
     if (cmd == "shapes" && argc == 3) return shapes(argv[2]);
     if (cmd == "inproc" && argc == 7)
       return inproc(argv[2], argv[3], std::stoi(argv[4]), std::stoi(argv[5]), std::stoi(argv[6]));
