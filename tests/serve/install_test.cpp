@@ -73,7 +73,7 @@ TEST(Install, AnOutsideProgramBuildsWithFindPackageAndPkgConfig) {
   }
   std::string args = model;
   for (const auto& t : texts) args += " '" + t + "'";
-  for (const std::string exe : {work + "/build-cmake/classify", work + "/classify-pc"}) {
+  for (const std::string& exe : {work + "/build-cmake/classify", work + "/classify-pc"}) {
     ASSERT_TRUE(run(exe + " " + args, work + "/out.txt")) << exe << "\n" << slurp(work + "/out.txt");
     EXPECT_EQ(slurp(work + "/out.txt"), expected) << exe;
   }
