@@ -2,6 +2,7 @@
 # The README's main command: bertfit end to end on real data, on a fresh Debian 12 machine.
 #
 #   scripts/demo.sh [--full] [--out DIR] [--threads N] [--skip-setup] [--data-only] [--no-baselines]
+#                   [--serve | --serve-only]
 #
 # 1. setup (Debian packages, idempotent) and a Release build of bertfit (build/)
 # 2. `apt-get update -o Acquire::Languages=en`, then the Debian package descriptions data set (title = short
@@ -19,6 +20,9 @@
 # epoch of pre-training and one of fine-tuning, under 20 minutes on 2 cores (docs/results.md has the measured
 # figures and why these settings). --full: a mini BERT (4 layers, hidden 256), longer pre-training and
 # fine-tuning (estimated from measured step rates: about 1 to 1.5 hours on 2 cores; not yet run).
+# --serve: then serve the fine-tuned model (`bertfit serve`), query it with curl (/health, /info, /predict
+# on three test rows, /metrics) and stop it with SIGTERM; --serve-only: only that, on the model a previous run
+# left in DIR.
 # --data-only: stop after the data set, the corpus and the WordPiece vocabulary (steps 1-3; what other scripts,
 # e.g. bench/epoch/run.sh, reuse from DIR).
 set -euo pipefail
@@ -30,6 +34,8 @@ THREADS=0
 SKIP_SETUP=0
 DATA_ONLY=0
 BASELINES=1
+SERVE=0
+SERVE_ONLY=0
 while (($#)); do
   case $1 in
     --full) FULL=1 ;;
@@ -38,7 +44,9 @@ while (($#)); do
     --skip-setup) SKIP_SETUP=1 ;;
     --data-only) DATA_ONLY=1 ;;
     --no-baselines) BASELINES=0 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    --serve) SERVE=1 ;;
+    --serve-only) SERVE=1 SERVE_ONLY=1 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -69,7 +77,7 @@ FT_SEQ=${DEMO_FT_SEQ:-$FT_SEQ}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 LOG=$OUT/demo.log
-: >"$LOG"
+((SERVE_ONLY)) || : >"$LOG"
 STEPS=()
 # step NAME CMD...: runs CMD with its output shown and logged, records the wall time.
 step() {
@@ -97,6 +105,45 @@ build() {
 }
 step build build
 BF=$PWD/$BUILD/src/cli/bertfit
+
+# The fine-tuned model as a service: start, query with curl, stop (SIGTERM: exit 0 once answered).
+serve_demo() {
+  local model=$OUT/ft-pretrained log=$OUT/serve.log port= pid rc=0
+  [[ -f $model/config.json ]] || { echo "demo: no fine-tuned model in $model (run the demo first)" >&2; return 1; }
+  "$BF" serve --model "$model" --port 0 --threads "$THREADS" 2>"$log" &
+  pid=$!
+  for _ in $(seq 300); do
+    port=$(grep -o 'listening on http://[^:]*:[0-9]*' "$log" | sed 's/.*://' || true)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { cat "$log" >&2; kill "$pid"; return 1; }
+  local url=http://127.0.0.1:$port
+  echo "serving $model at $url"
+  echo "\$ curl $url/health -> HTTP $(curl -s -o /dev/null -w '%{http_code}' "$url/health")"
+  echo "\$ curl $url/info"
+  curl -s "$url/info"
+  echo
+  # Three test rows as one batch (title + abstract, as the model was fine-tuned), truncated as in training.
+  local body
+  body=$(awk -F'\t' 'FNR > 1 && FNR <= 4 { gsub(/["\\]/, ""); printf "%s[\"%s %s\"]", (FNR > 2 ? "," : ""), $2, $3 }' \
+    "$OUT/data/test.tsv")
+  echo "\$ curl -X POST $url/predict -d '{\"inputs\": [[...3 test rows...]], \"truncate\": true}'"
+  curl -s -D "$OUT/serve-headers.txt" "$url/predict" -H 'Content-Type: application/json' \
+    -d "{\"inputs\": [$body], \"truncate\": true}"
+  echo
+  grep -i '^x-.*-time' "$OUT/serve-headers.txt" || true
+  echo "\$ curl $url/metrics | grep te_request"
+  curl -s "$url/metrics" | grep -E '^te_request_(count|success|duration_(sum|count))' || true
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  echo "stopped with SIGTERM: exit $rc"
+  return "$rc"
+}
+if ((SERVE_ONLY)); then
+  step serve serve_demo
+  exit 0
+fi
 
 apt_update() {
   $SUDO apt-get update -o Acquire::Languages=en || {
@@ -181,3 +228,6 @@ field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
   echo "submission: $OUT/submission.csv; models: $OUT/ft-pretrained, $OUT/ft-scratch; log: $LOG"
   echo "report: $OUT/report.html; TensorBoard: tensorboard --logdir $OUT"
 } | tee "$OUT/summary.txt"
+if ((SERVE)); then
+  step serve serve_demo
+fi

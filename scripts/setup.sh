@@ -14,6 +14,7 @@ PKGS=(
   libclang-rt-14-dev            # libFuzzer and sanitizer runtimes for clang
   python3-torch python3-numpy   # numerics oracle (run with /usr/bin/python3)
   nodejs                        # tokenizer oracle (npm tokenizers@0.23.2; this nodejs ships npm)
+  libcpp-httplib-dev curl       # bertfit serve (HTTP server; curl for the demo's --serve and the serving bench)
   libblis4-openmp               # engine benchmark: PyTorch baseline with BLIS-openmp as its BLAS (bench/engine/run.sh b2)
   chromium                      # the HTML report's test renders it headless (tests/report; ~120 MB, ~40 s to install)
   python3-protobuf              # TensorBoard event files read back by an independent reader (tools/report)

@@ -1,6 +1,6 @@
 // classify MODEL_DIR TEXT...: the label, its probability and the top-3 labels of each text, with a model
-// fine-tuned by `bertfit finetune`, through the installed C++ API. Build it with CMake (find_package(bertfit),
-// see CMakeLists.txt) or pkg-config:
+// fine-tuned by `bertfit finetune`, through the installed C++ API. Build it with CMake
+// (find_package(bertfit), see CMakeLists.txt) or pkg-config:
 //   g++ main.cpp $(pkg-config --cflags --libs bertfit) -o classify
 #include <bertfit/classifier.h>
 

@@ -28,8 +28,10 @@ void add_serve_command(CLI::App& app) {
       ->required();
   cmd->add_option("--port,-p", o->port, "Port (0: any free port, printed at start)")->capture_default_str();
   cmd->add_option("--host,--hostname", o->host, "Address to listen on")->capture_default_str();
-  cmd->add_option(option_names("max_batch_tokens"), o->max_batch_tokens,
-                  "Token budget of one forward pass: inputs x longest sequence (padding included)")
+  cmd->add_option(
+         option_names("max_batch_tokens"), o->max_batch_tokens,
+         "Token budget of one forward pass: inputs x longest sequence (padding included); 0: one input of "
+         "the model's longest kind (max_seq_length x chunks)")
       ->capture_default_str();
   cmd->add_option(option_names("max_batch_requests"), o->max_batch_requests,
                   "Most inputs in one forward pass (0: only the token budget limits)")

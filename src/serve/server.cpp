@@ -258,10 +258,12 @@ struct Server::Impl {
   std::atomic<bool> stopping{false}, run_started{false}, listen_returned{false};
 };
 
-Server::Server(Classifier& c, const ServeOptions& options) {
+Server::Server(Classifier& c, const ServeOptions& given) {
   const int64_t longest = api::max_input_tokens(c);
   const int64_t one_input =
       c.settings.max_chunks > 0 ? c.settings.max_chunks * c.settings.max_seq_length : longest;
+  ServeOptions options = given;
+  if (options.max_batch_tokens == 0) options.max_batch_tokens = one_input;
   if (options.max_batch_tokens < one_input)
     throw ConfigError(
         "--max-batch-tokens " + std::to_string(options.max_batch_tokens) +

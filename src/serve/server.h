@@ -23,9 +23,13 @@ namespace bertfit::serve {
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                    // 0: any free port (bind() says which)
-  std::string model_id;               // what /info reports (the model directory)
-  int64_t max_batch_tokens = 4096;    // positions per forward pass (rows x longest sequence)
+  int port = 8080;       // 0: any free port (bind() says which)
+  std::string model_id;  // what /info reports (the model directory)
+  // Positions per forward pass (rows x longest sequence); 0: one input of the model's longest kind
+  // (max_seq_length x chunks). On the 2-core machines measured (docs/benchmarks.md), batches above a few
+  // hundred positions cost more per text than smaller ones, so the default batches only short inputs
+  // together.
+  int64_t max_batch_tokens = 0;
   int64_t max_batch_requests = 0;     // inputs per forward pass; 0: only the token budget limits
   int max_concurrent_requests = 128;  // /predict requests in progress at once; beyond: 429
   int max_client_batch_size = 32;     // inputs per request; beyond: 413

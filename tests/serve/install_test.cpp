@@ -35,21 +35,25 @@ TEST(Install, AnOutsideProgramBuildsWithFindPackageAndPkgConfig) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string work = tmpl;
   const std::string prefix = work + "/prefix";
-  ASSERT_TRUE(run("cmake --install " + std::string(BERTFIT_BINARY_DIR) + " --prefix " + prefix, work + "/install.log"))
+  ASSERT_TRUE(run("cmake --install " + std::string(BERTFIT_BINARY_DIR) + " --prefix " + prefix,
+                  work + "/install.log"))
       << slurp(work + "/install.log");
   for (const char* f : {"include/bertfit/classifier.h", "include/bertfit/error.h", "lib/libbertfit.a",
                         "lib/cmake/bertfit/bertfitConfig.cmake", "lib/pkgconfig/bertfit.pc", "bin/bertfit"})
     EXPECT_TRUE(fs::exists(prefix + "/" + f)) << f;
-  fs::copy(std::string(BERTFIT_SOURCE_DIR) + "/examples/classify", work + "/src", fs::copy_options::recursive);
+  fs::copy(std::string(BERTFIT_SOURCE_DIR) + "/examples/classify", work + "/src",
+           fs::copy_options::recursive);
 
   // 1. CMake: find_package(bertfit).
-  ASSERT_TRUE(run("cmake -S " + work + "/src -B " + work + "/build-cmake -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" +
-                      prefix + " && cmake --build " + work + "/build-cmake",
+  ASSERT_TRUE(run("cmake -S " + work + "/src -B " + work +
+                      "/build-cmake -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + prefix +
+                      " && cmake --build " + work + "/build-cmake",
                   work + "/cmake.log"))
       << slurp(work + "/cmake.log");
   // 2. pkg-config.
-  ASSERT_TRUE(run("PKG_CONFIG_PATH=" + prefix + "/lib/pkgconfig g++ -O1 " + work + "/src/main.cpp -o " + work +
-                      "/classify-pc $(PKG_CONFIG_PATH=" + prefix + "/lib/pkgconfig pkg-config --cflags --libs bertfit)",
+  ASSERT_TRUE(run("PKG_CONFIG_PATH=" + prefix + "/lib/pkgconfig g++ -O1 " + work + "/src/main.cpp -o " +
+                      work + "/classify-pc $(PKG_CONFIG_PATH=" + prefix +
+                      "/lib/pkgconfig pkg-config --cflags --libs bertfit)",
                   work + "/pkgconfig.log"))
       << slurp(work + "/pkgconfig.log");
 
@@ -69,7 +73,7 @@ TEST(Install, AnOutsideProgramBuildsWithFindPackageAndPkgConfig) {
   }
   std::string args = model;
   for (const auto& t : texts) args += " '" + t + "'";
-  for (const std::string exe : {work + "/build-cmake/classify", work + "/classify-pc"}) {
+  for (const std::string& exe : {work + "/build-cmake/classify", work + "/classify-pc"}) {
     ASSERT_TRUE(run(exe + " " + args, work + "/out.txt")) << exe << "\n" << slurp(work + "/out.txt");
     EXPECT_EQ(slurp(work + "/out.txt"), expected) << exe;
   }

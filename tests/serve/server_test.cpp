@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bertfit/classifier.h"
+#include "serve/batcher.h"
 #include "serve/server.h"
 #include "serve_test_util.h"
 
@@ -72,6 +73,47 @@ void expect_error(const httplib::Result& res, int status, const std::string& typ
   EXPECT_FALSE(j.at("error").get<std::string>().empty());
 }
 
+std::string words(int n) {
+  std::string t;
+  for (int i = 0; i < n; ++i) t += (i ? " w" : "w") + std::to_string(i % 40);
+  return t;
+}
+
+TEST(Batcher, GroupsTheOldestInputWithItsLengthNeighboursWithinTheBudget) {
+  Classifier c = load_classifier(model_dir());
+  Metrics m(32);
+  Batcher b(c, {64, 0}, &m);
+  // 5, 30, 6 and 29 tokens (words + [CLS] [SEP]), queued together. Oldest first (5) with its nearest (6):
+  // 2 x 6 positions; then 30 with 29: 2 x 30 = 60 <= 64. Arrival-order pairs would compute 2 x 30 + 2 x 29.
+  const std::vector<api::TextInput> in = {
+      {words(3), "", false}, {words(28), "", false}, {words(4), "", false}, {words(27), "", false}};
+  const Batcher::Result r = b.run(api::encode_inputs(c, in, 1));
+  EXPECT_EQ(m.batch_size.count(), 2u);
+  const std::string text = m.render();
+  EXPECT_NE(text.find("te_batch_next_tokens_sum 72\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("te_batch_next_size_sum 4\n"), std::string::npos) << text;
+  // Each input's logits are its own (in request order), as the API computes them alone.
+  const TextClassifier api(model_dir(), {0, 1});
+  for (size_t i = 0; i < in.size(); ++i) {
+    const auto want = api.classify({in[i].text})[0].logits;
+    for (size_t k = 0; k < 3; ++k)
+      // A batch of two padded to the longer: the shorter's padded keys add exact zeros to its attention sums,
+      // but a vectorised reduction over another length may round differently: ~10 ulps of logits below 1.
+      EXPECT_NEAR(r.logits[i * 3 + k], want[k], 1e-6f) << i;
+  }
+  // A budget of one input of the model's length (32): the two short ones still share (2 x 6), the long ones
+  // run alone.
+  Metrics m1(32);
+  Batcher one(c, {32, 0}, &m1);
+  one.run(api::encode_inputs(c, in, 1));
+  EXPECT_EQ(m1.batch_size.count(), 3u);
+  // --max-batch-requests caps the count whatever the budget.
+  Metrics m2(32);
+  Batcher capped(c, {4096, 3}, &m2);
+  capped.run(api::encode_inputs(c, in, 1));
+  EXPECT_EQ(m2.batch_size.count(), 2u);
+}
+
 TEST(Server, PredictScoresAreTheApisProbabilitiesSortedByScore) {
   Running r(model_dir(), {});
   const TextClassifier api(model_dir(), {0, 1});  // one text per batch, as a lone request runs
@@ -112,9 +154,9 @@ TEST(Server, BatchesPairsAndRawScores) {
       const size_t id = static_cast<size_t>(std::find(api.labels().begin(), api.labels().end(), label) -
                                             api.labels().begin());
       ASSERT_LT(id, 3u);
-      // The service batches these six in arrival order, the API sorted by length: other row order, same
-      // padding. A row's logits do not depend on its neighbours but a GEMM may block rows differently;
-      // 1e-5 absolute is ~100 ulps of logits of magnitude < 1 (the tiny model's).
+      // The service batches these by its token budget, the API in one length-sorted batch: other batches,
+      // other padding. A row's logits do not depend on its neighbours but reductions over another padded
+      // length or GEMM blocking may round differently; 1e-5 absolute is ~100 ulps of logits below 1.
       EXPECT_NEAR(j[i][k]["score"].get<float>(), want[i].logits[id], 1e-5f);
       if (k) EXPECT_GE(j[i][k - 1]["score"].get<float>(), j[i][k]["score"].get<float>());
     }
