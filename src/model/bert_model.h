@@ -47,11 +47,12 @@ struct Batch {
   const int32_t* token_type_ids = nullptr;
   const uint8_t* attention_mask = nullptr;  // 1 = token, 0 = padding
   const int32_t* labels = nullptr;
-  // Classification with config.problem_type multi_label_classification: [docs, num_labels] targets in {0, 1};
-  // regression: [docs] values. labels then only marks the documents that have a target (kIgnoreIndex: none).
-  const float* targets = nullptr;
   int64_t chunks = 1;
   const uint8_t* chunk_mask = nullptr;  // null: all chunks real
+  // (Last, so positional initialisers of the fields above stay valid.) Classification with
+  // config.problem_type multi_label_classification: [docs, num_labels] targets in {0, 1}; regression: [docs]
+  // values. labels then only marks the documents that have a target (kIgnoreIndex: none).
+  const float* targets = nullptr;
 };
 
 // What reserve() sizes the activation arena for. INFERENCE keeps nothing between layers (every layer reuses

@@ -115,6 +115,12 @@ pipeline)
     fail "pred.tsv and submission.csv disagree"
   [[ $(head -1 pred.tsv | tr '\t' '\n' | grep -c '^p_') -eq $(wc -l <labels.txt) ]] ||
     fail "pred.tsv: not one probability column per class"
+  # An ensemble of the model with its own prediction file is that model (issue 15): its labels, its submission.
+  run ensemble "$BF" ensemble --inputs pred.tsv,ft --file "$DATA/test.tsv" --weights 1,2 --output ens.tsv \
+    --submission ens.csv --threads 2
+  diff <(cut -f2 pred.tsv | tail -n +2) <(cut -f2 ens.tsv | tail -n +2) >/dev/null ||
+    fail "the ensemble of one model changed its labels"
+  same_bytes submission.csv ens.csv
   # Predict on the labelled file gives the labels evaluate scored: its accuracy recomputed from pred.tsv.
   run predict-labelled "$BF" predict --model ft --file "$DATA/test_labels.tsv" --output pred_l.tsv --threads 2
   right=$(paste <(cut -f4 "$DATA/test_labels.tsv" | tail -n +2) <(cut -f2 pred_l.tsv | tail -n +2) |
