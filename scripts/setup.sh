@@ -14,6 +14,7 @@ PKGS=(
   libclang-rt-14-dev            # libFuzzer and sanitizer runtimes for clang
   python3-torch python3-numpy   # numerics oracle (run with /usr/bin/python3)
   nodejs                        # tokenizer oracle (npm tokenizers@0.23.2; this nodejs ships npm)
+  libopenmpi-dev openmpi-bin    # data-parallel training (mpirun -np N bertfit finetune|pretrain); optional in the build
   libblis4-openmp               # engine benchmark: PyTorch baseline with BLIS-openmp as its BLAS (bench/engine/run.sh b2)
 )
 missing=()

@@ -13,6 +13,7 @@
 
 #include "bertfit/error.h"
 #include "core/rng.h"
+#include "core/threading.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
@@ -418,6 +419,29 @@ void BertModel::backward() {
     if (classify) feature_backward_into(d, l);  // features that read hidden[l] (other layers' [CLS], ...)
   }
   embeddings_backward(d);
+}
+
+}  // namespace bertfit
+
+namespace bertfit {
+
+void BertModel::begin_separate_grads() {
+  ensure_grads();
+  if (side_grads_.size() != grads_.size())
+    side_grads_.resize(grads_.size());  // zeroed
+  else
+    side_grads_.zero();
+  std::swap(grads_, side_grads_);
+}
+
+void BertModel::end_separate_grads() {
+  std::swap(grads_, side_grads_);
+  float* g = grads_.data();
+  const float* s = side_grads_.data();
+  const int64_t n = static_cast<int64_t>(grads_.size());
+  // One addition per element: the bits do not depend on how threads split the elements.
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
+  for (int64_t i = 0; i < n; ++i) g[i] += s[i];
 }
 
 }  // namespace bertfit

@@ -88,6 +88,9 @@ struct StepContext {
   float loss_normalizer;  // the task's normaliser of this step
   uint64_t dropout_key;   // micro-batch k of this step draws dropout masks from dropout_key + k
   double loss;            // the step's loss so far (sum of the micro-batches' normalised losses)
+  // The micro-batches this process computes: all of them, or its share in data-parallel training
+  // (dist/data_parallel.h; the loss and the gradients are summed over the ranks after the step hooks).
+  size_t micro_begin = 0, micro_end = 0;
 };
 
 class StepHook {
@@ -102,7 +105,8 @@ class StepHook {
 };
 
 // Called with the accumulated gradients (the model's whole gradient buffer) before clipping: data-parallel
-// training all-reduces them here.
+// training sums them over the ranks here (the loop installs that reduction first when dist::world() has
+// several ranks, then calls the hook it was given).
 using GradientHook = std::function<void(float* grads, int64_t count)>;
 // Receives every entry appended to trainer_state.json's log_history, as it is made.
 using LogHistorySink = std::function<void(const nlohmann::json& entry)>;
@@ -115,7 +119,9 @@ struct LoopHooks {
 
 // One optimizer step: zero_grad, forward / backward of every micro-batch normalised by the step's loss
 // items, the hooks, clipping to max_grad_norm (0: none), AdamW with the rates x lr_multiplier. Returns the
-// step's loss (the large batch's mean) and writes the gradient norm before clipping.
+// step's loss (the large batch's mean) and writes the gradient norm before clipping. The micro-batches'
+// gradients are added one micro-batch at a time, each computed on its own (BertModel::begin_separate_grads).
+// With several ranks (dist::world()) each computes its contiguous share of the micro-batches (dist::shard).
 double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
                       const std::vector<std::vector<int64_t>>& micro_batches, int64_t epoch,
                       int64_t global_step, double max_grad_norm, double lr_multiplier, const LoopHooks& hooks,
