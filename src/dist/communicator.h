@@ -33,6 +33,20 @@ class Communicator {
   // In place: rank j's data[offsets[j] ..+ counts[j]] to every rank's same range.
   virtual void all_gather_in_place(float* data, const int64_t* counts, const int64_t* offsets) = 0;
   virtual void barrier() = 0;
+
+  // Nonblocking all_to_all / all_gather_in_place, for reductions that overlap the backward. Each runs on one
+  // of two streams (0, 1: each its own duplicate of the communicator), so that the ranks' calls only have to
+  // come in the same order within a stream. The buffers must stay untouched until the request completes;
+  // test() makes progress and returns true once it has (the request is then gone); wait() blocks until then.
+  using Request = int64_t;
+  virtual Request start_all_to_all(int stream, const float* in, const int64_t* send_counts,
+                                   const int64_t* send_offsets, float* out, const int64_t* recv_counts,
+                                   const int64_t* recv_offsets) = 0;
+  virtual Request start_all_gather_in_place(int stream, float* data, const int64_t* counts,
+                                            const int64_t* offsets) = 0;
+  virtual bool test(Request request) = 0;
+  virtual void wait(Request request) = 0;
+
   // Ends every rank of the job with this exit code (MPI_Abort); never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;
   // Orderly end of a successful run (MPI_Finalize); the communicator is unusable afterwards.
@@ -51,6 +65,14 @@ class LocalCommunicator : public Communicator {
                   const int64_t* recv_counts, const int64_t* recv_offsets) override;
   void all_gather_in_place(float*, const int64_t*, const int64_t*) override {}
   void barrier() override {}
+  Request start_all_to_all(int, const float* in, const int64_t* send_counts, const int64_t* send_offsets,
+                           float* out, const int64_t* recv_counts, const int64_t* recv_offsets) override {
+    all_to_all(in, send_counts, send_offsets, out, recv_counts, recv_offsets);
+    return 0;
+  }
+  Request start_all_gather_in_place(int, float*, const int64_t*, const int64_t*) override { return 0; }
+  bool test(Request) override { return true; }
+  void wait(Request) override {}
   [[noreturn]] void abort(int exit_code) override;
 };
 

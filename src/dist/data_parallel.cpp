@@ -16,6 +16,22 @@ Range shard(int64_t n, int rank, int size) {
   return out;
 }
 
+namespace {
+
+// out[i] = ((in[0][i] + in[1][i]) + in[2][i]) + ..., in[r] = in + r * n. Threads split the elements, never
+// an element's sum: the bits do not depend on the thread count.
+template <typename T>
+void add_in_rank_order(T* out, const T* in, int64_t n, int W) {
+#pragma omp parallel for schedule(static) if (n * W >= kParallelMinWork)
+  for (int64_t i = 0; i < n; ++i) {
+    T s = in[i];
+    for (int r = 1; r < W; ++r) s += in[r * n + i];
+    out[i] = s;
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void OrderedSum<T>::operator()(T* x, int64_t count) {
   const int W = comm_.size();
@@ -44,15 +60,7 @@ void OrderedSum<T>::operator()(T* x, int64_t count) {
                      reinterpret_cast<float*>(recv_.data()), rc2.data(), ro2.data());
   }
   // Element i of this rank's shard: ((x_0 + x_1) + x_2) + ..., one rounding per addition, in rank order.
-  // Threads split the elements, never an element's sum: the bits do not depend on the thread count.
-  T* out = x + offsets[me];
-  const T* in = recv_.data();
-#pragma omp parallel for schedule(static) if (mine * W >= kParallelMinWork)
-  for (int64_t i = 0; i < mine; ++i) {
-    T s = in[i];
-    for (int r = 1; r < W; ++r) s += in[r * mine + i];
-    out[i] = s;
-  }
+  add_in_rank_order(x + offsets[me], recv_.data(), mine, W);
   if constexpr (std::is_same_v<T, float>) {
     comm_.all_gather_in_place(x, counts.data(), offsets.data());
   } else {
@@ -64,6 +72,81 @@ void OrderedSum<T>::operator()(T* x, int64_t count) {
 
 template class OrderedSum<float>;
 template class OrderedSum<double>;
+
+BucketedReducer::BucketedReducer(Communicator& comm, std::vector<int64_t> ready_offsets, int64_t count,
+                                 int64_t cap)
+    : comm_(comm) {
+  const int W = comm.size();
+  int64_t end = count;
+  for (size_t i = 0; i < ready_offsets.size(); ++i) {
+    const int64_t o = ready_offsets[i];
+    if (end - o < cap && o > 0) continue;  // too small yet: grows down to the next offset
+    if (end > o) {
+      Bucket b;
+      b.begin = o;
+      b.end = end;
+      const int64_t n = end - o;
+      b.counts.resize(W), b.offsets.resize(W), b.recv_counts.resize(W), b.recv_offsets.resize(W);
+      for (int j = 0; j < W; ++j) {
+        const Range s = shard(n, j, W);
+        b.counts[j] = s.size();
+        b.offsets[j] = s.begin;
+      }
+      const int64_t mine = b.counts[comm.rank()];
+      for (int r = 0; r < W; ++r) b.recv_counts[r] = mine, b.recv_offsets[r] = r * mine;
+      b.recv.resize(static_cast<size_t>(W * mine));
+      buckets_.push_back(std::move(b));
+    }
+    end = o;
+  }
+}
+
+void BucketedReducer::begin(float* x) {
+  x_ = x;
+  next_start_ = next_gather_ = 0;
+  for (Bucket& b : buckets_) b.phase = 0;
+}
+
+void BucketedReducer::start(Bucket& b) {
+  b.request = comm_.start_all_to_all(0, x_ + b.begin, b.counts.data(), b.offsets.data(), b.recv.data(),
+                                     b.recv_counts.data(), b.recv_offsets.data());
+  b.phase = 1;
+}
+
+// Buckets move on in order: the sums and all-gather of bucket k start only after bucket k-1's did, so every
+// rank starts its collectives in the same order on each stream.
+void BucketedReducer::progress(bool block) {
+  const int W = comm_.size();
+  while (next_gather_ < next_start_) {
+    Bucket& b = buckets_[next_gather_];
+    if (block)
+      comm_.wait(b.request);
+    else if (!comm_.test(b.request))
+      return;
+    const int me = comm_.rank();
+    add_in_rank_order(x_ + b.begin + b.offsets[me], b.recv.data(), b.counts[me], W);
+    b.request = comm_.start_all_gather_in_place(1, x_ + b.begin, b.counts.data(), b.offsets.data());
+    b.phase = 2;
+    ++next_gather_;
+  }
+}
+
+void BucketedReducer::ready_from(int64_t offset) {
+  if (comm_.size() == 1) return;
+  while (next_start_ < buckets_.size() && buckets_[next_start_].begin >= offset)
+    start(buckets_[next_start_++]);
+  progress(false);
+}
+
+void BucketedReducer::finish() {
+  if (comm_.size() == 1) return;
+  while (next_start_ < buckets_.size()) start(buckets_[next_start_++]);
+  progress(true);
+  for (Bucket& b : buckets_) {
+    comm_.wait(b.request);
+    b.phase = 3;
+  }
+}
 
 double ordered_sum(Communicator& comm, double x) {
   const int W = comm.size();

@@ -41,6 +41,41 @@ class OrderedSum {
   std::vector<T> recv_;
 };
 
+// OrderedSum of a gradient buffer in buckets started while the backward pass is still running, as DDP's
+// bucketing does: the backward reports each time a suffix [offset, count) of the buffer is final (after the
+// head, after each encoder layer top down, after the embeddings: BertModel::on_gradients_ready); a bucket's
+// all-to-all starts as soon as its range is final, its sums and all-gather as soon as that completes. Every
+// element is still the sum ((x_0 + x_1) + ...) in rank order: the bits equal OrderedSum's. The buckets are
+// cut at the reported offsets into pieces of at least cap elements, the same on every rank (they depend only
+// on the model), and the collectives are started in bucket order on each stream, as MPI requires.
+class BucketedReducer {
+ public:
+  // ready_offsets: the offsets the backward reports, descending, the last 0. cap: elements per bucket.
+  BucketedReducer(Communicator& comm, std::vector<int64_t> ready_offsets, int64_t count, int64_t cap);
+  // A step begins: the buffer to reduce (its gradients are not final yet).
+  void begin(float* x);
+  // [offset, count) is final: starts the buckets inside it and makes progress on the started ones.
+  void ready_from(int64_t offset);
+  // Starts what is left and completes everything: afterwards x holds the sums on every rank.
+  void finish();
+  int64_t buckets() const { return static_cast<int64_t>(buckets_.size()); }
+
+ private:
+  struct Bucket {
+    int64_t begin = 0, end = 0;
+    std::vector<int64_t> counts, offsets, recv_counts, recv_offsets;
+    std::vector<float> recv;
+    int phase = 0;  // 0 waiting, 1 all-to-all started, 2 all-gather started, 3 done
+    Communicator::Request request = 0;
+  };
+  void start(Bucket& b);
+  void progress(bool block);
+  Communicator& comm_;
+  std::vector<Bucket> buckets_;  // from the end of the buffer down (the order the backward finishes them)
+  float* x_ = nullptr;
+  size_t next_start_ = 0, next_gather_ = 0;
+};
+
 // One value: every rank's x, added in rank order (0 + x_0 + x_1 + ...), on every rank.
 double ordered_sum(Communicator& comm, double x);
 

@@ -101,6 +101,77 @@ void MpiCommunicator::all_gather_in_place(float* data, const int64_t* counts, co
       "MPI_Allgatherv");
 }
 
+struct MpiCommunicator::Pending {
+  MPI_Request request = MPI_REQUEST_NULL;
+  std::vector<int> a, b, c, d;
+};
+
+namespace {
+MPI_Comm stream_comm(void** slot) {
+  if (!*slot) {
+    auto* c = new MPI_Comm;
+    check(MPI_Comm_dup(MPI_COMM_WORLD, c), "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN);
+    *slot = c;
+  }
+  return *static_cast<MPI_Comm*>(*slot);
+}
+}  // namespace
+
+MpiCommunicator::Request MpiCommunicator::start_all_to_all(int stream, const float* in,
+                                                           const int64_t* send_counts,
+                                                           const int64_t* send_offsets, float* out,
+                                                           const int64_t* recv_counts,
+                                                           const int64_t* recv_offsets) {
+  auto p = std::make_unique<Pending>();
+  p->a.resize(size_), p->b.resize(size_), p->c.resize(size_), p->d.resize(size_);
+  for (int j = 0; j < size_; ++j) {
+    p->a[j] = as_int(send_counts[j], "MPI_Ialltoallv");
+    p->b[j] = as_int(send_offsets[j], "MPI_Ialltoallv");
+    p->c[j] = as_int(recv_counts[j], "MPI_Ialltoallv");
+    p->d[j] = as_int(recv_offsets[j], "MPI_Ialltoallv");
+  }
+  check(MPI_Ialltoallv(in, p->a.data(), p->b.data(), MPI_FLOAT, out, p->c.data(), p->d.data(), MPI_FLOAT,
+                       stream_comm(&streams_[stream & 1]), &p->request),
+        "MPI_Ialltoallv");
+  const Request id = next_++;
+  pending_[id] = std::move(p);
+  return id;
+}
+
+MpiCommunicator::Request MpiCommunicator::start_all_gather_in_place(int stream, float* data,
+                                                                    const int64_t* counts,
+                                                                    const int64_t* offsets) {
+  auto p = std::make_unique<Pending>();
+  p->a.resize(size_), p->b.resize(size_);
+  for (int j = 0; j < size_; ++j) {
+    p->a[j] = as_int(counts[j], "MPI_Iallgatherv");
+    p->b[j] = as_int(offsets[j], "MPI_Iallgatherv");
+  }
+  check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, p->a.data(), p->b.data(), MPI_FLOAT,
+                        stream_comm(&streams_[stream & 1]), &p->request),
+        "MPI_Iallgatherv");
+  const Request id = next_++;
+  pending_[id] = std::move(p);
+  return id;
+}
+
+bool MpiCommunicator::test(Request request) {
+  auto it = pending_.find(request);
+  if (it == pending_.end()) return true;
+  int done = 0;
+  check(MPI_Test(&it->second->request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+  if (done) pending_.erase(it);
+  return done != 0;
+}
+
+void MpiCommunicator::wait(Request request) {
+  auto it = pending_.find(request);
+  if (it == pending_.end()) return;
+  check(MPI_Wait(&it->second->request, MPI_STATUS_IGNORE), "MPI_Wait");
+  pending_.erase(it);
+}
+
 void MpiCommunicator::barrier() {
   check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
@@ -117,7 +188,14 @@ void MpiCommunicator::finalize() {
   finalized_ = true;
   int done = 0;
   MPI_Finalized(&done);
-  if (!done) MPI_Finalize();
+  if (done) return;
+  for (void*& c : streams_)
+    if (c) {
+      MPI_Comm_free(static_cast<MPI_Comm*>(c));
+      delete static_cast<MPI_Comm*>(c);
+      c = nullptr;
+    }
+  MPI_Finalize();
 }
 
 }  // namespace bertfit::dist

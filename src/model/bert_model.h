@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,12 @@ class BertModel {
   // theirs in rank order (docs/distributed.md). The side buffer (one more gradient buffer) stays allocated.
   void begin_separate_grads();
   void end_separate_grads();
+  // Called by backward() each time the gradients of a suffix of the buffer, [offset, buffer_floats()), are
+  // final for this backward: after the task head, after each encoder layer (top down), after the embeddings
+  // (offset 0); the offsets are gradient_ready_offsets(). Data-parallel training starts reducing them while
+  // the backward goes on (dist::BucketedReducer). Null: not called.
+  std::function<void(int64_t offset)> on_gradients_ready;
+  std::vector<int64_t> gradient_ready_offsets() const;
 
   // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
   // Layers 0 and L and those the classifier's features read are always kept; the others only with

@@ -136,6 +136,9 @@ struct TrainingArgs {
   bool group_by_length = true;
   std::string resume_from_checkpoint;  // a checkpoint directory, or "latest"
   int threads = 0;                     // 0: all cores
+  // Data-parallel (mpirun): gradients are summed over the ranks in buckets of this many MiB, each started as
+  // soon as the backward has finished it (0: one bucket after the backward). HF/DDP's default.
+  double ddp_bucket_cap_mb = 25;
 
   // The checkpoint schedule actually used: save_strategy / save_steps when given, else those of evaluation.
   IntervalStrategy effective_save_strategy() const;

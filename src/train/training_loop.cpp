@@ -60,17 +60,25 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
   model.zero_grad();
   Batch b;
   bool first = true;
+  dist::BucketedReducer* reducer = hooks.gradient_reducer.get();
+  if (reducer) reducer->begin(model.grads());
   for (size_t k = ctx.micro_begin; k < ctx.micro_end; ++k) {
     if (!task.micro_batch(model, k, &b)) continue;
     // The first micro-batch's gradient goes straight into the zeroed buffer; each later one is computed on
     // its own and then added: g = ((g_0 + g_1) + g_2) + ..., what the ranks' ordered sum reproduces.
     if (!first) model.begin_separate_grads();
+    // Data-parallel: the reduction overlaps the backward of a rank's only micro-batch (its gradients are
+    // final as the backward leaves each layer), unless a step hook may still add to them.
+    const bool overlap = reducer && first && k + 1 == ctx.micro_end && hooks.step_hooks.empty();
+    if (overlap) model.on_gradients_ready = [reducer](int64_t offset) { reducer->ready_from(offset); };
     ctx.loss += model.forward(b, /*training=*/true, ctx.dropout_key + k, normalizer);
     model.backward();
+    model.on_gradients_ready = nullptr;
     if (!first) model.end_separate_grads();
     first = false;
   }
   for (const auto& h : hooks.step_hooks) h->after_backward(ctx);
+  if (reducer) reducer->finish();
   if (hooks.gradient_hook) hooks.gradient_hook(model.grads(), model.buffer_floats());
   if (comm.size() > 1) ctx.loss = dist::ordered_sum(comm, ctx.loss);
   const double norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
@@ -193,11 +201,14 @@ TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args
   // the ranks before the hook the caller gave.
   dist::Communicator& comm = dist::world();
   if (comm.size() > 1) {
-    auto sum = std::make_shared<dist::OrderedSum<float>>(comm);
-    hooks_.gradient_hook = [sum, then = std::move(hooks_.gradient_hook)](float* grads, int64_t count) {
-      (*sum)(grads, count);
-      if (then) then(grads, count);
-    };
+    // Buckets of --ddp_bucket_cap_mb (0: one bucket, reduced after the backward).
+    const auto count = static_cast<int64_t>(model_.buffer_floats());
+    const auto cap =
+        args_.ddp_bucket_cap_mb > 0
+            ? std::max<int64_t>(1, static_cast<int64_t>(args_.ddp_bucket_cap_mb * 1024 * 1024 / 4))
+            : count + 1;
+    hooks_.gradient_reducer =
+        std::make_shared<dist::BucketedReducer>(comm, model_.gradient_ready_offsets(), count, cap);
   }
   const int64_t n = static_cast<int64_t>(task_.train_examples().size());
   const int64_t B = args_.per_device_train_batch_size, G = args_.gradient_accumulation_steps * comm.size();
@@ -260,7 +271,8 @@ LoopResult TrainingLoop::run() {
     fp.check_same_as_rank0(comm);
     comm.broadcast(model_.params(), static_cast<int64_t>(model_.buffer_floats() * sizeof(float)), 0);
     log_message("data-parallel: " + comm.describe() + ", global batch " +
-                std::to_string(a.per_device_train_batch_size * a.gradient_accumulation_steps * comm.size()));
+                std::to_string(a.per_device_train_batch_size * a.gradient_accumulation_steps * comm.size()) +
+                ", gradients summed in " + std::to_string(hooks_.gradient_reducer->buckets()) + " bucket(s)");
   }
   if (writer) write_file_atomic(a.output_dir + "/training_args.json", args_json_.dump(2) + "\n");
 

@@ -104,17 +104,24 @@ class StepHook {
   virtual void after_optimizer_step(StepContext& /*ctx*/) {}
 };
 
-// Called with the accumulated gradients (the model's whole gradient buffer) before clipping: data-parallel
-// training sums them over the ranks here (the loop installs that reduction first when dist::world() has
-// several ranks, then calls the hook it was given).
+// Called with the accumulated gradients (the model's whole gradient buffer) before clipping (with several
+// ranks: after LoopHooks::gradient_reducer has summed them over the ranks).
 using GradientHook = std::function<void(float* grads, int64_t count)>;
 // Receives every entry appended to trainer_state.json's log_history, as it is made.
 using LogHistorySink = std::function<void(const nlohmann::json& entry)>;
+
+namespace dist {
+class BucketedReducer;
+}
 
 struct LoopHooks {
   std::vector<std::shared_ptr<StepHook>> step_hooks;
   GradientHook gradient_hook;
   LogHistorySink log_history_sink;
+  // Data-parallel (set by TrainingLoop when dist::world() has several ranks): sums the gradients over the
+  // ranks, in buckets started during the backward of a rank's only micro-batch when no step hook may still
+  // add gradients, else after the step hooks; before gradient_hook.
+  std::shared_ptr<dist::BucketedReducer> gradient_reducer;
 };
 
 // One optimizer step: zero_grad, forward / backward of every micro-batch normalised by the step's loss

@@ -87,7 +87,9 @@ exact)
     --learning_rate 1e-3 --logging_steps 1 --threads 1 --seed 7 --per_device_train_batch_size 8
     --max_steps 6 --eval_strategy steps --eval_steps 3 --save_total_limit 0)
   run finetune-1 "$BF" "${F[@]}" --gradient_accumulation_steps 2 --output_dir f1
-  run finetune-2 "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir f2
+  # Small buckets: the head, each layer and the embeddings reduced while the backward goes on.
+  run finetune-2 "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir f2 --ddp_bucket_cap_mb 0.05
+  grep -q "gradients summed in 4 bucket(s)" finetune-2.log || fail "finetune-2: not 4 buckets"
   same_bytes f1/checkpoint-3/model.safetensors f2/checkpoint-3/model.safetensors
   same_bytes f1/model.safetensors f2/model.safetensors
   diff <(losses f1/trainer_state.json) <(losses f2/trainer_state.json) || fail "finetune: losses or metrics differ"
@@ -96,7 +98,9 @@ exact)
 
   # Resume with another number of ranks, the global batch kept: 1 process's checkpoint under 2 ranks, and
   # 2 ranks' checkpoint in 1 process.
-  run resume-1to2 "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir r12 --resume_from_checkpoint f1/checkpoint-3
+  # (And no overlap: one bucket after the backward.)
+  run resume-1to2 "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir r12 --resume_from_checkpoint f1/checkpoint-3 \
+    --ddp_bucket_cap_mb 0
   grep -q "resuming from" resume-1to2.log || fail "resume-1to2 did not resume"
   same_bytes f1/model.safetensors r12/model.safetensors
   run resume-2to1 "$BF" "${F[@]}" --gradient_accumulation_steps 2 --output_dir r21 \
