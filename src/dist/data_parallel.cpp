@@ -1,6 +1,7 @@
 #include "dist/data_parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <type_traits>
 
 #include "bertfit/error.h"
@@ -140,12 +141,14 @@ void BucketedReducer::ready_from(int64_t offset) {
 
 void BucketedReducer::finish() {
   if (comm_.size() == 1) return;
+  const auto t0 = std::chrono::steady_clock::now();
   while (next_start_ < buckets_.size()) start(buckets_[next_start_++]);
   progress(true);
   for (Bucket& b : buckets_) {
     comm_.wait(b.request);
     b.phase = 3;
   }
+  exposed_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 double ordered_sum(Communicator& comm, double x) {

@@ -59,6 +59,8 @@ class BucketedReducer {
   // Starts what is left and completes everything: afterwards x holds the sums on every rank.
   void finish();
   int64_t buckets() const { return static_cast<int64_t>(buckets_.size()); }
+  // Seconds spent in finish() over all steps: the reduction's time not hidden behind the backward.
+  double exposed_seconds() const { return exposed_seconds_; }
 
  private:
   struct Bucket {
@@ -74,6 +76,7 @@ class BucketedReducer {
   std::vector<Bucket> buckets_;  // from the end of the buffer down (the order the backward finishes them)
   float* x_ = nullptr;
   size_t next_start_ = 0, next_gather_ = 0;
+  double exposed_seconds_ = 0;
 };
 
 // One value: every rank's x, added in rank order (0 + x_0 + x_1 + ...), on every rank.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -18,6 +19,7 @@
 #include "train/hf_model_dir.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/zero_optimizer.h"
 
 namespace fs = std::filesystem;
 
@@ -81,9 +83,14 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
   if (reducer) reducer->finish();
   if (hooks.gradient_hook) hooks.gradient_hook(model.grads(), model.buffer_floats());
   if (comm.size() > 1) ctx.loss = dist::ordered_sum(comm, ctx.loss);
-  const double norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
+  double norm = 0;
+  if (hooks.zero_step) {
+    norm = hooks.zero_step->step(max_grad_norm, lr_multiplier);
+  } else {
+    norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
+    opt.step(model, lr_multiplier);
+  }
   if (grad_norm) *grad_norm = norm;
-  opt.step(model, lr_multiplier);
   for (const auto& h : hooks.step_hooks) h->after_optimizer_step(ctx);
   return ctx.loss;
 }
@@ -170,6 +177,15 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+// VmRSS of /proc/self/status in MiB (0 when unreadable).
+double resident_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  return 0;
+}
+
 bool at_interval(IntervalStrategy s, int64_t every, int64_t step, bool epoch_end) {
   switch (s) {
     case IntervalStrategy::NO:
@@ -207,8 +223,16 @@ TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args
         args_.ddp_bucket_cap_mb > 0
             ? std::max<int64_t>(1, static_cast<int64_t>(args_.ddp_bucket_cap_mb * 1024 * 1024 / 4))
             : count + 1;
-    hooks_.gradient_reducer =
-        std::make_shared<dist::BucketedReducer>(comm, model_.gradient_ready_offsets(), count, cap);
+    if (args_.zero_stage == 1) {
+      if (hooks_.gradient_hook)
+        throw ConfigError(
+            "option --zero_stage 1: a gradient hook needs the whole summed gradient, which no "
+            "rank holds with a sharded optimizer");
+      hooks_.zero_step = std::make_shared<ZeroOptimizerStep>(comm, model_, opt_);
+    } else {
+      hooks_.gradient_reducer =
+          std::make_shared<dist::BucketedReducer>(comm, model_.gradient_ready_offsets(), count, cap);
+    }
   }
   const int64_t n = static_cast<int64_t>(task_.train_examples().size());
   const int64_t B = args_.per_device_train_batch_size, G = args_.gradient_accumulation_steps * comm.size();
@@ -270,9 +294,12 @@ LoopResult TrainingLoop::run() {
     fp.add("start step (checkpoint)", static_cast<uint64_t>(state.global_step));
     fp.check_same_as_rank0(comm);
     comm.broadcast(model_.params(), static_cast<int64_t>(model_.buffer_floats() * sizeof(float)), 0);
+    if (hooks_.zero_step) hooks_.zero_step->shard_state();  // after a resume's whole state was loaded
     log_message("data-parallel: " + comm.describe() + ", global batch " +
                 std::to_string(a.per_device_train_batch_size * a.gradient_accumulation_steps * comm.size()) +
-                ", gradients summed in " + std::to_string(hooks_.gradient_reducer->buckets()) + " bucket(s)");
+                (hooks_.zero_step ? std::string(", optimizer state sharded (ZeRO stage 1)")
+                                  : ", gradients summed in " +
+                                        std::to_string(hooks_.gradient_reducer->buckets()) + " bucket(s)"));
   }
   if (writer) write_file_atomic(a.output_dir + "/training_args.json", args_json_.dump(2) + "\n");
 
@@ -325,6 +352,7 @@ LoopResult TrainingLoop::run() {
         stop = true;
       }
     }
+    if (save && hooks_.zero_step) hooks_.zero_step->unshard_state();  // every rank: the whole state to save
     if (save && writer) {
       save_pretrained(model_, ck, &tokenizer_);
       opt_.save(ck + "/optimizer.safetensors");
@@ -332,6 +360,7 @@ LoopResult TrainingLoop::run() {
       write_file_atomic(ck + "/training_args.json", args_json_.dump(2) + "\n");
       rotate_checkpoints(a.output_dir, a.save_total_limit, state.best_model_checkpoint);
     }
+    if (save && hooks_.zero_step) hooks_.zero_step->shard_state();
   };
 
   const auto& examples = task_.train_examples();
@@ -384,6 +413,15 @@ LoopResult TrainingLoop::run() {
     evaluate_and_save(true, save_strategy != IntervalStrategy::NO);
   progress.finish();
   if (const std::string s = task_.training_summary(); !s.empty()) log_message(s);
+  if (hooks_.gradient_reducer && steps_run > 0)
+    log_message(
+        "data-parallel: " + fmt("%.1f", 1e3 * hooks_.gradient_reducer->exposed_seconds() / steps_run) +
+        " ms per step waiting for the gradient sums (not hidden behind the backward)");
+  if (comm.size() > 1)  // what a rank holds, for ZeRO's saving (docs/scaling.md)
+    log_message(
+        "data-parallel: rank 0 resident memory " + fmt("%.0f", resident_mib()) + " MiB, optimizer state " +
+        fmt("%.0f", 2.0 * static_cast<double>(opt_.shard_end() - opt_.shard_begin()) * 4 / (1 << 20)) +
+        " MiB");
   // Rates over the steps this process ran (a resumed run did not run the earlier ones); the loss over all.
   const double runtime = progress.elapsed_seconds(), rate_time = std::max(runtime, 1e-9);
   result.train_loss = losses.total_mean();

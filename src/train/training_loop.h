@@ -113,6 +113,7 @@ using LogHistorySink = std::function<void(const nlohmann::json& entry)>;
 namespace dist {
 class BucketedReducer;
 }
+class ZeroOptimizerStep;
 
 struct LoopHooks {
   std::vector<std::shared_ptr<StepHook>> step_hooks;
@@ -122,6 +123,9 @@ struct LoopHooks {
   // ranks, in buckets started during the backward of a rank's only micro-batch when no step hook may still
   // add gradients, else after the step hooks; before gradient_hook.
   std::shared_ptr<dist::BucketedReducer> gradient_reducer;
+  // Data-parallel with --zero_stage 1 (instead of gradient_reducer): sums, clips and steps each rank's shard
+  // (train/zero_optimizer.h).
+  std::shared_ptr<ZeroOptimizerStep> zero_step;
 };
 
 // One optimizer step: zero_grad, forward / backward of every micro-batch normalised by the step's loss

@@ -5,7 +5,9 @@
 # CASE:
 #   exact   pretrain and finetune with 2 ranks of per-rank batch 8 end with model.safetensors bitwise equal
 #           to one process with gradient accumulation 2 and batch 8 (dropout on), the same logged losses and
-#           the same evaluation; a checkpoint of either resumes under the other (N = 1 <-> 2), bitwise
+#           the same evaluation; a checkpoint of either resumes under the other (N = 1 <-> 2), bitwise; the
+#           same with the reduction in buckets during the backward, and with the optimizer state sharded
+#           (ZeRO stage 1)
 #   faults  a missing file on one rank, other data on one rank, a rank killed mid-run: the job ends (no
 #           hang) with the failing rank's own message
 # Tiny models and a few steps: each case takes seconds. Every command's output stays under WORK/<case>/.
@@ -91,10 +93,21 @@ exact)
   run finetune-2 "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir f2 --ddp_bucket_cap_mb 0.05
   grep -q "gradients summed in 4 bucket(s)" finetune-2.log || fail "finetune-2: not 4 buckets"
   same_bytes f1/checkpoint-3/model.safetensors f2/checkpoint-3/model.safetensors
+  same_bytes f1/checkpoint-3/optimizer.safetensors f2/checkpoint-3/optimizer.safetensors
   same_bytes f1/model.safetensors f2/model.safetensors
   diff <(losses f1/trainer_state.json) <(losses f2/trainer_state.json) || fail "finetune: losses or metrics differ"
   diff <(grep -v -e runtime -e per_second f1/eval_results.json) \
     <(grep -v -e runtime -e per_second f2/eval_results.json) || fail "finetune: final evaluations differ"
+
+  # ZeRO stage 1 (optimizer state sharded): the same weights and, gathered for the checkpoint, the same
+  # optimizer state; and it resumes from the unsharded run's checkpoint.
+  run finetune-zero "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir fz --zero_stage 1
+  grep -q "optimizer state sharded (ZeRO stage 1)" finetune-zero.log || fail "finetune-zero: not sharded"
+  same_bytes f1/checkpoint-3/optimizer.safetensors fz/checkpoint-3/optimizer.safetensors
+  same_bytes f1/model.safetensors fz/model.safetensors
+  run resume-zero "${MPI[@]}" -np 2 "$BF" "${F[@]}" --output_dir rz --resume_from_checkpoint f1/checkpoint-3 \
+    --zero_stage 1
+  same_bytes f1/model.safetensors rz/model.safetensors
 
   # Resume with another number of ranks, the global batch kept: 1 process's checkpoint under 2 ranks, and
   # 2 ranks' checkpoint in 1 process.
@@ -122,7 +135,7 @@ faults)
   # was waiting for it in a collective, instead of it hanging.
   expect_job_error killed-rank "exited on signal 9" \
     "${MPI[@]}" -np 1 "$BF" "${P[@]}" --max_steps 100000 --output_dir k --overwrite_output_dir \
-    : -np 1 bash -c '(sleep 8; kill -9 $$) & exec "$0" "$@"' "$BF" "${P[@]}" --max_steps 100000 --output_dir k \
+    : -np 1 bash -c '(sleep 4; kill -9 $$) & exec "$0" "$@"' "$BF" "${P[@]}" --max_steps 100000 --output_dir k \
     --overwrite_output_dir
   [[ -f k/model.safetensors ]] && fail "killed-rank: a final model was written"
   echo "ok: faults"
