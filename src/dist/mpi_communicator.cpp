@@ -35,6 +35,9 @@ int as_int(int64_t n, const char* what) {
   return static_cast<int>(n);
 }
 
+// A duplicate of MPI_COMM_WORLD in *slot (made once).
+MPI_Comm stream_comm(void** slot);
+
 }  // namespace
 
 std::shared_ptr<MpiCommunicator> MpiCommunicator::init(int* argc, char*** argv) {
@@ -46,6 +49,8 @@ std::shared_ptr<MpiCommunicator> MpiCommunicator::init(int* argc, char*** argv) 
   std::shared_ptr<MpiCommunicator> c(new MpiCommunicator());
   MPI_Comm_rank(MPI_COMM_WORLD, &c->rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &c->size_);
+  // The two streams now, while every rank is here: MPI_Comm_dup is itself a collective of the world.
+  for (void*& slot : c->streams_) stream_comm(&slot);
   return c;
 }
 
