@@ -30,3 +30,18 @@ find_package(ICU COMPONENTS uc i18n data)
 if(BERTFIT_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# Open MPI (libopenmpi-dev) for data-parallel training, optional: found -> BERTFIT_WITH_MPI and
+# `mpirun -np N bertfit finetune|pretrain`; not found (or -DBERTFIT_MPI=OFF) -> the same program, one process.
+option(BERTFIT_MPI "Data-parallel training with MPI when an MPI library is found" ON)
+set(BERTFIT_WITH_MPI OFF)
+if(BERTFIT_MPI)
+  find_package(MPI COMPONENTS C QUIET)
+  if(MPI_C_FOUND)
+    set(BERTFIT_WITH_MPI ON)
+    message(STATUS "MPI: ${MPI_C_LIBRARIES} (data-parallel training with mpirun)")
+  else()
+    message(STATUS "MPI: not found, data-parallel training off (apt-get install libopenmpi-dev openmpi-bin)")
+  endif()
+endif()
+find_program(MPIRUN_EXECUTABLE NAMES mpirun)

@@ -13,6 +13,7 @@
 #include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "dist/communicator.h"
 #include "train/progress.h"
 
 namespace {
@@ -71,25 +72,51 @@ int main(int argc, char** argv) {
   bertfit::cli::add_report_command(app);
   bertfit::cli::add_serve_command(app);
   bertfit::set_log_sink(std::make_shared<StderrLogSink>());
+  // Under mpirun (a build with MPI): one rank of a data-parallel run. Rank 0 speaks for the job; a rank that
+  // fails says so itself, naming its rank, and ends every rank (no rank is left waiting in a collective).
+  std::string who = "bertfit";
+  auto fail = [&](const char* kind, const char* what, int code) {
+    std::fprintf(stderr, "%s: %s%s\n", who.c_str(), kind, what);
+    if (bertfit::dist::world().size() > 1) bertfit::dist::world().abort(code);
+    bertfit::dist::world().finalize();
+    return code;
+  };
   try {
+    bertfit::dist::init_world(&argc, &argv);
+    bertfit::dist::Communicator& comm = bertfit::dist::world();
+    if (comm.size() > 1) {
+      who = "bertfit (rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + ")";
+      if (comm.rank() != 0) {  // rank 0 reports for the job: the others' summaries would repeat it
+        bertfit::set_log_sink(nullptr);
+        if (!std::freopen("/dev/null", "w", stdout))
+          throw bertfit::Error("cannot silence stdout of rank " + std::to_string(comm.rank()));
+      }
+      const std::string command = argc > 1 ? argv[1] : "";
+      if (command != "finetune" && command != "pretrain" && command != "--help" && command != "-h" &&
+          command != "--version")
+        throw bertfit::ConfigError("`bertfit " + command +
+                                   "` runs in one process: only finetune and pretrain run data-parallel "
+                                   "under mpirun");
+    }
     // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.
     std::vector<std::string> args(argv + 1, argv + argc);
     args = bertfit::cli::expand_config_args(args);
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);
+    if (code != 0 && bertfit::dist::world().size() > 1) bertfit::dist::world().abort(code);
+    bertfit::dist::world().finalize();
+    return code;
   } catch (const bertfit::Error& e) {
-    std::fprintf(stderr, "bertfit: error: %s\n", e.what());
-    return 1;
+    return fail("error: ", e.what(), 1);
   } catch (const std::filesystem::filesystem_error& e) {
     // The user's file system (a read-only path, permission denied, a file where a directory should be):
     // what() names the operation and the path(s).
-    std::fprintf(stderr, "bertfit: error: %s\n", e.what());
-    return 1;
+    return fail("error: ", e.what(), 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bertfit: internal error: %s\n", e.what());
-    return 2;
+    return fail("internal error: ", e.what(), 2);
   }
+  bertfit::dist::world().finalize();
   return 0;
 }

@@ -126,6 +126,15 @@ void add_training_options(CLI::App* cmd, TrainingArgs* a, bool block_size_alias)
                   "Batches of similar lengths (little padding)")
       ->capture_default_str()
       ->group(g);
+  cmd->add_option(option_names("ddp_bucket_cap_mb"), a->ddp_bucket_cap_mb,
+                  "Under mpirun: gradients summed over the ranks in buckets of this many MiB, started during "
+                  "the backward (0: one bucket after it)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("zero_stage"), a->zero_stage,
+                  "Under mpirun: 1 shards the optimizer state over the ranks (ZeRO stage 1), 0 not")
+      ->capture_default_str()
+      ->group(g);
   cmd->add_option(option_names("resume_from_checkpoint"), a->resume_from_checkpoint,
                   "A checkpoint directory, or 'latest' in output_dir")
       ->group(g);

@@ -125,16 +125,15 @@ void adamw_step_reference(float* params, const float* grads, float* m, float* v,
   }
 }
 
-namespace {
-constexpr int kNormChunks = 256;  // fixed, independent of the thread count
+size_t grad_norm_chunk_size(size_t n) {
+  return (n + kGradNormChunks - 1) / kGradNormChunks;
 }
 
-double grad_norm(const float* g, size_t n) {
-  BERTFIT_PROFILE_SCOPE("optimizer.grad_norm");
-  double partial[kNormChunks];
-  const size_t chunk = (n + kNormChunks - 1) / kNormChunks;
-#pragma omp parallel for schedule(static) if (n >= static_cast <size_t>(kParallelMinWork))
-  for (int c = 0; c < kNormChunks; ++c) {
+void grad_norm_partials(const float* g, size_t n, int c_begin, int c_end, double* partial) {
+  const size_t chunk = grad_norm_chunk_size(n);
+  const size_t work = std::min(n, static_cast<size_t>(c_end - c_begin) * chunk);
+#pragma omp parallel for schedule(static) if (work >= static_cast <size_t>(kParallelMinWork))
+  for (int c = c_begin; c < c_end; ++c) {
     const size_t lo = std::min(n, c * chunk), hi = std::min(n, lo + chunk);
     // Four double lanes, then the lanes in a fixed order: the same value for any thread count.
     __m256d acc = _mm256_setzero_pd();
@@ -147,10 +146,16 @@ double grad_norm(const float* g, size_t n) {
     _mm256_storeu_pd(lanes, acc);
     double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     for (; i < hi; ++i) s += static_cast<double>(g[i]) * g[i];
-    partial[c] = s;
+    partial[c - c_begin] = s;
   }
+}
+
+double grad_norm(const float* g, size_t n) {
+  BERTFIT_PROFILE_SCOPE("optimizer.grad_norm");
+  double partial[kGradNormChunks];
+  grad_norm_partials(g, n, 0, kGradNormChunks, partial);
   double total = 0;
-  for (int c = 0; c < kNormChunks; ++c) total += partial[c];
+  for (int c = 0; c < kGradNormChunks; ++c) total += partial[c];
   return std::sqrt(total);
 }
 

@@ -33,6 +33,13 @@ void adamw_step_reference(float* params, const float* grads, float* m, float* v,
 // L2 norm of g[0, n), summed in double over fixed chunks combined in order: the same value for any thread
 // count.
 double grad_norm(const float* g, size_t n);
+// The chunks: kGradNormChunks of grad_norm_chunk_size(n) elements (the last ones shorter or empty).
+// grad_norm_partials writes the sums of squares of chunks [c_begin, c_end) of g[0, n) (g is the whole buffer;
+// only those chunks are read) to partial[0 ..]: a process holding some chunks computes exactly grad_norm's
+// partials for them (ZeRO-sharded optimizer state, train/zero_optimizer.h).
+constexpr int kGradNormChunks = 256;
+size_t grad_norm_chunk_size(size_t n);
+void grad_norm_partials(const float* g, size_t n, int c_begin, int c_end, double* partial);
 // torch.nn.utils.clip_grad_norm_: if norm > max_norm, g *= max_norm / (norm + 1e-6). Returns the norm before
 // clipping. max_norm <= 0 disables clipping (the norm is still returned, for logging).
 double clip_grad_norm(float* g, size_t n, double max_norm);

@@ -13,6 +13,7 @@
 
 #include "bertfit/error.h"
 #include "core/rng.h"
+#include "core/threading.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
@@ -412,13 +413,54 @@ void BertModel::backward() {
   else
     throw Error("backward: a model without a task head has no loss");
   const bool classify = head_ == HeadKind::SEQUENCE_CLASSIFICATION;
+  const std::vector<int64_t> ready = on_gradients_ready ? gradient_ready_offsets() : std::vector<int64_t>{};
+  if (on_gradients_ready) on_gradients_ready(ready[0]);  // the head's parameters
   if (classify) feature_backward_into(d, config_.num_hidden_layers);
   for (int64_t l = config_.num_hidden_layers - 1; l >= 0; --l) {
     layer_backward(l, d, other);
+    if (on_gradients_ready) on_gradients_ready(ready[config_.num_hidden_layers - l]);
     std::swap(d, other);
     if (classify) feature_backward_into(d, l);  // features that read hidden[l] (other layers' [CLS], ...)
   }
-  embeddings_backward(d);
+  embeddings_backward(d);  // last: the tied MLM decoder also adds to the word embeddings, in the head's pass
+  if (on_gradients_ready) on_gradients_ready(0);
+}
+
+std::vector<int64_t> BertModel::gradient_ready_offsets() const {
+  // The buffer holds the embeddings, layer 0 .. L-1, then the head (build_table's order); a layer's query
+  // weight is its first entry.
+  const int64_t L = config_.num_hidden_layers;
+  std::vector<int64_t> out;
+  int64_t head_begin = static_cast<int64_t>(table_.total_floats());
+  for (const auto& e : table_.entries())
+    if (e.depth == L + 1) head_begin = std::min(head_begin, static_cast<int64_t>(e.offset));
+  out.push_back(head_begin);
+  for (int64_t l = L - 1; l >= 0; --l) out.push_back(static_cast<int64_t>(layer_off_[l].qkv_w));
+  out.push_back(0);
+  return out;
+}
+
+}  // namespace bertfit
+
+namespace bertfit {
+
+void BertModel::begin_separate_grads() {
+  ensure_grads();
+  if (side_grads_.size() != grads_.size())
+    side_grads_.resize(grads_.size());  // zeroed
+  else
+    side_grads_.zero();
+  std::swap(grads_, side_grads_);
+}
+
+void BertModel::end_separate_grads() {
+  std::swap(grads_, side_grads_);
+  float* g = grads_.data();
+  const float* s = side_grads_.data();
+  const int64_t n = static_cast<int64_t>(grads_.size());
+  // One addition per element: the bits do not depend on how threads split the elements.
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
+  for (int64_t i = 0; i < n; ++i) g[i] += s[i];
 }
 
 }  // namespace bertfit

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,20 @@ class BertModel {
   void zero_grad() {
     if (!ensure_grads()) grads_.zero();
   }
+  // Gradient accumulation with one rounding per micro-batch and element: between begin_separate_grads() and
+  // end_separate_grads(), backward() accumulates into a zeroed side buffer, which the end then adds to the
+  // gradients element by element. A step's gradient is then ((g_0 + g_1) + g_2) + ... of the micro-batches'
+  // own gradients g_k (backward() alone adds some parameters' parts one by one: an embedding row per token,
+  // the tied decoder and the word embeddings), which data-parallel ranks reproduce bit for bit by adding
+  // theirs in rank order (docs/distributed.md). The side buffer (one more gradient buffer) stays allocated.
+  void begin_separate_grads();
+  void end_separate_grads();
+  // Called by backward() each time the gradients of a suffix of the buffer, [offset, buffer_floats()), are
+  // final for this backward: after the task head, after each encoder layer (top down), after the embeddings
+  // (offset 0); the offsets are gradient_ready_offsets(). Data-parallel training starts reducing them while
+  // the backward goes on (dist::BucketedReducer). Null: not called.
+  std::function<void(int64_t offset)> on_gradients_ready;
+  std::vector<int64_t> gradient_ready_offsets() const;
 
   // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
   // Layers 0 and L and those the classifier's features read are always kept; the others only with
@@ -199,6 +214,7 @@ class BertModel {
   std::vector<LayerOffsets> layer_off_;
   HeadOffsets head_off_{};
   AlignedBuffer<float> params_, grads_;
+  AlignedBuffer<float> side_grads_;  // begin_separate_grads()
 
   // Arena and the views into it (valid for the reserved shape; the current batch uses a prefix of each).
   AlignedBuffer<float> arena_;

@@ -16,6 +16,8 @@
 #include "core/threading.h"
 #include "data/split.h"
 #include "data/submission.h"
+#include "dist/communicator.h"
+#include "dist/data_parallel.h"
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
 #include "train/classifier.h"
@@ -42,15 +44,19 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
   out.predictions.assign(static_cast<size_t>(n), -1);
   out.probs.assign(static_cast<size_t>(n * NL), 0.0f);
   const auto plan = plan_eval_batches(examples, batch_size);
+  // Data-parallel: each rank evaluates its share of the batches (dist::shard) and the shares are then summed
+  // into every rank (dist::OrderedSum; the entries a rank did not compute are zeros, so the sums are exact).
+  dist::Communicator& comm = dist::world();
+  const dist::Range mine = dist::shard(static_cast<int64_t>(plan.size()), comm.rank(), comm.size());
   BatchBuilder builder;
   // Plain-log mode: a line every quarter of a long evaluation; short ones just print their final line.
-  Progress progress(progress_name, static_cast<int64_t>(plan.size()),
-                    std::max<int64_t>(25, static_cast<int64_t>(plan.size()) / 4));
-  double loss_sum = 0;
-  for (size_t bi = 0; bi < plan.size(); ++bi) {
+  Progress progress(progress_name, mine.size(), std::max<int64_t>(25, mine.size() / 4));
+  std::vector<double> batch_loss(plan.size(), 0.0);
+  for (size_t bi = static_cast<size_t>(mine.begin); bi < static_cast<size_t>(mine.end); ++bi) {
     const auto& idx = plan[bi];
     const Batch b = builder.build(examples, idx, pad_id, out.has_labels, pad_to_length);
-    loss_sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);  // a sum over the batch
+    batch_loss[bi] =
+        model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);  // a sum over the batch
     const int64_t R = static_cast<int64_t>(idx.size());
     std::vector<float> p(static_cast<size_t>(R * NL));
     if (out.problem == ProblemType::SINGLE_LABEL) {
@@ -69,8 +75,17 @@ EvalOutput run_evaluation(BertModel& model, const std::vector<EncodedExample>& e
         out.predictions[i] =
             std::max_element(p.begin() + r * NL, p.begin() + (r + 1) * NL) - (p.begin() + r * NL);
     }
-    progress.update(static_cast<int64_t>(bi + 1));
+    progress.update(static_cast<int64_t>(bi + 1) - mine.begin);
   }
+  if (comm.size() > 1) {
+    dist::OrderedSum<float>{comm}(out.probs.data(), static_cast<int64_t>(out.probs.size()));
+    dist::OrderedSum<double>{comm}(batch_loss.data(), static_cast<int64_t>(batch_loss.size()));
+    for (int64_t i = 0; i < n; ++i)
+      out.predictions[i] = std::max_element(out.probs.begin() + i * NL, out.probs.begin() + (i + 1) * NL) -
+                           (out.probs.begin() + i * NL);
+  }
+  double loss_sum = 0;
+  for (double l : batch_loss) loss_sum += l;
   out.runtime = progress.elapsed_seconds();
   if (out.has_labels) {
     out.loss = loss_sum / static_cast<double>(std::max<int64_t>(n, 1));
@@ -375,11 +390,13 @@ void write_predictions(const FinetuneArgs& args, const Dataset& test_ds, const s
     rows.push_back({std::to_string(i), predicted[i]});
   }
   result->predictions_file = args.output_dir + "/predict_results.txt";
-  data::write_tsv(result->predictions_file, {"index", "prediction"}, rows);
+  const bool writer = dist::world().rank() == 0;  // data-parallel: every rank predicted, rank 0 writes
+  if (writer) data::write_tsv(result->predictions_file, {"index", "prediction"}, rows);
   log_message("wrote " + std::to_string(rows.size()) + " predictions to " + result->predictions_file);
   if (!args.id_column.empty()) {
     result->submission_file = args.output_dir + "/submission.csv";
-    data::write_submission_csv(result->submission_file, ids, predicted, args.id_column, args.label_column);
+    if (writer)
+      data::write_submission_csv(result->submission_file, ids, predicted, args.id_column, args.label_column);
     log_message("wrote the submission " + result->submission_file);
   }
 }
@@ -420,7 +437,7 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
     EvalMetrics m = named_metrics(result.final_eval);
     m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
     const nlohmann::json j = m.eval_results(0, 0, /*trained=*/false);
-    write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    if (dist::world().rank() == 0) write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
     log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
                 fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
                 fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +

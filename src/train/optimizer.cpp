@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -27,17 +28,48 @@ Optimizer::Optimizer(const BertModel& model, const OptimizerOptions& options) : 
     }
   }
   scaled_ = base_;
-  m_.resize(model.buffer_floats());
-  v_.resize(model.buffer_floats());
+  total_ = model.buffer_floats();
+  shard(0, total_);
+}
+
+void Optimizer::shard(size_t begin, size_t end) {
+  if (end == 0) begin = 0, end = total_;
+  shard_begin_ = begin;
+  shard_end_ = end;
+  shard_base_.clear();
+  for (const ParamGroup& g : base_) {
+    const size_t lo = std::max(g.offset, begin), hi = std::min(g.offset + g.size, end);
+    if (lo < hi) shard_base_.push_back({lo - begin, hi - lo, g.lr, g.weight_decay});
+  }
+  scaled_ = shard_base_;
+  m_.resize(end - begin);  // zeroed; the old state is freed first
+  v_.resize(end - begin);
+}
+
+void Optimizer::unshard(const std::function<void(float* whole)>& fill) {
+  for (AlignedBuffer<float>* b : {&m_, &v_}) {
+    AlignedBuffer<float> whole(total_);
+    std::copy(b->data(), b->data() + (shard_end_ - shard_begin_), whole.data() + shard_begin_);
+    fill(whole.data());
+    *b = std::move(whole);
+  }
+  shard_begin_ = 0;
+  shard_end_ = total_;
+  shard_base_ = base_;
+  scaled_ = base_;
 }
 
 void Optimizer::step(BertModel& model, double lr_multiplier) {
-  for (size_t i = 0; i < base_.size(); ++i) scaled_[i].lr = static_cast<float>(base_[i].lr * lr_multiplier);
+  for (size_t i = 0; i < shard_base_.size(); ++i)
+    scaled_[i].lr = static_cast<float>(shard_base_[i].lr * lr_multiplier);
   ++step_;
-  adamw_step(model.params(), model.grads(), m_.data(), v_.data(), scaled_, options_.hyper, step_);
+  adamw_step(model.params() + shard_begin_, model.grads() + shard_begin_, m_.data(), v_.data(), scaled_,
+             options_.hyper, step_);
 }
 
 void Optimizer::save(const std::string& path) const {
+  if (shard_begin_ != 0 || shard_end_ != total_)
+    throw Error("Optimizer::save: the state is sharded (unshard() first)");
   nlohmann::json groups = nlohmann::json::array();
   for (const ParamGroup& g : base_)
     groups.push_back(
@@ -69,6 +101,8 @@ void Optimizer::load(const std::string& path) {
   for (const char* name : {"exp_avg", "exp_avg_sq"}) {
     const TensorRef* t = f.find(name);
     if (!t) throw FormatError(path + ": tensor " + name + " missing");
+    if (shard_begin_ != 0 || shard_end_ != total_)
+      throw Error("Optimizer::load: the state is sharded (unshard() first)");
     if (t->dtype != DType::F32 || t->shape != std::vector<int64_t>{static_cast<int64_t>(m_.size())})
       throw FormatError(path + ": tensor " + std::string(name) + " has shape " + shape_str(t->shape) +
                         ", this model needs [" + std::to_string(m_.size()) +

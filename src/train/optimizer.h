@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,23 @@ class Optimizer {
   // Throws FormatError naming the file when it does not match this model's layout.
   void load(const std::string& path);
 
+  // ZeRO stage 1 (train/zero_optimizer.h): keep the state of [begin, end) of the buffers only (the rest is
+  // freed) and update only those parameters; the updated values are bitwise those of the whole-buffer step
+  // (AdamW is elementwise). end = 0: the whole buffer again (state of the rest zeroed). save() and load()
+  // need the whole state: unshard() first.
+  void shard(size_t begin, size_t end);
+  // Rebuilds the whole state: `fill` gets each whole-size buffer (exp_avg, exp_avg_sq) with this process's
+  // shard in place and completes it (an all-gather of the ranks' shards).
+  void unshard(const std::function<void(float* whole)>& fill);
+  size_t shard_begin() const { return shard_begin_; }
+  size_t shard_end() const { return shard_end_; }
+
  private:
   OptimizerOptions options_;
   std::vector<ParamGroup> base_, scaled_;
-  AlignedBuffer<float> m_, v_;
+  AlignedBuffer<float> m_, v_;  // of [shard_begin_, shard_end_)
+  size_t total_ = 0, shard_begin_ = 0, shard_end_ = 0;
+  std::vector<ParamGroup> shard_base_;  // base_ clipped to the shard, offsets from shard_begin_
   int64_t step_ = 0;
 };
 

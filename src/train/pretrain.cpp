@@ -13,6 +13,8 @@
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/dataset.h"
+#include "dist/communicator.h"
+#include "dist/data_parallel.h"
 #include "kernels/adamw.h"
 #include "train/batching.h"
 #include "train/checkpoints.h"
@@ -230,13 +232,16 @@ MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& 
   MlmEvalResult r;
   const auto plan = plan_eval_batches(blocks, batch_size);
   MlmBatchBuilder builder;
-  Progress progress("eval", static_cast<int64_t>(plan.size()),
-                    std::max<int64_t>(25, static_cast<int64_t>(plan.size()) / 4));
+  // Data-parallel: each rank evaluates its share of the batches; the per-batch sums are summed over the
+  // ranks (the others' entries are zeros: exact) and added in batch order, as one process does.
+  dist::Communicator& comm = dist::world();
+  const dist::Range mine = dist::shard(static_cast<int64_t>(plan.size()), comm.rank(), comm.size());
+  Progress progress("eval", mine.size(), std::max<int64_t>(25, mine.size() / 4));
   int64_t max_T = 1;
   for (const auto& b : blocks) max_T = std::max(max_T, b.length());
-  double sum = 0;
+  std::vector<double> batch_loss(plan.size(), 0.0), batch_masked(plan.size(), 0.0);
   int64_t reserved = -1;
-  for (size_t bi = 0; bi < plan.size(); ++bi) {
+  for (size_t bi = static_cast<size_t>(mine.begin); bi < static_cast<size_t>(mine.end); ++bi) {
     int64_t labelled = 0;
     const Batch b = builder.build(blocks, plan[bi], masker, pad_id, epoch_key, &labelled);
     if (reserved < 0) {  // the model may be reserved for other shapes: reserve for this evaluation
@@ -244,9 +249,18 @@ MlmEvalResult evaluate_mlm(BertModel& model, const std::vector<EncodedExample>& 
       model.reserve(batch_size, max_T, reserved);
     }
     ensure_rows(model, batch_size, max_T, &reserved, labelled);
-    if (labelled > 0) sum += model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);
-    r.masked_tokens += labelled;
-    progress.update(static_cast<int64_t>(bi + 1));
+    if (labelled > 0) batch_loss[bi] = model.forward(b, /*training=*/false, 0, /*loss_normalizer=*/1.0f);
+    batch_masked[bi] = static_cast<double>(labelled);  // exact: far below 2^53
+    progress.update(static_cast<int64_t>(bi + 1) - mine.begin);
+  }
+  if (comm.size() > 1) {
+    dist::OrderedSum<double>{comm}(batch_loss.data(), static_cast<int64_t>(batch_loss.size()));
+    dist::OrderedSum<double>{comm}(batch_masked.data(), static_cast<int64_t>(batch_masked.size()));
+  }
+  double sum = 0;
+  for (size_t bi = 0; bi < plan.size(); ++bi) {
+    sum += batch_loss[bi];
+    r.masked_tokens += static_cast<int64_t>(batch_masked[bi]);
   }
   r.runtime = progress.elapsed_seconds();
   r.loss = r.masked_tokens > 0 ? sum / static_cast<double>(r.masked_tokens) : 0.0;

@@ -55,7 +55,7 @@ nlohmann::ordered_json TrainingArgs::to_json() const {
   j["save_strategy"] = choice_name(effective_save_strategy(), interval_strategy_names());
   j["save_steps"] = effective_save_steps();
   BF_JSON_FIELDS(j, save_total_limit, load_best_model_at_end, early_stopping_patience, logging_steps,
-                 group_by_length, resume_from_checkpoint, threads);
+                 group_by_length, resume_from_checkpoint, threads, ddp_bucket_cap_mb, zero_stage);
   BF_JSON_FIELDS(j, report_to, logging_dir);
   own_fields_to_json(&j);
   return j;
@@ -115,6 +115,8 @@ void TrainingArgs::validate() const {
             "must be --eval_steps with --load_best_model_at_end");
   }
   require(save_total_limit >= 0, "save_total_limit", "must be >= 0 (0: keep all)");
+  require(zero_stage == 0 || zero_stage == 1, "zero_stage", "must be 0 or 1 (optimizer state sharded)");
+  require(ddp_bucket_cap_mb >= 0, "ddp_bucket_cap_mb", "must be >= 0 (0: one bucket after the backward)");
   require(early_stopping_patience >= 0, "early_stopping_patience", "must be >= 0 (0: never stop early)");
   require(early_stopping_patience == 0 || eval_strategy != IntervalStrategy::NO, "early_stopping_patience",
           "needs evaluations (--eval_strategy steps or epoch)");

@@ -151,6 +151,11 @@ struct TrainingArgs {
   // training_args.json gets a directory of its own, as a new TensorBoard run).
   std::string logging_dir;
   bool reports_to(const std::string& integration) const;
+  // Data-parallel (mpirun): gradients are summed over the ranks in buckets of this many MiB, each started as
+  // soon as the backward has finished it (0: one bucket after the backward). HF/DDP's default.
+  double ddp_bucket_cap_mb = 25;
+  // Data-parallel: 1 shards the optimizer state over the ranks (ZeRO stage 1; train/zero_optimizer.h), 0 not.
+  int zero_stage = 0;
 
   // The checkpoint schedule actually used: save_strategy / save_steps when given, else those of evaluation.
   IntervalStrategy effective_save_strategy() const;

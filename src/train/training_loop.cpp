@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -10,6 +11,8 @@
 
 #include "bertfit/error.h"
 #include "core/atomic_file.h"
+#include "dist/communicator.h"
+#include "dist/data_parallel.h"
 #include "kernels/adamw.h"
 #include "train/batching.h"
 #include "train/checkpoints.h"
@@ -17,6 +20,7 @@
 #include "train/progress.h"
 #include "train/schedule.h"
 #include "train/tensorboard_log.h"
+#include "train/zero_optimizer.h"
 
 namespace fs = std::filesystem;
 
@@ -52,22 +56,52 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
                       const std::vector<std::vector<int64_t>>& micro_batches, int64_t epoch,
                       int64_t global_step, double max_grad_norm, double lr_multiplier, const LoopHooks& hooks,
                       double* grad_norm) {
+  // Every rank begins the whole step: the normaliser counts the loss items of all its micro-batches.
   const float normalizer = task.begin_step(micro_batches, epoch);
-  StepContext ctx{
-      model, opt, task, micro_batches, global_step, normalizer, static_cast<uint64_t>(global_step) * 4096,
-      0.0};
+  dist::Communicator& comm = dist::world();
+  const dist::Range mine = dist::shard(static_cast<int64_t>(micro_batches.size()), comm.rank(), comm.size());
+  StepContext ctx{model,
+                  opt,
+                  task,
+                  micro_batches,
+                  global_step,
+                  normalizer,
+                  static_cast<uint64_t>(global_step) * 4096,
+                  0.0,
+                  static_cast<size_t>(mine.begin),
+                  static_cast<size_t>(mine.end)};
   model.zero_grad();
   Batch b;
-  for (size_t k = 0; k < micro_batches.size(); ++k) {
+  bool first = true;
+  dist::BucketedReducer* reducer = hooks.gradient_reducer.get();
+  if (reducer) reducer->begin(model.grads());
+  for (size_t k = ctx.micro_begin; k < ctx.micro_end; ++k) {
     if (!task.micro_batch(model, k, &b)) continue;
+    // The first micro-batch's gradient goes straight into the zeroed buffer; each later one is computed on
+    // its own and then added: g = ((g_0 + g_1) + g_2) + ..., what the ranks' ordered sum reproduces.
+    if (!first) model.begin_separate_grads();
+    // Data-parallel: the reduction overlaps the backward of a rank's only micro-batch (its gradients are
+    // final as the backward leaves each layer), unless a step hook may still add to them.
+    const bool overlap = reducer && first && k + 1 == ctx.micro_end && hooks.step_hooks.empty();
+    if (overlap) model.on_gradients_ready = [reducer](int64_t offset) { reducer->ready_from(offset); };
     ctx.loss += model.forward(b, /*training=*/true, ctx.dropout_key + k, normalizer);
     model.backward();
+    model.on_gradients_ready = nullptr;
+    if (!first) model.end_separate_grads();
+    first = false;
   }
   for (const auto& h : hooks.step_hooks) h->after_backward(ctx);
+  if (reducer) reducer->finish();
   if (hooks.gradient_hook) hooks.gradient_hook(model.grads(), model.buffer_floats());
-  const double norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
+  if (comm.size() > 1) ctx.loss = dist::ordered_sum(comm, ctx.loss);
+  double norm = 0;
+  if (hooks.zero_step) {
+    norm = hooks.zero_step->step(max_grad_norm, lr_multiplier);
+  } else {
+    norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
+    opt.step(model, lr_multiplier);
+  }
   if (grad_norm) *grad_norm = norm;
-  opt.step(model, lr_multiplier);
   for (const auto& h : hooks.step_hooks) h->after_optimizer_step(ctx);
   return ctx.loss;
 }
@@ -76,12 +110,16 @@ std::string prepare_output_dir(const TrainingArgs& args) {
   const std::string& dir = args.output_dir;
   std::error_code ec;
   const bool resuming = !args.resume_from_checkpoint.empty();
+  // Data-parallel: rank 0 checks and creates the directory; the others only find the checkpoint (rank 0
+  // may already be writing into the directory when they look, and a failure on rank 0 ends them all).
+  const bool writer = dist::world().rank() == 0;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
     throw ConfigError("option --output_dir: " + dir + " exists and is not a directory");
-  if (!resuming && fs::is_directory(dir, ec) && !fs::is_empty(dir, ec) && !args.overwrite_output_dir)
+  if (writer && !resuming && fs::is_directory(dir, ec) && !fs::is_empty(dir, ec) &&
+      !args.overwrite_output_dir)
     throw ConfigError("output_dir " + dir +
                       " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
-  fs::create_directories(dir, ec);
+  if (writer) fs::create_directories(dir, ec);
   if (ec) throw FormatError(dir + ": cannot create the output directory: " + ec.message());
   if (!resuming) return "";
   const std::string ck =
@@ -150,6 +188,15 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+// VmRSS of /proc/self/status in MiB (0 when unreadable).
+double resident_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  return 0;
+}
+
 bool at_interval(IntervalStrategy s, int64_t every, int64_t step, bool epoch_end) {
   switch (s) {
     case IntervalStrategy::NO:
@@ -176,8 +223,30 @@ TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args
       opt_(model, optimizer_options),
       resume_(std::move(resume_checkpoint)),
       hooks_(std::move(hooks)) {
+  // Data-parallel: every step has world-size times the micro-batches (HF: the global batch is
+  // per_device_train_batch_size x gradient_accumulation_steps x ranks), and the gradients are summed over
+  // the ranks before the hook the caller gave.
+  dist::Communicator& comm = dist::world();
+  if (comm.size() > 1) {
+    // Buckets of --ddp_bucket_cap_mb (0: one bucket, reduced after the backward).
+    const auto count = static_cast<int64_t>(model_.buffer_floats());
+    const auto cap =
+        args_.ddp_bucket_cap_mb > 0
+            ? std::max<int64_t>(1, static_cast<int64_t>(args_.ddp_bucket_cap_mb * 1024 * 1024 / 4))
+            : count + 1;
+    if (args_.zero_stage == 1) {
+      if (hooks_.gradient_hook)
+        throw ConfigError(
+            "option --zero_stage 1: a gradient hook needs the whole summed gradient, which no "
+            "rank holds with a sharded optimizer");
+      hooks_.zero_step = std::make_shared<ZeroOptimizerStep>(comm, model_, opt_);
+    } else {
+      hooks_.gradient_reducer =
+          std::make_shared<dist::BucketedReducer>(comm, model_.gradient_ready_offsets(), count, cap);
+    }
+  }
   const int64_t n = static_cast<int64_t>(task_.train_examples().size());
-  const int64_t B = args_.per_device_train_batch_size, G = args_.gradient_accumulation_steps;
+  const int64_t B = args_.per_device_train_batch_size, G = args_.gradient_accumulation_steps * comm.size();
   const int64_t batches_per_epoch = (n + B - 1) / B;
   steps_per_epoch_ = std::max<int64_t>((batches_per_epoch + G - 1) / G, 1);
   total_steps_ =
@@ -211,7 +280,7 @@ LoopResult TrainingLoop::run() {
       throw ConfigError("--do_eval without --do_train: there is no held-out data to evaluate on");
     result.final_eval = task_.evaluate(model_, "eval");
     const nlohmann::json j = result.final_eval->eval_results(0, 0, /*trained=*/false);
-    write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    if (dist::world().rank() == 0) write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
     log_message("eval: " + task_.describe(*result.final_eval));
     return result;
   }
@@ -227,7 +296,34 @@ LoopResult TrainingLoop::run() {
     result.resumed = true;
     log_message("resuming from " + resume_ + " at step " + std::to_string(state.global_step));
   }
-  write_file_atomic(a.output_dir + "/training_args.json", args_json_.dump(2) + "\n");
+  // Data-parallel: every rank must be running the same training (else collectives would hang or mix
+  // runs); then they all start from rank 0's weights. Only rank 0 writes files.
+  dist::Communicator& comm = dist::world();
+  const bool writer = comm.rank() == 0;
+  if (comm.size() > 1) {
+    dist::RunFingerprint fp;
+    uint64_t data_hash = dist::fnv1a(nullptr, 0);
+    for (const EncodedExample& e : task_.train_examples()) {
+      data_hash = dist::fnv1a(&e.label, sizeof e.label, data_hash);
+      for (const auto& seq : e.seqs) {
+        data_hash = dist::fnv1a(seq.ids.data(), seq.ids.size() * sizeof(seq.ids[0]), data_hash);
+        data_hash = dist::fnv1a(seq.types.data(), seq.types.size() * sizeof(seq.types[0]), data_hash);
+      }
+    }
+    fp.add("training data", data_hash);
+    fp.add("settings (training_args.json)", args_json_.dump());
+    fp.add("model size", static_cast<uint64_t>(model_.buffer_floats()));
+    fp.add("start step (checkpoint)", static_cast<uint64_t>(state.global_step));
+    fp.check_same_as_rank0(comm);
+    comm.broadcast(model_.params(), static_cast<int64_t>(model_.buffer_floats() * sizeof(float)), 0);
+    if (hooks_.zero_step) hooks_.zero_step->shard_state();  // after a resume's whole state was loaded
+    log_message("data-parallel: " + comm.describe() + ", global batch " +
+                std::to_string(a.per_device_train_batch_size * a.gradient_accumulation_steps * comm.size()) +
+                (hooks_.zero_step ? std::string(", optimizer state sharded (ZeRO stage 1)")
+                                  : ", gradients summed in " +
+                                        std::to_string(hooks_.gradient_reducer->buckets()) + " bucket(s)"));
+  }
+  if (writer) write_file_atomic(a.output_dir + "/training_args.json", args_json_.dump(2) + "\n");
 
   auto state_json = [&] {
     nlohmann::json j = state.to_json(info);
@@ -288,7 +384,8 @@ LoopResult TrainingLoop::run() {
         stop = true;
       }
     }
-    if (save) {
+    if (save && hooks_.zero_step) hooks_.zero_step->unshard_state();  // every rank: the whole state to save
+    if (save && writer) {
       swap_in();
       save_pretrained(model_, ck, &tokenizer_);
       swap_out();
@@ -298,10 +395,11 @@ LoopResult TrainingLoop::run() {
       write_file_atomic(ck + "/training_args.json", args_json_.dump(2) + "\n");
       rotate_checkpoints(a.output_dir, a.save_total_limit, state.best_model_checkpoint);
     }
+    if (save && hooks_.zero_step) hooks_.zero_step->shard_state();
   };
 
   const auto& examples = task_.train_examples();
-  const int64_t G = a.gradient_accumulation_steps;
+  const int64_t G = a.gradient_accumulation_steps * comm.size();
   for (int64_t epoch = state.global_step / spe; !stop && state.global_step < total; ++epoch) {
     const auto plan =
         plan_train_batches(examples, a.per_device_train_batch_size, a.group_by_length, a.seed, epoch);
@@ -350,6 +448,15 @@ LoopResult TrainingLoop::run() {
     evaluate_and_save(true, save_strategy != IntervalStrategy::NO);
   progress.finish();
   if (const std::string s = task_.training_summary(); !s.empty()) log_message(s);
+  if (hooks_.gradient_reducer && steps_run > 0)
+    log_message(
+        "data-parallel: " + fmt("%.1f", 1e3 * hooks_.gradient_reducer->exposed_seconds() / steps_run) +
+        " ms per step waiting for the gradient sums (not hidden behind the backward)");
+  if (comm.size() > 1)  // what a rank holds, for ZeRO's saving (docs/scaling.md)
+    log_message(
+        "data-parallel: rank 0 resident memory " + fmt("%.0f", resident_mib()) + " MiB, optimizer state " +
+        fmt("%.0f", 2.0 * static_cast<double>(opt_.shard_end() - opt_.shard_begin()) * 4 / (1 << 20)) +
+        " MiB");
   // Rates over the steps this process ran (a resumed run did not run the earlier ones); the loss over all.
   const double runtime = progress.elapsed_seconds(), rate_time = std::max(runtime, 1e-9);
   result.train_loss = losses.total_mean();
@@ -365,21 +472,26 @@ LoopResult TrainingLoop::run() {
   result.epoch = state.epoch;
   swap_in();  // the final model is the average (a best checkpoint's weights are the average too)
   if (state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty() &&
-      fs::is_directory(state.best_model_checkpoint)) {
-    load_weights_into(model_, state.best_model_checkpoint);
+      (!writer || fs::is_directory(state.best_model_checkpoint))) {
+    // Rank 0 wrote it and reads it back; the others take its weights (their file system may not hold it).
+    if (writer) load_weights_into(model_, state.best_model_checkpoint);
+    if (comm.size() > 1)
+      comm.broadcast(model_.params(), static_cast<int64_t>(model_.buffer_floats() * sizeof(float)), 0);
     log_message("loaded the best model: " + state.best_model_checkpoint + " (" + best.name + " " +
                 fmt("%.4f", state.best_metric) + ")");
   }
   result.has_best = state.has_best;
   result.best_metric = state.best_metric;
   result.best_checkpoint = state.best_model_checkpoint;
-  save_pretrained(model_, a.output_dir, &tokenizer_);
-  write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
+  if (writer) {
+    save_pretrained(model_, a.output_dir, &tokenizer_);
+    write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
+  }
   if (task_.has_eval_data() && a.runs_final_evaluation()) {
     result.final_eval = task_.evaluate(model_, "final eval");
     nlohmann::json j = result.final_eval->eval_results(state.epoch, state.global_step);
     if (result.initial_eval) j["initial_eval_loss"] = result.initial_eval->value("loss");
-    write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    if (writer) write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
   }
   return result;
 }

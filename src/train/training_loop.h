@@ -94,6 +94,9 @@ struct StepContext {
   float loss_normalizer;  // the task's normaliser of this step
   uint64_t dropout_key;   // micro-batch k of this step draws dropout masks from dropout_key + k
   double loss;            // the step's loss so far (sum of the micro-batches' normalised losses)
+  // The micro-batches this process computes: all of them, or its share in data-parallel training
+  // (dist/data_parallel.h; the loss and the gradients are summed over the ranks after the step hooks).
+  size_t micro_begin = 0, micro_end = 0;
 };
 
 class StepHook {
@@ -116,21 +119,35 @@ class StepHook {
   virtual void load_state(const std::string& /*checkpoint_dir*/, BertModel& /*model*/) {}
 };
 
-// Called with the accumulated gradients (the model's whole gradient buffer) before clipping: data-parallel
-// training all-reduces them here.
+// Called with the accumulated gradients (the model's whole gradient buffer) before clipping (with several
+// ranks: after LoopHooks::gradient_reducer has summed them over the ranks).
 using GradientHook = std::function<void(float* grads, int64_t count)>;
 // Receives every entry appended to trainer_state.json's log_history, as it is made.
 using LogHistorySink = std::function<void(const nlohmann::json& entry)>;
+
+namespace dist {
+class BucketedReducer;
+}
+class ZeroOptimizerStep;
 
 struct LoopHooks {
   std::vector<std::shared_ptr<StepHook>> step_hooks;
   GradientHook gradient_hook;
   LogHistorySink log_history_sink;
+  // Data-parallel (set by TrainingLoop when dist::world() has several ranks): sums the gradients over the
+  // ranks, in buckets started during the backward of a rank's only micro-batch when no step hook may still
+  // add gradients, else after the step hooks; before gradient_hook.
+  std::shared_ptr<dist::BucketedReducer> gradient_reducer;
+  // Data-parallel with --zero_stage 1 (instead of gradient_reducer): sums, clips and steps each rank's shard
+  // (train/zero_optimizer.h).
+  std::shared_ptr<ZeroOptimizerStep> zero_step;
 };
 
 // One optimizer step: zero_grad, forward / backward of every micro-batch normalised by the step's loss
 // items, the hooks, clipping to max_grad_norm (0: none), AdamW with the rates x lr_multiplier. Returns the
-// step's loss (the large batch's mean) and writes the gradient norm before clipping.
+// step's loss (the large batch's mean) and writes the gradient norm before clipping. The micro-batches'
+// gradients are added one micro-batch at a time, each computed on its own (BertModel::begin_separate_grads).
+// With several ranks (dist::world()) each computes its contiguous share of the micro-batches (dist::shard).
 double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
                       const std::vector<std::vector<int64_t>>& micro_batches, int64_t epoch,
                       int64_t global_step, double max_grad_norm, double lr_multiplier, const LoopHooks& hooks,
