@@ -32,5 +32,6 @@ void add_dataset_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);  // tokenize, train-tokenizer
 void add_inspect_command(CLI::App& app);   // inspect DIR (src/cli/cmd_inspect.cpp)
 void add_pretrain_command(CLI::App& app);  // pretrain (src/cli/cmd_pretrain.cpp)
+void add_quantize_command(CLI::App& app);  // quantize IN_DIR OUT_DIR (src/cli/cmd_quantize.cpp)
 
 }  // namespace bertfit::cli

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_tokenize_command(app);
   bertfit::cli::add_inspect_command(app);
   bertfit::cli::add_pretrain_command(app);
+  bertfit::cli::add_quantize_command(app);
   bertfit::set_log_sink(std::make_shared<StderrLogSink>());
   try {
     // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.

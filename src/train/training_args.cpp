@@ -48,7 +48,7 @@ nlohmann::ordered_json TrainingArgs::to_json() const {
   j["save_strategy"] = choice_name(effective_save_strategy(), interval_strategy_names());
   j["save_steps"] = effective_save_steps();
   BF_JSON_FIELDS(j, save_total_limit, load_best_model_at_end, early_stopping_patience, logging_steps,
-                 group_by_length, resume_from_checkpoint, threads);
+                 group_by_length, resume_from_checkpoint, threads, bf16);
   own_fields_to_json(&j);
   return j;
 }

@@ -136,6 +136,7 @@ struct TrainingArgs {
   bool group_by_length = true;
   std::string resume_from_checkpoint;  // a checkpoint directory, or "latest"
   int threads = 0;                     // 0: all cores
+  bool bf16 = false;  // --bf16: BertModel::matmul_precision = BF16 (float master weights and optimizer)
 
   // The checkpoint schedule actually used: save_strategy / save_steps when given, else those of evaluation.
   IntervalStrategy effective_save_strategy() const;
