@@ -1,6 +1,7 @@
 // `bertfit quantize IN_DIR OUT_DIR`: a fine-tuned classifier to an int8 directory (per-row symmetric int8
 // weights of the encoder's linear layers; docs/quantization.md) that evaluate, predict and serve load like
 // any other model.
+#include <filesystem>
 #include <string>
 
 #include "backend/cpu/gemm_int8.h"
@@ -24,7 +25,13 @@ void add_quantize_command(CLI::App& app) {
   cmd->callback([] {
     Classifier c = load_classifier(in_dir);
     if (c.model->is_int8()) throw ConfigError(in_dir + ": already an int8 model");
-    save_int8_model(*c.model, out_dir, [&](const std::string& staging) { c.tokenizer->save(staging); });
+    save_int8_model(*c.model, out_dir, [&](const std::string& staging) {
+      c.tokenizer->save(staging);
+      // The run's settings: evaluate and predict read the data columns from it (cli/data_options.cpp).
+      const std::filesystem::path args = std::filesystem::path(in_dir) / "training_args.json";
+      if (std::filesystem::exists(args))
+        std::filesystem::copy_file(args, std::filesystem::path(staging) / "training_args.json");
+    });
     log_message("quantize: " + std::to_string(int8_weight_names(*c.model).size()) +
              " linear layers to int8 -> " + out_dir + " (int8 products here: " + gemm_int8_path() + ")");
   });

@@ -33,7 +33,47 @@ std::string quant_method(const ModelConfig& config) {
   }
 }
 
+// Builds and installs the model's Int8Layers from `read(name, &q, &s)`, which appends one weight's int8 rows
+// and scales (and fills its float copy): Q, K, V concatenated row-wise, as the float buffer fuses them.
+void set_int8_layers_from(
+    BertModel& m, const std::function<void(const std::string&, std::vector<int8_t>*, std::vector<float>*)>& read) {
+  std::vector<BertModel::Int8Layer> layers;
+  for (int64_t l = 0; l < m.config().num_hidden_layers; ++l) {
+    const std::string p = layer_prefix(m, l);
+    BertModel::Int8Layer L;
+    std::vector<int8_t> q;
+    std::vector<float> s;
+    for (int i = 0; i < 3; ++i) read(p + kLinearNames[i] + ".weight", &q, &s);
+    L.qkv = Int8Weights(q.data(), s.data(), static_cast<int64_t>(s.size()), m.config().hidden_size);
+    Int8Weights* rest[] = {&L.attn_out, &L.inter, &L.out};
+    for (int i = 3; i < 6; ++i) {
+      q.clear();
+      s.clear();
+      read(p + kLinearNames[i] + ".weight", &q, &s);
+      const int64_t rows = static_cast<int64_t>(s.size());
+      *rest[i - 3] = Int8Weights(q.data(), s.data(), rows, static_cast<int64_t>(q.size()) / rows);
+    }
+    layers.push_back(std::move(L));
+  }
+  m.set_int8_layers(std::move(layers));
+}
+
 }  // namespace
+
+void quantize_in_memory(BertModel& m) {
+  set_int8_layers_from(m, [&](const std::string& name, std::vector<int8_t>* q, std::vector<float>* s) {
+    const ParamEntry& e = m.table().at(name);
+    const int64_t rows = e.shape[0], cols = e.shape[1];
+    const size_t q0 = q->size(), s0 = s->size();
+    q->resize(q0 + static_cast<size_t>(rows * cols));
+    s->resize(s0 + static_cast<size_t>(rows));
+    float* w = m.params() + e.offset;
+    quantize_rows(w, rows, cols, cols, q->data() + q0, cols, s->data() + s0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        w[r * cols + c] = static_cast<float>((*q)[q0 + r * cols + c]) * (*s)[s0 + r];
+  });
+}
 
 bool has_quantization_config(const ModelConfig& config) {
   return config.extra_json.count("quantization_config") > 0;
@@ -166,26 +206,7 @@ std::unique_ptr<BertModel> load_int8_model(const std::string& dir, const ModelCo
       for (int64_t c = 0; c < cols; ++c)
         dst[r * cols + c] = static_cast<float>((*q)[q0 + r * cols + c]) * (*s)[s0 + r];
   };
-  std::vector<BertModel::Int8Layer> layers;
-  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    const std::string p = layer_prefix(m, l);
-    BertModel::Int8Layer L;
-    std::vector<int8_t> q;
-    std::vector<float> s;
-    for (int i = 0; i < 3; ++i) read(p + kLinearNames[i] + ".weight", &q, &s);  // Q|K|V rows, as fused
-    L.qkv = Int8Weights(q.data(), s.data(), static_cast<int64_t>(s.size()), config.hidden_size);
-    Int8Weights* rest[] = {&L.attn_out, &L.inter, &L.out};
-    for (int i = 3; i < 6; ++i) {
-      q.clear();
-      s.clear();
-      const std::string name = p + kLinearNames[i] + ".weight";
-      read(name, &q, &s);
-      const int64_t rows = static_cast<int64_t>(s.size());
-      *rest[i - 3] = Int8Weights(q.data(), s.data(), rows, static_cast<int64_t>(q.size()) / rows);
-    }
-    layers.push_back(std::move(L));
-  }
-  m.set_int8_layers(std::move(layers));
+  set_int8_layers_from(m, read);
   return model;
 }
 

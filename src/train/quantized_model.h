@@ -46,4 +46,8 @@ void save_int8_model(const BertModel& model, const std::string& out_dir,
 std::unique_ptr<BertModel> load_int8_model(const std::string& dir, const ModelConfig& config, HeadKind head,
                                            const HeadOptions& options);
 
+// Quantizes a float model's encoder linear layers in place, as bertfit quantize followed by a load would
+// (the same int8 weights and scales; the float copies become int8 * scale): benchmarks and tests.
+void quantize_in_memory(BertModel& model);
+
 }  // namespace bertfit
