@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "bertfit/error.h"
 #include "core/cpu_features.h"
@@ -57,39 +58,41 @@ inline float epilogue(int32_t dot, float xs, float ws, const float* bias, int64_
 
 // Rows [m0, m0 + mr) x the 32 columns of one panel over k groups [q0, q0 + qn): the int32 sums continue from
 // / go to P (first / last chunk as flags); on the last chunk the epilogue writes y.
-BERTFIT_AVX512_VNNI void tile_vnni(const Problem& pr, int64_t m0, int64_t mr, int64_t panel, int64_t q0,
-                                   int64_t qn, int32_t* P, bool first, bool last) {
+BERTFIT_AVX512_VNNI void tile_vnni(const Problem& pr, const uint32_t* ap, int64_t m0, int64_t mr,
+                                   int64_t panel, int64_t q0, int64_t qn, int32_t* P, bool first, bool last) {
   const Int8Weights& W = *pr.W;
   const int8_t* b = W.packed() + (panel * W.k_quads() + q0) * kNR * 4;
   __m512i acc[kMR][2];
+#pragma GCC unroll 12
   for (int r = 0; r < kMR; ++r)
+#pragma GCC unroll 2
     for (int v = 0; v < 2; ++v)
       acc[r][v] = first ? _mm512_setzero_si512() : _mm512_load_si512(P + r * kNR + 16 * v);
-  // Rows past mr read row m0 again (valid memory; their sums are never stored to y).
-  const uint8_t* a[kMR];
-  for (int r = 0; r < kMR; ++r) a[r] = pr.xq + (m0 + (r < mr ? r : 0)) * pr.ldq + q0 * 4;
   for (int64_t q = 0; q < qn; ++q) {
     const __m512i b0 = _mm512_load_si512(b + q * kNR * 4);
     const __m512i b1 = _mm512_load_si512(b + q * kNR * 4 + 64);
 #pragma GCC unroll 12
     for (int r = 0; r < kMR; ++r) {
-      int32_t word;
-      __builtin_memcpy(&word, a[r] + q * 4, 4);
-      const __m512i av = _mm512_set1_epi32(word);
+      const __m512i av = _mm512_set1_epi32(static_cast<int>(ap[q * kMR + r]));
       acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);
       acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, b1);
     }
   }
   if (!last) {
+#pragma GCC unroll 12
     for (int r = 0; r < kMR; ++r)
+#pragma GCC unroll 2
       for (int v = 0; v < 2; ++v) _mm512_store_si512(P + r * kNR + 16 * v, acc[r][v]);
     return;
   }
   const int64_t n0 = panel * kNR, nr = std::min<int64_t>(kNR, W.N() - n0);
   const __m512i c128 = _mm512_set1_epi32(128);
+  // Unrolled, as the k loop: a runtime-indexed acc would make GCC keep (and store) it in memory every step.
+#pragma GCC unroll 12
   for (int r = 0; r < kMR; ++r) {
     if (r >= mr) break;
     const __m512 xs = _mm512_set1_ps(pr.x_scale[m0 + r]);
+#pragma GCC unroll 2
     for (int v = 0; v < 2; ++v) {
       const __mmask16 m = mask16(nr - 16 * v);
       if (!m) break;
@@ -131,25 +134,62 @@ void tile_plain(const Problem& pr, int64_t m0, int64_t mr, int64_t panel, int64_
   }
 }
 
+// quantize_rows with xq + 128 written as bytes, 16 lanes at a time: the same IEEE operations (|x| max, the
+// product x * (127 / max), rounding to nearest even, clamping), so the same bytes as the scalar formula.
+BERTFIT_AVX512_VNNI void quantize_rows_shifted_512(const float* x, int64_t rows, int64_t cols, int64_t ldx,
+                                                   uint8_t* q, int64_t ldq, float* scale) {
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  const __m512i shift = _mm512_set1_epi32(128);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* s = x + r * ldx;
+    __m512 m = _mm512_setzero_ps();
+    for (int64_t k = 0; k < cols; k += 16)
+      m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(cols - k), s + k)));
+    const float amax = _mm512_reduce_max_ps(m);
+    scale[r] = amax / 127.0f;
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    uint8_t* d = q + r * ldq;
+    for (int64_t k = 0; k < cols; k += 16) {
+      const __mmask16 km = mask16(cols - k);
+      __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, s + k), inv),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+      const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(v), shift);
+      _mm_mask_storeu_epi8(d + k, km, _mm512_cvtepi32_epi8(i));
+    }
+  }
+}
+
 // Rows [m0, m1) x panels [p0, p1), serially.
 void gemm_range(const Problem& pr, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   if (m0 >= m1 || p0 >= p1) return;
   const bool vnni = use_avx512_vnni();
   const int64_t Q = pr.W->k_quads(), QC = kKC / 4;
   static thread_local AlignedBuffer<int32_t> p_buf;
+  static thread_local AlignedBuffer<uint32_t> a_buf;
   // Partial sums of every tile of one MC block and panel range: (MC / MR) x panels tiles of MR x 32.
   int32_t* P = Q > QC ? scratch(p_buf, kMC * kNR * (p1 - p0)) : nullptr;
+  uint32_t* Ap = vnni ? scratch(a_buf, kMC * std::min(QC, Q)) : nullptr;
   for (int64_t ic = m0; ic < m1; ic += kMC) {
     const int64_t mc = std::min(kMC, m1 - ic);
     for (int64_t q0 = 0; q0 < Q; q0 += QC) {
       const int64_t qn = std::min(QC, Q - q0);
       const bool first = q0 == 0, last = q0 + qn == Q;
+      // The block's k groups in tile order, Ap[tile][q][r] (one stream per tile instead of 12 strided
+      // rows); rows past mc repeat the block's first row (never stored).
+      if (vnni)
+        for (int64_t ir = 0; ir < mc; ir += kMR)
+          for (int r = 0; r < kMR; ++r) {
+            const uint8_t* src = pr.xq + (ic + (ir + r < mc ? ir + r : 0)) * pr.ldq + q0 * 4;
+            uint32_t* d = Ap + ir * qn + r;
+            for (int64_t q = 0; q < qn; ++q) std::memcpy(d + q * kMR, src + 4 * q, 4);
+          }
       for (int64_t p = p0; p < p1; ++p)
         for (int64_t ir = 0; ir < mc; ir += kMR) {
           int32_t* tile_p = P ? P + ((p - p0) * kMC + ir) * kNR : nullptr;
           const int64_t mr = std::min<int64_t>(kMR, mc - ir);
           if (vnni)
-            tile_vnni(pr, ic + ir, mr, p, q0, qn, tile_p, first, last);
+            tile_vnni(pr, Ap + ir * qn, ic + ir, mr, p, q0, qn, tile_p, first, last);
           else
             tile_plain(pr, ic + ir, mr, p, q0, qn, tile_p, first, last);
         }
@@ -206,7 +246,12 @@ void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, con
   const bool parallel =
       M * W.N() * K >= kParallelMinMac && !omp_in_parallel() && omp_get_max_threads() > 1;
   // Quantize (xq + 128 as bytes; the k padding stays as it is: the weights' padding is 0).
+  const bool vnni = use_avx512_vnni();
   auto quantize = [&](int64_t r0, int64_t r1) {
+    if (vnni) {
+      quantize_rows_shifted_512(x + r0 * ldx, r1 - r0, K, ldx, xq + r0 * ldq, ldq, xs + r0);
+      return;
+    }
     quantize_rows(x + r0 * ldx, r1 - r0, K, ldx, reinterpret_cast<int8_t*>(xq + r0 * ldq), ldq, xs + r0);
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t k = 0; k < K; ++k) xq[r * ldq + k] = static_cast<uint8_t>(xq[r * ldq + k] ^ 0x80u);
