@@ -37,7 +37,8 @@ namespace {
 using namespace bertfit;
 
 struct Args {
-  std::string kase = "train", model = "mini", setting, precision = "fp32";  // setting: a label for the result (e.g. p2)
+  std::string kase = "train", model = "mini", setting,
+              precision = "fp32";  // setting: a label for the result (e.g. p2)
   int64_t batch = 8, seq = 128;
   int threads = 2, warmup = 1, repeats = 3;
   bool profile = false;

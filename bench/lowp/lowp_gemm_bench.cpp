@@ -64,9 +64,12 @@ int main(int argc, char** argv) {
   int rounds = 5, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
-    if (k == "--rows") M = std::stoll(argv[i + 1]);
-    else if (k == "--rounds") rounds = std::stoi(argv[i + 1]);
-    else if (k == "--threads") threads = std::stoi(argv[i + 1]);
+    if (k == "--rows")
+      M = std::stoll(argv[i + 1]);
+    else if (k == "--rounds")
+      rounds = std::stoi(argv[i + 1]);
+    else if (k == "--threads")
+      threads = std::stoi(argv[i + 1]);
   }
   set_num_threads(threads);
   std::printf("rows %lld, threads %d, bf16 path: %s, int8 path: %s\n", static_cast<long long>(M), threads,
@@ -82,8 +85,8 @@ int main(int argc, char** argv) {
   for (int s = 0; s < 4; ++s) {
     const int64_t N = shapes[s][0], K = shapes[s][1];
     const double gflop = 2.0 * static_cast<double>(M) * N * K * 1e-9;
-    const std::vector<float> x = randn(static_cast<size_t>(M * K), 1), w = randn(static_cast<size_t>(N * K), 2),
-                             b = randn(static_cast<size_t>(N), 3);
+    const std::vector<float> x = randn(static_cast<size_t>(M * K), 1),
+                             w = randn(static_cast<size_t>(N * K), 2), b = randn(static_cast<size_t>(N), 3);
     std::vector<float> y(static_cast<size_t>(M * N));
     std::vector<int8_t> wq(static_cast<size_t>(N * K));
     std::vector<float> ws(static_cast<size_t>(N));
@@ -91,10 +94,12 @@ int main(int argc, char** argv) {
     const Int8Weights W8(wq.data(), ws.data(), N, K);
     std::vector<std::pair<std::string, std::function<void()>>> cases;
     cases.push_back({"fp32", [&] {
-                       gemm_bias(false, true, M, N, K, 1.0f, x.data(), K, w.data(), K, b.data(), 0.0f, y.data(), N);
+                       gemm_bias(false, true, M, N, K, 1.0f, x.data(), K, w.data(), K, b.data(), 0.0f,
+                                 y.data(), N);
                      }});
     cases.push_back({"bf16", [&] {
-                       gemm_bf16(false, true, M, N, K, 1.0f, x.data(), K, w.data(), K, b.data(), 0.0f, y.data(), N);
+                       gemm_bf16(false, true, M, N, K, 1.0f, x.data(), K, w.data(), K, b.data(), 0.0f,
+                                 y.data(), N);
                      }});
 #ifdef BERTFIT_HAVE_DNNL
     using dt = dnnl::memory::data_type;
@@ -104,10 +109,11 @@ int main(int argc, char** argv) {
     std::vector<uint16_t> xb(x.size()), wb(w.size());
     floats_to_bf16(x.data(), xb.data(), static_cast<int64_t>(x.size()));
     floats_to_bf16(w.data(), wb.data(), static_cast<int64_t>(w.size()));
-    dnnl::matmul::primitive_desc bf_pd(
-        dnnl::matmul::desc(dnnl::memory::desc(src_d, dt::bf16, tag::ab), dnnl::memory::desc(wei_d, dt::bf16, tag::any),
-                           dnnl::memory::desc(bias_d, dt::f32, tag::ab), dnnl::memory::desc(dst_d, dt::f32, tag::ab)),
-        eng);
+    dnnl::matmul::primitive_desc bf_pd(dnnl::matmul::desc(dnnl::memory::desc(src_d, dt::bf16, tag::ab),
+                                                          dnnl::memory::desc(wei_d, dt::bf16, tag::any),
+                                                          dnnl::memory::desc(bias_d, dt::f32, tag::ab),
+                                                          dnnl::memory::desc(dst_d, dt::f32, tag::ab)),
+                                       eng);
     dnnl::memory bf_src(bf_pd.src_desc(), eng, xb.data());
     dnnl::memory bf_w_user(dnnl::memory::desc(wei_d, dt::bf16, tag::ba), eng, wb.data());
     dnnl::memory bf_w(bf_pd.weights_desc(), eng);
@@ -116,8 +122,10 @@ int main(int argc, char** argv) {
     dnnl::memory bf_dst(bf_pd.dst_desc(), eng, y.data());
     dnnl::matmul bf_mm(bf_pd);
     cases.push_back({"dnnl-bf16", [&] {
-                       bf_mm.execute(strm, {{DNNL_ARG_SRC, bf_src}, {DNNL_ARG_WEIGHTS, bf_w},
-                                            {DNNL_ARG_BIAS, bf_b}, {DNNL_ARG_DST, bf_dst}});
+                       bf_mm.execute(strm, {{DNNL_ARG_SRC, bf_src},
+                                            {DNNL_ARG_WEIGHTS, bf_w},
+                                            {DNNL_ARG_BIAS, bf_b},
+                                            {DNNL_ARG_DST, bf_dst}});
                        strm.wait();
                      }});
 #endif
@@ -125,13 +133,15 @@ int main(int argc, char** argv) {
 #ifdef BERTFIT_HAVE_DNNL
     // int8: u8 activations (already quantized), s8 weights reordered once, per-column output scales.
     std::vector<uint8_t> xu(x.size());
-    for (size_t i = 0; i < x.size(); ++i) xu[i] = static_cast<uint8_t>(std::clamp(x[i] * 30.0f + 128.0f, 0.0f, 255.0f));
+    for (size_t i = 0; i < x.size(); ++i)
+      xu[i] = static_cast<uint8_t>(std::clamp(x[i] * 30.0f + 128.0f, 0.0f, 255.0f));
     dnnl::primitive_attr attr;
     attr.set_output_scales(2, ws);
-    dnnl::matmul::primitive_desc i8_pd(
-        dnnl::matmul::desc(dnnl::memory::desc(src_d, dt::u8, tag::ab), dnnl::memory::desc(wei_d, dt::s8, tag::any),
-                           dnnl::memory::desc(bias_d, dt::f32, tag::ab), dnnl::memory::desc(dst_d, dt::f32, tag::ab)),
-        attr, eng);
+    dnnl::matmul::primitive_desc i8_pd(dnnl::matmul::desc(dnnl::memory::desc(src_d, dt::u8, tag::ab),
+                                                          dnnl::memory::desc(wei_d, dt::s8, tag::any),
+                                                          dnnl::memory::desc(bias_d, dt::f32, tag::ab),
+                                                          dnnl::memory::desc(dst_d, dt::f32, tag::ab)),
+                                       attr, eng);
     dnnl::memory i8_src(i8_pd.src_desc(), eng, xu.data());
     dnnl::memory i8_w_user(dnnl::memory::desc(wei_d, dt::s8, tag::ba), eng, wq.data());
     dnnl::memory i8_w(i8_pd.weights_desc(), eng);
@@ -140,8 +150,10 @@ int main(int argc, char** argv) {
     dnnl::memory i8_dst(i8_pd.dst_desc(), eng, y.data());
     dnnl::matmul i8_mm(i8_pd);
     cases.push_back({"dnnl-int8", [&] {
-                       i8_mm.execute(strm, {{DNNL_ARG_SRC, i8_src}, {DNNL_ARG_WEIGHTS, i8_w},
-                                            {DNNL_ARG_BIAS, i8_b}, {DNNL_ARG_DST, i8_dst}});
+                       i8_mm.execute(strm, {{DNNL_ARG_SRC, i8_src},
+                                            {DNNL_ARG_WEIGHTS, i8_w},
+                                            {DNNL_ARG_BIAS, i8_b},
+                                            {DNNL_ARG_DST, i8_dst}});
                        strm.wait();
                      }});
 #endif

@@ -1,9 +1,9 @@
 // `bertfit info`: what this build is and what it can do so far (BLAS, threads, commands).
 #include <cstdio>
 
-#include "cli/commands.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/gemm_int8.h"
+#include "cli/commands.h"
 #include "core/cpu_features.h"
 #include "core/threading.h"
 

@@ -15,9 +15,11 @@ namespace bertfit::cli {
 
 void add_quantize_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "quantize", "Write an int8 copy of a fine-tuned classifier for faster inference (evaluate, predict, serve)");
+      "quantize",
+      "Write an int8 copy of a fine-tuned classifier for faster inference (evaluate, predict, serve)");
   static std::string in_dir, out_dir;
-  cmd->add_option("in_dir", in_dir, "Fine-tuned classifier directory (bertfit finetune's output_dir)")->required();
+  cmd->add_option("in_dir", in_dir, "Fine-tuned classifier directory (bertfit finetune's output_dir)")
+      ->required();
   cmd->add_option("out_dir", out_dir, "Where the int8 model goes (written atomically)")->required();
   cmd->footer(
       "The encoder's linear layers get per-row symmetric int8 weights; their activations are quantized per "
@@ -33,7 +35,7 @@ void add_quantize_command(CLI::App& app) {
         std::filesystem::copy_file(args, std::filesystem::path(staging) / "training_args.json");
     });
     log_message("quantize: " + std::to_string(int8_weight_names(*c.model).size()) +
-             " linear layers to int8 -> " + out_dir + " (int8 products here: " + gemm_int8_path() + ")");
+                " linear layers to int8 -> " + out_dir + " (int8 products here: " + gemm_int8_path() + ")");
   });
 }
 

@@ -90,8 +90,8 @@ void BertModel::layer_forward(int64_t l) {
                                                    {B_, T_, C, config_.num_attention_heads},
                                                    dropout_p(config_.attention_probs_dropout_prob),
                                                    site_key(layer_site(l, 0)), attn_scratch_));
-  BERTFIT_TIMED("gemm.attn_out.fwd",
-                encoder_linear(scratch_c_, ctx, o.attn_out_w, o.attn_out_b, C, C, q ? &q->attn_out : nullptr));
+  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, o.attn_out_w, o.attn_out_b, C, C,
+                                                    q ? &q->attn_out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res1, scratch_c_, x, N_ * C, p_hidden,
                                                         site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
@@ -145,8 +145,9 @@ void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   BERTFIT_TIMED("layernorm.recompute",
                 layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
   // dense1: dh1 = dres2 + d(inter_pre) W1, accumulated onto grad_c_.
-  BERTFIT_TIMED("gemm.ffn_in.bwd", linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), work_inter_, h1,
-                                                   P(o.inter_w), N_, C, I, /*accumulate_dinp=*/true, 0, 0, 0, matmul_precision));
+  BERTFIT_TIMED("gemm.ffn_in.bwd",
+                linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), work_inter_, h1, P(o.inter_w), N_, C, I,
+                                /*accumulate_dinp=*/true, 0, 0, 0, matmul_precision));
   // LN1: dres1 -> dinp (the residual gradient reaching x).
   BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dinp, G(o.ln1_w), G(o.ln1_b), grad_c_, a.res1, P(o.ln1_w),
                                                     a.mean1, a.rstd1, N_, C));
@@ -162,9 +163,9 @@ void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   BERTFIT_TIMED("attention.bwd",
                 attention_backward(dqkv, ctx, scratch_c_, a.qkv, /*probs=*/nullptr, mask_, shape, p_attn,
                                    site_key(layer_site(l, 0)), attn_scratch_));
-  BERTFIT_TIMED("gemm.attn_out.bwd", linear_backward(nullptr, G(o.attn_out_w), G(o.attn_out_b), grad_c_, ctx,
-                                                     P(o.attn_out_w), N_, C, C, false, 0, 0, 0,
-                                                     matmul_precision));
+  BERTFIT_TIMED("gemm.attn_out.bwd",
+                linear_backward(nullptr, G(o.attn_out_w), G(o.attn_out_b), grad_c_, ctx, P(o.attn_out_w), N_,
+                                C, C, false, 0, 0, 0, matmul_precision));
   // Fused QKV: dx += dqkv Wqkv; dWqkv += dqkv^T x; dbqkv += colsum(dqkv) (Q|K|V weights and biases are
   // adjacent). x: hidden[l], recomputed into scratch_c_ (dctx is dead) when it was not kept.
   const float* x = hidden_for_backward(l, scratch_c_);

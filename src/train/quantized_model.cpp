@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "backend/cpu/gemm_int8.h"
 #include "bertfit/error.h"
@@ -36,7 +36,8 @@ std::string quant_method(const ModelConfig& config) {
 // Builds and installs the model's Int8Layers from `read(name, &q, &s)`, which appends one weight's int8 rows
 // and scales (and fills its float copy): Q, K, V concatenated row-wise, as the float buffer fuses them.
 void set_int8_layers_from(
-    BertModel& m, const std::function<void(const std::string&, std::vector<int8_t>*, std::vector<float>*)>& read) {
+    BertModel& m,
+    const std::function<void(const std::string&, std::vector<int8_t>*, std::vector<float>*)>& read) {
   std::vector<BertModel::Int8Layer> layers;
   for (int64_t l = 0; l < m.config().num_hidden_layers; ++l) {
     const std::string p = layer_prefix(m, l);
@@ -175,14 +176,15 @@ std::unique_ptr<BertModel> load_int8_model(const std::string& dir, const ModelCo
     expected.push_back({e.name, e.shape, nullptr, false});  // I8: read below
     expected.push_back({e.name + "_scale", {e.shape[0]}, nullptr, false});
   }
-  load_into(ckpt, m.prefix(), expected);  // every tensor present with its shape (or a FormatError listing all)
+  load_into(ckpt, m.prefix(),
+            expected);  // every tensor present with its shape (or a FormatError listing all)
   auto tensor = [&](const std::string& name, DType want) -> const TensorRef& {
     const TensorRef* t = ckpt.find(name);
     if (!t) throw FormatError(ckpt.weights_file() + ": tensor " + name + " missing");
     if (t->dtype != want || !t->is_contiguous())
       throw FormatError(ckpt.weights_file() + ": tensor " + name + " is " + dtype_name(t->dtype) +
-                        (t->is_contiguous() ? "" : " (strided)") + ", an int8 model stores it as contiguous " +
-                        dtype_name(want));
+                        (t->is_contiguous() ? "" : " (strided)") +
+                        ", an int8 model stores it as contiguous " + dtype_name(want));
     return *t;
   };
   // Reads one quantized weight: int8 rows and their scales appended to q / s; the float copy = int8 * scale.

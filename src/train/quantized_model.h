@@ -1,12 +1,13 @@
 // Int8 model directories (docs/quantization.md): `bertfit quantize` writes them from a fine-tuned
 // classifier, load_classifier (train/classifier.h) reads them for evaluate, predict and serve.
 //
-// The format is a HuggingFace directory whose encoder linear weights (query, key, value, attention.output.dense,
-// intermediate.dense, output.dense of every layer) are stored as I8 [out, in] under their usual names, each
-// with a float scale per output row "<name>_scale" [out] (weight ~ int8 * scale); every other tensor is F32 as
-// before. config.json carries
+// The format is a HuggingFace directory whose encoder linear weights (query, key, value,
+// attention.output.dense, intermediate.dense, output.dense of every layer) are stored as I8 [out, in] under
+// their usual names, each with a float scale per output row "<name>_scale" [out] (weight ~ int8 * scale);
+// every other tensor is F32 as before. config.json carries
 //   "quantization_config": {"quant_method": "bertfit_int8", "bits": 8, "weights": "per_row_symmetric",
-//                           "activations": "per_row_symmetric_dynamic", "format_version": 1, "modules": [...]}
+//                           "activations": "per_row_symmetric_dynamic", "format_version": 1, "modules":
+//                           [...]}
 // which transformers refuses with an error naming the unknown quant_method, and which every bertfit command
 // that cannot run it (finetune, pretrain: hf_model_dir's load_pretrained) refuses by name.
 #pragma once
@@ -26,7 +27,8 @@ class LogSink;
 inline constexpr const char* kInt8QuantMethod = "bertfit_int8";
 inline constexpr int kInt8FormatVersion = 1;
 
-// True when config.json has a "quantization_config" block (of any method: the caller decides what it can run).
+// True when config.json has a "quantization_config" block (of any method: the caller decides what it can
+// run).
 bool has_quantization_config(const ModelConfig& config);
 // Throws ConfigError naming dir when its config is quantized: for loaders that need float weights.
 void reject_quantized(const ModelConfig& config, const std::string& dir, const std::string& what);

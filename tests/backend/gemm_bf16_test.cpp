@@ -113,7 +113,8 @@ void check_against_reference(const Case& c, const Operands& o, const std::vector
     for (int64_t n = 0; n < c.N; ++n) {
       double S = 0;
       for (int64_t k = 0; k < c.K; ++k)
-        S += std::fabs(static_cast<double>(round_to_bf16(a_at(c, o, m, k))) * round_to_bf16(b_at(c, o, k, n)));
+        S +=
+            std::fabs(static_cast<double>(round_to_bf16(a_at(c, o, m, k))) * round_to_bf16(b_at(c, o, k, n)));
       const double bound = gamma * (std::fabs(c.alpha) * S + (c.bias ? std::fabs(o.bias[n]) : 0.0) +
                                     (c.beta == 0.0f ? 0.0 : std::fabs(c.beta * o.C[m * o.ldc + n])));
       const double g = got[m * o.ldc + n], w = R[m * o.ldc + n];
@@ -131,9 +132,9 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   // 1, 5, 17, 63-65: inside and around one tile of each kernel; 145: a 144-row block + 1; K = 7, 65, 513,
   // 1025: odd K (a zero-padded last pair), K past the 512-long chunk (partial sums stored and reloaded).
-  const int64_t shapes[][3] = {{1, 1, 1},    {5, 3, 7},     {1, 65, 300},   {17, 1, 64},  {63, 64, 65},
-                               {64, 65, 63}, {65, 17, 5},   {145, 33, 513}, {13, 300, 17}, {300, 63, 1025},
-                               {7, 129, 2}};
+  const int64_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},       {1, 65, 300}, {17, 1, 64},
+                               {63, 64, 65},  {64, 65, 63},    {65, 17, 5},  {145, 33, 513},
+                               {13, 300, 17}, {300, 63, 1025}, {7, 129, 2}};
   const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}, {-1.5f, 0.0f}};
   int i = 0;
   for (const auto& s : shapes)

@@ -84,8 +84,8 @@ std::vector<float> run_reference(const Case& c, const Operands& o) {
 TEST(GemmInt8, EqualsTheExactIntegerReferenceOnEveryPath) {
   // 1, 5, 13, 31-33, 145, 300: inside and around the 12 x 32 tile and the 144-row block; K = 1, 3, 5, 63
   // (not a multiple of 4: zero-padded groups), 1025 and 3000 (past the 1024-long chunk: partial sums kept).
-  const Case cases[] = {{1, 1, 1, 0, true},      {5, 3, 3, 1, false},    {13, 33, 64, 0, true},
-                        {12, 32, 5, 2, true},    {145, 31, 63, 0, false}, {300, 65, 1025, 3, true},
+  const Case cases[] = {{1, 1, 1, 0, true},       {5, 3, 3, 1, false},     {13, 33, 64, 0, true},
+                        {12, 32, 5, 2, true},     {145, 31, 63, 0, false}, {300, 65, 1025, 3, true},
                         {17, 100, 3000, 0, true}, {2, 768, 768, 0, true}};
   uint64_t seed = 1;
   for (Isa isa : {Isa::AVX512, Isa::AVX2}) {

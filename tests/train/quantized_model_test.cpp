@@ -141,8 +141,8 @@ TEST_F(QuantizedModelTest, StoresThePerRowQuantizationOfTheFloatWeights) {
 }
 
 TEST_F(QuantizedModelTest, FloatLoadersAndBackwardRefuseAnInt8Model) {
-  const std::string m = message_of<ConfigError>(
-      [&] { load_pretrained(int8_dir(), HeadKind::SEQUENCE_CLASSIFICATION, {}); });
+  const std::string m =
+      message_of<ConfigError>([&] { load_pretrained(int8_dir(), HeadKind::SEQUENCE_CLASSIFICATION, {}); });
   EXPECT_NE(m.find("quant_method = \"bertfit_int8\""), std::string::npos) << m;
   auto q = load();
   q->reserve(3, 20, -1, ArenaUse::TRAINING);
@@ -156,8 +156,8 @@ TEST_F(QuantizedModelTest, FloatLoadersAndBackwardRefuseAnInt8Model) {
 TEST_F(QuantizedModelTest, AnotherMethodOrVersionIsAConfigError) {
   ModelConfig c = read_config_json(int8_dir() + "/config.json");
   c.extra_json["quantization_config"] = R"({"quant_method": "gptq", "bits": 4})";
-  std::string m = message_of<ConfigError>(
-      [&] { load_int8_model(int8_dir(), c, HeadKind::SEQUENCE_CLASSIFICATION, {}); });
+  std::string m =
+      message_of<ConfigError>([&] { load_int8_model(int8_dir(), c, HeadKind::SEQUENCE_CLASSIFICATION, {}); });
   EXPECT_NE(m.find("quant_method \"gptq\" is not one bertfit runs"), std::string::npos) << m;
   c.extra_json["quantization_config"] = R"({"quant_method": "bertfit_int8", "format_version": 2})";
   m = message_of<ConfigError>([&] { load_int8_model(int8_dir(), c, HeadKind::SEQUENCE_CLASSIFICATION, {}); });

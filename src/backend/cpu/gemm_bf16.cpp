@@ -49,7 +49,8 @@ T* scratch(AlignedBuffer<T>& buf, int64_t n) {
   return buf.data();
 }
 
-// bf16 with subnormals read as zero (the instruction's DAZ, applied here so both paths see the same operands).
+// bf16 with subnormals read as zero (the instruction's DAZ, applied here so both paths see the same
+// operands).
 inline uint32_t to_bf16_daz(float f) {
   const uint16_t b = bf16_from_float(f);
   return (b & 0x7F80u) == 0 ? 0u : b;
@@ -305,7 +306,8 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
 }  // namespace
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C, int64_t ldc) {
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
+               int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // the empty sum, then the epilogue (as gemm_packed)
     const float x0 = alpha == 1.0f ? 0.0f : alpha * 0.0f;
@@ -343,7 +345,9 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 void gemm_bf16_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                          const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias,
                          float beta, float* C, int64_t ldc) {
-  auto bf = [](float f) { return static_cast<double>(float_from_bf16(static_cast<uint16_t>(to_bf16_daz(f)))); };
+  auto bf = [](float f) {
+    return static_cast<double>(float_from_bf16(static_cast<uint16_t>(to_bf16_daz(f))));
+  };
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double s = 0;

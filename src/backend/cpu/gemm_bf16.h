@@ -21,7 +21,8 @@
 namespace bertfit {
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C, int64_t ldc);
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
+               int64_t ldc);
 
 // Oracle for the tests: the operands rounded to bf16 (as above), the products summed in double, then the same
 // epilogue in double, rounded once.

@@ -243,8 +243,7 @@ void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, con
   // A thread's own buffers: gemm_int8 may be called from several threads at once (inside a parallel region).
   uint8_t* xq = scratch(q_buf, M * ldq);
   float* xs = scratch(s_buf, M);
-  const bool parallel =
-      M * W.N() * K >= kParallelMinMac && !omp_in_parallel() && omp_get_max_threads() > 1;
+  const bool parallel = M * W.N() * K >= kParallelMinMac && !omp_in_parallel() && omp_get_max_threads() > 1;
   // Quantize (xq + 128 as bytes; the k padding stays as it is: the weights' padding is 0).
   const bool vnni = use_avx512_vnni();
   auto quantize = [&](int64_t r0, int64_t r1) {

@@ -10,8 +10,9 @@
 //                                                               rounded multiplies, one rounded add)
 // AVX512_VNNI's vpdpbusd multiplies unsigned by signed bytes, so the kernel feeds it xq + 128 (in [1, 255])
 // and subtracts 128 * sum_k wq[n,k] (kept per row by Int8Weights): the same integer. The shifted sums stay
-// below K * 255 * 127 in magnitude, inside int32 for K <= 65536 (Int8Weights refuses longer rows). Without VNNI (or with
-// BERTFIT_MAX_ISA=avx2) a plain loop computes the same integers: every path gives the same bits.
+// below K * 255 * 127 in magnitude, inside int32 for K <= 65536 (Int8Weights refuses longer rows). Without
+// VNNI (or with BERTFIT_MAX_ISA=avx2) a plain loop computes the same integers: every path gives the same
+// bits.
 #pragma once
 
 #include <cstdint>
