@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The engine benchmark, one command: bertfit vs PyTorch (at its best setting) vs ONNX Runtime (inference),
-# plus OpenBLAS's sgemm rate, all measured in this run on this machine, then a table of ratios and targets.
+# plus OpenBLAS's sgemm rate and the machine's FMA peak (bench/engine/fma_peak.h), all measured in this run on
+# this machine, then a table of ratios and targets.
 #
 #   bash bench/engine/run.sh [--quick] [--profile] [--no-ort] [--rounds N] [--out DIR]
 #
@@ -132,6 +133,11 @@ echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), 
 echo "== OpenBLAS sgemm rate (4096x768 @ 768x768)"
 run -- "$BENCH" --case sgemm --threads 2 --warmup 2 --repeats 5
 run -- "$BENCH" --case sgemm --threads 1 --warmup 2 --repeats 5
+echo "== FMA peak (independent FMA chains on all vector registers; the ceiling for model FLOP/s)"
+for t in 2 1; do
+  run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 2 --repeats 5
+  run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 2 --repeats 5 --setting avx2
+done
 
 # The profile is the stderr of bertfit()'s first run (the default-waiting one), kept in last_profile.txt.
 show_profile() { ((PROFILE)) && sed 's/^/   | /' "$OUT/last_profile.txt" | tee -a "$OUT/profile.txt"; return 0; }

@@ -14,14 +14,12 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
   add_training_options(cmd, a);
   cmd->get_option("--model_name_or_path")->required();
   auto* g = "Data";
-  cmd->add_option(option_names("train_file"), a->train_file, "Training data: .tsv, .csv or .jsonl")
-      ->required()
+  cmd->add_option(option_names("train_file"), a->train_file,
+                  "Training data: .tsv, .csv or .jsonl (required to train)")
       ->group(g);
-  cmd->add_option(
-         option_names("do_predict"), a->do_predict,
-         "After training, label --test_file: output_dir/predict_results.txt (and submission.csv with "
-         "--id_column)")
-      ->capture_default_str()
+  cmd->add_flag(option_names("do_predict"), a->do_predict,
+                "Label --test_file with the final model (alone: with --model_name_or_path, a fine-tuned "
+                "classifier): output_dir/predict_results.txt (and submission.csv with --id_column)")
       ->group(g);
   cmd->add_option(option_names("test_file"), a->test_file,
                   "--do_predict: the file to label (labels not needed)")
@@ -54,7 +52,8 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("head_length"), a->head_length,
-                  "head_tail: tokens kept from the head (paper: 128)")
+                  "head_tail: text tokens kept from the head (-1: a quarter of them, the paper's 128 at "
+                  "length 512)")
       ->capture_default_str()
       ->group(g);
   cmd->add_option(

@@ -35,7 +35,8 @@ void add_pretrain_options(CLI::App* cmd, PretrainArgs* a) {
                   "Tokenizer directory (default: the model's)")
       ->group(g);
   cmd->add_flag(option_names("train_tokenizer"), a->train_tokenizer,
-                "Train one on the training text (WordPiece for bert, byte-level BPE for roberta)")
+                "Train one on the training text (WordPiece for bert, byte-level BPE for roberta; a new model "
+                "without --tokenizer does)")
       ->group(g);
   cmd->add_option(option_names("vocab_size"), a->vocab_size, "--train_tokenizer: vocabulary size")
       ->capture_default_str()

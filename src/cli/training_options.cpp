@@ -7,6 +7,12 @@ void add_training_options(CLI::App* cmd, TrainingArgs* a, bool block_size_alias)
   cmd->add_option("--config",
                   "Read options from a TOML / INI (key = value) or JSON file, e.g. a run's "
                   "training_args.json; options on the command line win");
+  cmd->add_flag(option_names("do_train"), a->do_train,
+                "Train (with --do_eval / --do_predict: only the stages given run; with none of them, "
+                "training and the final evaluation)");
+  cmd->add_flag(option_names("do_eval"), a->do_eval,
+                "Evaluate the final model on the held-out data into output_dir/eval_results.json (alone: "
+                "evaluate --model_name_or_path without training)");
   cmd->add_option(option_names("model_name_or_path") + ",--model", a->model_name_or_path,
                   "HuggingFace model directory (config.json, weights, tokenizer files)");
   cmd->add_option(option_names("output_dir"), a->output_dir, "Where checkpoints and the final model go")

@@ -23,7 +23,7 @@ constexpr uint64_t kHeadSite = 1u << 20;  // dropout sites of the heads, after e
 }
 
 float BertModel::classification_forward(const int32_t* labels, float normalizer) {
-  const int64_t C = config_.hidden_size, NL = config_.num_labels(), F = feature_dim_, Fin = head_in_dim_;
+  const int64_t C = config_.hidden_size, NL = config_.num_labels(), Fin = head_in_dim_;
   const float p = dropout_p(config_.effective_classifier_dropout());
   const bool bert = config_.family == ModelFamily::BERT;
   std::vector<const float*>& hs = hidden_const_;

@@ -24,9 +24,9 @@ const std::vector<std::pair<ChunkPooling, const char*>> kPoolingNames = {
 FeatureKind parse_feature_kind(const std::string& name) {
   for (const auto& [k, n] : kFeatureNames)
     if (name == n) return k;
-  throw ConfigError(
-      "unknown feature kind \"" + name +
-      "\" (expected pooler, cls, layer, last4-concat, last4-mean, last4-max, all-concat, mean-tokens)");
+  std::string list;
+  for (const auto& [k, n] : kFeatureNames) list += (list.empty() ? "" : ", ") + std::string(n);
+  throw ConfigError("unknown value \"" + name + "\" (choices: " + list + ")");
 }
 std::string feature_kind_name(FeatureKind kind) {
   for (const auto& [k, n] : kFeatureNames)
@@ -36,7 +36,9 @@ std::string feature_kind_name(FeatureKind kind) {
 ChunkPooling parse_chunk_pooling(const std::string& name) {
   for (const auto& [k, n] : kPoolingNames)
     if (name == n) return k;
-  throw ConfigError("unknown chunk pooling \"" + name + "\" (expected none, mean, max, attention)");
+  std::string list;
+  for (const auto& [k, n] : kPoolingNames) list += (list.empty() ? "" : ", ") + std::string(n);
+  throw ConfigError("unknown value \"" + name + "\" (choices: " + list + ")");
 }
 std::string chunk_pooling_name(ChunkPooling p) {
   for (const auto& [k, n] : kPoolingNames)

@@ -45,7 +45,7 @@ Truncation parse_truncation(std::string_view name) {
   if (name == "head") return Truncation::HEAD;
   if (name == "tail") return Truncation::TAIL;
   if (name == "head_tail" || name == "head+tail" || name == "head-tail") return Truncation::HEAD_TAIL;
-  throw ConfigError("truncation '" + std::string(name) + "': expected head, tail or head_tail");
+  throw ConfigError("unknown value \"" + std::string(name) + "\" (choices: head, tail, head_tail)");
 }
 
 Encoding encode_truncated(const Tokenizer& tok, std::string_view text, int max_length, Truncation how,

@@ -13,6 +13,12 @@ int64_t EncodedExample::length() const {
   return n;
 }
 
+int resolve_head_length(int head_length, int max_seq_length, int specials) {
+  if (head_length >= 0) return head_length;
+  const int room = std::max(max_seq_length - specials, 0);
+  return (room * 128 + 255) / 510;  // round(room / 510 * 128)
+}
+
 void check_encode_options(const Tokenizer& tok, const EncodeOptions& options,
                           const std::string& length_option) {
   if (options.truncation != Truncation::HEAD_TAIL || options.max_chunks > 0) return;

@@ -35,6 +35,10 @@ struct EncodeOptions {
   int max_chunks = 0;  // > 0: split into chunks of max_seq_length (hierarchical), at most this many
 };
 
+// head_length -1 (finetune's default) becomes a quarter of the text tokens of a sequence of max_seq_length
+// with `specials` special tokens, rounded: the paper's 128 of 510 at 512. Other values are returned as given.
+int resolve_head_length(int head_length, int max_seq_length, int specials);
+
 // Throws ConfigError naming --head_length when head+tail truncation would keep the head only: a head_length
 // that leaves no room for the tail (at or above max_seq_length minus the tokenizer's special tokens). For
 // the options of a new run (finetune, tokenize); a trained model's recorded settings are applied as they

@@ -11,12 +11,14 @@
 #include "bertfit/error.h"
 #include "bertfit/io/checkpoint.h"
 #include "bertfit/io/config_json.h"
+#include "core/atomic_file.h"
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/split.h"
 #include "data/submission.h"
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
+#include "train/classifier.h"
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
@@ -112,18 +114,28 @@ void require(bool ok, const std::string& option, const std::string& why) {
 void FinetuneArgs::validate() const {
   TrainingArgs::validate();
   require(!model_name_or_path.empty(), "model_name_or_path", "is required");
-  require(!train_file.empty(), "train_file", "is required");
-  require(!label_column.empty(), "label_column", "is required for training");
+  require(!runs_training() || !train_file.empty(), "train_file", "is required to train");
+  require(!runs_training() || !label_column.empty(), "label_column", "is required for training");
+  require(runs_training() || !do_eval || !validation_file.empty(), "validation_file",
+          "is required with --do_eval without --do_train (the held-out data to evaluate on)");
   require(!do_predict || !test_file.empty(), "test_file", "is required with --do_predict");
   require(max_predict_samples >= 0, "max_predict_samples", "must be >= 0 (0: all)");
   require(validation_split >= 0 && validation_split < 1, "validation_split", "must be in [0, 1)");
-  check_choice("truncation", truncation, {"head", "tail", "head_tail", "head+tail"});
-  require(head_length >= 0, "head_length", "must be >= 0 (it is clamped to max_seq_length - 2)");
-  check_choice("chunk_pooling", chunk_pooling, {"none", "mean", "max", "attention"});
+  // The names are the parsers' own (one list each), checked here so that a bad one fails before any work.
+  auto parses = [](const std::string& option, const auto& parse) {
+    try {
+      parse();
+    } catch (const ConfigError& e) {
+      throw ConfigError("option --" + option + ": " + e.what());
+    }
+  };
+  parses("truncation", [&] { parse_truncation(truncation); });
+  require(head_length >= -1, "head_length",
+          "must be >= 0 (-1: a quarter of the text tokens, the paper's 128 of 510 at length 512)");
+  parses("chunk_pooling", [&] { parse_chunk_pooling(chunk_pooling); });
   require(max_chunks >= 1, "max_chunks", "must be >= 1");
-  check_choice("features", features,
-               {"default", "pooler", "cls", "layer", "last4-concat", "last4-mean", "last4-max", "all-concat",
-                "mean-tokens"});
+  if (features != "default")  // "default": the family's (pooler for BERT, cls for RoBERTa)
+    parses("features", [&] { parse_feature_kind(features); });
   require(layerwise_lr_decay > 0 && layerwise_lr_decay <= 1, "layerwise_lr_decay", "must be in (0, 1]");
   require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
   require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
@@ -136,6 +148,36 @@ std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
+}
+
+// The classification task's named metrics (the loop's log_history entries and eval_results.json).
+EvalMetrics named_metrics(const EvalOutput& e) {
+  EvalMetrics m;
+  m.values = {{"loss", e.loss},
+              {"accuracy", e.metrics.accuracy},
+              {"error_rate", e.metrics.error_rate},
+              {"macro_f1", e.metrics.macro.f1},
+              {"micro_f1", e.metrics.micro.f1},
+              {"weighted_f1", e.metrics.weighted.f1}};
+  m.runtime = e.runtime;
+  m.samples = static_cast<int64_t>(e.predictions.size());
+  return m;
+}
+
+// A seeded subset of k of the examples, in file order (k <= 0 or >= their number: all).
+void keep_sample(Dataset* ds, int64_t k, uint64_t seed) {
+  const int64_t n = static_cast<int64_t>(ds->examples.size());
+  if (k <= 0 || k >= n) return;
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  Rng rng(seed);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[rng.below(static_cast<uint64_t>(i + 1))]);
+  idx.resize(static_cast<size_t>(k));
+  std::sort(idx.begin(), idx.end());
+  auto kept = decltype(ds->examples){};
+  kept.reserve(idx.size());
+  for (int64_t i : idx) kept.push_back(std::move(ds->examples[i]));
+  ds->examples = std::move(kept);
 }
 
 HeadOptions head_options_from(const FinetuneArgs& a, ModelFamily family) {
@@ -180,17 +222,7 @@ class ClassificationTask : public TrainingTask {
   bool has_eval_data() const override { return !dev_.empty(); }
   EvalMetrics evaluate(BertModel& model, const std::string& what) override {
     last_eval_ = run_evaluation(model, dev_, eval_batch_size_, pad_id_, what, pad_to_length_);
-    const EvalOutput& e = last_eval_;
-    EvalMetrics m;
-    m.values = {{"loss", e.loss},
-                {"accuracy", e.metrics.accuracy},
-                {"error_rate", e.metrics.error_rate},
-                {"macro_f1", e.metrics.macro.f1},
-                {"micro_f1", e.metrics.micro.f1},
-                {"weighted_f1", e.metrics.weighted.f1}};
-    m.runtime = e.runtime;
-    m.samples = static_cast<int64_t>(e.predictions.size());
-    return m;
+    return named_metrics(last_eval_);
   }
   BestModelMetric best_metric() const override {
     return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
@@ -225,20 +257,77 @@ class ClassificationTask : public TrainingTask {
   EvalOutput last_eval_;
 };
 
-// A seeded subset of k of the examples, in file order (k <= 0 or >= their number: all).
-void keep_sample(Dataset* ds, int64_t k, uint64_t seed) {
-  const int64_t n = static_cast<int64_t>(ds->examples.size());
-  if (k <= 0 || k >= n) return;
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  Rng rng(seed);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(idx[i], idx[rng.below(static_cast<uint64_t>(i + 1))]);
-  idx.resize(static_cast<size_t>(k));
-  std::sort(idx.begin(), idx.end());
-  auto kept = decltype(ds->examples){};
-  kept.reserve(idx.size());
-  for (int64_t i : idx) kept.push_back(std::move(ds->examples[i]));
-  ds->examples = std::move(kept);
+// --do_predict's output: predict_results.txt (index, prediction: HF's layout) and, with an id column, the
+// submission CSV, both in output_dir.
+void write_predictions(const FinetuneArgs& args, const Dataset& test_ds, const EvalOutput& e,
+                       const LabelMap& labels, FinetuneResult* result) {
+  std::vector<std::string> ids, predicted;
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < e.predictions.size(); ++i) {
+    predicted.push_back(labels.label(e.predictions[i]));
+    ids.push_back(test_ds.examples[i].id);
+    rows.push_back({std::to_string(i), predicted.back()});
+  }
+  result->predictions_file = args.output_dir + "/predict_results.txt";
+  data::write_tsv(result->predictions_file, {"index", "prediction"}, rows);
+  log_message("wrote " + std::to_string(rows.size()) + " predictions to " + result->predictions_file);
+  if (!args.id_column.empty()) {
+    result->submission_file = args.output_dir + "/submission.csv";
+    data::write_submission_csv(result->submission_file, ids, predicted, args.id_column, args.label_column);
+    log_message("wrote the submission " + result->submission_file);
+  }
+}
+
+data::DatasetSpec dataset_spec(const FinetuneArgs& args) {
+  data::DatasetSpec spec;
+  spec.table.format = data::parse_file_format(args.format);
+  spec.table.quoting = data::parse_quoting(args.quoting);
+  spec.text_columns = args.text_columns;
+  spec.text_separator = args.text_separator;
+  spec.text_pair_column = args.text_pair_column;
+  spec.label_column = args.label_column;
+  spec.id_column = args.id_column;
+  return spec;
+}
+
+// The test file as prediction input: its labels, if any, are not read.
+Dataset read_test_file(const FinetuneArgs& args) {
+  data::DatasetSpec test_spec = dataset_spec(args);
+  test_spec.label_column.clear();
+  Dataset test_ds = data::read_dataset(args.test_file, test_spec);
+  keep_sample(&test_ds, args.max_predict_samples, args.seed ^ 0x7E57ull);
+  return test_ds;
+}
+
+// --do_eval and / or --do_predict without --do_train (HF run_classification's stages): model_name_or_path is
+// a fine-tuned classifier, used with the encoding it was trained with (train/classifier.h).
+FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
+  Classifier c = load_classifier(args.model_name_or_path);
+  const int threads = num_threads();
+  FinetuneResult result;
+  result.output_dir = args.output_dir;
+  if (args.do_eval) {
+    Dataset dev_ds = data::read_dataset(args.validation_file, dataset_spec(args));
+    keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
+    const auto dev_ex = encode_for(c, dev_ds, threads);
+    result.final_eval = classify(c, dev_ex, args.per_device_eval_batch_size, "eval");
+    nlohmann::json j = named_metrics(result.final_eval).log_entry("eval", 0, 0);
+    j.erase("epoch");  // no training ran: HF omits the epoch then
+    j.erase("step");
+    write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
+                fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
+                fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +
+                fmt("%.4f", result.final_eval.loss));
+    log_message("validation:\n" + classification_report(result.final_eval.metrics, c.labels.id2label(), 4));
+  }
+  if (args.do_predict) {
+    const Dataset test_ds = read_test_file(args);
+    const auto test_ex = encode_for(c, test_ds, threads);
+    const EvalOutput e = classify(c, test_ex, args.per_device_eval_batch_size, "predict");
+    write_predictions(args, test_ds, e, c.labels, &result);
+  }
+  return result;
 }
 
 }  // namespace
@@ -257,17 +346,11 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   set_num_threads(args.threads);
   const int threads = num_threads();
   const std::string resume = prepare_output_dir(args);
+  if (!args.runs_training()) return evaluate_and_predict(args);
 
   // Data.
   const Tokenizer tok = Tokenizer::from_directory(args.model_name_or_path);
-  data::DatasetSpec spec;
-  spec.table.format = data::parse_file_format(args.format);
-  spec.table.quoting = data::parse_quoting(args.quoting);
-  spec.text_columns = args.text_columns;
-  spec.text_separator = args.text_separator;
-  spec.text_pair_column = args.text_pair_column;
-  spec.label_column = args.label_column;
-  spec.id_column = args.id_column;
+  const data::DatasetSpec spec = dataset_spec(args);
   Dataset train_ds = data::read_dataset(args.train_file, spec);
   const LabelMap labels = LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
@@ -313,8 +396,10 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
                 std::to_string(max_positions) + " positions; using " +
                 std::to_string(settings.max_seq_length));
-  settings.truncation = args.truncation == "head+tail" ? "head_tail" : args.truncation;
-  settings.head_length = std::min(args.head_length, settings.max_seq_length - 2);
+  settings.truncation =
+      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
+  settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
+                                             static_cast<int>(tok.num_special_tokens(false)));
   settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
   write_classifier_settings(&config, settings);
   LoadedModel loaded = load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION,
@@ -336,6 +421,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   enc.truncation = parse_truncation(settings.truncation);
   enc.head_length = settings.head_length;
   enc.max_chunks = settings.max_chunks;
+  check_encode_options(tok, enc);  // a head_length that leaves no tail is an error, not head-only
   const auto train_ex = encode_examples(tok, train_ds, &labels, enc, threads);
   const auto dev_ex = encode_examples(tok, dev_ds, &labels, enc, threads);
   if (train_ex.empty()) throw ConfigError(args.train_file + ": no training examples");
@@ -355,6 +441,9 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                 std::to_string(config.hidden_size) + ", " + std::to_string(model.table().num_parameters()) +
                 " parameters; features " + feature_kind_name(settings.head.features) + ", " +
                 settings.truncation +
+                (enc.truncation == Truncation::HEAD_TAIL && !settings.max_chunks
+                     ? " (head " + std::to_string(settings.head_length) + ")"
+                     : "") +
                 (settings.max_chunks ? ", chunks <= " + std::to_string(settings.max_chunks) + " pooled by " +
                                            chunk_pooling_name(settings.head.chunk_pooling)
                                      : "") +
@@ -395,11 +484,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     log_message("validation:\n" + classification_report(result.final_eval.metrics, labels.id2label(), 4));
   }
   if (args.do_predict) {
-    // The test file as prediction input (its labels, if any, are not read), encoded as training was.
-    data::DatasetSpec test_spec = spec;
-    test_spec.label_column.clear();
-    Dataset test_ds = data::read_dataset(args.test_file, test_spec);
-    keep_sample(&test_ds, args.max_predict_samples, args.seed ^ 0x7E57ull);
+    const Dataset test_ds = read_test_file(args);  // encoded as training was
     const auto test_ex = encode_examples(tok, test_ds, &labels, enc, threads);
     int64_t test_longest = 1, test_k = 1;
     for (const auto& e : test_ex) {
@@ -409,21 +494,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     model.reserve(args.per_device_eval_batch_size * test_k, std::max(test_longest, pad_to_length));
     const EvalOutput e = run_evaluation(model, test_ex, args.per_device_eval_batch_size, tok.pad_id(),
                                         "predict", pad_to_length);
-    std::vector<std::string> ids, predicted;
-    std::vector<std::vector<std::string>> rows;
-    for (size_t i = 0; i < test_ex.size(); ++i) {
-      predicted.push_back(labels.label(e.predictions[i]));
-      ids.push_back(test_ds.examples[i].id);
-      rows.push_back({std::to_string(i), predicted.back()});
-    }
-    result.predictions_file = args.output_dir + "/predict_results.txt";
-    data::write_tsv(result.predictions_file, {"index", "prediction"}, rows);
-    log_message("wrote " + std::to_string(rows.size()) + " predictions to " + result.predictions_file);
-    if (!args.id_column.empty()) {
-      result.submission_file = args.output_dir + "/submission.csv";
-      data::write_submission_csv(result.submission_file, ids, predicted, args.id_column, args.label_column);
-      log_message("wrote the submission " + result.submission_file);
-    }
+    write_predictions(args, test_ds, e, labels, &result);
   }
   return result;
 }

@@ -23,9 +23,10 @@ struct FinetuneArgs : TrainingArgs {
   FinetuneArgs();
   // Data: TSV / CSV / JSONL, columns by name (validation_file, format, quoting, text columns: TrainingArgs).
   std::string train_file;
-  // HF run_classification's --do_predict: after training, the model written to output_dir labels test_file
-  // (labels not needed) into output_dir/predict_results.txt (index, prediction, as HF), and, with an
-  // id_column, the submission CSV output_dir/submission.csv (id_column,label_column headers).
+  // HF run_classification's --do_predict: the final model (after training, or model_name_or_path, a
+  // fine-tuned classifier, without --do_train) labels test_file (labels not needed) into
+  // output_dir/predict_results.txt (index, prediction, as HF), and, with an id_column, the submission CSV
+  // output_dir/submission.csv (id_column,label_column headers).
   bool do_predict = false;
   std::string test_file;
   int64_t max_predict_samples = 0;  // > 0: a seeded subset of the test file, in file order
@@ -42,8 +43,11 @@ struct FinetuneArgs : TrainingArgs {
   // only the time grows. Off by default (HF's run_glue defaults to on).
   bool pad_to_max_length = false;
   std::string truncation = "head_tail";  // head | tail | head_tail
-  int head_length = 128;                 // head_tail: first 128 tokens + the last (max - 2 - 128)
-  std::string chunk_pooling = "none";    // none | mean | max | attention: hierarchical long-text encoding
+  // head_tail: the first head_length text tokens + the last (max - specials - head_length). -1: a quarter of
+  // the text tokens, rounded (the paper's 128 + 382 at max_seq_length 512; 32 + 94 at 128). A head_length
+  // that leaves no tail is an error (check_encode_options), never silently head-only.
+  int head_length = -1;
+  std::string chunk_pooling = "none";  // none | mean | max | attention: hierarchical long-text encoding
   int max_chunks = 8;
   // Classifier features.
   std::string features = "default";  // default | pooler | cls | layer | last4-concat | last4-mean | last4-max
@@ -57,6 +61,7 @@ struct FinetuneArgs : TrainingArgs {
   double label_smoothing_factor = 0;
   ClassificationMetric metric_for_best_model = ClassificationMetric::ACCURACY;
 
+  bool stage_flags_given() const override { return do_train || do_eval || do_predict; }
   bool greater_is_better() const { return metric_for_best_model != ClassificationMetric::LOSS; }
   void own_fields_to_json(nlohmann::ordered_json* j) const override;
   // Throws ConfigError naming the option for values out of range or unknown names.

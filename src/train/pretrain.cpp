@@ -370,9 +370,10 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
                         : !args.tokenizer_name.empty() ? args.tokenizer_name
                                                        : args.model_name_or_path;
   if (tok_dir.empty()) {
+    // A new model without a tokenizer gets one trained on its text: a model from nothing is one command.
     if (!args.train_tokenizer)
-      throw ConfigError(
-          "a new model needs a tokenizer: --tokenizer DIR, or --train_tokenizer --vocab_size N");
+      log_message("no --tokenizer given: training a vocabulary of up to " + std::to_string(args.vocab_size) +
+                  " on the training text (as --train_tokenizer)");
     tok_dir = args.output_dir + "/tokenizer";
     const std::string corpus = args.output_dir + "/tokenizer-corpus.txt";
     {

@@ -35,10 +35,11 @@ int64_t TrainingArgs::effective_save_steps() const {
 
 nlohmann::ordered_json TrainingArgs::to_json() const {
   nlohmann::ordered_json j;
-  BF_JSON_FIELDS(j, model_name_or_path, output_dir, overwrite_output_dir, validation_file, format, quoting,
-                 text_columns, text_separator, max_train_samples, max_eval_samples, max_seq_length,
-                 hidden_dropout_prob, attention_probs_dropout_prob, learning_rate, weight_decay, adam_beta1,
-                 adam_beta2, adam_epsilon, max_grad_norm, warmup_ratio, warmup_steps);
+  BF_JSON_FIELDS(j, do_train, do_eval, model_name_or_path, output_dir, overwrite_output_dir, validation_file,
+                 format, quoting, text_columns, text_separator, max_train_samples, max_eval_samples,
+                 max_seq_length, hidden_dropout_prob, attention_probs_dropout_prob, learning_rate,
+                 weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm, warmup_ratio,
+                 warmup_steps);
   j["lr_scheduler_type"] = choice_name(lr_scheduler_type, schedule_kind_names());
   BF_JSON_FIELDS(j, num_train_epochs, max_steps, per_device_train_batch_size, per_device_eval_batch_size,
                  gradient_accumulation_steps, seed);

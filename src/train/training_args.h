@@ -88,6 +88,14 @@ struct TrainingArgs {
         num_train_epochs(d.num_train_epochs),
         per_device_train_batch_size(d.per_device_train_batch_size),
         per_device_eval_batch_size(d.per_device_eval_batch_size) {}
+  // The stages to run (HF's run_classification / run_mlm flags). When none is given (none of these, nor
+  // finetune's --do_predict), a run trains and then evaluates: bertfit's default, where HF's scripts would do
+  // nothing. When any is given, exactly the stages given run.
+  bool do_train = false;
+  bool do_eval = false;
+  bool runs_training() const { return do_train || !stage_flags_given(); }
+  bool runs_final_evaluation() const { return do_eval || !stage_flags_given(); }
+  virtual bool stage_flags_given() const { return do_train || do_eval; }
   // Model and output.
   std::string model_name_or_path;
   std::string output_dir;

@@ -194,6 +194,18 @@ LoopResult TrainingLoop::run() {
   TrainerState state;
   LossTracker losses;
   LoopResult result;
+  if (!a.runs_training()) {
+    // --do_eval alone: the given model evaluated; nothing trained, nothing saved but eval_results.json.
+    if (!task_.has_eval_data())
+      throw ConfigError("--do_eval without --do_train: there is no held-out data to evaluate on");
+    result.final_eval = task_.evaluate(model_, "eval");
+    nlohmann::json j = result.final_eval->log_entry("eval", 0, 0);
+    j.erase("epoch");  // no training ran: HF omits the epoch then
+    j.erase("step");
+    write_file_atomic(a.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    log_message("eval: " + task_.describe(*result.final_eval));
+    return result;
+  }
   if (!resume_.empty()) {
     load_weights_into(model_, resume_);
     load_optimizer_state(opt_, resume_ + "/optimizer.safetensors");  // refuses other group rates
@@ -339,7 +351,7 @@ LoopResult TrainingLoop::run() {
   result.best_checkpoint = state.best_model_checkpoint;
   save_pretrained(model_, a.output_dir, &tokenizer_);
   write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
-  if (task_.has_eval_data()) {
+  if (task_.has_eval_data() && a.runs_final_evaluation()) {
     result.final_eval = task_.evaluate(model_, "final eval");
     nlohmann::json j = result.final_eval->log_entry("eval", state.epoch, state.global_step);
     if (result.initial_eval) j["initial_eval_loss"] = result.initial_eval->value("loss");

@@ -210,6 +210,14 @@ errors)
     --overwrite_output_dir
   expect_error label-evaluate "dev_label.tsv:4: unknown label 'no-such-section' (not among the training labels" \
     "$BF" evaluate --model ft --file dev_label.tsv
+  # Item 3: the user's file-system errors name the path and exit 1 (not an internal error, exit 2).
+  echo not a directory >out_file
+  expect_error output-is-file "out_file" \
+    "$BF" finetune "${FT[@]}" --max_steps 1 --output_dir out_file --overwrite_output_dir
+  expect_error output-unwritable "/proc/bertfit-e2e" \
+    "$BF" finetune "${FT[@]}" --max_steps 1 --output_dir /proc/bertfit-e2e/run
+  expect_error predict-unwritable "/proc/bertfit-e2e" \
+    "$BF" predict --model ft --file "$DATA/test.tsv" --text_columns title,abstract --output /proc/bertfit-e2e/p.tsv
   # A3: a header and no rows.
   head -1 "$DATA/dev.tsv" >header_only.tsv
   expect_error empty-finetune "header_only.tsv: no data rows" \
@@ -257,8 +265,21 @@ wired)
   # A6: finetune checks --head_length (needs check_encode_options called by finetune, without the clamp).
   expect_error head-length-ft "--head_length 62 leaves no room for the tail" \
     "$BF" finetune "${FT_BASE[@]}" --head_length 62 --max_steps 1 --output_dir ft_h --overwrite_output_dir
-  expect_error head-length-default "--head_length 128 leaves no room for the tail" \
-    "$BF" finetune "${FT_BASE[@]}" --max_steps 1 --output_dir ft_h --overwrite_output_dir
+  # The default head_length is a quarter of the text tokens (16 of 62 at length 64), recorded in config.json.
+  run head-length-default "$BF" finetune "${FT_BASE[@]}" --max_steps 1 --output_dir ft_h --overwrite_output_dir
+  grep -q '"head_length": 16' ft_h/config.json || fail "head_length default: $(grep head_length ft_h/config.json)"
+  grep -q 'head_tail (head 16)' head-length-default.log || fail "the model line does not name the head length"
+  # Stages as HF's run_classification: --do_eval / --do_predict alone use the fine-tuned model, train nothing.
+  run stages "$BF" finetune --model ft_h --validation_file "$DATA/dev.tsv" --test_file "$DATA/test.tsv" \
+    --text_columns title,abstract --label_column categories --id_column paperid --do_eval --do_predict \
+    --output_dir ft_stages "${COMMON[@]}"
+  [[ -f ft_stages/eval_results.json && -f ft_stages/submission.csv && ! -e ft_stages/model.safetensors ]] ||
+    fail "--do_eval --do_predict alone: $(ls ft_stages)"
+  "$BF" evaluate --model ft_h --file "$DATA/dev.tsv" --text_columns title,abstract --label_column categories \
+    --output ev.json >/dev/null 2>&1 || fail "evaluate ft_h"
+  acc_stage=$(grep -o '"eval_accuracy": [0-9.e-]*' ft_stages/eval_results.json | awk '{print $2}')
+  acc_eval=$(grep -o '"accuracy": [0-9.e-]*' ev.json | awk '{print $2}')
+  [[ -n "$acc_stage" && "$acc_stage" == "$acc_eval" ]] || fail "--do_eval accuracy $acc_stage != evaluate's $acc_eval"
   # A8: resuming with another layer-wise decay (needs load_optimizer_state in the resume).
   run ft-decay "$BF" finetune "${FT[@]}" --validation_file "$DATA/dev.tsv" --max_steps 4 \
     --eval_strategy steps --eval_steps 2 --save_total_limit 0 --layerwise_lr_decay 0.9 --output_dir ft_d \

@@ -163,11 +163,15 @@ TEST(TrainingOptions, AnUnknownChoiceNamesTheOptionAndTheChoices) {
   EXPECT_EQ(config_error([&] {
               with({"--truncation", "middle"}).validate();
             }),
-            "option --truncation: unknown value \"middle\" (choices: head, tail, head_tail, head+tail)");
+            "option --truncation: unknown value \"middle\" (choices: head, tail, head_tail)");
   EXPECT_EQ(config_error([&] {
               with({"--features", "pool"}).validate();
-            }).rfind("option --features: unknown", 0),
+            }).rfind("option --features: unknown value \"pool\" (choices: pooler, cls, ", 0),
             0u);
+  EXPECT_EQ(config_error([&] {
+              with({"--chunk_pooling", "sum"}).validate();
+            }),
+            "option --chunk_pooling: unknown value \"sum\" (choices: none, mean, max, attention)");
 }
 
 TEST(TrainingOptions, MaxStepsHasOneMeaning) {

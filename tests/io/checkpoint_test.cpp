@@ -13,6 +13,7 @@
 #include "bertfit/io/config_json.h"
 #include "bertfit/io/safetensors.h"
 #include "io_test_util.h"
+#include "tiny_model_config.h"
 
 using namespace bertfit;
 using bertfit::test::expect_error;
@@ -231,16 +232,7 @@ TEST(Checkpoint, PreferenceAndTorchBin) {
 
 namespace {
 ModelConfig small_config() {
-  ModelConfig c;
-  c.vocab_size = 10;
-  c.hidden_size = 4;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 1;
-  c.intermediate_size = 8;
-  c.max_position_embeddings = 8;
-  c.id2label = {"neg", "mid", "pos"};
-  c.architectures = {"BertForSequenceClassification"};
-  return c;
+  return test::tiny_classifier_config(test::tiny_model_config(10, 4, 1, 1, 8, 8), {"neg", "mid", "pos"});
 }
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "bertfit/io/inspect.h"
 #include "bertfit/io/safetensors.h"
 #include "io_test_util.h"
+#include "tiny_model_config.h"
 
 using namespace bertfit;
 namespace fs = std::filesystem;
@@ -17,16 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 ModelConfig tiny_config() {
-  ModelConfig c;
-  c.vocab_size = 12;
-  c.hidden_size = 8;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 16;
-  c.max_position_embeddings = 16;
-  c.id2label = {"neg", "pos", "neu"};
-  c.architectures = {"BertForSequenceClassification"};
-  return c;
+  return test::tiny_classifier_config(test::tiny_model_config(12, 8, 2, 2, 16, 16), {"neg", "pos", "neu"});
 }
 
 // Writes a directory with every encoder tensor of `c`, a pooler and a classifier of `labels` rows.

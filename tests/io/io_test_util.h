@@ -17,9 +17,11 @@
 namespace bertfit::test {
 
 inline std::string temp_dir(const std::string& tag) {
-  // One stable directory per test (emptied first), so repeated runs do not accumulate directories.
+  // One directory per test and process (emptied first): the same test run at once from two checkouts (or two
+  // ctest runs) must not share it.
   auto base = std::filesystem::temp_directory_path() /
-              ("bertfit-io-" + tag + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+              ("bertfit-io-" + tag + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+               "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   return base.string();

@@ -6,19 +6,13 @@
 
 #include "bertfit/error.h"
 #include "model/bert_model.h"
+#include "tiny_model_config.h"
 
 namespace bertfit {
 namespace {
 
 ModelConfig tiny() {
-  ModelConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 16;
-  c.num_hidden_layers = 1;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 24;
-  c.max_position_embeddings = 16;
-  return c;
+  return test::tiny_model_config(50, 16, 1, 2, 24, 16);
 }
 
 TEST(MemoryCheck, NeedAboveAvailableIsAnErrorWithBothSizes) {

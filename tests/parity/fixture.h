@@ -77,7 +77,9 @@ struct Fixture {
     for (const TensorRef& t : file.tensors()) {
       const bool is_param = t.name.find('.') != std::string::npos && t.name.rfind("input.", 0) != 0 &&
                             t.name.rfind("expected.", 0) != 0 && t.name.rfind("grad.", 0) != 0;
-      if (is_param) EXPECT_TRUE(wanted.count(t.name)) << "model has no parameter " << t.name;
+      if (is_param) {
+        EXPECT_TRUE(wanted.count(t.name)) << "model has no parameter " << t.name;
+      }
     }
   }
 };

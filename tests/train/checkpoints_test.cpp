@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "bertfit/error.h"
+#include "tiny_model_config.h"
 
 namespace fs = std::filesystem;
 
@@ -114,14 +115,7 @@ TEST_F(Checkpoints, OtherEntriesAreNeverTouched) {
 
 // A tiny model: the optimizer's groups depend on its layers.
 ModelConfig tiny() {
-  ModelConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.intermediate_size = 24;
-  c.max_position_embeddings = 16;
-  return c;
+  return test::tiny_model_config(50, 16, 2, 2, 24, 16);
 }
 
 TEST_F(Checkpoints, OptimizerStateWithAnotherGroupLayoutIsAnError) {

@@ -476,7 +476,7 @@ TEST_F(Finetune, DoPredictLabelsTheTestFileAsPredictWould) {
   FinetuneArgs a = args("predict");
   a.train_file = (root_ / "train.tsv").string();
   a.max_steps = 6;
-  a.do_predict = true;
+  a.do_train = a.do_eval = a.do_predict = true;
   a.test_file = (root_ / "test.tsv").string();
   a.max_predict_samples = 25;
   const FinetuneResult r = finetune(a);
@@ -509,6 +509,98 @@ TEST_F(Finetune, DoPredictLabelsTheTestFileAsPredictWould) {
     ASSERT_TRUE(want.count(id)) << id;
     EXPECT_EQ(label, want[id]) << id;
     EXPECT_EQ(predictions[i], std::to_string(i - 1) + "\t" + label);
+  }
+}
+
+TEST_F(Finetune, StagesRunAsGiven) {
+  // HF's --do_train / --do_eval / --do_predict: when any is given, exactly those stages run. --do_train alone
+  // writes no eval_results.json; --do_eval / --do_predict without --do_train use the given fine-tuned model
+  // and give what the training run's final evaluation and prediction gave.
+  write_data(root_ / "train.tsv", 96, 20, 5, 6);
+  write_data(root_ / "dev.tsv", 40, 20, 5, 8);
+  write_data(root_ / "test.tsv", 30, 20, 5, 11);
+  FinetuneArgs a = args("stages_train");
+  a.train_file = (root_ / "train.tsv").string();
+  a.validation_file = (root_ / "dev.tsv").string();
+  a.max_steps = 4;
+  a.do_train = true;
+  FinetuneResult r = finetune(a);
+  EXPECT_FALSE(fs::exists(a.output_dir + "/eval_results.json"));
+  EXPECT_EQ(r.global_step, 4);
+
+  FinetuneArgs both = a;  // the same run with the final evaluation and prediction
+  both.output_dir = (root_ / "stages_all").string();
+  both.do_eval = both.do_predict = true;
+  both.test_file = (root_ / "test.tsv").string();
+  const FinetuneResult all = finetune(both);
+  ASSERT_TRUE(fs::exists(both.output_dir + "/eval_results.json"));
+
+  FinetuneArgs only = a;  // evaluate and predict with the trained model, no training
+  only.do_train = false;
+  only.do_eval = only.do_predict = true;
+  only.train_file.clear();
+  only.model_name_or_path = both.output_dir;
+  only.test_file = both.test_file;
+  only.output_dir = (root_ / "stages_eval").string();
+  const FinetuneResult e = finetune(only);
+  EXPECT_EQ(e.global_step, 0);
+  EXPECT_FALSE(fs::exists(only.output_dir + "/model.safetensors"));
+  EXPECT_EQ(e.final_eval.predictions, all.final_eval.predictions);
+  EXPECT_DOUBLE_EQ(e.final_eval.metrics.accuracy, all.final_eval.metrics.accuracy);
+  std::ifstream j(only.output_dir + "/eval_results.json");
+  const auto got = nlohmann::json::parse(j);
+  EXPECT_DOUBLE_EQ(got.at("eval_accuracy").get<double>(), all.final_eval.metrics.accuracy);
+  EXPECT_FALSE(got.contains("epoch"));
+  auto read = [](const std::string& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(read(only.output_dir + "/predict_results.txt"), read(both.output_dir + "/predict_results.txt"));
+
+  FinetuneArgs bad = only;  // --do_eval alone needs held-out data
+  bad.validation_file.clear();
+  bad.output_dir = (root_ / "stages_bad").string();
+  EXPECT_THROW(finetune(bad), ConfigError);
+}
+
+TEST_F(Finetune, ClassifierLoadsWhatTrainingWroteAndChecksItsInput) {
+  // The evaluate / predict path (train/classifier): the settings training recorded come back, the
+  // probabilities do not depend on the batch size (our GEMM's contract: an example's bits do not depend on
+  // its batch position or the batch's padding), and bad input is an error naming what is wrong.
+  write_data(root_ / "train.tsv", 96, 40, 37, 6);
+  write_data(root_ / "dev.tsv", 30, 40, 37, 8);
+  FinetuneArgs a = args("classifier");
+  a.train_file = (root_ / "train.tsv").string();
+  a.truncation = "tail";
+  a.max_steps = 3;
+  finetune(a);
+  Classifier c = load_classifier(a.output_dir);
+  EXPECT_EQ(c.settings.truncation, "tail");
+  EXPECT_EQ(c.settings.max_seq_length, 32);
+  EXPECT_EQ(c.labels.id2label(), (std::vector<std::string>{"neg", "pos"}));
+  data::DatasetSpec spec;
+  spec.id_column = "id";
+  const Dataset dev = data::read_dataset((root_ / "dev.tsv").string(), spec);
+  const auto ex = encode_for(c, dev, 1);
+  ASSERT_EQ(ex.size(), 30u);
+  EXPECT_EQ(ex[0].seqs[0].ids.size(), 32u);  // 40 words cut to the length limit
+  const EvalOutput one = classify(c, ex, 1, "eval"), many = classify(c, ex, 7, "eval");
+  EXPECT_EQ(one.probs, many.probs);
+  EXPECT_EQ(one.predictions, many.predictions);
+
+  std::ofstream(root_ / "bad_label.tsv") << "id\ttext\tlabel\nx\tw1 w2\tneutral\n";
+  try {
+    encode_for(c, data::read_dataset((root_ / "bad_label.tsv").string(), spec), 1);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_label.tsv:2: unknown label 'neutral'"), std::string::npos)
+        << e.what();
+  }
+  try {
+    load_classifier(model_);  // a masked-LM directory: no classifier head
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a fine-tuned classifier"), std::string::npos) << e.what();
   }
 }
 
