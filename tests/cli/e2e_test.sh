@@ -6,7 +6,7 @@
 #             predict -> submission CSV, on a small real file (Debian package descriptions, tests/fixtures/cli)
 #   resume    kill -9 at a random step, and the leftovers of a kill during a checkpoint save; then
 #             --resume_from_checkpoint latest ends with model.safetensors bitwise equal to an uninterrupted run
-#   lowp      low precision: finetune --bf16 learns; bertfit quantize -> evaluate / predict on the int8 model
+#   lowp      low precision: finetune --bf16 learns, pretrain --bf16 runs; bertfit quantize -> evaluate / predict on the int8 model
 #             (it learnt too); the AVX2 fallbacks give the same bits (a --bf16 run's model, the int8
 #             evaluation); finetune refuses an int8 directory by name; info names both paths
 #   errors    every input defect of issue 11 that the data and evaluation code decide: exit 1 and its message
@@ -313,6 +313,10 @@ lowp)
   run bf16-steps-avx2 env BERTFIT_MAX_ISA=avx2 "$BF" finetune "${FT[@]}" --max_steps 3 --bf16 --output_dir s256 \
     --overwrite_output_dir
   same_bytes s512/model.safetensors s256/model.safetensors
+  run pretrain-bf16 "$BF" pretrain --tokenizer_name tok --train_file corpus.txt --model_size tiny \
+    --max_seq_length 64 --per_device_train_batch_size 16 --learning_rate 1e-3 --max_steps 2 --bf16 \
+    --eval_strategy no --output_dir pt16 --overwrite_output_dir "${COMMON[@]}"
+  grep -q '"bf16": true' pt16/training_args.json || fail "pretrain's training_args.json does not record bf16"
   expect_error finetune-int8 "a quantized model (config.json quantization_config.quant_method = \"bertfit_int8\")" \
     "$BF" finetune "${FT_BASE[@]/pretrained/ft8}" --max_steps 1 --output_dir ft_bad --overwrite_output_dir
   expect_error quantize-twice "already an int8 model" "$BF" quantize ft8 ft88
