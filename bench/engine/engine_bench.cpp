@@ -2,6 +2,9 @@
 //
 //   bertfit_engine_bench --case train|infer|mlm|sgemm --model base|mini --batch B --seq T --threads N
 //                        [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15] [--setting LABEL]
+//                        [--precision fp32|bf16|int8]
+// --precision bf16: the encoder's products with bf16 operands (--bf16 of finetune / pretrain); int8 (infer
+// only): the encoder's linear layers quantized in memory as bertfit quantize does (train/quantized_model.h).
 //
 // Every case runs the library's real code path (BertModel forward/backward, clip_grad_norm, adamw_step), the
 // same calls a trainer makes; nothing here is benchmark-specific in the engine. Random token ids without
@@ -28,13 +31,15 @@
 #include "kernels/cross_entropy.h"
 #include "fma_peak.h"
 #include "model/bert_model.h"
+#include "train/quantized_model.h"
 
 namespace {
 
 using namespace bertfit;
 
 struct Args {
-  std::string kase = "train", model = "mini", setting;  // setting: a label for the result (e.g. p2)
+  std::string kase = "train", model = "mini", setting,
+              precision = "fp32";  // setting: a label for the result (e.g. p2)
   int64_t batch = 8, seq = 128;
   int threads = 2, warmup = 1, repeats = 3;
   bool profile = false;
@@ -69,9 +74,14 @@ Args parse(int argc, char** argv) {
       a.profile = true;
     else if (k == "--setting")
       a.setting = val();
+    else if (k == "--precision")
+      a.precision = val();
     else
       throw std::runtime_error("unknown argument " + k);
   }
+  if (a.precision != "fp32" && a.precision != "bf16" && a.precision != "int8")
+    throw std::runtime_error("--precision: fp32 | bf16 | int8");
+  if (a.precision == "int8" && a.kase != "infer") throw std::runtime_error("--precision int8: infer only");
   if (a.repeats < 1 || a.batch < 1 || a.seq < 1)
     throw std::runtime_error("repeats, batch and seq must be >= 1");
   return a;
@@ -204,6 +214,8 @@ void run_model(const Args& a) {
   BertModel m(c, head);
   m.init_weights(1);
   m.dropout_seed = 5;
+  if (a.precision == "bf16") m.matmul_precision = MatmulPrecision::BF16;
+  if (a.precision == "int8") quantize_in_memory(m);
   const bool train = a.kase != "infer";
   // Inference reserves as bertfit predict / evaluate do (classifier.cpp): nothing kept between layers.
   m.reserve(B, T, head == HeadKind::MASKED_LM ? masked : -1,
@@ -253,8 +265,10 @@ void run_model(const Args& a) {
   }
   char extra[256];
   std::snprintf(extra, sizeof extra,
-                ",\"loss\":%.6f,\"masked_rows\":%lld,\"sgemm_gflops\":%.1f,\"fma_gflops\":%.1f",
-                static_cast<double>(loss), static_cast<long long>(masked), sgemm_gflops, fma_gflops);
+                ",\"loss\":%.6f,\"masked_rows\":%lld,\"sgemm_gflops\":%.1f,\"fma_gflops\":%.1f,"
+                "\"precision\":\"%s\"",
+                static_cast<double>(loss), static_cast<long long>(masked), sgemm_gflops, fma_gflops,
+                a.precision.c_str());
   print_result(a, ms, model_gflop(c, m, a, masked), extra);
 }
 

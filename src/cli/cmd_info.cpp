@@ -1,6 +1,8 @@
 // `bertfit info`: what this build is and what it can do so far (BLAS, threads, commands).
 #include <cstdio>
 
+#include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/gemm_int8.h"
 #include "cli/commands.h"
 #include "core/cpu_features.h"
 #include "core/threading.h"
@@ -21,6 +23,9 @@ void add_info_command(CLI::App& app) {
 #else
     std::printf("ISA:     generic\n");
 #endif
+    // The low-precision paths (run-time dispatch, as the AVX-512 kernels; docs/quantization.md).
+    std::printf("bf16:    %s (--bf16 training)\n", gemm_bf16_path());
+    std::printf("int8:    %s (bertfit quantize models)\n", gemm_int8_path());
   });
 }
 

@@ -37,5 +37,6 @@ void add_report_command(CLI::App& app);    // report RUN_DIR... (src/cli/cmd_rep
 // output_dir/report.html for one finished run (finetune, pretrain).
 void write_run_report(const std::string& output_dir, const std::string& command);
 void add_serve_command(CLI::App& app);     // serve (src/cli/cmd_serve.cpp)
+void add_quantize_command(CLI::App& app);  // quantize IN_DIR OUT_DIR (src/cli/cmd_quantize.cpp)
 
 }  // namespace bertfit::cli

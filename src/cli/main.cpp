@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   bertfit::cli::add_pretrain_command(app);
   bertfit::cli::add_report_command(app);
   bertfit::cli::add_serve_command(app);
+  bertfit::cli::add_quantize_command(app);
   bertfit::set_log_sink(std::make_shared<StderrLogSink>());
   // Under mpirun (a build with MPI): one rank of a data-parallel run. Rank 0 speaks for the job; a rank that
   // fails says so itself, naming its rank, and ends every rank (no rank is left waiting in a collective).

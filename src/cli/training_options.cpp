@@ -141,6 +141,11 @@ void add_training_options(CLI::App* cmd, TrainingArgs* a, bool block_size_alias)
   cmd->add_option(option_names("threads"), a->threads, "Threads (0: all cores)")
       ->capture_default_str()
       ->group(g);
+  cmd->add_flag("--bf16", a->bf16,
+                "Mixed precision: the encoder's matrix products with bf16 operands and float accumulation "
+                "(AVX512_BF16 when the CPU has it, else emulated); float weights, gradients, optimizer, "
+                "LayerNorm, softmax and loss")
+      ->group(g);
   g = "Reports";
   cmd->add_option(option_names("report_to"), a->report_to,
                   "tensorboard (or all): TensorBoard event files in --logging_dir; none")

@@ -32,6 +32,16 @@ bool use_avx512() {
   return cap == 1 && cpu_has_avx512();
 }
 
+bool use_avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has && use_avx512();
+}
+
+bool use_avx512_vnni() {
+  static const bool has = __builtin_cpu_supports("avx512vnni");
+  return has && use_avx512();
+}
+
 void set_max_isa(Isa isa) {
   g_cap.store(isa == Isa::AVX512 ? 1 : 0, std::memory_order_relaxed);
 }

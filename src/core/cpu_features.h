@@ -13,6 +13,11 @@ enum class Isa { AVX2, AVX512 };
 
 // AVX-512 F/DQ/VL/BW present, and not capped by BERTFIT_MAX_ISA or set_max_isa().
 bool use_avx512();
+// The low-precision dot-product instructions (backend/cpu/gemm_bf16.h, gemm_int8.h): AVX512_BF16
+// (vdpbf16ps) and AVX512_VNNI (vpdpbusd), each only when use_avx512() holds too (BERTFIT_MAX_ISA=avx2 turns
+// them off with the rest of AVX-512, which is how tests reach the fallbacks on a CPU that has them).
+bool use_avx512_bf16();
+bool use_avx512_vnni();
 // Caps the instruction set the kernels use (never raises it above what the CPU has).
 void set_max_isa(Isa isa);
 

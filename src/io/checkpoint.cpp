@@ -210,7 +210,7 @@ LoadReport load_into(const Checkpoint& ckpt, const std::string& model_prefix,
     used.insert(it->first);
     const TensorRef& t = *it->second;
     const std::string label = t.name == e.name ? e.name : e.name + " (stored as " + t.name + ")";
-    if (!dtype_is_float(t.dtype)) {
+    if (e.dest && !dtype_is_float(t.dtype)) {  // dest null: checked for presence and shape only
       mistyped.push_back(label + ": " + dtype_name(t.dtype) + ", a float dtype is needed");
     } else if (t.shape != e.shape) {
       if (e.may_be_missing && reinit_mismatched_optional)

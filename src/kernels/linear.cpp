@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/gemm_nt_small.h"
 #include "kernels/reduce.h"
 
@@ -38,9 +39,13 @@ bool use_gemm_nt_small(int64_t rows, int64_t in, int64_t out) {
 }  // namespace
 
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
-                    int64_t OC, int64_t ld_inp, int64_t ld_out) {
+                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision) {
   if (!ld_inp) ld_inp = IC;
   if (!ld_out) ld_out = OC;
+  if (precision == MatmulPrecision::BF16) {
+    gemm_bf16(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out);
+    return;
+  }
   if (use_gemm_nt_small(N, IC, OC)) {  // the bias is added as the outputs are written
     gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out);
     return;
@@ -52,10 +57,18 @@ void linear_forward(float* out, const float* inp, const float* W, const float* b
 
 void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,
                      int64_t N, int64_t IC, int64_t OC, bool accumulate_dinp, int64_t ld_inp, int64_t ld_dout,
-                     int64_t ld_dinp) {
+                     int64_t ld_dinp, MatmulPrecision precision) {
   if (!ld_inp) ld_inp = IC;
   if (!ld_dout) ld_dout = OC;
   if (!ld_dinp) ld_dinp = IC;
+  if (precision == MatmulPrecision::BF16) {  // the same two products with bf16 operands; dW stays float
+    if (dW) gemm_bf16(true, false, OC, IC, N, 1.0f, dout, ld_dout, inp, ld_inp, nullptr, 1.0f, dW, IC);
+    if (db) column_sum_accumulate(db, dout, N, OC, ld_dout);
+    if (dinp)
+      gemm_bf16(false, false, N, IC, OC, 1.0f, dout, ld_dout, W, IC, nullptr, accumulate_dinp ? 1.0f : 0.0f,
+                dinp, ld_dinp);
+    return;
+  }
   if (dW) gemm(true, false, OC, IC, N, 1.0f, dout, ld_dout, inp, ld_inp, 1.0f, dW, IC);
   if (db) column_sum_accumulate(db, dout, N, OC, ld_dout);
   if (dinp)  // last: it may overwrite inp

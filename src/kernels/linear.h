@@ -6,16 +6,22 @@
 
 namespace bertfit {
 
+// The element type of the products' operands: FP32, or BF16 (--bf16: operands rounded to bfloat16, float
+// accumulation, backend/cpu/gemm_bf16.h; the float inputs, weights and outputs stay as they are).
+enum class MatmulPrecision { FP32, BF16 };
+
 // b may be null. ld_inp / ld_out are row strides (default: IC / OC) so callers can read a strided slice
 // (e.g. the [CLS] rows of a [B,T,C] tensor with ld_inp = T*C).
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
-                    int64_t OC, int64_t ld_inp = 0, int64_t ld_out = 0);
+                    int64_t OC, int64_t ld_inp = 0, int64_t ld_out = 0,
+                    MatmulPrecision precision = MatmulPrecision::FP32);
 // dW += dout^T * inp; db += colsum(dout); then dinp = dout * W (written, or accumulated when
 // accumulate_dinp). Any of dinp, dW, db may be null (that gradient not wanted here: below the embeddings, no
 // bias, or a caller that computes the parameter gradients later). Because the parameter gradients are
 // computed first, dinp may alias inp (the model writes the gradient of the GELU output over that output).
 void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,
                      int64_t N, int64_t IC, int64_t OC, bool accumulate_dinp = false, int64_t ld_inp = 0,
-                     int64_t ld_dout = 0, int64_t ld_dinp = 0);
+                     int64_t ld_dout = 0, int64_t ld_dinp = 0,
+                     MatmulPrecision precision = MatmulPrecision::FP32);
 
 }  // namespace bertfit

@@ -399,6 +399,8 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
 void BertModel::backward() {
   if (!has_labels_ || !training_)
     throw Error("backward: the last forward had no labels or was not a training forward");
+  if (is_int8())
+    throw Error("backward: an int8-quantized model runs inference only (train the float model it came from)");
   if (arena_use_ != ArenaUse::TRAINING)
     throw Error(
         "backward: the model was reserved for inference (reserve(..., ArenaUse::TRAINING) keeps what the "

@@ -24,8 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/gemm_int8.h"
 #include "bertfit/config.h"
 #include "core/aligned_buffer.h"
+#include "kernels/linear.h"
 #include "model/features.h"
 #include "model/param_table.h"
 
@@ -156,6 +158,20 @@ class BertModel {
   // features with independent dropout masks; the loss is the mean of their losses, logits() their mean.
   int multi_sample_dropout = 1;
   bool output_hidden_states = false;  // keep every hidden state of a forward (costs N*C floats per layer)
+  // --bf16: the encoder layers' linear products (forward and backward) take bf16 operands with float
+  // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
+  // stay float.
+  MatmulPrecision matmul_precision = MatmulPrecision::FP32;
+
+  // Int8 inference (bertfit quantize; train/quantized_model.h): the int8 weights of each encoder layer's four
+  // linear layers (Q|K|V fused as in the float buffer). Once set, forward() runs them through gemm_int8
+  // (activations quantized per row at run time), the float copies of those weights are not read, and
+  // backward() refuses. Embeddings, LayerNorm, attention softmax and the heads stay float.
+  struct Int8Layer {
+    Int8Weights qkv, attn_out, inter, out;
+  };
+  void set_int8_layers(std::vector<Int8Layer> layers);
+  bool is_int8() const { return !int8_layers_.empty(); }
 
  private:
   // Allocates the (zeroed) gradient buffer if needed; true when it did.
@@ -174,6 +190,9 @@ class BertModel {
   void embeddings_forward();
   void embeddings_backward(const float* dhidden0);
   void layer_forward(int64_t l);
+  // One of a layer's linear layers: gemm_int8 when `q` is given, else linear_forward at matmul_precision.
+  void encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC, int64_t OC,
+                      const Int8Weights* q);
   void layer_backward(int64_t l, const float* dout, float* dinp);
   // hidden[l] (l >= 1) again from layer l-1's res2 and LN2 statistics, into out; returns hidden_[l] itself
   // when that layer was kept.
@@ -212,6 +231,7 @@ class BertModel {
   ParamTable table_;
   EmbeddingOffsets emb_off_{};
   std::vector<LayerOffsets> layer_off_;
+  std::vector<Int8Layer> int8_layers_;
   HeadOffsets head_off_{};
   AlignedBuffer<float> params_, grads_;
   AlignedBuffer<float> side_grads_;  // begin_separate_grads()

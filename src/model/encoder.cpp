@@ -1,6 +1,7 @@
 // Embeddings and encoder layers of BertModel, forward and backward (see the data flow in bert_model.h).
 #include <algorithm>
 
+#include "bertfit/error.h"
 #include "core/profiler.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
@@ -51,6 +52,26 @@ void BertModel::embeddings_backward(const float* dhidden0) {
                          pos_ids_, type_ids_, N_, C, pad, config_.family == ModelFamily::ROBERTA ? pad : -1));
 }
 
+void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size;
+  if (static_cast<int64_t>(layers.size()) != config_.num_hidden_layers)
+    throw ConfigError("int8 weights for " + std::to_string(layers.size()) + " layers, the model has " +
+                      std::to_string(config_.num_hidden_layers));
+  for (const Int8Layer& q : layers)
+    if (q.qkv.N() != 3 * C || q.qkv.K() != C || q.attn_out.N() != C || q.attn_out.K() != C ||
+        q.inter.N() != I || q.inter.K() != C || q.out.N() != C || q.out.K() != I)
+      throw ConfigError("int8 weights of a layer do not have the model's shapes");
+  int8_layers_ = std::move(layers);
+}
+
+void BertModel::encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC,
+                               int64_t OC, const Int8Weights* q) {
+  if (q)
+    gemm_int8(inp, N_, IC, *q, P(b_off), out, OC);
+  else
+    linear_forward(out, inp, P(w_off), P(b_off), N_, IC, OC, 0, 0, matmul_precision);
+}
+
 void BertModel::layer_forward(int64_t l) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size;
   const LayerOffsets& o = layer_off_[l];
@@ -62,22 +83,24 @@ void BertModel::layer_forward(int64_t l) {
   // outputs in scratch_c_.
   float* ctx = work_inter_;
   float* h1 = work_c_;
+  const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
 
-  BERTFIT_TIMED("gemm.qkv.fwd", linear_forward(a.qkv, x, P(o.qkv_w), P(o.qkv_b), N_, C, 3 * C));
+  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(a.qkv, x, o.qkv_w, o.qkv_b, C, 3 * C, q ? &q->qkv : nullptr));
   BERTFIT_TIMED("attention.fwd", attention_forward(ctx, /*probs=*/nullptr, a.qkv, mask_,
                                                    {B_, T_, C, config_.num_attention_heads},
                                                    dropout_p(config_.attention_probs_dropout_prob),
                                                    site_key(layer_site(l, 0)), attn_scratch_));
-  BERTFIT_TIMED("gemm.attn_out.fwd",
-                linear_forward(scratch_c_, ctx, P(o.attn_out_w), P(o.attn_out_b), N_, C, C));
+  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, o.attn_out_w, o.attn_out_b, C, C,
+                                                    q ? &q->attn_out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res1, scratch_c_, x, N_ * C, p_hidden,
                                                         site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
                 layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
-  BERTFIT_TIMED("gemm.ffn_in.fwd", linear_forward(a.inter_pre, h1, P(o.inter_w), P(o.inter_b), N_, C, I));
+  BERTFIT_TIMED("gemm.ffn_in.fwd",
+                encoder_linear(a.inter_pre, h1, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr));
   BERTFIT_TIMED("gelu.fwd", gelu_forward(work_inter_, a.inter_pre, N_ * I));
   BERTFIT_TIMED("gemm.ffn_out.fwd",
-                linear_forward(scratch_c_, work_inter_, P(o.out_w), P(o.out_b), N_, I, C));
+                encoder_linear(scratch_c_, work_inter_, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, h1, N_ * C, p_hidden,
                                                         site_key(layer_site(l, 2))));
   BERTFIT_TIMED("layernorm.fwd", layernorm_forward(hidden_[l + 1], a.mean2, a.rstd2, a.res2, P(o.ln2_w),
@@ -115,15 +138,16 @@ void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   BERTFIT_TIMED("gelu.recompute", gelu_forward_and_derivative(work_inter_, a.inter_pre, a.inter_pre, N_ * I));
   // dense2: dW2 += d^T gelu_out first, then d(gelu_out) = d W2 written over the GELU output.
   BERTFIT_TIMED("gemm.ffn_out.bwd", linear_backward(work_inter_, G(o.out_w), G(o.out_b), dinp, work_inter_,
-                                                    P(o.out_w), N_, I, C));
+                                                    P(o.out_w), N_, I, C, false, 0, 0, 0, matmul_precision));
   BERTFIT_TIMED("gelu.bwd", gelu_backward_from_derivative(work_inter_, a.inter_pre, work_inter_, N_ * I));
   // h1 again (work_c_), for dense1's weight gradient.
   float* h1 = work_c_;
   BERTFIT_TIMED("layernorm.recompute",
                 layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
   // dense1: dh1 = dres2 + d(inter_pre) W1, accumulated onto grad_c_.
-  BERTFIT_TIMED("gemm.ffn_in.bwd", linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), work_inter_, h1,
-                                                   P(o.inter_w), N_, C, I, /*accumulate_dinp=*/true));
+  BERTFIT_TIMED("gemm.ffn_in.bwd",
+                linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), work_inter_, h1, P(o.inter_w), N_, C, I,
+                                /*accumulate_dinp=*/true, 0, 0, 0, matmul_precision));
   // LN1: dres1 -> dinp (the residual gradient reaching x).
   BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dinp, G(o.ln1_w), G(o.ln1_b), grad_c_, a.res1, P(o.ln1_w),
                                                     a.mean1, a.rstd1, N_, C));
@@ -131,21 +155,23 @@ void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   // Attention output dense, input gradient only: dctx -> scratch_c_. Its weight gradient needs ctx, which the
   // attention backward recomputes (into work_c_) on its way.
   BERTFIT_TIMED("gemm.attn_out.bwd",
-                linear_backward(scratch_c_, nullptr, nullptr, grad_c_, nullptr, P(o.attn_out_w), N_, C, C));
+                linear_backward(scratch_c_, nullptr, nullptr, grad_c_, nullptr, P(o.attn_out_w), N_, C, C,
+                                false, 0, 0, 0, matmul_precision));
   // dqkv -> work_inter_ (N x 3C), probabilities recomputed per head, ctx -> work_c_.
   float* dqkv = work_inter_;
   float* ctx = work_c_;
   BERTFIT_TIMED("attention.bwd",
                 attention_backward(dqkv, ctx, scratch_c_, a.qkv, /*probs=*/nullptr, mask_, shape, p_attn,
                                    site_key(layer_site(l, 0)), attn_scratch_));
-  BERTFIT_TIMED("gemm.attn_out.bwd", linear_backward(nullptr, G(o.attn_out_w), G(o.attn_out_b), grad_c_, ctx,
-                                                     P(o.attn_out_w), N_, C, C));
+  BERTFIT_TIMED("gemm.attn_out.bwd",
+                linear_backward(nullptr, G(o.attn_out_w), G(o.attn_out_b), grad_c_, ctx, P(o.attn_out_w), N_,
+                                C, C, false, 0, 0, 0, matmul_precision));
   // Fused QKV: dx += dqkv Wqkv; dWqkv += dqkv^T x; dbqkv += colsum(dqkv) (Q|K|V weights and biases are
   // adjacent). x: hidden[l], recomputed into scratch_c_ (dctx is dead) when it was not kept.
   const float* x = hidden_for_backward(l, scratch_c_);
   BERTFIT_TIMED("gemm.qkv.bwd",
                 linear_backward(dinp, G(o.qkv_w), G(o.qkv_b), dqkv, x, P(o.qkv_w), N_, C, 3 * C,
-                                /*accumulate_dinp=*/true));
+                                /*accumulate_dinp=*/true, 0, 0, 0, matmul_precision));
 }
 
 }  // namespace bertfit

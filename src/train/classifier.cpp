@@ -4,6 +4,7 @@
 
 #include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
+#include "train/quantized_model.h"
 
 namespace bertfit {
 
@@ -15,11 +16,15 @@ Classifier load_classifier(const std::string& dir) {
                       ": evaluate and predict serve single-label classifiers (for multi-label and regression "
                       "models, bertfit finetune --do_predict labels a test file)");
   c.settings = read_classifier_settings(config);
-  LoadedModel m = load_pretrained(dir, HeadKind::SEQUENCE_CLASSIFICATION, c.settings.head, &config);
-  if (!m.initialized.empty())
-    throw FormatError(dir + ": not a fine-tuned classifier, the checkpoint lacks " + m.initialized.front() +
-                      " (fine-tune it first with bertfit finetune)");
-  c.model = std::move(m.model);
+  if (has_quantization_config(config)) {  // bertfit quantize's int8 directory (train/quantized_model.h)
+    c.model = load_int8_model(dir, config, HeadKind::SEQUENCE_CLASSIFICATION, c.settings.head);
+  } else {
+    LoadedModel m = load_pretrained(dir, HeadKind::SEQUENCE_CLASSIFICATION, c.settings.head, &config);
+    if (!m.initialized.empty())
+      throw FormatError(dir + ": not a fine-tuned classifier, the checkpoint lacks " + m.initialized.front() +
+                        " (fine-tune it first with bertfit finetune)");
+    c.model = std::move(m.model);
+  }
   c.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_directory(dir));
   c.labels = LabelMap::from_id2label(config.id2label);
   return c;

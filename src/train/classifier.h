@@ -20,6 +20,8 @@ struct Classifier {
   LabelMap labels;
 };
 
+// A float directory, or an int8 one written by bertfit quantize (train/quantized_model.h): the model runs
+// its encoder's linear layers in int8 then; everything else is the same.
 Classifier load_classifier(const std::string& dir);
 
 // Encodes a data set with the classifier's settings (labels checked against the model's when present).

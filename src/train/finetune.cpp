@@ -540,6 +540,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                                        settings.head, &config, args.seed);
   BertModel& model = *loaded.model;
   model.dropout_seed = args.seed;
+  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
   model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
   // A resumed run's head comes from the checkpoint: the warning was the first run's.
   if (!loaded.initialized.empty() && resume.empty()) {

@@ -5,6 +5,7 @@
 #include "bertfit/error.h"
 #include "bertfit/io/checkpoint.h"
 #include "bertfit/io/config_json.h"
+#include "train/quantized_model.h"
 
 namespace bertfit {
 
@@ -49,6 +50,7 @@ bool is_head_param(const BertModel& m, const ParamEntry& e) {
 LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOptions& options,
                             const ModelConfig* config_override, uint64_t init_seed) {
   ModelConfig config = config_override ? *config_override : read_config_json(dir + "/config.json");
+  reject_quantized(config, dir, "loading it as a float model (finetune, pretrain)");
   LoadedModel out;
   out.model = std::make_unique<BertModel>(config, head, options);
   BertModel& m = *out.model;

@@ -456,6 +456,7 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
     throw ConfigError(tok_dir + ": the tokenizer has ids up to " + std::to_string(tok.id_upper_bound() - 1) +
                       " but the model's vocab_size is " + std::to_string(config.vocab_size));
   model.dropout_seed = args.seed;
+  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
   const int64_t max_positions =
       config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
   const int block = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));

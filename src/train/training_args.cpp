@@ -55,7 +55,7 @@ nlohmann::ordered_json TrainingArgs::to_json() const {
   j["save_strategy"] = choice_name(effective_save_strategy(), interval_strategy_names());
   j["save_steps"] = effective_save_steps();
   BF_JSON_FIELDS(j, save_total_limit, load_best_model_at_end, early_stopping_patience, logging_steps,
-                 group_by_length, resume_from_checkpoint, threads, ddp_bucket_cap_mb, zero_stage);
+                 group_by_length, resume_from_checkpoint, threads, ddp_bucket_cap_mb, zero_stage, bf16);
   BF_JSON_FIELDS(j, report_to, logging_dir);
   own_fields_to_json(&j);
   return j;

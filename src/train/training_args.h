@@ -156,6 +156,7 @@ struct TrainingArgs {
   double ddp_bucket_cap_mb = 25;
   // Data-parallel: 1 shards the optimizer state over the ranks (ZeRO stage 1; train/zero_optimizer.h), 0 not.
   int zero_stage = 0;
+  bool bf16 = false;  // --bf16: BertModel::matmul_precision = BF16 (float master weights and optimizer)
 
   // The checkpoint schedule actually used: save_strategy / save_steps when given, else those of evaluation.
   IntervalStrategy effective_save_strategy() const;

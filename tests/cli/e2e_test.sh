@@ -6,6 +6,9 @@
 #             predict -> submission CSV, on a small real file (Debian package descriptions, tests/fixtures/cli)
 #   resume    kill -9 at a random step, and the leftovers of a kill during a checkpoint save; then
 #             --resume_from_checkpoint latest ends with model.safetensors bitwise equal to an uninterrupted run
+#   lowp      low precision: finetune --bf16 learns, pretrain --bf16 runs; bertfit quantize -> evaluate / predict on the int8 model
+#             (it learnt too); the AVX2 fallbacks give the same bits (a --bf16 run's model, the int8
+#             evaluation); finetune refuses an int8 directory by name; info names both paths
 #   errors    every input defect of issue 11 that the data and evaluation code decide: exit 1 and its message
 #   wired     the defects whose check the training loop must call (see the branch's report): run it once the
 #             loop calls them; it is not registered with CTest before that
@@ -291,6 +294,40 @@ wired)
     "$BF" finetune "${FT[@]}" --validation_file "$DATA/dev.tsv" --max_steps 6 --eval_strategy steps \
     --eval_steps 2 --save_total_limit 0 --layerwise_lr_decay 0.8 --output_dir ft_d \
     --resume_from_checkpoint ft_d/checkpoint-2
+  ;;
+
+lowp)
+  make_model
+  run finetune-bf16 "$BF" finetune "${FT[@]}" --validation_file "$DATA/dev.tsv" --num_train_epochs 8 --bf16 \
+    --output_dir ft --overwrite_output_dir
+  grep -q '"bf16": true' ft/training_args.json || fail "training_args.json does not record bf16"
+  run evaluate "$BF" evaluate --model ft --file "$DATA/test_labels.tsv" --output test.json --threads 2
+  acc=$(sed -n 's/^ *"accuracy": \([0-9.eE+-]*\),*$/\1/p' test.json)
+  # As the pipeline case: chance is 0.25, the fp32 run reaches about 0.85.
+  awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || fail "bf16 test accuracy $acc: the model did not learn"
+  run quantize "$BF" quantize ft ft8
+  grep -q '"quant_method": "bertfit_int8"' ft8/config.json || fail "no quantization_config in ft8/config.json"
+  run evaluate-int8 "$BF" evaluate --model ft8 --file "$DATA/test_labels.tsv" --output test8.json --threads 2
+  acc8=$(sed -n 's/^ *"accuracy": \([0-9.eE+-]*\),*$/\1/p' test8.json)
+  awk -v a="$acc8" 'BEGIN { exit !(a > 0.6) }' || fail "int8 test accuracy $acc8 (float model: $acc)"
+  run predict-int8 "$BF" predict --model ft8 --file "$DATA/test.tsv" --output pred8.tsv --threads 2
+  # The fallbacks compute the same integers / the same float operations (gemm_int8.h, gemm_bf16.h).
+  run evaluate-int8-avx2 env BERTFIT_MAX_ISA=avx2 "$BF" evaluate --model ft8 --file "$DATA/test_labels.tsv" \
+    --output test8_avx2.json --threads 2
+  same_bytes test8.json test8_avx2.json
+  run bf16-steps "$BF" finetune "${FT[@]}" --max_steps 3 --bf16 --output_dir s512 --overwrite_output_dir
+  run bf16-steps-avx2 env BERTFIT_MAX_ISA=avx2 "$BF" finetune "${FT[@]}" --max_steps 3 --bf16 --output_dir s256 \
+    --overwrite_output_dir
+  same_bytes s512/model.safetensors s256/model.safetensors
+  run pretrain-bf16 "$BF" pretrain --tokenizer_name tok --train_file corpus.txt --model_size tiny \
+    --max_seq_length 64 --per_device_train_batch_size 16 --learning_rate 1e-3 --max_steps 2 --bf16 \
+    --eval_strategy no --output_dir pt16 --overwrite_output_dir "${COMMON[@]}"
+  grep -q '"bf16": true' pt16/training_args.json || fail "pretrain's training_args.json does not record bf16"
+  expect_error finetune-int8 "a quantized model (config.json quantization_config.quant_method = \"bertfit_int8\")" \
+    "$BF" finetune "${FT_BASE[@]/pretrained/ft8}" --max_steps 1 --output_dir ft_bad --overwrite_output_dir
+  expect_error quantize-twice "already an int8 model" "$BF" quantize ft8 ft88
+  "$BF" info >info.txt
+  grep -q "^bf16: " info.txt && grep -q "^int8: " info.txt || fail "info does not name the low-precision paths"
   ;;
 
 *)

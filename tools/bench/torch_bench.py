@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--setting", default="")
     ap.add_argument("--export-onnx", default="")
+    ap.add_argument("--bf16", action="store_true",
+                    help="torch.autocast('cpu', dtype=torch.bfloat16) around the forward and loss (HF's --bf16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -151,11 +153,14 @@ def main():
         labels[pick] = torch.randint(0, VOCAB, (masked,), generator=g)
         labels = labels.view(B, T)
 
+    import contextlib
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
+
     if a.case == "infer":
         model.eval()
 
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), amp():
                 model(ids, mask, types)
     else:
         model.train()
@@ -167,7 +172,8 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = model(ids, mask, types, labels, gather=gather)
+            with amp():
+                loss = model(ids, mask, types, labels, gather=gather)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -187,7 +193,7 @@ def main():
                gflop=model_gflop(model, a.case, B, T, s["L"], s["C"], masked),
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                samples_ms=[round(x, 3) for x in samples], torch=torch.__version__,
-               blas=os.environ.get("BERTFIT_BENCH_BLAS", "openblas-pthread"))
+               blas=os.environ.get("BERTFIT_BENCH_BLAS", "openblas-pthread"), precision="bf16" if a.bf16 else "fp32")
     print("RESULT " + json.dumps(res), flush=True)
 
 

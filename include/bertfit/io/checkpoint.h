@@ -57,7 +57,7 @@ class Checkpoint {
 struct ExpectedTensor {
   std::string name;
   std::vector<int64_t> shape;
-  float* dest = nullptr;
+  float* dest = nullptr;        // null: only its presence and shape are checked, any dtype (int8 weights)
   bool may_be_missing = false;  // e.g. a task head absent from a base model: the caller initialises it
 };
 

@@ -1,0 +1,369 @@
+// gemm_bf16: gemm_packed's design (gemm_packed.cpp: threads over M or N, nc-column blocks of packed op(B),
+// MC-row blocks and KC-long chunks of packed op(A), an MR x NR register tile; partial sums between K chunks
+// stored as floats and reloaded) with bf16 operands. The packed element is a pair of k: one 32-bit word
+// (bf16(x[k]) low, bf16(x[k+1]) high), which is what vdpbf16ps multiplies lane by lane:
+//   Ap[panel][k/2][MR] words, Bp[panel][k/2][NR] words (zero-padded past M, N and an odd K).
+// Per k pair the tile loads NR/16 vectors of B words, broadcasts MR words of A, and does MR x NR/16
+// vdpbf16ps (AVX-512: 12 x 32, as gemm_packed). The AVX2 fallback reads the same packed words: the high bf16
+// is the float (word & 0xFFFF0000), the low one (word << 16); two FMAs, odd k first (gemm_bf16.h).
+//
+// The operands are rounded while they are packed (each float read once per pack), so the rounding costs a
+// pass over the data that the fp32 GEMM makes anyway.
+#include "backend/cpu/gemm_bf16.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/bf16.h"
+#include "core/aligned_buffer.h"
+#include "core/cpu_features.h"
+#include "core/simd.h"
+
+#define BERTFIT_AVX512_BF16 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512bf16")))
+
+namespace bertfit {
+namespace {
+
+constexpr int64_t kPackedBMax = int64_t{1} << 21;  // words of packed op(B) per thread (8 MiB): gemm_packed's
+constexpr int64_t kParallelMinFma = int64_t{1} << 21;
+
+struct Problem {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+  const float* bias;
+};
+
+template <typename T>
+T* scratch(AlignedBuffer<T>& buf, int64_t n) {
+  if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+// bf16 with subnormals read as zero (the instruction's DAZ, applied here so both paths see the same
+// operands).
+inline uint32_t to_bf16_daz(float f) {
+  const uint16_t b = bf16_from_float(f);
+  return (b & 0x7F80u) == 0 ? 0u : b;
+}
+inline uint32_t pair(float lo, float hi) {
+  return to_bf16_daz(lo) | (to_bf16_daz(hi) << 16);
+}
+
+// op(A) rows [i0, i0 + mc) x k [k0, k0 + kc) into panels of MR rows: dst[panel][kp][r] the word of k0 + 2kp,
+// k0 + 2kp + 1 (zero past kc and past mc). kc is even except for the last chunk of an odd K.
+template <int MR>
+void pack_a(const Problem& pr, int64_t i0, int64_t mc, int64_t k0, int64_t kc, uint32_t* dst) {
+  const int64_t kp_n = (kc + 1) / 2;
+  for (int64_t p = 0; p < mc; p += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - p);
+    uint32_t* d = dst + p * kp_n;
+    if (!pr.ta) {  // A is [M][K]: each row contiguous in k
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* s = pr.A + (i0 + p + r) * pr.lda + k0;
+        int64_t kp = 0;
+        for (; 2 * kp + 1 < kc; ++kp) d[kp * MR + r] = pair(s[2 * kp], s[2 * kp + 1]);
+        if (kp < kp_n) d[kp * MR + r] = pair(s[2 * kp], 0.0f);
+      }
+    } else {  // A is [K][M]: the rows of one k side by side
+      for (int64_t kp = 0; kp < kp_n; ++kp) {
+        const float* s0 = pr.A + (k0 + 2 * kp) * pr.lda + i0 + p;
+        const float* s1 = 2 * kp + 1 < kc ? s0 + pr.lda : nullptr;
+        for (int64_t r = 0; r < rows; ++r) d[kp * MR + r] = pair(s0[r], s1 ? s1[r] : 0.0f);
+      }
+    }
+    for (int64_t r = rows; r < MR; ++r)
+      for (int64_t kp = 0; kp < kp_n; ++kp) d[kp * MR + r] = 0;
+  }
+}
+
+// op(B) k [0, K) x columns [j0, j0 + nc) into panels of NR columns: dst[panel][kp][c] (zero past nc and K).
+template <int NR>
+void pack_b(const Problem& pr, int64_t j0, int64_t nc, uint32_t* dst) {
+  const int64_t K = pr.K, kp_n = (K + 1) / 2;
+  for (int64_t q = 0; q < nc; q += NR) {
+    const int64_t cols = std::min<int64_t>(NR, nc - q);
+    uint32_t* d = dst + q * kp_n;
+    if (!pr.tb) {  // B is [K][N]: NR contiguous columns per k
+      for (int64_t kp = 0; kp < kp_n; ++kp) {
+        const float* s0 = pr.B + 2 * kp * pr.ldb + j0 + q;
+        const float* s1 = 2 * kp + 1 < K ? s0 + pr.ldb : nullptr;
+        for (int64_t c = 0; c < cols; ++c) d[kp * NR + c] = pair(s0[c], s1 ? s1[c] : 0.0f);
+        for (int64_t c = cols; c < NR; ++c) d[kp * NR + c] = 0;
+      }
+    } else {  // B is [N][K] (nn.Linear weights): each column of op(B) contiguous in k
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* s = pr.B + (j0 + q + c) * pr.ldb;
+        int64_t kp = 0;
+        for (; 2 * kp + 1 < K; ++kp) d[kp * NR + c] = pair(s[2 * kp], s[2 * kp + 1]);
+        if (kp < kp_n) d[kp * NR + c] = pair(s[2 * kp], 0.0f);
+      }
+      for (int64_t c = cols; c < NR; ++c)
+        for (int64_t kp = 0; kp < kp_n; ++kp) d[kp * NR + c] = 0;
+    }
+  }
+}
+
+enum TileFlags { kFirst = 1, kLast = 2 };
+
+struct TileArgs {
+  float* P;
+  int64_t ldp;
+  float* C;
+  int64_t ldc;
+  int64_t mr, nr;
+  float alpha, beta;
+  const float* bias;
+  int flags;
+};
+
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// ---- AVX512_BF16: 12 x 32 ----
+
+template <int MR, int NV>
+BERTFIT_AVX512_BF16 void tile512(int64_t kp_n, const uint32_t* a, const uint32_t* b, const TileArgs& t) {
+  constexpr int NR = 16 * NV;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.flags & kFirst) ? _mm512_setzero_ps() : _mm512_load_ps(t.P + r * t.ldp + 16 * v);
+  for (int64_t kp = 0; kp < kp_n; ++kp) {
+    __m512bh bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_load_si512(b + kp * NR + 16 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512bh ar = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[kp * MR + r]));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], ar, bv[v]);
+    }
+  }
+  if (!(t.flags & kLast)) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_store_ps(t.P + r * t.ldp + 16 * v, acc[r][v]);
+    return;
+  }
+  const __m512 va = _mm512_set1_ps(t.alpha), vb = _mm512_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = mask16(t.nr - 16 * v);
+      float* c = t.C + r * t.ldc + 16 * v;
+      __m512 x = scale ? _mm512_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
+      if (read_c) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
+      _mm512_mask_storeu_ps(c, m, x);
+    }
+  }
+}
+
+// ---- AVX2 + FMA: 6 x 16, the pairs unpacked to floats ----
+
+inline __m256i mask8(int64_t n) {
+  alignas(32) static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                          0,  0,  0,  0,  0,  0,  0,  0};
+  const int64_t c = std::clamp<int64_t>(n, 0, 8);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones_then_zeros + 8 - c));
+}
+
+template <int MR, int NV>
+void tile256(int64_t kp_n, const uint32_t* a, const uint32_t* b, const TileArgs& t) {
+  constexpr int NR = 8 * NV;
+  const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  __m256 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.flags & kFirst) ? _mm256_setzero_ps() : _mm256_load_ps(t.P + r * t.ldp + 8 * v);
+  for (int64_t kp = 0; kp < kp_n; ++kp) {
+    __m256 b_odd[NV], b_even[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + kp * NR + 8 * v));
+      b_odd[v] = _mm256_castsi256_ps(_mm256_and_si256(w, hi_mask));
+      b_even[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const uint32_t w = a[kp * MR + r];
+      const __m256 a_odd = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(w & 0xFFFF0000u)));
+      const __m256 a_even = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(w << 16)));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        acc[r][v] = _mm256_fmadd_ps(a_odd, b_odd[v], acc[r][v]);
+        acc[r][v] = _mm256_fmadd_ps(a_even, b_even[v], acc[r][v]);
+      }
+    }
+  }
+  if (!(t.flags & kLast)) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_store_ps(t.P + r * t.ldp + 8 * v, acc[r][v]);
+    return;
+  }
+  const __m256 va = _mm256_set1_ps(t.alpha), vb = _mm256_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
+  __m256i m[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) m[v] = mask8(t.nr - 8 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (t.nr <= 8 * v) break;
+      float* c = t.C + r * t.ldc + 8 * v;
+      __m256 x = scale ? _mm256_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm256_add_ps(x, _mm256_maskload_ps(t.bias + 8 * v, m[v]));
+      if (read_c) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m[v]), x);
+      _mm256_maskstore_ps(c, m[v], x);
+    }
+  }
+}
+
+struct Kernel {
+  int MR, NR;
+  int64_t MC, KC;  // KC even: every chunk but the last of an odd K holds whole pairs
+  void (*tile)(int64_t, const uint32_t*, const uint32_t*, const TileArgs&);
+  void (*pack_a)(const Problem&, int64_t, int64_t, int64_t, int64_t, uint32_t*);
+  void (*pack_b)(const Problem&, int64_t, int64_t, uint32_t*);
+};
+
+// KC = 512 k (256 words): the A and B panels of a tile call take the same bytes as gemm_packed's KC = 256.
+const Kernel kAvx512Bf16{12, 32, 144, 512, &tile512<12, 2>, &pack_a<12>, &pack_b<32>};
+const Kernel kAvx2{6, 16, 144, 512, &tile256<6, 2>, &pack_a<6>, &pack_b<16>};
+
+const Kernel& kernel() {
+  return use_avx512_bf16() ? kAvx512Bf16 : kAvx2;
+}
+
+void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const int64_t K = pr.K, MR = kn.MR, NR = kn.NR, Kp = (K + 1) / 2;
+  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / Kp / NR);
+  const int64_t panels = (n1 - n0 + NR - 1) / NR;
+  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
+  const int64_t nc_max = (panels + nblocks - 1) / nblocks * NR;
+  static thread_local AlignedBuffer<uint32_t> a_buf, b_buf;
+  static thread_local AlignedBuffer<float> p_buf;
+  const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
+  const int64_t mc_cap = std::min(kn.MC, (m1 - m0 + MR - 1) / MR * MR);
+  uint32_t* Bp = scratch(b_buf, Kp * nc_cap);
+  uint32_t* Ap = scratch(a_buf, mc_cap * ((std::min(kn.KC, K) + 1) / 2));
+  float* P = K > kn.KC ? scratch(p_buf, mc_cap * nc_cap) : nullptr;
+  for (int64_t jc = n0; jc < n1; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, n1 - jc);
+    const int64_t ldp = (nc + NR - 1) / NR * NR;
+    kn.pack_b(pr, jc, nc, Bp);
+    for (int64_t ic = m0; ic < m1; ic += kn.MC) {
+      const int64_t mc = std::min(kn.MC, m1 - ic);
+      for (int64_t pc = 0; pc < K; pc += kn.KC) {
+        const int64_t kc = std::min(kn.KC, K - pc), kp_n = (kc + 1) / 2;
+        kn.pack_a(pr, ic, mc, pc, kc, Ap);
+        const int flags = (pc == 0 ? kFirst : 0) | (pc + kc == K ? kLast : 0);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const uint32_t* b = Bp + jr * Kp + pc / 2 * NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const TileArgs t{P ? P + ir * ldp + jr : nullptr,
+                             ldp,
+                             pr.C + (ic + ir) * pr.ldc + jc + jr,
+                             pr.ldc,
+                             std::min(MR, mc - ir),
+                             std::min(NR, nc - jr),
+                             pr.alpha,
+                             pr.beta,
+                             pr.bias ? pr.bias + jc + jr : nullptr,
+                             flags};
+            kn.tile(kp_n, Ap + ir * kp_n, b, t);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
+               int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // the empty sum, then the epilogue (as gemm_packed)
+    const float x0 = alpha == 1.0f ? 0.0f : alpha * 0.0f;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const float x = bias ? x0 + bias[j] : x0;
+        float& c = C[i * ldc + j];
+        c = beta == 0.0f ? x : std::fma(beta, c, x);
+      }
+    return;
+  }
+  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+  const Kernel& kn = kernel();
+  const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
+  if (!parallel) {
+    gemm_range(kn, pr, 0, M, 0, N);
+    return;
+  }
+  const int64_t col_units = (N + kn.NR - 1) / kn.NR, row_units = (M + kn.MR - 1) / kn.MR;
+#pragma omp parallel
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    if (col_units >= 2 * nt || col_units >= row_units) {
+      const int64_t n0 = std::min(N, col_units * t / nt * kn.NR);
+      const int64_t n1 = std::min(N, col_units * (t + 1) / nt * kn.NR);
+      gemm_range(kn, pr, 0, M, n0, n1);
+    } else {
+      const int64_t m0 = std::min(M, row_units * t / nt * kn.MR);
+      const int64_t m1 = std::min(M, row_units * (t + 1) / nt * kn.MR);
+      gemm_range(kn, pr, m0, m1, 0, N);
+    }
+  }
+}
+
+void gemm_bf16_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias,
+                         float beta, float* C, int64_t ldc) {
+  auto bf = [](float f) {
+    return static_cast<double>(float_from_bf16(static_cast<uint16_t>(to_bf16_daz(f))));
+  };
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        const float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        s += bf(a) * bf(b);
+      }
+      double x = static_cast<double>(alpha) * s + (bias ? static_cast<double>(bias[j]) : 0.0);
+      if (beta != 0.0f) x += static_cast<double>(beta) * C[i * ldc + j];
+      C[i * ldc + j] = static_cast<float>(x);
+    }
+}
+
+const char* gemm_bf16_path() {
+  return use_avx512_bf16() ? "AVX512_BF16 (vdpbf16ps)" : "AVX2 + FMA (bf16 operands, float FMAs)";
+}
+
+}  // namespace bertfit
