@@ -4,7 +4,7 @@
 //   ... BERT with POOLER:  x = tanh(pooler(f))   else x = f          (HF's BertForSequenceClassification:
 //   POOLER) chunks > 1:        x = chunk_pool(x over each document's chunks) BERT:     logits =
 //   classifier(dropout(x)) RoBERTa:  logits = out_proj(dropout(tanh(dense(dropout(x)))))
-//   (RobertaClassificationHead; no pooler)
+//   (RobertaClassificationHead; no pooler)   ELECTRA: the same with GELU for tanh (ElectraClassificationHead)
 //
 // Dropout rate: classifier_dropout when set, else hidden_dropout_prob (both heads, as HF).
 #include <algorithm>
@@ -47,8 +47,13 @@ float BertModel::classification_forward(const int32_t* labels, float normalizer)
     linear_forward(logits_, cls_.drop1, P(head_off_.out_w), P(head_off_.out_b), R, Fin, NL);
   } else {
     linear_forward(cls_.act, cls_.drop1, P(head_off_.dense_w), P(head_off_.dense_b), R, Fin, C);
-    tanh_forward(cls_.act, cls_.act, R * C);
-    dropout_forward(cls_.drop2, cls_.act, R * C, p, site_key(kHeadSite + 1));
+    if (config_.family == ModelFamily::ELECTRA) {  // act keeps the pre-activation for gelu_backward
+      gelu_forward(cls_.drop2, cls_.act, R * C);
+      dropout_forward(cls_.drop2, cls_.drop2, R * C, p, site_key(kHeadSite + 1));
+    } else {
+      tanh_forward(cls_.act, cls_.act, R * C);
+      dropout_forward(cls_.drop2, cls_.act, R * C, p, site_key(kHeadSite + 1));
+    }
     linear_forward(logits_, cls_.drop2, P(head_off_.out_w), P(head_off_.out_b), R, C, NL);
   }
   head_x_ = x;
@@ -75,7 +80,10 @@ void BertModel::classification_backward(float* dlast) {
     linear_backward(cls_.g2, G(head_off_.out_w), G(head_off_.out_b), dlogits_, cls_.drop2, P(head_off_.out_w),
                     R, C, NL);
     dropout_backward(cls_.g2, cls_.g2, R * C, p, site_key(kHeadSite + 1));
-    tanh_backward(cls_.g2, cls_.act, cls_.g2, R * C);
+    if (config_.family == ModelFamily::ELECTRA)
+      gelu_backward(cls_.g2, cls_.act, cls_.g2, R * C);
+    else
+      tanh_backward(cls_.g2, cls_.act, cls_.g2, R * C);
     linear_backward(dx, G(head_off_.dense_w), G(head_off_.dense_b), cls_.g2, cls_.drop1, P(head_off_.dense_w),
                     R, Fin, C);
   }

@@ -42,9 +42,15 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
                       int64_t global_step, double max_grad_norm, double lr_multiplier, const LoopHooks& hooks,
                       double* grad_norm) {
   const float normalizer = task.begin_step(micro_batches, epoch);
-  StepContext ctx{
-      model, opt, task, micro_batches, global_step, normalizer, static_cast<uint64_t>(global_step) * 4096,
-      0.0};
+  StepContext ctx{model,
+                  opt,
+                  task,
+                  micro_batches,
+                  global_step,
+                  normalizer,
+                  static_cast<uint64_t>(global_step) * 4096,
+                  0.0,
+                  lr_multiplier};
   model.zero_grad();
   Batch b;
   for (size_t k = 0; k < micro_batches.size(); ++k) {
@@ -209,6 +215,7 @@ LoopResult TrainingLoop::run() {
   if (!resume_.empty()) {
     load_weights_into(model_, resume_);
     load_optimizer_state(opt_, resume_ + "/optimizer.safetensors");  // refuses other group rates
+    task_.load_state(resume_, /*checkpoint=*/true);
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
     if (opt_.steps() != state.global_step)
       throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +
@@ -271,6 +278,7 @@ LoopResult TrainingLoop::run() {
     if (save) {
       save_pretrained(model_, ck, &tokenizer_);
       opt_.save(ck + "/optimizer.safetensors");
+      task_.save_state(ck, /*checkpoint=*/true);
       write_file_atomic(ck + "/trainer_state.json", state_json());
       write_file_atomic(ck + "/training_args.json", args_json_.dump(2) + "\n");
       rotate_checkpoints(a.output_dir, a.save_total_limit, state.best_model_checkpoint);
@@ -343,6 +351,7 @@ LoopResult TrainingLoop::run() {
   if (state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty() &&
       fs::is_directory(state.best_model_checkpoint)) {
     load_weights_into(model_, state.best_model_checkpoint);
+    task_.load_state(state.best_model_checkpoint, /*checkpoint=*/false);
     log_message("loaded the best model: " + state.best_model_checkpoint + " (" + best.name + " " +
                 fmt("%.4f", state.best_metric) + ")");
   }
@@ -350,6 +359,7 @@ LoopResult TrainingLoop::run() {
   result.best_metric = state.best_metric;
   result.best_checkpoint = state.best_model_checkpoint;
   save_pretrained(model_, a.output_dir, &tokenizer_);
+  task_.save_state(a.output_dir, /*checkpoint=*/false);
   write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
   if (task_.has_eval_data() && a.runs_final_evaluation()) {
     result.final_eval = task_.evaluate(model_, "final eval");
