@@ -10,14 +10,17 @@
 
 namespace bertfit {
 
-enum class ModelFamily { BERT, ROBERTA };
+// ELECTRA (Clark et al. 2020): BERT's encoder with embeddings of their own width (embedding_size, projected
+// to hidden_size by embeddings_project when they differ) and ELECTRA's heads (src/model/electra_heads.cpp).
+enum class ModelFamily { BERT, ROBERTA, ELECTRA };
 
 enum class ProblemType { SINGLE_LABEL, MULTI_LABEL, REGRESSION };
 
 struct ModelConfig {
-  ModelFamily family = ModelFamily::BERT;  // config.json "model_type": "bert" | "roberta"
+  ModelFamily family = ModelFamily::BERT;  // config.json "model_type": "bert" | "roberta" | "electra"
   int64_t vocab_size = 30522;
   int64_t hidden_size = 768;
+  int64_t embedding_size = -1;  // ELECTRA's embedding width; < 0 (BERT, RoBERTa): hidden_size
   int64_t num_hidden_layers = 12;
   int64_t num_attention_heads = 12;
   int64_t intermediate_size = 3072;
@@ -42,6 +45,9 @@ struct ModelConfig {
 
   int64_t num_labels() const { return id2label.empty() ? 2 : static_cast<int64_t>(id2label.size()); }
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t embedding_width() const { return embedding_size > 0 ? embedding_size : hidden_size; }
+  // ELECTRA with embedding_size != hidden_size: the embeddings_project Linear(embedding_size, hidden_size).
+  bool projects_embeddings() const { return embedding_width() != hidden_size; }
   float effective_classifier_dropout() const {
     return classifier_dropout < 0 ? hidden_dropout_prob : classifier_dropout;
   }
@@ -52,5 +58,12 @@ struct ModelConfig {
 
 // RoBERTa's defaults (roberta-base): vocab 50265, 514 positions, 1 token type, eps 1e-5, pad 1, bos 0, eos 2.
 ModelConfig roberta_defaults();
+// "BERT", "RoBERTa", "ELECTRA": for messages.
+inline const char* family_display_name(ModelFamily f) {
+  return f == ModelFamily::BERT ? "BERT" : f == ModelFamily::ROBERTA ? "RoBERTa" : "ELECTRA";
+}
+// ElectraConfig's class defaults (electra-small discriminator's shape: embedding 128, hidden 256, 12 layers,
+// 4 heads, intermediate 1024; vocabulary, positions, eps and pad as BERT's).
+ModelConfig electra_defaults();
 
 }  // namespace bertfit

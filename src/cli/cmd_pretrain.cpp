@@ -13,8 +13,12 @@ namespace bertfit::cli {
 void add_pretrain_options(CLI::App* cmd, PretrainArgs* a) {
   add_training_options(cmd, a, /*block_size_alias=*/true);
   auto* g = "Model";
-  cmd->add_option(option_names("model_type"), a->model_type, "New model: bert | roberta")
+  cmd->add_option(option_names("model_type"), a->model_type,
+                  "New model: bert | roberta | electra (--objective electra: electra)")
       ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("embedding_size"), a->embedding_size,
+                  "New ELECTRA model: embedding width, projected to hidden_size (0: hidden_size)")
       ->group(g);
   cmd->add_option(
          option_names("model_size"), a->model_size,
@@ -73,19 +77,41 @@ void add_pretrain_options(CLI::App* cmd, PretrainArgs* a) {
   cmd->add_flag(option_names("whole_word_mask"), a->whole_word_mask,
                 "Mask whole words (WordPiece ## / Ġ / CJK)")
       ->group(g);
+  g = "Objective";
+  cmd->add_option(option_names("objective"), a->objective,
+                  "mlm (masked LM) | electra (replaced-token detection: a small generator fills the masked "
+                  "tokens, the discriminator learns from every token; writes ElectraForPreTraining, the "
+                  "generator in <output_dir>/generator)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("generator_size_ratio"), a->generator_size_ratio,
+                  "ELECTRA: generator width (hidden, heads, intermediate) as a share of the discriminator's")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("discriminator_loss_weight"), a->discriminator_loss_weight,
+                  "ELECTRA: loss = generator MLM + this x discriminator")
+      ->capture_default_str()
+      ->group(g);
 }
 
 void add_pretrain_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "pretrain",
-      "Pre-train with masked LM: continue from a model directory, or a new model from a size / config "
-      "(writes a HuggingFace *ForMaskedLM directory that `finetune --model` takes)");
+      "Pre-train with masked LM or ELECTRA: continue from a model directory, or a new model from a size / "
+      "config (writes a HuggingFace *ForMaskedLM / ElectraForPreTraining directory that `finetune --model` "
+      "takes)");
   auto a = std::make_shared<PretrainArgs>();
   add_pretrain_options(cmd, a.get());
   cmd->callback([a] {
     const PretrainResult r = pretrain(*a);
     std::printf("model: %s (step %lld)\n", r.output_dir.c_str(), static_cast<long long>(r.global_step));
-    if (r.final_eval.masked_tokens > 0 && r.initial_eval.masked_tokens > 0)
+    if (r.final_eval.electra)
+      std::printf(
+          "held-out: loss %.4f (generator MLM %.4f, discriminator %.4f, accuracy %.4f; before training: "
+          "%.4f)\n",
+          r.final_eval.loss, r.final_eval.generator_loss, r.final_eval.discriminator_loss,
+          r.final_eval.discriminator_accuracy, r.initial_eval.loss);
+    else if (r.final_eval.masked_tokens > 0 && r.initial_eval.masked_tokens > 0)
       std::printf("held-out: MLM loss %.4f, perplexity %.2f (before training: %.4f)\n", r.final_eval.loss,
                   r.final_eval.perplexity, r.initial_eval.loss);
     else if (r.final_eval.masked_tokens > 0)

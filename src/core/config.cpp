@@ -34,6 +34,9 @@ void ModelConfig::validate() const {
           "\"" + hidden_act + "\" is not supported (only \"gelu\", exact erf GELU as BERT and RoBERTa use)");
   require(position_embedding_type == "absolute", "position_embedding_type",
           "\"" + position_embedding_type + "\" is not supported (only \"absolute\")");
+  require(family == ModelFamily::ELECTRA || embedding_size < 0 || embedding_size == hidden_size,
+          "embedding_size", "is ELECTRA's: BERT and RoBERTa embed at hidden_size");
+  require(embedding_size < 0 || embedding_size > 0, "embedding_size", "must be > 0");
   require(pad_token_id >= 0 && pad_token_id < vocab_size, "pad_token_id", "must be a valid token id");
   if (family == ModelFamily::ROBERTA)
     require(max_position_embeddings > pad_token_id + 1, "max_position_embeddings",
@@ -50,6 +53,16 @@ ModelConfig roberta_defaults() {
   c.pad_token_id = 1;
   c.bos_token_id = 0;
   c.eos_token_id = 2;
+  return c;
+}
+
+ModelConfig electra_defaults() {
+  ModelConfig c;
+  c.family = ModelFamily::ELECTRA;
+  c.embedding_size = 128;
+  c.hidden_size = 256;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 1024;
   return c;
 }
 

@@ -184,8 +184,9 @@ LoadReport load_into(const Checkpoint& ckpt, const std::string& model_prefix,
     else if (ends_with(n, ".beta"))
       n = n.substr(0, n.size() - 5) + ".bias";
     if (expects_prefix && !has_prefix &&
-        (starts_with(n, "embeddings.") || starts_with(n, "encoder.") || starts_with(n, "pooler.")))
-      n = pfx + n;  // a base model saved without its prefix
+        (starts_with(n, "embeddings.") || starts_with(n, "encoder.") || starts_with(n, "pooler.") ||
+         starts_with(n, "embeddings_project.")))  // ElectraModel's projection
+      n = pfx + n;                                // a base model saved without its prefix
     else if (!expects_prefix && has_prefix && starts_with(n, pfx))
       n = n.substr(pfx.size());  // a full model's encoder loaded into a bare encoder
     auto [it, fresh] = by_name.emplace(n, &t);

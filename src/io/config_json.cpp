@@ -26,6 +26,7 @@ constexpr size_t kMaxConfigBytes = 16u << 20;   // config.json files are a few K
 
 // Keys read into ModelConfig fields or regenerated on write; everything else goes to extra_json.
 const std::set<std::string> kManagedKeys = {"model_type",
+                                            "embedding_size",
                                             "vocab_size",
                                             "hidden_size",
                                             "num_hidden_layers",
@@ -123,7 +124,7 @@ double float_for_json(float f) {
 }  // namespace
 
 const char* model_type_name(ModelFamily f) {
-  return f == ModelFamily::ROBERTA ? "roberta" : "bert";
+  return f == ModelFamily::ROBERTA ? "roberta" : f == ModelFamily::ELECTRA ? "electra" : "bert";
 }
 
 const char* problem_type_name(ProblemType p) {
@@ -138,7 +139,8 @@ const char* problem_type_name(ProblemType p) {
 }
 
 ModelConfig hf_class_defaults(ModelFamily family) {
-  ModelConfig c;  // BertConfig's defaults
+  if (family == ModelFamily::ELECTRA) return electra_defaults();  // ElectraConfig's class defaults
+  ModelConfig c;                                                  // BertConfig's defaults
   c.family = family;
   if (family == ModelFamily::ROBERTA) {
     c.vocab_size = 50265;
@@ -176,21 +178,28 @@ ModelConfig parse_config_json(const std::string& text, const std::string& what) 
       family = ModelFamily::BERT;
     else if (s == "roberta")
       family = ModelFamily::ROBERTA;
+    else if (s == "electra")
+      family = ModelFamily::ELECTRA;
     else
-      r.fail("model_type", "\"" + s + "\" is not supported (bertfit reads \"bert\" and \"roberta\")");
+      r.fail("model_type",
+             "\"" + s + "\" is not supported (bertfit reads \"bert\", \"roberta\" and \"electra\")");
   } else if (!architectures.empty() && architectures[0].rfind("Roberta", 0) == 0) {
     family = ModelFamily::ROBERTA;
+  } else if (!architectures.empty() && architectures[0].rfind("Electra", 0) == 0) {
+    family = ModelFamily::ELECTRA;
   } else if (!architectures.empty() && architectures[0].rfind("Bert", 0) != 0) {
-    r.fail("model_type",
-           "missing, and architectures[0] \"" + architectures[0] + "\" is neither Bert* nor Roberta*");
+    r.fail("model_type", "missing, and architectures[0] \"" + architectures[0] +
+                             "\" is neither Bert*, Roberta* nor Electra*");
   } else if (architectures.empty()) {
-    r.fail("model_type", "missing (and no architectures to infer it from); expected \"bert\" or \"roberta\"");
+    r.fail("model_type",
+           "missing (and no architectures to infer it from); expected \"bert\", \"roberta\" or \"electra\"");
   }
 
   ModelConfig c = hf_class_defaults(family);
   c.architectures = architectures;
   r.integer("vocab_size", &c.vocab_size, 1);
   r.integer("hidden_size", &c.hidden_size, 1);
+  if (family == ModelFamily::ELECTRA) r.integer("embedding_size", &c.embedding_size, 1);
   r.integer("num_hidden_layers", &c.num_hidden_layers, 1);
   r.integer("num_attention_heads", &c.num_attention_heads, 1);
   r.integer("intermediate_size", &c.intermediate_size, 1);
@@ -305,6 +314,7 @@ std::string config_json_text(const ModelConfig& c) {
   if (!c.architectures.empty()) j["architectures"] = c.architectures;
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;
+  if (c.family == ModelFamily::ELECTRA) j["embedding_size"] = c.embedding_width();
   j["num_hidden_layers"] = c.num_hidden_layers;
   j["num_attention_heads"] = c.num_attention_heads;
   j["intermediate_size"] = c.intermediate_size;

@@ -132,13 +132,17 @@ std::string describe_tokenizer(const std::string& dir, int64_t* max_id, std::vec
 std::vector<std::pair<std::string, std::vector<int64_t>>> hf_encoder_parameters(const ModelConfig& c,
                                                                                 bool with_pooler) {
   const std::string p = model_type_name(c.family) + std::string(".");
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, E = c.embedding_width();
   std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
-      {p + "embeddings.word_embeddings.weight", {c.vocab_size, H}},
-      {p + "embeddings.position_embeddings.weight", {c.max_position_embeddings, H}},
-      {p + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}},
-      {p + "embeddings.LayerNorm.weight", {H}},
-      {p + "embeddings.LayerNorm.bias", {H}}};
+      {p + "embeddings.word_embeddings.weight", {c.vocab_size, E}},
+      {p + "embeddings.position_embeddings.weight", {c.max_position_embeddings, E}},
+      {p + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, E}},
+      {p + "embeddings.LayerNorm.weight", {E}},
+      {p + "embeddings.LayerNorm.bias", {E}}};
+  if (c.projects_embeddings()) {  // ELECTRA: embedding_size -> hidden_size
+    out.push_back({p + "embeddings_project.weight", {H, E}});
+    out.push_back({p + "embeddings_project.bias", {H}});
+  }
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string b = p + "encoder.layer." + std::to_string(l) + ".";
     for (const char* m :
@@ -244,8 +248,11 @@ InspectReport inspect_model_dir(const std::string& dir) {
       classifier_rows = w->shape[0];
       r.heads.push_back("classifier.dense + out_proj (" + std::to_string(classifier_rows) + " outputs)");
     }
-    if (has("cls.predictions.transform.dense.weight") || has("lm_head.dense.weight"))
+    if (has("cls.predictions.transform.dense.weight") || has("lm_head.dense.weight") ||
+        has("generator_predictions.dense.weight"))
       r.heads.push_back("masked LM");
+    if (has("discriminator_predictions.dense_prediction.weight"))
+      r.heads.push_back("replaced-token detection (ELECTRA discriminator)");
     if (has("cls.seq_relationship.weight")) r.heads.push_back("next-sentence prediction");
     if (has("qa_outputs.weight")) r.heads.push_back("question answering");
     if (r.heads.empty()) r.heads.push_back("none (encoder only)");

@@ -24,9 +24,11 @@ BertModel::BertModel(const ModelConfig& config, HeadKind head, HeadOptions head_
     : config_(config),
       head_(head),
       head_options_(head_options),
-      prefix_(config.family == ModelFamily::ROBERTA ? "roberta" : "bert") {
+      prefix_(config.family == ModelFamily::ROBERTA   ? "roberta"
+              : config.family == ModelFamily::ELECTRA ? "electra"
+                                                      : "bert") {
   config_.validate();
-  if (config_.family == ModelFamily::ROBERTA && head_options_.features == FeatureKind::POOLER)
+  if (config_.family != ModelFamily::BERT && head_options_.features == FeatureKind::POOLER)
     head_options_.features = FeatureKind::CLS;
   const int64_t C = config_.hidden_size, L = config_.num_hidden_layers;
   feature_layers_ = feature_layers(head_options_.features, head_options_.layer, L);
@@ -39,13 +41,17 @@ BertModel::BertModel(const ModelConfig& config, HeadKind head, HeadOptions head_
 
 void BertModel::build_table() {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, V = config_.vocab_size;
-  const int64_t L = config_.num_hidden_layers;
+  const int64_t L = config_.num_hidden_layers, E = config_.embedding_width();
   const std::string e = prefix_ + ".embeddings.";
-  table_.add(e + "word_embeddings.weight", {V, C}, 0);
-  table_.add(e + "position_embeddings.weight", {config_.max_position_embeddings, C}, 0);
-  table_.add(e + "token_type_embeddings.weight", {config_.type_vocab_size, C}, 0);
-  table_.add(e + "LayerNorm.weight", {C}, 0);
-  table_.add(e + "LayerNorm.bias", {C}, 0);
+  table_.add(e + "word_embeddings.weight", {V, E}, 0);
+  table_.add(e + "position_embeddings.weight", {config_.max_position_embeddings, E}, 0);
+  table_.add(e + "token_type_embeddings.weight", {config_.type_vocab_size, E}, 0);
+  table_.add(e + "LayerNorm.weight", {E}, 0);
+  table_.add(e + "LayerNorm.bias", {E}, 0);
+  if (config_.projects_embeddings()) {
+    table_.add(prefix_ + ".embeddings_project.weight", {C, E}, 0);
+    table_.add(prefix_ + ".embeddings_project.bias", {C}, 0);
+  }
   for (int64_t l = 0; l < L; ++l) {
     const std::string p = prefix_ + ".encoder.layer." + std::to_string(l) + ".";
     const int d = static_cast<int>(l + 1);
@@ -90,7 +96,14 @@ void BertModel::build_table() {
       table_.add("classifier.chunk_attention.weight", {Fin}, h);
   } else if (head_ == HeadKind::MASKED_LM) {
     // The decoder weight is the word-embedding matrix (tied, not stored); the output bias is the head's own.
-    if (config_.family == ModelFamily::BERT) {
+    // ELECTRA's generator: dense hidden -> embedding_size, GELU, LayerNorm, decoder from embedding_size.
+    if (config_.family == ModelFamily::ELECTRA) {
+      table_.add("generator_predictions.dense.weight", {E, C}, h);
+      table_.add("generator_predictions.dense.bias", {E}, h);
+      table_.add("generator_predictions.LayerNorm.weight", {E}, h);
+      table_.add("generator_predictions.LayerNorm.bias", {E}, h);
+      table_.add("generator_lm_head.bias", {V}, h);
+    } else if (config_.family == ModelFamily::BERT) {
       table_.add("cls.predictions.transform.dense.weight", {C, C}, h);
       table_.add("cls.predictions.transform.dense.bias", {C}, h);
       table_.add("cls.predictions.transform.LayerNorm.weight", {C}, h);
@@ -103,6 +116,8 @@ void BertModel::build_table() {
       table_.add("lm_head.layer_norm.bias", {C}, h);
       table_.add("lm_head.bias", {V}, h);
     }
+  } else if (head_ == HeadKind::REPLACED_TOKEN_DETECTION) {
+    add_discriminator_params(h);
   }
 }
 
@@ -112,6 +127,10 @@ void BertModel::resolve_offsets() {
   emb_off_ = {off(e + "word_embeddings.weight"), off(e + "position_embeddings.weight"),
               off(e + "token_type_embeddings.weight"), off(e + "LayerNorm.weight"),
               off(e + "LayerNorm.bias")};
+  if (config_.projects_embeddings()) {
+    emb_off_.proj_w = off(prefix_ + ".embeddings_project.weight");
+    emb_off_.proj_b = off(prefix_ + ".embeddings_project.bias");
+  }
   layer_off_.clear();
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const std::string p = prefix_ + ".encoder.layer." + std::to_string(l) + ".";
@@ -133,12 +152,23 @@ void BertModel::resolve_offsets() {
     head_off_.out_b = off(bert ? "classifier.bias" : "classifier.out_proj.bias");
     if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
       head_off_.chunk_attention = off("classifier.chunk_attention.weight");
+  } else if (head_ == HeadKind::MASKED_LM && config_.family == ModelFamily::ELECTRA) {
+    head_off_.dense_w = off("generator_predictions.dense.weight");
+    head_off_.dense_b = off("generator_predictions.dense.bias");
+    head_off_.ln_w = off("generator_predictions.LayerNorm.weight");
+    head_off_.ln_b = off("generator_predictions.LayerNorm.bias");
+    head_off_.bias = off("generator_lm_head.bias");
   } else if (head_ == HeadKind::MASKED_LM) {
     head_off_.dense_w = off(bert ? "cls.predictions.transform.dense.weight" : "lm_head.dense.weight");
     head_off_.dense_b = off(bert ? "cls.predictions.transform.dense.bias" : "lm_head.dense.bias");
     head_off_.ln_w = off(bert ? "cls.predictions.transform.LayerNorm.weight" : "lm_head.layer_norm.weight");
     head_off_.ln_b = off(bert ? "cls.predictions.transform.LayerNorm.bias" : "lm_head.layer_norm.bias");
     head_off_.bias = off(bert ? "cls.predictions.bias" : "lm_head.bias");
+  } else if (head_ == HeadKind::REPLACED_TOKEN_DETECTION) {
+    head_off_.dense_w = off("discriminator_predictions.dense.weight");
+    head_off_.dense_b = off("discriminator_predictions.dense.bias");
+    head_off_.out_w = off("discriminator_predictions.dense_prediction.weight");
+    head_off_.out_b = off("discriminator_predictions.dense_prediction.bias");
   }
 }
 
@@ -161,7 +191,7 @@ void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only
     }
     // nn.Embedding(padding_idx=pad_token_id) rows are zeroed by _init_weights (word embeddings; RoBERTa's
     // position embeddings also use padding_idx).
-    const int64_t C = config_.hidden_size;
+    const int64_t C = config_.embedding_width();
     if (e.name == word || (e.name == position && config_.family == ModelFamily::ROBERTA))
       std::fill(p + config_.pad_token_id * C, p + (config_.pad_token_id + 1) * C, 0.0f);
   }
@@ -169,7 +199,7 @@ void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only
 
 void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool allocate, size_t* total) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, L = config_.num_hidden_layers;
-  const int64_t V = config_.vocab_size, NL = config_.num_labels();
+  const int64_t V = config_.vocab_size, NL = config_.num_labels(), E = config_.embedding_width();
   const int64_t N = B * T;
   size_t off = 0;
   auto take = [&](int64_t n) -> float* {
@@ -188,10 +218,12 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
   hidden_const_.reserve(L + 1);
   float* rotating[2] = {take(N * C), take(N * C)};
   for (int64_t l = 0; l <= L; ++l) hidden_[l] = hidden_kept_[l] ? take(N * C) : rotating[l % 2];
-  emb_sum_ = take(N * C);
+  emb_sum_ = take(N * E);
   emb_mean_ = take(N);
   emb_rstd_ = take(N);
   const bool training = use == ArenaUse::TRAINING;
+  emb_out_ = config_.projects_embeddings() ? take(N * E) : nullptr;
+  emb_grad_ = config_.projects_embeddings() && training ? take(N * E) : nullptr;
   layers_.assign(L, LayerActs{});
   for (auto& a : layers_) {
     if (!training && &a != &layers_[0]) {  // inference: layer l's buffers are dead once layer l+1 starts
@@ -214,15 +246,17 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
   grad_a_ = training ? take(N * C) : nullptr;
   grad_b_ = training ? take(N * C) : nullptr;
   grad_c_ = training ? take(N * C) : nullptr;
-  const int64_t rows = std::max(B, M);
+  // Head rows: the sequences (classification), the labelled rows (masked LM) or every token (replaced-token
+  // detection, M = N); the masked-LM transform's width is the embeddings' (ELECTRA's generator).
+  const int64_t rows = std::max(B, M), HC = std::max(C, E);
   head_in_ = take(rows * C);
-  head_pre_ = take(rows * C);
-  head_act_ = take(rows * C);
-  head_drop_ = take(rows * C);
+  head_pre_ = take(rows * HC);
+  head_act_ = take(rows * HC);
+  head_drop_ = take(rows * HC);
   head_mean_ = take(rows);
   head_rstd_ = take(rows);
-  head_grad_ = take(rows * C);
-  head_grad2_ = take(rows * C);
+  head_grad_ = take(rows * HC);
+  head_grad2_ = take(rows * HC);
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
     const int64_t F = feature_dim_, Fin = head_in_dim_;
     cls_.feat = take(B * F);
@@ -238,7 +272,9 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
     cls_.g2 = take(B * C);
     cls_.chunk_w = take(B);
   }
-  const int64_t nlogits = head_ == HeadKind::MASKED_LM ? M * V : B * NL;
+  const int64_t nlogits = head_ == HeadKind::MASKED_LM                  ? M * V
+                          : head_ == HeadKind::REPLACED_TOKEN_DETECTION ? M
+                                                                        : B * NL;
   logits_ = take(nlogits);
   dlogits_ = take(nlogits);
   row_loss_ = take(rows);
@@ -274,8 +310,9 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
     throw ShapeError("reserve: sequence length " + std::to_string(max_T) +
                      " exceeds what max_position_embeddings (" +
                      std::to_string(config_.max_position_embeddings) + ") allows");
-  const int64_t M =
-      head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows) : 0;
+  const int64_t M = head_ == HeadKind::MASKED_LM ? (max_labelled_rows < 0 ? max_B * max_T : max_labelled_rows)
+                    : head_ == HeadKind::REPLACED_TOKEN_DETECTION ? max_B * max_T
+                                                                  : 0;
   size_t total = 0;
   plan_arena(max_B, max_T, M, use, false, &total);
   const int64_t N = max_B * max_T;
@@ -393,6 +430,8 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
     return classification_forward(batch.labels, loss_normalizer);
   if (head_ == HeadKind::MASKED_LM) return mlm_forward(batch.labels, loss_normalizer);
+  if (head_ == HeadKind::REPLACED_TOKEN_DETECTION)
+    return discriminator_forward(batch.labels, loss_normalizer);
   return 0.0f;
 }
 
@@ -412,6 +451,8 @@ void BertModel::backward() {
     classification_backward(d);
   else if (head_ == HeadKind::MASKED_LM)
     mlm_backward(d);
+  else if (head_ == HeadKind::REPLACED_TOKEN_DETECTION)
+    discriminator_backward(d);
   else
     throw Error("backward: a model without a task head has no loss");
   const bool classify = head_ == HeadKind::SEQUENCE_CLASSIFICATION;

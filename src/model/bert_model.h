@@ -36,11 +36,15 @@ namespace bertfit {
 enum class HeadKind {
   NONE,                     // BertModel / RobertaModel without pooler: hidden states only
   SEQUENCE_CLASSIFICATION,  // BertForSequenceClassification / RobertaForSequenceClassification
-  MASKED_LM,                // BertForMaskedLM / RobertaForMaskedLM (decoder tied to the word embeddings)
+  MASKED_LM,  // BertForMaskedLM / RobertaForMaskedLM / ElectraForMaskedLM (decoder tied to the word
+              // embeddings)
+  REPLACED_TOKEN_DETECTION,  // ElectraForPreTraining: the discriminator, one logit per token
+                             // (electra_heads.cpp)
 };
 
 // One batch, row-major [B, T]. token_type_ids may be null (all zero). labels: classification [B / chunks],
-// masked LM [B*T] with kIgnoreIndex (-100) where no prediction is wanted; null for inference.
+// masked LM [B*T] with kIgnoreIndex (-100) where no prediction is wanted; replaced-token detection [B*T]
+// 1 = replaced / 0 = original (padding and kIgnoreIndex rows add nothing); null for inference.
 // Hierarchical long-text classification: B = documents * chunks sequences, document d owning rows
 // d*chunks .. d*chunks+chunks-1; chunk_mask[B] marks the real chunks (a document's unused chunk rows must
 // still hold a valid sequence, e.g. [CLS] [SEP], and are left out of the pooling).
@@ -82,7 +86,7 @@ class BertModel {
   const HeadOptions& head_options() const { return head_options_; }
   int64_t feature_dim() const { return feature_dim_; }
   const ParamTable& table() const { return table_; }
-  // "bert" or "roberta": the prefix of the encoder's parameter names.
+  // "bert", "roberta" or "electra": the prefix of the encoder's parameter names.
   const std::string& prefix() const { return prefix_; }
 
   float* params() { return params_.data(); }
@@ -140,7 +144,7 @@ class BertModel {
   // output_hidden_states (hidden_state() throws for a layer that was not kept).
   const float* hidden_state(int64_t l) const;
   // Classification: [B / chunks, num_labels]. Masked LM: [M, V] for the M labelled rows, in row-major batch
-  // order.
+  // order. Replaced-token detection: [B*T], one logit per token (padding rows included).
   const float* logits() const { return logits_; }
   int64_t logits_rows() const { return logits_rows_; }
   // Masked LM: the batch row (b*T + t) of each row of logits().
@@ -207,10 +211,15 @@ class BertModel {
   void feature_backward_into(float* dhidden, int64_t l);
   float mlm_forward(const int32_t* labels, float normalizer);
   void mlm_backward(float* dlast);
+  // ELECTRA's discriminator (electra_heads.cpp): its parameter names, forward and backward.
+  void add_discriminator_params(int depth);
+  float discriminator_forward(const int32_t* labels, float normalizer);
+  void discriminator_backward(float* dlast);
 
   // Offsets of each parameter in the buffers, resolved once so the step does no name look-ups.
   struct EmbeddingOffsets {
     size_t word, position, token_type, ln_w, ln_b;
+    size_t proj_w = 0, proj_b = 0;  // ELECTRA's embeddings_project (projects_embeddings())
   };
   struct LayerOffsets {
     size_t qkv_w, qkv_b, attn_out_w, attn_out_b, ln1_w, ln1_b, inter_w, inter_b, out_w, out_b, ln2_w, ln2_b;
@@ -248,6 +257,8 @@ class BertModel {
   std::vector<float*> hidden_;     // hidden state l, kept or in one of two rotating buffers
   std::vector<bool> hidden_kept_;  // decided in reserve(): see hidden_state()
   float *emb_sum_ = nullptr, *emb_mean_ = nullptr, *emb_rstd_ = nullptr;
+  // ELECTRA with embeddings_project: the embeddings' output [N, E] (the projection's input) and its gradient.
+  float *emb_out_ = nullptr, *emb_grad_ = nullptr;
   // Work buffers shared by all layers; their uses over a layer's forward and backward are listed in
   // layer_forward / layer_backward. work_inter_ holds N * max(I, 3C) floats, work_c_ and scratch_c_ N * C.
   float *work_inter_ = nullptr, *work_c_ = nullptr, *scratch_c_ = nullptr, *attn_scratch_ = nullptr;

@@ -5,6 +5,7 @@
 //   chunks > 1:       x = chunk_pool(x over each document's chunks)
 //   BERT:             logits = classifier(dropout(x))
 //   RoBERTa:          logits = out_proj(dropout(tanh(dense(dropout(x)))))   (RobertaClassificationHead)
+//   ELECTRA:          the same with GELU for tanh (ElectraClassificationHead; no pooler)
 //   loss:             kernels/classification_loss.h (cross-entropy, or the competition tricks' losses)
 //
 // Dropout rate: classifier_dropout when set, else hidden_dropout_prob (both heads, as HF). Multi-sample
@@ -40,8 +41,13 @@ void BertModel::head_sample_forward(const float* x, int64_t s, float* logits) {
     linear_forward(logits, cls_.drop1, P(head_off_.out_w), P(head_off_.out_b), R, Fin, NL);
   } else {
     linear_forward(cls_.act, cls_.drop1, P(head_off_.dense_w), P(head_off_.dense_b), R, Fin, C);
-    tanh_forward(cls_.act, cls_.act, R * C);
-    dropout_forward(cls_.drop2, cls_.act, R * C, p, site_key(head_site(s, 1)));
+    if (config_.family == ModelFamily::ELECTRA) {  // act keeps the pre-activation for gelu_backward
+      gelu_forward(cls_.drop2, cls_.act, R * C);
+      dropout_forward(cls_.drop2, cls_.drop2, R * C, p, site_key(head_site(s, 1)));
+    } else {
+      tanh_forward(cls_.act, cls_.act, R * C);
+      dropout_forward(cls_.drop2, cls_.act, R * C, p, site_key(head_site(s, 1)));
+    }
     linear_forward(logits, cls_.drop2, P(head_off_.out_w), P(head_off_.out_b), R, C, NL);
   }
 }
@@ -56,7 +62,10 @@ void BertModel::head_sample_backward(int64_t s, const float* dlogits, float* dx)
     linear_backward(cls_.g2, G(head_off_.out_w), G(head_off_.out_b), dlogits, cls_.drop2, P(head_off_.out_w),
                     R, C, NL);
     dropout_backward(cls_.g2, cls_.g2, R * C, p, site_key(head_site(s, 1)));
-    tanh_backward(cls_.g2, cls_.act, cls_.g2, R * C);
+    if (config_.family == ModelFamily::ELECTRA)
+      gelu_backward(cls_.g2, cls_.act, cls_.g2, R * C);
+    else
+      tanh_backward(cls_.g2, cls_.act, cls_.g2, R * C);
     linear_backward(dx, G(head_off_.dense_w), G(head_off_.dense_b), cls_.g2, cls_.drop1, P(head_off_.dense_w),
                     R, Fin, C);
   }

@@ -21,8 +21,11 @@ inline uint64_t layer_site(int64_t l, int k) {
 }
 }  // namespace
 
+// ELECTRA with embedding_size != hidden_size: hidden[0] = embeddings_project(dropout(LN(sum))), the
+// embeddings computed at their own width E into emb_out_.
 void BertModel::embeddings_forward() {
-  const int64_t C = config_.hidden_size;
+  const int64_t C = config_.hidden_size, E = config_.embedding_width();
+  float* out = config_.projects_embeddings() ? emb_out_ : hidden_[0];
   BERTFIT_TIMED("embeddings.fwd", {
     if (config_.family == ModelFamily::ROBERTA)
       roberta_position_ids(pos_ids_, ids_, B_, T_, static_cast<int32_t>(config_.pad_token_id));
@@ -30,26 +33,36 @@ void BertModel::embeddings_forward() {
       bert_position_ids(pos_ids_, B_, T_);
     check_ids("position_ids", pos_ids_, N_, config_.max_position_embeddings);
     embedding_forward(emb_sum_, ids_, pos_ids_, type_ids_, P(emb_off_.word), P(emb_off_.position),
-                      P(emb_off_.token_type), N_, C);
+                      P(emb_off_.token_type), N_, E);
   });
-  BERTFIT_TIMED("layernorm.fwd",
-                layernorm_forward(hidden_[0], emb_mean_, emb_rstd_, emb_sum_, P(emb_off_.ln_w),
-                                  P(emb_off_.ln_b), N_, C, config_.layer_norm_eps));
-  BERTFIT_TIMED("dropout.fwd", dropout_forward(hidden_[0], hidden_[0], N_ * C,
-                                               dropout_p(config_.hidden_dropout_prob), site_key(0)));
+  BERTFIT_TIMED("layernorm.fwd", layernorm_forward(out, emb_mean_, emb_rstd_, emb_sum_, P(emb_off_.ln_w),
+                                                   P(emb_off_.ln_b), N_, E, config_.layer_norm_eps));
+  BERTFIT_TIMED("dropout.fwd",
+                dropout_forward(out, out, N_ * E, dropout_p(config_.hidden_dropout_prob), site_key(0)));
+  if (config_.projects_embeddings())
+    BERTFIT_TIMED("gemm.embeddings_project.fwd",
+                  linear_forward(hidden_[0], emb_out_, P(emb_off_.proj_w), P(emb_off_.proj_b), N_, E, C));
 }
 
 void BertModel::embeddings_backward(const float* dhidden0) {
-  const int64_t C = config_.hidden_size;
-  BERTFIT_TIMED("dropout.bwd", dropout_backward(grad_c_, dhidden0, N_ * C,
-                                                dropout_p(config_.hidden_dropout_prob), site_key(0)));
-  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(grad_c_, G(emb_off_.ln_w), G(emb_off_.ln_b), grad_c_,
-                                                    emb_sum_, P(emb_off_.ln_w), emb_mean_, emb_rstd_, N_, C));
+  const int64_t C = config_.hidden_size, E = config_.embedding_width();
+  float* g = grad_c_;
+  if (config_.projects_embeddings()) {
+    g = emb_grad_;
+    BERTFIT_TIMED("gemm.embeddings_project.bwd",
+                  linear_backward(g, G(emb_off_.proj_w), G(emb_off_.proj_b), dhidden0, emb_out_,
+                                  P(emb_off_.proj_w), N_, E, C));
+    dhidden0 = g;
+  }
+  BERTFIT_TIMED("dropout.bwd",
+                dropout_backward(g, dhidden0, N_ * E, dropout_p(config_.hidden_dropout_prob), site_key(0)));
+  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(g, G(emb_off_.ln_w), G(emb_off_.ln_b), g, emb_sum_,
+                                                    P(emb_off_.ln_w), emb_mean_, emb_rstd_, N_, E));
   const int32_t pad = static_cast<int32_t>(config_.pad_token_id);
   BERTFIT_TIMED(
       "embeddings.bwd",
-      embedding_backward(G(emb_off_.word), G(emb_off_.position), G(emb_off_.token_type), grad_c_, ids_,
-                         pos_ids_, type_ids_, N_, C, pad, config_.family == ModelFamily::ROBERTA ? pad : -1));
+      embedding_backward(G(emb_off_.word), G(emb_off_.position), G(emb_off_.token_type), g, ids_, pos_ids_,
+                         type_ids_, N_, E, pad, config_.family == ModelFamily::ROBERTA ? pad : -1));
 }
 
 void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {

@@ -187,7 +187,7 @@ void FinetuneArgs::validate() const {
           "must be >= 0 (-1: a quarter of the text tokens, the paper's 128 of 510 at length 512)");
   parses("chunk_pooling", [&] { parse_chunk_pooling(chunk_pooling); });
   require(max_chunks >= 1, "max_chunks", "must be >= 1");
-  if (features != "default")  // "default": the family's (pooler for BERT, cls for RoBERTa)
+  if (features != "default")  // "default": the family's (pooler for BERT, cls else)
     parses("features", [&] { parse_feature_kind(features); });
   require(layerwise_lr_decay > 0 && layerwise_lr_decay <= 1, "layerwise_lr_decay", "must be in (0, 1]");
   require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
@@ -276,7 +276,7 @@ void keep_sample(Dataset* ds, int64_t k, uint64_t seed) {
 HeadOptions head_options_from(const FinetuneArgs& a, ModelFamily family) {
   HeadOptions h;
   h.features = a.features == "default"
-                   ? (family == ModelFamily::ROBERTA ? FeatureKind::CLS : FeatureKind::POOLER)
+                   ? (family == ModelFamily::BERT ? FeatureKind::POOLER : FeatureKind::CLS)
                    : parse_feature_kind(a.features);
   h.layer = a.feature_layer;
   h.chunk_pooling = parse_chunk_pooling(a.chunk_pooling);
@@ -586,7 +586,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                                                : std::string("regression")));
     log_message("train " + format_length_stats(length_stats(train_ex, settings.max_seq_length - 2),
                                                settings.max_seq_length - 2));
-    log_message("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
+    log_message("model: " + std::string(family_display_name(config.family)) + ", " +
                 std::to_string(config.num_hidden_layers) + " layers, hidden " +
                 std::to_string(config.hidden_size) + ", " + std::to_string(model.table().num_parameters()) +
                 " parameters; features " + feature_kind_name(settings.head.features) + ", " +

@@ -67,13 +67,17 @@ LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOpt
 
 void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer) {
   ModelConfig config = model.config();
-  const bool bert = config.family == ModelFamily::BERT;
+  const std::string family = config.family == ModelFamily::BERT      ? "Bert"
+                             : config.family == ModelFamily::ROBERTA ? "Roberta"
+                                                                     : "Electra";
   if (model.head() == HeadKind::SEQUENCE_CLASSIFICATION)
-    config.architectures = {bert ? "BertForSequenceClassification" : "RobertaForSequenceClassification"};
+    config.architectures = {family + "ForSequenceClassification"};
   else if (model.head() == HeadKind::MASKED_LM)
-    config.architectures = {bert ? "BertForMaskedLM" : "RobertaForMaskedLM"};
+    config.architectures = {family + "ForMaskedLM"};
+  else if (model.head() == HeadKind::REPLACED_TOKEN_DETECTION)
+    config.architectures = {"ElectraForPreTraining"};
   else
-    config.architectures = {bert ? "BertModel" : "RobertaModel"};
+    config.architectures = {family + "Model"};
   std::vector<TensorRef> tensors;
   for (const ParamEntry& e : model.table().entries()) {
     TensorRef t;

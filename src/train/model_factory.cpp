@@ -8,6 +8,7 @@ namespace bertfit {
 ModelConfig named_config(const std::string& size, ModelFamily family, const Tokenizer& tok,
                          int64_t max_positions) {
   ModelConfig c = family == ModelFamily::ROBERTA ? roberta_defaults() : ModelConfig{};
+  c.family = family;  // ELECTRA: BERT's other defaults, the embeddings at the hidden size unless set
   struct Size {
     const char* name;
     int64_t layers, hidden, heads;

@@ -13,7 +13,8 @@
 namespace bertfit {
 
 // tiny 2L/128H/2 heads, mini 4L/256H/4, small 4L/512H/8, medium 8L/512H/8, base 12L/768H/12; intermediate 4H.
-// family picks BERT's or RoBERTa's other defaults; vocab size, pad id and positions follow the tokenizer.
+// family picks BERT's or RoBERTa's other defaults (ELECTRA: BERT's); vocab size, pad id and positions follow
+// the tokenizer.
 ModelConfig named_config(const std::string& size, ModelFamily family, const Tokenizer& tok,
                          int64_t max_positions);
 

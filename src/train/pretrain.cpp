@@ -18,7 +18,9 @@
 #include "kernels/adamw.h"
 #include "train/batching.h"
 #include "train/checkpoints.h"
+#include "train/electra_pretrain.h"
 #include "train/hf_model_dir.h"
+#include "train/mlm_batch.h"
 #include "train/model_factory.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
@@ -41,54 +43,6 @@ std::string fmt(const char* f, double v) {
 
 void require(bool ok, const char* option, const std::string& what) {
   if (!ok) throw ConfigError(std::string("option --") + option + ": " + what);
-}
-
-// Padded, masked model inputs of a set of blocks.
-class MlmBatchBuilder {
- public:
-  // Returns the batch and writes the number of labelled positions.
-  Batch build(const std::vector<EncodedExample>& blocks, const std::vector<int64_t>& indices,
-              const MlmMasker& masker, int32_t pad_id, uint64_t epoch, int64_t* labelled) {
-    int64_t T = 1;
-    for (int64_t i : indices) T = std::max(T, blocks[i].length());
-    const int64_t B = static_cast<int64_t>(indices.size());
-    ids_.assign(static_cast<size_t>(B * T), pad_id);
-    labels_.assign(static_cast<size_t>(B * T), kMlmIgnore);
-    mask_.assign(static_cast<size_t>(B * T), 0);
-    int64_t n_labelled = 0;
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& ids = blocks[indices[r]].seqs[0].ids;
-      const int64_t n = static_cast<int64_t>(ids.size());
-      n_labelled += masker.mask(ids.data(), n, nullptr, ids_.data() + r * T, labels_.data() + r * T, epoch,
-                                static_cast<uint64_t>(indices[r]));
-      std::fill(mask_.begin() + r * T, mask_.begin() + r * T + n, uint8_t{1});
-    }
-    *labelled = n_labelled;
-    Batch b;
-    b.B = B;
-    b.T = T;
-    b.input_ids = ids_.data();
-    b.attention_mask = mask_.data();
-    b.labels = labels_.data();
-    return b;
-  }
-
- private:
-  std::vector<int32_t> ids_, labels_;
-  std::vector<uint8_t> mask_;
-};
-
-// Grows the model's labelled-row reservation when a batch needs more (masks are drawn per batch, so the
-// count is known before the forward pass; growing is rare: the first reservation covers 15% + 8 sigma).
-void ensure_rows(BertModel& model, int64_t max_B, int64_t max_T, int64_t* reserved, int64_t needed) {
-  if (needed <= *reserved) return;
-  *reserved = std::min(max_B * max_T, needed + needed / 4);
-  model.reserve(max_B, max_T, *reserved);
-}
-
-int64_t initial_rows(int64_t B, int64_t T, double p) {
-  const double n = static_cast<double>(B * T);
-  return std::min<int64_t>(B * T, static_cast<int64_t>(n * p + 8 * std::sqrt(n * p * (1 - p)) + 16));
 }
 
 // A seeded subset (order kept) of k of the n indices.
@@ -126,6 +80,14 @@ MlmEvalResult mlm_result(const EvalMetrics& m) {
   r.perplexity = m.value("perplexity");
   r.masked_tokens = static_cast<int64_t>(m.value("masked_tokens"));
   r.runtime = m.runtime;
+  for (const auto& [n, v] : m.values)
+    if (n == "discriminator_loss") {
+      r.electra = true;
+      r.generator_loss = m.value("generator_loss");
+      r.discriminator_loss = v;
+      r.discriminator_accuracy = m.value("discriminator_accuracy");
+      r.replaced_share = m.value("replaced_share");
+    }
   return r;
 }
 
@@ -140,14 +102,23 @@ void PretrainArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
   BF_JSON_FIELDS(j, model_type, model_size, hidden_size, num_hidden_layers, num_attention_heads,
                  intermediate_size, max_position_embeddings, tokenizer_name, train_tokenizer, vocab_size,
                  do_lower_case, train_file, train_table, validation_split_percentage, line_by_line,
-                 mlm_probability, whole_word_mask);
+                 mlm_probability, whole_word_mask, objective, generator_size_ratio, discriminator_loss_weight,
+                 embedding_size);
 }
 
 void PretrainArgs::validate() const {
   TrainingArgs::validate();
   require(!train_file.empty() || !train_table.empty(), "train_file",
           "or --train_table: at least one text source is required");
-  check_choice("model_type", model_type, {"bert", "roberta"});
+  check_choice("model_type", model_type, {"bert", "roberta", "electra"});
+  check_choice("objective", objective, {"mlm", "electra"});
+  if (objective == "electra")
+    require(model_type != "roberta", "objective",
+            "electra trains an ELECTRA model (its own family, BERT's WordPiece tokenizer): not with "
+            "--model_type roberta");
+  require(generator_size_ratio > 0 && generator_size_ratio <= 1, "generator_size_ratio", "must be in (0, 1]");
+  require(discriminator_loss_weight > 0, "discriminator_loss_weight", "must be > 0");
+  require(embedding_size >= 0, "embedding_size", "must be >= 0 (0: hidden_size)");
   if (!model_size.empty())
     check_choice("model_size", model_size, {"tiny", "mini", "small", "medium", "base"});
   require(vocab_size >= 100 && vocab_size <= 1000000, "vocab_size", "must be in [100, 1000000]");
@@ -416,16 +387,27 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
   const Tokenizer tok = Tokenizer::from_directory(tok_dir);
   if (tok.mask_id() < 0) throw ConfigError(tok_dir + ": the tokenizer has no mask token");
 
-  // Model.
-  std::unique_ptr<BertModel> model_ptr;
-  if (resuming || !args.model_name_or_path.empty()) {
-    const std::string dir = resuming ? ck : args.model_name_or_path;
-    ModelConfig config = read_config_json(dir + "/config.json");
+  // Model (ELECTRA: the discriminator; its generator below).
+  const bool electra = args.objective == "electra";
+  const HeadKind head = electra ? HeadKind::REPLACED_TOKEN_DETECTION : HeadKind::MASKED_LM;
+  auto with_dropout = [&](ModelConfig config) {
     if (args.hidden_dropout_prob >= 0)
       config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
     if (args.attention_probs_dropout_prob >= 0)
       config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
-    LoadedModel loaded = load_pretrained(dir, HeadKind::MASKED_LM, {}, &config, args.seed);
+    return config;
+  };
+  std::unique_ptr<BertModel> model_ptr;
+  std::string model_dir;  // the directory the model came from ("" for a new one)
+  if (resuming || !args.model_name_or_path.empty()) {
+    const std::string dir = resuming ? ck : args.model_name_or_path;
+    model_dir = dir;
+    ModelConfig config = with_dropout(read_config_json(dir + "/config.json"));
+    if (electra && config.family != ModelFamily::ELECTRA)
+      throw ConfigError(dir +
+                        ": --objective electra continues an ELECTRA model (model_type \"electra\"), not " +
+                        model_type_name(config.family));
+    LoadedModel loaded = load_pretrained(dir, head, {}, &config, args.seed);
     if (!loaded.initialized.empty() && !resuming) {
       std::string s = "newly initialised (not in the checkpoint):";
       for (const auto& n : loaded.initialized) s += " " + n;
@@ -433,7 +415,9 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
     }
     model_ptr = std::move(loaded.model);
   } else {
-    const ModelFamily family = args.model_type == "roberta" ? ModelFamily::ROBERTA : ModelFamily::BERT;
+    const ModelFamily family = electra || args.model_type == "electra" ? ModelFamily::ELECTRA
+                               : args.model_type == "roberta"          ? ModelFamily::ROBERTA
+                                                                       : ModelFamily::BERT;
     ModelConfig config = named_config(args.model_size.empty() ? "mini" : args.model_size, family, tok,
                                       args.max_position_embeddings);
     if (args.hidden_size > 0) config.hidden_size = args.hidden_size;
@@ -446,8 +430,10 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
       config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
     if (args.attention_probs_dropout_prob >= 0)
       config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
+    if (family == ModelFamily::ELECTRA && args.embedding_size > 0)
+      config.embedding_size = args.embedding_size;
     config.validate();
-    model_ptr = std::make_unique<BertModel>(config, HeadKind::MASKED_LM);
+    model_ptr = std::make_unique<BertModel>(config, head);
     model_ptr->init_weights(args.seed);
   }
   BertModel& model = *model_ptr;
@@ -457,6 +443,24 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
                       " but the model's vocab_size is " + std::to_string(config.vocab_size));
   model.dropout_seed = args.seed;
   model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
+  // ELECTRA's generator: from <model>/generator when there is one (a resumed run's checkpoint always has
+  // it), else new, its shape from the discriminator's and its shared embeddings the discriminator's.
+  std::unique_ptr<BertModel> generator;
+  if (electra) {
+    const std::string gdir = model_dir.empty() ? "" : model_dir + "/generator";
+    if (!gdir.empty() && fs::exists(gdir + "/config.json")) {
+      const ModelConfig gc = with_dropout(read_config_json(gdir + "/config.json"));
+      generator = std::move(load_pretrained(gdir, HeadKind::MASKED_LM, {}, &gc, args.seed ^ 0x6E17ull).model);
+    } else {
+      if (resuming)
+        throw FormatError(ck + ": no generator/ (an ELECTRA checkpoint keeps its generator there)");
+      generator = std::make_unique<BertModel>(electra_generator_config(config, args.generator_size_ratio),
+                                              HeadKind::MASKED_LM);
+      generator->init_weights(args.seed ^ 0x6E17ull);
+    }
+    generator->dropout_seed = args.seed ^ 0x6E17ull;
+    copy_shared_embeddings(model, *generator);
+  }
   const int64_t max_positions =
       config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
   const int block = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
@@ -480,19 +484,26 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
                 (args.line_by_line ? "line by line" : "concatenated") + ", block " + std::to_string(block) +
                 "); " + std::to_string(eval_lines.size()) + " held-out lines -> " +
                 std::to_string(eval_blocks.size()) + " blocks");
-    log_message("model: " + std::string(config.family == ModelFamily::BERT ? "BERT" : "RoBERTa") + ", " +
+    log_message("model: " + std::string(family_display_name(config.family)) + ", " +
                 std::to_string(config.num_hidden_layers) + " layers, hidden " +
                 std::to_string(config.hidden_size) + ", vocab " + std::to_string(config.vocab_size) + ", " +
-                std::to_string(model.table().num_parameters()) + " parameters; masking " +
-                fmt("%.2f", args.mlm_probability) + (args.whole_word_mask ? " whole words" : " tokens") +
-                "; " + std::to_string(threads) + " threads");
+                std::to_string(model.table().num_parameters()) + " parameters" +
+                (generator ? "; ELECTRA generator hidden " + std::to_string(generator->config().hidden_size) +
+                                 ", " + std::to_string(generator->config().num_attention_heads) + " heads, " +
+                                 std::to_string(generator->table().num_parameters()) +
+                                 " parameters (embeddings shared), discriminator loss weight " +
+                                 fmt("%g", args.discriminator_loss_weight)
+                           : std::string()) +
+                "; masking " + fmt("%.2f", args.mlm_probability) +
+                (args.whole_word_mask ? " whole words" : " tokens") + "; " + std::to_string(threads) +
+                " threads");
   }
   int64_t max_T = 1;
   for (const auto* set : {&train_blocks, &eval_blocks})
     for (const auto& b : *set) max_T = std::max(max_T, b.length());
   const int64_t max_B = args.per_device_train_batch_size;
   int64_t reserved = initial_rows(max_B, max_T, args.mlm_probability);
-  model.reserve(max_B, max_T, reserved);
+  if (!electra) model.reserve(max_B, max_T, reserved);  // the ELECTRA task reserves both of its models
 
   // The loop.
   OptimizerOptions oo;
@@ -500,9 +511,25 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
   oo.weight_decay = args.weight_decay;
   oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
               static_cast<float>(args.adam_epsilon)};
-  MlmTask task(train_blocks, eval_blocks, masker, tok.pad_id(), args.per_device_train_batch_size, max_T,
-               args.per_device_eval_batch_size, &reserved);
-  TrainingLoop loop(args, args.to_json(), task, model, tok, oo, ck, hooks);
+  std::unique_ptr<TrainingTask> task;
+  LoopHooks loop_hooks = hooks;
+  if (electra) {
+    ElectraTaskOptions eo;
+    eo.discriminator_loss_weight = args.discriminator_loss_weight;
+    eo.max_grad_norm = args.max_grad_norm;
+    eo.seed = args.seed;
+    eo.eval_batch_size = args.per_device_eval_batch_size;
+    auto t = std::make_unique<ElectraTask>(train_blocks, eval_blocks, masker, tok.pad_id(), max_B, max_T,
+                                           model, *generator, oo, tok, eo);
+    // First: the generator's gradients and loss join the step before any other hook sees it.
+    loop_hooks.step_hooks.insert(loop_hooks.step_hooks.begin(), t->step_hook());
+    task = std::move(t);
+  } else {
+    task = std::make_unique<MlmTask>(train_blocks, eval_blocks, masker, tok.pad_id(),
+                                     args.per_device_train_batch_size, max_T, args.per_device_eval_batch_size,
+                                     &reserved);
+  }
+  TrainingLoop loop(args, args.to_json(), *task, model, tok, oo, ck, loop_hooks);
   const LoopResult r = loop.run();
 
   PretrainResult result;
@@ -515,7 +542,11 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
   if (r.final_eval) {
     result.final_eval = mlm_result(*r.final_eval);
     log_message("held-out: loss " + fmt("%.4f", result.final_eval.loss) + ", perplexity " +
-                fmt("%.2f", result.final_eval.perplexity));
+                fmt("%.2f", result.final_eval.perplexity) +
+                (result.final_eval.electra
+                     ? ", discriminator loss " + fmt("%.4f", result.final_eval.discriminator_loss) +
+                           ", accuracy " + fmt("%.4f", result.final_eval.discriminator_accuracy)
+                     : std::string()));
   }
   return result;
 }

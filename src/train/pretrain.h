@@ -33,8 +33,14 @@ struct PretrainArgs : TrainingArgs {
   PretrainArgs();
   // Model: a checkpoint to continue from (model_name_or_path: any head; the MLM head is initialised when
   // absent), else a new model from model_size and / or the explicit fields (explicit fields win).
-  std::string model_type = "bert";  // bert | roberta (new models)
-  std::string model_size;           // tiny | mini | small | medium | base (new models; default mini)
+  std::string model_type = "bert";  // bert | roberta | electra (new models; --objective electra: electra)
+  // mlm, or electra: replaced-token detection with a generator (electra_pretrain.h); the output directory is
+  // then the discriminator (ElectraForPreTraining) and <output_dir>/generator the generator.
+  std::string objective = "mlm";
+  double generator_size_ratio = 0.25;     // ELECTRA: generator hidden / heads / intermediate x this
+  double discriminator_loss_weight = 50;  // ELECTRA: loss = mlm + this x replaced-token detection
+  int64_t embedding_size = 0;             // new ELECTRA models: embedding width (0: hidden_size)
+  std::string model_size;                 // tiny | mini | small | medium | base (new models; default mini)
   int64_t hidden_size = 0, num_hidden_layers = 0, num_attention_heads = 0, intermediate_size = 0;
   int64_t max_position_embeddings = 512;  // new models: positions (fine-tuning may use up to this many)
   // Tokenizer: tokenizer_name, else the model directory's, else trained on the training text.
@@ -58,10 +64,15 @@ struct PretrainArgs : TrainingArgs {
 };
 
 struct MlmEvalResult {
-  double loss = 0;        // mean cross-entropy per masked token (nats)
-  double perplexity = 0;  // exp(loss)
+  double loss = 0;        // mean cross-entropy per masked token (nats); ELECTRA: generator_loss + w x disc
+  double perplexity = 0;  // exp(loss); ELECTRA: exp(generator_loss)
   int64_t masked_tokens = 0;
   double runtime = 0;
+  // ELECTRA only (objective electra): the generator's MLM loss per masked token, the discriminator's loss
+  // per token and its accuracy (replaced vs original).
+  bool electra = false;
+  double generator_loss = 0, discriminator_loss = 0, discriminator_accuracy = 0;
+  double replaced_share = 0;  // of the held-out tokens, those the generator's samples changed
 };
 
 struct PretrainResult {

@@ -68,6 +68,7 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
                   normalizer,
                   static_cast<uint64_t>(global_step) * 4096,
                   0.0,
+                  lr_multiplier,
                   static_cast<size_t>(mine.begin),
                   static_cast<size_t>(mine.end)};
   model.zero_grad();
@@ -288,6 +289,7 @@ LoopResult TrainingLoop::run() {
     load_weights_into(model_, resume_);
     for (const auto& h : hooks_.step_hooks) h->load_state(resume_, model_);
     load_optimizer_state(opt_, resume_ + "/optimizer.safetensors");  // refuses other group rates
+    task_.load_state(resume_, /*checkpoint=*/true);
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
     if (opt_.steps() != state.global_step)
       throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +
@@ -391,6 +393,7 @@ LoopResult TrainingLoop::run() {
       swap_out();
       for (const auto& h : hooks_.step_hooks) h->save_state(ck, model_);
       opt_.save(ck + "/optimizer.safetensors");
+      task_.save_state(ck, /*checkpoint=*/true);
       write_file_atomic(ck + "/trainer_state.json", state_json());
       write_file_atomic(ck + "/training_args.json", args_json_.dump(2) + "\n");
       rotate_checkpoints(a.output_dir, a.save_total_limit, state.best_model_checkpoint);
@@ -474,7 +477,10 @@ LoopResult TrainingLoop::run() {
   if (state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty() &&
       (!writer || fs::is_directory(state.best_model_checkpoint))) {
     // Rank 0 wrote it and reads it back; the others take its weights (their file system may not hold it).
-    if (writer) load_weights_into(model_, state.best_model_checkpoint);
+    if (writer) {
+      load_weights_into(model_, state.best_model_checkpoint);
+      task_.load_state(state.best_model_checkpoint, /*checkpoint=*/false);
+    }
     if (comm.size() > 1)
       comm.broadcast(model_.params(), static_cast<int64_t>(model_.buffer_floats() * sizeof(float)), 0);
     log_message("loaded the best model: " + state.best_model_checkpoint + " (" + best.name + " " +
@@ -485,6 +491,7 @@ LoopResult TrainingLoop::run() {
   result.best_checkpoint = state.best_model_checkpoint;
   if (writer) {
     save_pretrained(model_, a.output_dir, &tokenizer_);
+    task_.save_state(a.output_dir, /*checkpoint=*/false);
     write_file_atomic(a.output_dir + "/trainer_state.json", state_json());
   }
   if (task_.has_eval_data() && a.runs_final_evaluation()) {

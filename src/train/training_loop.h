@@ -82,6 +82,11 @@ class TrainingTask {
   virtual std::string progress_name() const { return "train"; }
   // A line after training (padding statistics), or "".
   virtual std::string training_summary() const { return ""; }
+  // State beside the model (ELECTRA's generator): written into every checkpoint (checkpoint: with its
+  // optimizer state) and the output directory after the model, before trainer_state.json; read back on
+  // resume (checkpoint: true) and when the best checkpoint is loaded at the end (false).
+  virtual void save_state(const std::string& /*dir*/, bool /*checkpoint*/) {}
+  virtual void load_state(const std::string& /*dir*/, bool /*checkpoint*/) {}
 };
 
 // The step being taken, for step hooks.
@@ -94,6 +99,7 @@ struct StepContext {
   float loss_normalizer;  // the task's normaliser of this step
   uint64_t dropout_key;   // micro-batch k of this step draws dropout masks from dropout_key + k
   double loss;            // the step's loss so far (sum of the micro-batches' normalised losses)
+  double lr_multiplier;   // the schedule's value for this step
   // The micro-batches this process computes: all of them, or its share in data-parallel training
   // (dist/data_parallel.h; the loss and the gradients are summed over the ranks after the step hooks).
   size_t micro_begin = 0, micro_end = 0;

@@ -10,6 +10,8 @@
 #             (it learnt too); the AVX2 fallbacks give the same bits (a --bf16 run's model, the int8
 #             evaluation); finetune refuses an int8 directory by name; info names both paths
 #   errors    every input defect of issue 11 that the data and evaluation code decide: exit 1 and its message
+#   electra   pretrain --objective electra (tiny, embeddings projected, a few steps) -> the discriminator and
+#             generator directories -> finetune with layer features and chunk pooling -> evaluate -> predict
 #   wired     the defects whose check the training loop must call (see the branch's report): run it once the
 #             loop calls them; it is not registered with CTest before that
 # Every command's output is kept under WORK/<case>/ for a failing run.
@@ -328,6 +330,33 @@ lowp)
   expect_error quantize-twice "already an int8 model" "$BF" quantize ft8 ft88
   "$BF" info >info.txt
   grep -q "^bf16: " info.txt && grep -q "^int8: " info.txt || fail "info does not name the low-precision paths"
+  ;;
+
+electra)
+  awk -F'\t' 'FNR > 1 { print $2 "." $3 }' "$DATA/train.tsv" >corpus.txt
+  run tokenizer "$BF" train-tokenizer --corpus corpus.txt --out tok --vocab_size 1200 --min-frequency 2
+  run pretrain "$BF" pretrain --objective electra --tokenizer_name tok --train_file corpus.txt \
+    --model_size tiny --embedding-size 64 --generator-size-ratio 0.25 --max_seq_length 64 \
+    --per_device_train_batch_size 16 --learning_rate 1e-3 --max_steps 6 --eval_strategy no --logging_steps 3 \
+    --output_dir pretrained --overwrite_output_dir "${COMMON[@]}"
+  grep -qF '"ElectraForPreTraining"' pretrained/config.json || fail "pretrain: not an ElectraForPreTraining"
+  grep -qF '"embedding_size": 64' pretrained/config.json || fail "pretrain: embedding_size not written"
+  grep -qF '"ElectraForMaskedLM"' pretrained/generator/config.json || fail "pretrain: no generator beside it"
+  grep -qF '"hidden_size": 32' pretrained/generator/config.json || fail "generator: not a quarter of 128"
+  grep -q "generator MLM" pretrain.log || fail "pretrain printed no ELECTRA losses"
+  # The discriminator fine-tuned as BERT's is: one layer's [CLS] features, two chunks per document, pooled.
+  run finetune "$BF" finetune "${FT_BASE[@]}" --per_device_train_batch_size 8 --features layer --feature_layer 1 \
+    --chunk_pooling mean --max_chunks 2 --validation_file "$DATA/dev.tsv" --max_steps 8 \
+    --output_dir ft --overwrite_output_dir
+  grep -qF '"ElectraForSequenceClassification"' ft/config.json || fail "finetune: not an ELECTRA classifier"
+  run evaluate "$BF" evaluate --model ft --file "$DATA/dev.tsv" --output dev.json --threads 2
+  acc_ft=$(sed -n 's/^ *"eval_accuracy": \([0-9.eE+-]*\),*$/\1/p' ft/eval_results.json)
+  acc_ev=$(sed -n 's/^ *"accuracy": \([0-9.eE+-]*\),*$/\1/p' dev.json)
+  [[ -n $acc_ft && $acc_ft == "$acc_ev" ]] || fail "dev accuracy: finetune $acc_ft, evaluate $acc_ev"
+  run predict "$BF" predict --model ft --file "$DATA/test.tsv" --output pred.tsv --threads 2
+  [[ $(($(wc -l <pred.tsv) - 1)) -eq $(($(grep -c . "$DATA/test.tsv") - 1)) ]] || fail "predict: rows missing"
+  expect_error objective-roberta "electra trains an ELECTRA model" "$BF" pretrain --objective electra \
+    --model_type roberta --tokenizer_name tok --train_file corpus.txt --output_dir bad
   ;;
 
 *)

@@ -31,6 +31,10 @@ struct Case {
 
 void check_case(const Case& k) {
   ModelConfig c = k.family == ModelFamily::ROBERTA ? roberta_defaults() : ModelConfig{};
+  if (k.family == ModelFamily::ELECTRA) {  // embeddings 12 wide, projected to the hidden 16
+    c.family = ModelFamily::ELECTRA;
+    c.embedding_size = 12;
+  }
   c.vocab_size = 40;
   c.hidden_size = 16;
   c.num_hidden_layers = 4;
@@ -59,6 +63,8 @@ void check_case(const Case& k) {
     labels.assign(B * T, -100);
     for (int64_t i = 0; i < B * T; i += 3)
       if (mask[i]) labels[i] = static_cast<int32_t>(rng.below(40));
+  } else if (k.head == HeadKind::REPLACED_TOKEN_DETECTION) {  // replaced / original on every token
+    for (int64_t i = 0; i < B * T; ++i) labels.push_back(static_cast<int32_t>(rng.below(4) == 0));
   } else {
     labels = {2, 0, 1, 1};
     labels.resize(B / k.chunks);
@@ -183,6 +189,26 @@ TEST(ModelGrad, EveryHeadVariant) {
       {"roberta chunks attention", ROBERTA, CLS, {FeatureKind::CLS, -1, ChunkPooling::ATTENTION}, 2},
       {"bert masked LM", BERT, HeadKind::MASKED_LM, {}, 1},
       {"roberta masked LM", ROBERTA, HeadKind::MASKED_LM, {}, 1},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    check_case(k);
+  }
+}
+
+// ELECTRA: embeddings_project (embedding 12 -> hidden 16) under every head, the discriminator's
+// replaced-token detection, the generator's masked LM at the embedding width, the GELU classifier with
+// layer features and chunk pooling.
+TEST(ModelGrad, ElectraHeads) {
+  const auto ELECTRA = ModelFamily::ELECTRA;
+  const auto CLS = HeadKind::SEQUENCE_CLASSIFICATION;
+  const std::vector<Case> cases = {
+      {"electra discriminator", ELECTRA, HeadKind::REPLACED_TOKEN_DETECTION, {}, 1},
+      {"electra generator", ELECTRA, HeadKind::MASKED_LM, {}, 1},
+      {"electra classifier", ELECTRA, CLS, {FeatureKind::CLS}, 1},
+      {"electra last4-concat", ELECTRA, CLS, {FeatureKind::LAST4_CONCAT}, 1},
+      {"electra layer 0 (projected embeddings)", ELECTRA, CLS, {FeatureKind::LAYER_CLS, 0}, 1},
+      {"electra chunks attention", ELECTRA, CLS, {FeatureKind::CLS, -1, ChunkPooling::ATTENTION}, 2},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.name);

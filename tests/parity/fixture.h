@@ -1,4 +1,5 @@
-// Loads a parity fixture written by tools/reference/torch_bert.py (or torch_tricks.py) into a BertModel.
+// Loads a parity fixture written by tools/reference/torch_bert.py (or torch_tricks.py, torch_electra.py) into a
+// BertModel.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,7 +28,10 @@ struct Fixture {
   explicit Fixture(const std::string& name, const std::string& dir = "parity")
       : file(SafetensorsFile::open(std::string(BERTFIT_FIXTURES) + "/" + dir + "/" + name + ".safetensors")) {
     const auto j = nlohmann::json::parse(file.metadata().at("config"));
-    config.family = j.at("model_type") == "roberta" ? ModelFamily::ROBERTA : ModelFamily::BERT;
+    config.family = j.at("model_type") == "roberta"   ? ModelFamily::ROBERTA
+                    : j.at("model_type") == "electra" ? ModelFamily::ELECTRA
+                                                      : ModelFamily::BERT;
+    if (j.contains("embedding_size")) config.embedding_size = j.at("embedding_size");
     config.vocab_size = j.at("vocab_size");
     config.hidden_size = j.at("hidden_size");
     config.num_hidden_layers = j.at("num_hidden_layers");
@@ -42,7 +46,10 @@ struct Fixture {
     if (j.contains("classifier_dropout")) config.classifier_dropout = j.at("classifier_dropout");
     const int64_t nl = j.at("num_labels");
     for (int64_t i = 0; i < nl; ++i) config.id2label.push_back("LABEL_" + std::to_string(i));
-    head = file.metadata().at("head") == "mlm" ? HeadKind::MASKED_LM : HeadKind::SEQUENCE_CLASSIFICATION;
+    const std::string h = file.metadata().at("head");
+    head = h == "mlm"    ? HeadKind::MASKED_LM
+           : h == "disc" ? HeadKind::REPLACED_TOKEN_DETECTION
+                         : HeadKind::SEQUENCE_CLASSIFICATION;
     adamw = nlohmann::json::parse(file.metadata().at("adamw"));
     const TensorRef* t = file.find("input.input_ids");
     B = t->shape[0];
@@ -62,6 +69,12 @@ struct Fixture {
     const TensorRef* t = file.find(name);
     if (!t) ADD_FAILURE() << "fixture has no tensor " << name;
     return t ? bertfit::to_f32(*t) : std::vector<float>{};
+  }
+  // Floats per row of logits(): vocabulary (masked LM), one (replaced-token detection) or the labels.
+  int64_t logit_width() const {
+    return head == HeadKind::MASKED_LM                  ? config.vocab_size
+           : head == HeadKind::REPLACED_TOKEN_DETECTION ? 1
+                                                        : config.num_labels();
   }
   Batch batch() const { return Batch{B, T, ids.data(), types.data(), mask.data(), labels.data()}; }
 

@@ -1,5 +1,7 @@
 // Golden parity of the engine with the PyTorch reference (tools/reference/torch_bert.py, fixtures committed
-// in tests/fixtures/parity/): tiny BERT and RoBERTa, classification and masked-LM heads, a padded batch of
+// in tests/fixtures/parity/; ELECTRA's from tools/reference/torch_electra.py): tiny BERT, RoBERTa and ELECTRA
+// (embedding_size 24 -> hidden 32 through embeddings_project, and 32 without it), classification, masked-LM
+// (ELECTRA's generator) and replaced-token detection (ELECTRA's discriminator) heads, a padded batch of
 // lengths 9, 5, 2, dropout off.
 //
 // Tolerances (the issue's, each justified for fp32 with O(1) activations):
@@ -75,6 +77,10 @@ TEST_P(Parity, ForwardBackwardMatchesPyTorch) {
       for (int64_t v = 0; v < V; ++v)
         worst = std::max(worst,
                          std::fabs(double(m.logits()[i * V + v]) - ref_logits[m.labelled_rows()[i] * V + v]));
+  } else if (f.head == HeadKind::REPLACED_TOKEN_DETECTION) {  // one logit per token; padding is garbage
+    ASSERT_EQ(static_cast<size_t>(m.logits_rows()), ref_logits.size());
+    for (size_t i = 0; i < ref_logits.size(); ++i)
+      if (f.mask[i]) worst = std::max(worst, std::fabs(double(m.logits()[i]) - ref_logits[i]));
   } else {
     ASSERT_EQ(static_cast<size_t>(m.logits_rows() * f.config.num_labels()), ref_logits.size());
     for (size_t i = 0; i < ref_logits.size(); ++i)
@@ -121,8 +127,7 @@ TEST_P(Parity, RecomputedActivationsGiveTheSameBits) {
   EXPECT_EQ(kept.forward(f.batch(), true, 3), lean.forward(f.batch(), true, 3));
   kept.backward();
   lean.backward();
-  const int64_t nlogits =
-      kept.logits_rows() * (f.head == HeadKind::MASKED_LM ? f.config.vocab_size : f.config.num_labels());
+  const int64_t nlogits = kept.logits_rows() * f.logit_width();
   EXPECT_EQ(0, std::memcmp(kept.logits(), lean.logits(), nlogits * sizeof(float)));
   EXPECT_EQ(0, std::memcmp(kept.grads(), lean.grads(), kept.buffer_floats() * sizeof(float)));
   EXPECT_THROW(lean.hidden_state(1), Error);  // not kept: an error, not stale data
@@ -139,8 +144,7 @@ TEST_P(Parity, InferenceArenaGivesTheSameLogits) {
   f.load_params(train);
   f.load_params(infer);
   EXPECT_EQ(train.forward(f.batch(), false), infer.forward(f.batch(), false));
-  const int64_t nlogits =
-      train.logits_rows() * (f.head == HeadKind::MASKED_LM ? f.config.vocab_size : f.config.num_labels());
+  const int64_t nlogits = train.logits_rows() * f.logit_width();
   ASSERT_EQ(train.logits_rows(), infer.logits_rows());
   EXPECT_EQ(0, std::memcmp(train.logits(), infer.logits(), nlogits * sizeof(float)));
   infer.forward(f.batch(),
@@ -180,7 +184,9 @@ TEST_P(Parity, AdamWTrajectoryMatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Engine, Parity,
-                         ::testing::Values("bert_cls", "roberta_cls", "bert_mlm", "roberta_mlm"));
+                         ::testing::Values("bert_cls", "roberta_cls", "bert_mlm", "roberta_mlm",
+                                           "electra_cls", "electra_cls_noproj", "electra_mlm",
+                                           "electra_disc"));
 
 }  // namespace
 }  // namespace bertfit
