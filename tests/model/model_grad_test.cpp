@@ -71,7 +71,7 @@ void check_case(const Case& k) {
   }
   std::vector<uint8_t> chunk_mask(B, 1);
   if (k.chunks > 1) chunk_mask[3] = 0;  // the second document has one real chunk
-  const Batch batch{B, T, ids.data(), nullptr, mask.data(), labels.data(), nullptr, k.chunks, chunk_mask.data()};
+  const Batch batch{B, T, ids.data(), nullptr, mask.data(), labels.data(), k.chunks, chunk_mask.data()};
   // The choices max pooling makes (which of the last four layers, or which chunk, wins each feature), and
   // the smallest lead of a winner over the runner-up: the loss is smooth in a parameter only as long as no
   // choice changes.
