@@ -158,7 +158,9 @@ TEST(Server, BatchesPairsAndRawScores) {
       // other padding. A row's logits do not depend on its neighbours but reductions over another padded
       // length or GEMM blocking may round differently; 1e-5 absolute is ~100 ulps of logits below 1.
       EXPECT_NEAR(j[i][k]["score"].get<float>(), want[i].logits[id], 1e-5f);
-      if (k) EXPECT_GE(j[i][k - 1]["score"].get<float>(), j[i][k]["score"].get<float>());
+      if (k) {
+        EXPECT_GE(j[i][k - 1]["score"].get<float>(), j[i][k]["score"].get<float>());
+      }
     }
   }
   // A flat pair is one input, scored as the API's pair.

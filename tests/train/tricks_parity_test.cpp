@@ -220,7 +220,7 @@ TEST_P(AdversarialParity, PerturbationAndGradientsMatchPyTorch) {
   const float normalizer = task.begin_step(micro, 0);
   Batch b;
   task.micro_batch(m, 0, &b);
-  StepContext ctx{m, opt, task, micro, 0, normalizer, key, 0.0};
+  StepContext ctx{m, opt, task, micro, 0, normalizer, key, 0.0, 1.0};
   ctx.loss = m.forward(b, true, key, normalizer);
   m.backward();
   EXPECT_NEAR(ctx.loss, t.f.f32("expected.loss")[0], 1e-5);
