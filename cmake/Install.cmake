@@ -5,8 +5,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(_bertfit_archive_areas core backend kernels model io tokenizer data dist train api)
-set(_bertfit_objects)
+set(_bertfit_archive_areas core backend kernels model io tokenizer data train api)
+set(_bertfit_objects $<TARGET_OBJECTS:bertfit_dist_single>)  # dist without MPI (src/dist/CMakeLists.txt)
 foreach(area ${_bertfit_archive_areas})
   list(APPEND _bertfit_objects $<TARGET_OBJECTS:bertfit_${area}>)
 endforeach()

@@ -1,8 +1,10 @@
 // `bertfit report RUN_DIR [RUN_DIR ...] --output report.html`: one self-contained HTML page about finished
 // runs (finetune / pretrain output directories), overlaid for comparison (report/run_report.h).
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands.h"
+#include "dist/communicator.h"
 #include "report/run_report.h"
 
 namespace bertfit::cli {
@@ -26,6 +28,9 @@ void add_report_command(CLI::App& app) {
 
 // The report finetune and pretrain write into their output directory at the end of a run.
 void write_run_report(const std::string& output_dir, const std::string& command) {
+  // Only a training run has curves to show (--do_eval / --do_predict alone train nothing), and under mpirun
+  // only rank 0 writes.
+  if (dist::world().rank() != 0 || !std::filesystem::exists(output_dir + "/trainer_state.json")) return;
   const std::string path = output_dir + "/report.html";
   write_report({output_dir}, path, "bertfit " + command + ": " + output_dir);
   std::printf("report: %s\n", path.c_str());

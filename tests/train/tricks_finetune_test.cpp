@@ -253,7 +253,7 @@ TEST_F(TrickFinetune, MultiLabelClassificationAsHuggingFace) {
   a.num_train_epochs = 5;
   a.tricks.multi_sample_dropout = 2;  // composes
   a.tricks.ema_decay = 0.5;
-  a.do_predict = true;
+  a.do_train = a.do_eval = a.do_predict = true;  // HF stages: train, evaluate and predict
   a.test_file = (root_ / "test.tsv").string();
   a.id_column = "id";
   const FinetuneResult r = finetune(a);
