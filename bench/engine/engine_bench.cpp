@@ -27,9 +27,9 @@
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "core/threading.h"
+#include "fma_peak.h"
 #include "kernels/adamw.h"
 #include "kernels/cross_entropy.h"
-#include "fma_peak.h"
 #include "model/bert_model.h"
 #include "train/quantized_model.h"
 

@@ -381,8 +381,8 @@ class ClassificationTask : public TrainingTask {
 
 // --do_predict's output: predict_results.txt (index, prediction: HF's layout) and, with an id column, the
 // submission CSV, both in output_dir.
-void write_predictions(const FinetuneArgs& args, const Dataset& test_ds, const std::vector<std::string>& predicted,
-                       FinetuneResult* result) {
+void write_predictions(const FinetuneArgs& args, const Dataset& test_ds,
+                       const std::vector<std::string>& predicted, FinetuneResult* result) {
   std::vector<std::string> ids;
   std::vector<std::vector<std::string>> rows;
   for (size_t i = 0; i < predicted.size(); ++i) {
@@ -437,7 +437,8 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
     EvalMetrics m = named_metrics(result.final_eval);
     m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
     const nlohmann::json j = m.eval_results(0, 0, /*trained=*/false);
-    if (dist::world().rank() == 0) write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
+    if (dist::world().rank() == 0)
+      write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
     log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
                 fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
                 fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +

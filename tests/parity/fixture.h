@@ -1,5 +1,5 @@
-// Loads a parity fixture written by tools/reference/torch_bert.py (or torch_tricks.py, torch_electra.py) into a
-// BertModel.
+// Loads a parity fixture written by tools/reference/torch_bert.py (or torch_tricks.py, torch_electra.py) into
+// a BertModel.
 #pragma once
 
 #include <gtest/gtest.h>
