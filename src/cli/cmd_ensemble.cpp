@@ -19,7 +19,7 @@ PredictionTable predict_table(const std::string& model, const DataOptions& opts)
   if (opts.file.empty())
     throw ConfigError("ensemble: " + model + " is a model directory: give --file to predict");
   Classifier c = load_classifier(model);
-  const Dataset ds = data::read_dataset(opts.file, opts.spec(model, false));
+  const Dataset ds = read_data_file(opts.file, opts.spec(model, false));
   const auto ex = encode_for(c, ds, num_threads());
   const EvalOutput e = classify(c, ex, opts.batch_size, "predict " + model);
   PredictionTable t;

@@ -25,7 +25,7 @@ void add_evaluate_command(CLI::App& app) {
   cmd->callback([model, output, opts] {
     set_num_threads(opts->threads);
     Classifier c = load_classifier(*model);
-    const Dataset ds = data::read_dataset(opts->file, opts->spec(*model, true));
+    const Dataset ds = read_data_file(opts->file, opts->spec(*model, true));
     const auto ex = encode_for(c, ds, num_threads());
     const EvalOutput e = classify(c, ex, opts->batch_size, "evaluate");
     std::printf(

@@ -50,7 +50,7 @@ void add_predict_command(CLI::App& app) {
     Classifier c = load_classifier(*model);
     DataOptions data = *opts;
     data.label_column = *label_column;
-    const Dataset ds = data::read_dataset(opts->file, data.spec(*model, !label_column->empty()));
+    const Dataset ds = read_data_file(opts->file, data.spec(*model, !label_column->empty()));
     const auto ex = encode_for(c, ds, num_threads());
     const EvalOutput e = classify(c, ex, opts->batch_size, "predict");
     const int64_t NL = c.labels.size();

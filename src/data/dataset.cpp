@@ -26,9 +26,15 @@ Dataset read_rows(TableReader& reader, const DatasetSpec& spec, const std::strin
     if (!spec.skip_bad_rows) throw FormatError(msg);
     ds.skipped.push_back(msg);
   };
+  constexpr int64_t kProgressEvery = int64_t{1} << 20;  // bytes between calls of on_progress
+  int64_t next_progress = kProgressEvery;
   for (;;) {
     const auto st = reader.next(values);
     if (st == TableReader::Status::END) break;
+    if (spec.on_progress && reader.bytes_read() >= next_progress) {
+      spec.on_progress(reader.bytes_read(), reader.bytes_total());
+      next_progress = reader.bytes_read() + kProgressEvery;
+    }
     if (st == TableReader::Status::BAD_ROW) {
       report(reader.error());
       continue;
@@ -76,6 +82,7 @@ Dataset read_rows(TableReader& reader, const DatasetSpec& spec, const std::strin
     ++row;
     ds.examples.push_back(std::move(ex));
   }
+  if (spec.on_progress) spec.on_progress(reader.bytes_total(), reader.bytes_total());
   // A file with a header and no rows would evaluate to "0 examples, accuracy 0" and train on nothing.
   if (ds.examples.empty()) {
     if (ds.skipped.empty())

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct DatasetSpec {
   std::string id_column;               // empty: ids are the 0-based row numbers
   NewlineMode newline_mode = NewlineMode::SPACE;
   bool skip_bad_rows = false;
+  // Called as reading goes (bytes done, bytes in the file): after each MiB of input and once at the end. The
+  // data layer shows nothing itself; train/progress.h's file_read_progress turns this into a display.
+  std::function<void(int64_t done, int64_t total)> on_progress;
 };
 
 struct Example {

@@ -39,6 +39,7 @@ class DelimitedParser {
   int64_t line() const { return record_line_; }  // physical line where the last record started
   const std::string& error() const { return error_; }
   const std::string& source() const { return source_; }
+  size_t offset() const { return pos_; }  // bytes of the input consumed so far
 
  private:
   std::string_view data_;

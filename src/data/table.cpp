@@ -172,6 +172,10 @@ TableReader::Status TableReader::bad(const std::string& what) {
   return Status::BAD_ROW;
 }
 
+int64_t TableReader::bytes_read() const {
+  return static_cast<int64_t>(parser_ ? parser_->offset() : pos_);
+}
+
 TableReader::Status TableReader::next(std::vector<std::string>& values) {
   values.resize(columns_.size());
   return format_ == FileFormat::JSONL ? next_jsonl(values) : next_delimited(values);

@@ -64,6 +64,9 @@ class TableReader {
   FileFormat format() const { return format_; }
   Quoting quoting() const { return quoting_; }  // the mode used (AUTO resolved); TSV/CSV only
   const std::vector<std::string>& header() const { return header_; }  // empty for JSONL
+  // How far reading has come, in bytes of the input (for progress displays).
+  int64_t bytes_read() const;
+  int64_t bytes_total() const { return static_cast<int64_t>(text_.size()); }
 
  private:
   TableReader(std::string source, std::string owned_text, const TableOptions& options,

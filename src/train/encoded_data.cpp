@@ -8,6 +8,11 @@
 
 namespace bertfit {
 
+Dataset read_data_file(const std::string& path, data::DatasetSpec spec) {
+  spec.on_progress = file_read_progress(path);
+  return data::read_dataset(path, spec);
+}
+
 int64_t EncodedExample::length() const {
   int64_t n = 0;
   for (const auto& s : seqs) n = std::max<int64_t>(n, static_cast<int64_t>(s.ids.size()));

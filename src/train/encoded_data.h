@@ -40,6 +40,10 @@ struct EncodeOptions {
 
 // head_length -1 (finetune's default) becomes a quarter of the text tokens of a sequence of max_seq_length
 // with `specials` special tokens, rounded: the paper's 128 of 510 at 512. Other values are returned as given.
+// data::read_dataset with a progress display for large files (train/progress.h's file_read_progress): what
+// every command that reads a data file calls.
+Dataset read_data_file(const std::string& path, data::DatasetSpec spec);
+
 int resolve_head_length(int head_length, int max_seq_length, int specials);
 
 // Throws ConfigError naming --head_length when head+tail truncation would keep the head only: a head_length

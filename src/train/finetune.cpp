@@ -417,7 +417,7 @@ data::DatasetSpec dataset_spec(const FinetuneArgs& args) {
 Dataset read_test_file(const FinetuneArgs& args) {
   data::DatasetSpec test_spec = dataset_spec(args);
   test_spec.label_column.clear();
-  Dataset test_ds = data::read_dataset(args.test_file, test_spec);
+  Dataset test_ds = read_data_file(args.test_file, test_spec);
   keep_sample(&test_ds, args.max_predict_samples, args.seed ^ 0x7E57ull);
   return test_ds;
 }
@@ -430,7 +430,7 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
   FinetuneResult result;
   result.output_dir = args.output_dir;
   if (args.do_eval) {
-    Dataset dev_ds = data::read_dataset(args.validation_file, dataset_spec(args));
+    Dataset dev_ds = read_data_file(args.validation_file, dataset_spec(args));
     keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
     const auto dev_ex = encode_for(c, dev_ds, threads);
     result.final_eval = classify(c, dev_ex, args.per_device_eval_batch_size, "eval");
@@ -477,7 +477,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   // Data.
   const Tokenizer tok = Tokenizer::from_directory(args.model_name_or_path);
   const data::DatasetSpec spec = dataset_spec(args);
-  Dataset train_ds = data::read_dataset(args.train_file, spec);
+  Dataset train_ds = read_data_file(args.train_file, spec);
   // Labels: single-label classes, every label of a multi-label set, or regression's one output (HF: LABEL_0).
   const ProblemType problem = parse_problem_type(args.problem_type);
   const bool single = problem == ProblemType::SINGLE_LABEL;
@@ -486,7 +486,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                                                                : LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
   if (!args.validation_file.empty()) {
-    dev_ds = data::read_dataset(args.validation_file, spec);
+    dev_ds = read_data_file(args.validation_file, spec);
   } else if (args.validation_split > 0) {
     // Stratified by class for single-label data; a seeded random split (one stratum) otherwise.
     const auto ids = single ? labels.encode(train_ds) : std::vector<int64_t>(train_ds.examples.size(), 0);

@@ -19,6 +19,7 @@
 #include "train/batching.h"
 #include "train/checkpoints.h"
 #include "train/electra_pretrain.h"
+#include "train/encoded_data.h"
 #include "train/hf_model_dir.h"
 #include "train/mlm_batch.h"
 #include "train/model_factory.h"
@@ -137,12 +138,23 @@ std::vector<std::string> read_text_lines(const std::string& path) {
   if (!in) throw FormatError(path + ": cannot open");
   std::vector<std::string> lines;
   std::string line;
+  // Progress for large corpora (file_read_progress shows nothing for small files), counted in bytes.
+  std::error_code size_error;
+  const auto size = static_cast<int64_t>(fs::file_size(path, size_error));
+  const auto show = file_read_progress(path);
+  int64_t done = 0, next_report = int64_t{1} << 20;
   while (std::getline(in, line)) {
+    done += static_cast<int64_t>(line.size()) + 1;
+    if (!size_error && done >= next_report && done < size) {
+      show(done, size);
+      next_report = done + (int64_t{1} << 20);
+    }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t\v\f") == std::string::npos) continue;  // blank: skipped as run_mlm
     lines.push_back(std::move(line));
   }
   if (in.bad()) throw FormatError(path + ": read error");
+  if (!size_error) show(size, size);
   return lines;
 }
 
@@ -153,7 +165,7 @@ std::vector<std::string> read_table_texts(const std::string& path, const Pretrai
   spec.text_columns = args.text_columns;
   spec.text_separator = args.text_separator;
   spec.label_column = "";  // the text only: unlabelled test files are text too (within-task = train + test)
-  const data::Dataset ds = data::read_dataset(path, spec);
+  const data::Dataset ds = read_data_file(path, spec);
   std::vector<std::string> out;
   out.reserve(ds.examples.size());
   for (const auto& e : ds.examples) out.push_back(e.text);

@@ -95,6 +95,31 @@ void PhaseProgress::operator()(const std::string& phase, int64_t done, int64_t t
   progress_->update(d);
 }
 
+std::function<void(int64_t, int64_t)> file_read_progress(const std::string& path, int64_t min_bytes) {
+  struct State {
+    std::unique_ptr<Progress> progress;
+    int64_t last_mib = -1;
+  };
+  auto state = std::make_shared<State>();
+  return [state, path, min_bytes](int64_t done, int64_t total) {
+    if (total < min_bytes) return;
+    const int64_t total_mib = (total + (1 << 20) - 1) >> 20;  // rounded up, so the end shows the whole file
+    if (!state->progress) {
+      state->progress =
+          std::make_unique<Progress>("read " + path, total_mib, std::max<int64_t>(total_mib / 10, 1), "MiB");
+      state->progress->update(0);  // rates from the start of reading
+      state->last_mib = 0;
+    }
+    const int64_t mib = done >= total ? total_mib : done >> 20;
+    if (mib != state->last_mib) state->progress->update(mib);
+    state->last_mib = mib;
+    if (done >= total) {
+      state->progress->finish();
+      state->progress.reset();
+    }
+  };
+}
+
 void PhaseProgress::finish() {
   if (progress_) progress_->finish();
   progress_.reset();

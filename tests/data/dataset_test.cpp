@@ -164,5 +164,36 @@ TEST(DataDataset, FormatFromExtension) {
   EXPECT_THROW(read_dataset(kFixtures + "does-not-exist.tsv", DatasetSpec{}), FormatError);
 }
 
+TEST(DataDataset, ReportsProgressInBytesForTsvAndJsonLines) {
+  // Issue 17 item 5: reading a large file reports how far it has come (the CLI shows it with rate and ETA).
+  // About 3 MiB of rows: calls after each MiB, increasing, and a last call at the whole size.
+  const std::string row = "t\t" + std::string(1000, 'a') + "\tx\n";
+  std::string tsv = "text\tmore\tlabel\n";
+  std::string jsonl;
+  for (int i = 0; i < 3000; ++i) {
+    tsv += row;
+    jsonl += "{\"text\": \"" + std::string(1000, 'a') + "\", \"label\": \"x\"}\n";
+  }
+  for (const auto& [name, text] : {std::pair{"mem.tsv", tsv}, std::pair{"mem.jsonl", jsonl}}) {
+    SCOPED_TRACE(name);
+    DatasetSpec spec;
+    if (std::string(name) == "mem.jsonl") spec.table.format = FileFormat::JSONL;
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    spec.on_progress = [&](int64_t done, int64_t total) { calls.emplace_back(done, total); };
+    const Dataset ds = read_dataset_text(name, text, spec);
+    EXPECT_EQ(ds.examples.size(), 3000u);
+    const auto size = static_cast<int64_t>(text.size());
+    ASSERT_EQ(calls.size(), static_cast<size_t>(size >> 20) + 1) << "one call per MiB, and the end";
+    for (size_t k = 0; k < calls.size(); ++k) {
+      EXPECT_EQ(calls[k].second, size);
+      if (k + 1 < calls.size()) {
+        EXPECT_GE(calls[k].first, static_cast<int64_t>(k + 1) << 20);
+        EXPECT_LT(calls[k].first, calls[k + 1].first);
+      }
+    }
+    EXPECT_EQ(calls.back().first, size);
+  }
+}
+
 }  // namespace
 }  // namespace bertfit::data

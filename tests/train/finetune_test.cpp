@@ -289,6 +289,28 @@ struct ScopedRecording {
   ~ScopedRecording() { set_log_sink(previous); }
 };
 
+TEST(FileReadProgress, ShowsMiBWithRateAndEtaAndEndsWithALine) {
+  // Issue 17 item 5: reading a large data file shows progress; a small one shows nothing.
+  ScopedRecording rec;
+  const int64_t total = (int64_t{5} << 20) + 7;  // 5 MiB and a bit: 6 MiB when rounded up
+  auto show = file_read_progress("big.tsv", /*min_bytes=*/0);
+  for (int64_t done = int64_t{1} << 20; done < total; done += int64_t{1} << 20) show(done, total);
+  show(total, total);
+  ASSERT_FALSE(rec.sink->milestones.empty());
+  EXPECT_EQ(rec.sink->milestones.back().rfind("read big.tsv 6/6 [100%]", 0), 0u)
+      << rec.sink->milestones.back();
+  EXPECT_NE(rec.sink->milestones.back().find("MiB/s"), std::string::npos);
+  EXPECT_NE(rec.sink->milestones.back().find("ETA"), std::string::npos);
+  EXPECT_TRUE(rec.sink->said("read big.tsv done in"));
+
+  ScopedRecording quiet;
+  auto small = file_read_progress("small.tsv");  // the default threshold: 32 MiB
+  small(int64_t{1} << 20, total);
+  small(total, total);
+  EXPECT_TRUE(quiet.sink->milestones.empty());
+  EXPECT_TRUE(quiet.sink->messages.empty());
+}
+
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   return nlohmann::json::parse(in);
