@@ -11,9 +11,9 @@
 // (batch order and dropout masks are functions of (seed, epoch / step)), so resumed runs end bitwise equal to
 // uninterrupted ones.
 //
-// Seams for what comes (issue 11): StepHook (adversarial perturbation, a second forward pass, weight
-// averaging), GradientHook (all-reduce across processes, before clipping), LogHistorySink (reports: every
-// log_history entry as it is made). Text for people goes through the LogSink (progress.h).
+// Seams: StepHook (the competition tricks: FGM / PGD perturbation, weight averaging; tricks.h), GradientHook
+// (the data-parallel gradient reduction, before clipping; dist/), LogHistorySink (TensorBoard and the run
+// report: every log_history entry as it is made). Text for people goes through the LogSink (progress.h).
 #pragma once
 
 #include <cstdint>
