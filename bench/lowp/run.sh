@@ -8,18 +8,19 @@
 # Cases alternate (fp32 / low precision next to each other) and each round repeats the whole set, so a drift
 # of the machine's speed hits both sides of a ratio alike; compare ratios within one run only.
 #
-#   bash bench/lowp/run.sh [--rounds N] [--no-train] [--no-ort] [--out DIR]
+#   bash bench/lowp/run.sh [--rounds N] [--no-train] [--no-infer] [--no-ort] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-ROUNDS=2 TRAIN=1 ORT=1 BUILD=${BERTFIT_BENCH_BUILD:-build} OUT=""
+ROUNDS=2 TRAIN=1 INFER=1 ORT=1 BUILD=${BERTFIT_BENCH_BUILD:-build} OUT=""
 while (($#)); do
   case "$1" in
     --rounds) ROUNDS=$2; shift ;;
     --no-train) TRAIN=0 ;;
+    --no-infer) INFER=0 ORT=0 ;;
     --no-ort) ORT=0 ;;
     --out) OUT=$2; shift ;;
-    *) echo "usage: $0 [--rounds N] [--no-train] [--no-ort] [--out DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--rounds N] [--no-train] [--no-infer] [--no-ort] [--out DIR]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -44,7 +45,7 @@ echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) 
 echo "== bf16: $("$BUILD/src/cli/bertfit" info | sed -n 's/^bf16: *//p'); int8: $("$BUILD/src/cli/bertfit" info | sed -n 's/^int8: *//p')"
 for ((round = 1; round <= ROUNDS; ++round)); do
   echo "== round $round"
-  for b in 1 8 32; do
+  ((INFER)) && for b in 1 8 32; do
     for p in fp32 int8; do
       l=$("$BENCH" --model base --case infer --batch $b --seq 128 --threads 2 --warmup 1 --repeats 3 --precision $p | grep '^RESULT ')
       echo "$l" >>"$OUT/results.jsonl"; row "$l"
