@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "backend/cpu/bf16.h"
+#include "backend/cpu/gemm_tile.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/simd.h"
@@ -113,34 +114,13 @@ void pack_b(const Problem& pr, int64_t j0, int64_t nc, uint32_t* dst) {
   }
 }
 
-enum TileFlags { kFirst = 1, kLast = 2 };
-
-struct TileArgs {
-  float* P;
-  int64_t ldp;
-  float* C;
-  int64_t ldc;
-  int64_t mr, nr;
-  float alpha, beta;
-  const float* bias;
-  int flags;
-};
-
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
-}
-
 // ---- AVX512_BF16: 12 x 32 ----
 
 template <int MR, int NV>
 BERTFIT_AVX512_BF16 void tile512(int64_t kp_n, const uint32_t* a, const uint32_t* b, const TileArgs& t) {
   constexpr int NR = 16 * NV;
   __m512 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[r][v] = (t.flags & kFirst) ? _mm512_setzero_ps() : _mm512_load_ps(t.P + r * t.ldp + 16 * v);
+  load_sums512(acc, t);
   for (int64_t kp = 0; kp < kp_n; ++kp) {
     __m512bh bv[NV];
 #pragma GCC unroll 4
@@ -152,49 +132,17 @@ BERTFIT_AVX512_BF16 void tile512(int64_t kp_n, const uint32_t* a, const uint32_t
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], ar, bv[v]);
     }
   }
-  if (!(t.flags & kLast)) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm512_store_ps(t.P + r * t.ldp + 16 * v, acc[r][v]);
-    return;
-  }
-  const __m512 va = _mm512_set1_ps(t.alpha), vb = _mm512_set1_ps(t.beta);
-  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= t.mr) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 m = mask16(t.nr - 16 * v);
-      float* c = t.C + r * t.ldc + 16 * v;
-      __m512 x = scale ? _mm512_mul_ps(va, acc[r][v]) : acc[r][v];
-      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
-      if (read_c) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
-      _mm512_mask_storeu_ps(c, m, x);
-    }
-  }
+  finish_tile512(acc, t);
 }
 
 // ---- AVX2 + FMA: 6 x 16, the pairs unpacked to floats ----
-
-inline __m256i mask8(int64_t n) {
-  alignas(32) static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                          0,  0,  0,  0,  0,  0,  0,  0};
-  const int64_t c = std::clamp<int64_t>(n, 0, 8);
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones_then_zeros + 8 - c));
-}
 
 template <int MR, int NV>
 void tile256(int64_t kp_n, const uint32_t* a, const uint32_t* b, const TileArgs& t) {
   constexpr int NR = 8 * NV;
   const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
   __m256 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[r][v] = (t.flags & kFirst) ? _mm256_setzero_ps() : _mm256_load_ps(t.P + r * t.ldp + 8 * v);
+  load_sums256(acc, t);
   for (int64_t kp = 0; kp < kp_n; ++kp) {
     __m256 b_odd[NV], b_even[NV];
 #pragma GCC unroll 4
@@ -215,31 +163,7 @@ void tile256(int64_t kp_n, const uint32_t* a, const uint32_t* b, const TileArgs&
       }
     }
   }
-  if (!(t.flags & kLast)) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm256_store_ps(t.P + r * t.ldp + 8 * v, acc[r][v]);
-    return;
-  }
-  const __m256 va = _mm256_set1_ps(t.alpha), vb = _mm256_set1_ps(t.beta);
-  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
-  __m256i m[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) m[v] = mask8(t.nr - 8 * v);
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= t.mr) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      if (t.nr <= 8 * v) break;
-      float* c = t.C + r * t.ldc + 8 * v;
-      __m256 x = scale ? _mm256_mul_ps(va, acc[r][v]) : acc[r][v];
-      if (t.bias) x = _mm256_add_ps(x, _mm256_maskload_ps(t.bias + 8 * v, m[v]));
-      if (read_c) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m[v]), x);
-      _mm256_maskstore_ps(c, m[v], x);
-    }
-  }
+  finish_tile256(acc, t);
 }
 
 struct Kernel {

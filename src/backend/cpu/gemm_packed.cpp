@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/gemm_tile.h"
 #include "backend/cpu/transpose16.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
@@ -110,10 +111,6 @@ void pack_b(const Problem& pr, int64_t j0, int64_t nc, float* dst) {
   }
 }
 
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
-}
-
 // The two packings that transpose (op(A) = A row-major into k-major panels, op(B) = B^T: nn.Linear weights),
 // by 16 x 16 blocks transposed in registers instead of one scalar store per element: the same values as
 // pack_a / pack_b (a copy), 2-4x faster; they were ~15% of a forward-shaped product's time.
@@ -165,33 +162,14 @@ BERTFIT_AVX512 void pack_b_512(const Problem& pr, int64_t j0, int64_t nc, float*
   }
 }
 
-// What a tile call does with its sums: kFirst starts them at 0 (else they continue from P), kLast applies the
-// epilogue into C (else they are stored to P).
-enum TileFlags { kFirst = 1, kLast = 2 };
-
-struct TileArgs {
-  float* P;  // partial sums of this tile, row stride ldp (a full MR x NR tile, 64-byte aligned)
-  int64_t ldp;
-  float* C;  // this tile's corner in C
-  int64_t ldc;
-  int64_t mr, nr;  // valid rows / columns of the tile in C
-  float alpha, beta;
-  const float* bias;  // this tile's first column of the bias, or null
-  int flags;
-};
-
 // ---- AVX-512: 12 x 32 ----
 
 template <int MR, int NV>
 BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const TileArgs& t) {
   constexpr int NR = 16 * NV;
   __m512 acc[MR][NV];
-  // Fixed-size loops, fully unrolled, so that the MR x NV sums live in registers.
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[r][v] = (t.flags & kFirst) ? _mm512_setzero_ps() : _mm512_load_ps(t.P + r * t.ldp + 16 * v);
+  // Fixed-size loops, fully unrolled (here and in gemm_tile.h), so that the MR x NV sums live in registers.
+  load_sums512(acc, t);
   for (int64_t k = 0; k < kc; ++k) {
     __m512 bv[NV];
 #pragma GCC unroll 4
@@ -203,51 +181,16 @@ BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const Ti
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
-  if (!(t.flags & kLast)) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm512_store_ps(t.P + r * t.ldp + 16 * v, acc[r][v]);
-    return;
-  }
-  // The epilogue of the contract (gemm.h): x = alpha * acc (skipped for alpha = 1), x + bias (with a bias),
-  // then fma(beta, C, x) (skipped for beta = 0: C is not read).
-  const __m512 va = _mm512_set1_ps(t.alpha), vb = _mm512_set1_ps(t.beta);
-  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= t.mr) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 m = mask16(t.nr - 16 * v);
-      float* c = t.C + r * t.ldc + 16 * v;
-      __m512 x = scale ? _mm512_mul_ps(va, acc[r][v]) : acc[r][v];
-      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
-      if (read_c) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
-      _mm512_mask_storeu_ps(c, m, x);
-    }
-  }
+  finish_tile512(acc, t);
 }
 
 // ---- AVX2 + FMA: 6 x 16 ----
-
-// Lanes [0, n) of 8 set (n clamped to 0..8).
-inline __m256i mask8(int64_t n) {
-  alignas(32) static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                          0,  0,  0,  0,  0,  0,  0,  0};
-  const int64_t c = std::clamp<int64_t>(n, 0, 8);
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones_then_zeros + 8 - c));
-}
 
 template <int MR, int NV>
 void tile256(int64_t kc, const float* a, const float* b, const TileArgs& t) {
   constexpr int NR = 8 * NV;
   __m256 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[r][v] = (t.flags & kFirst) ? _mm256_setzero_ps() : _mm256_load_ps(t.P + r * t.ldp + 8 * v);
+  load_sums256(acc, t);
   for (int64_t k = 0; k < kc; ++k) {
     __m256 bv[NV];
 #pragma GCC unroll 4
@@ -259,32 +202,7 @@ void tile256(int64_t kc, const float* a, const float* b, const TileArgs& t) {
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
-  if (!(t.flags & kLast)) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm256_store_ps(t.P + r * t.ldp + 8 * v, acc[r][v]);
-    return;
-  }
-  // The same epilogue as tile512, 8 lanes at a time (masked loads and stores never touch masked-out lanes).
-  const __m256 va = _mm256_set1_ps(t.alpha), vb = _mm256_set1_ps(t.beta);
-  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
-  __m256i m[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) m[v] = mask8(t.nr - 8 * v);
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= t.mr) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      if (t.nr <= 8 * v) break;
-      float* c = t.C + r * t.ldc + 8 * v;
-      __m256 x = scale ? _mm256_mul_ps(va, acc[r][v]) : acc[r][v];
-      if (t.bias) x = _mm256_add_ps(x, _mm256_maskload_ps(t.bias + 8 * v, m[v]));
-      if (read_c) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m[v]), x);
-      _mm256_maskstore_ps(c, m[v], x);
-    }
-  }
+  finish_tile256(acc, t);
 }
 
 // One instruction set's kernel and blocking. MC (rows per A block, a multiple of MR) and KC (the K chunk):

@@ -1,0 +1,128 @@
+// What the packed GEMMs' register tiles share (gemm_packed.cpp for fp32, gemm_bf16.cpp for bf16 pairs):
+// the tile call's arguments, and what a tile does with its MR x NV vectors of sums once its K chunk is done:
+// store them as partial sums, or apply the contract's epilogue into C (gemm.h): x = alpha * acc (skipped for
+// alpha = 1), x + bias (with a bias), then fma(beta, C, x) (skipped for beta = 0: C is not read). Only the
+// inner product differs between the element types; the epilogue's operations, and so its bits, do not.
+//
+// Everything here has internal linkage (an unnamed namespace in a header): each kernel file gets its own copy
+// compiled with its own target attributes, so no AVX-512 instantiation can stand in for an AVX2 caller's at
+// link time.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cpu/transpose16.h"  // BERTFIT_AVX512
+#include "core/simd.h"                // <immintrin.h> without GCC 12's false warnings
+
+namespace bertfit {
+namespace {
+
+// What a tile call does with its sums: kFirst starts them at 0 (else they continue from P), kLast applies the
+// epilogue into C (else they are stored to P).
+enum TileFlags { kFirst = 1, kLast = 2 };
+
+struct TileArgs {
+  float* P;  // partial sums of this tile, row stride ldp (a full MR x NR tile, 64-byte aligned)
+  int64_t ldp;
+  float* C;  // this tile's corner in C
+  int64_t ldc;
+  int64_t mr, nr;  // valid rows / columns of the tile in C
+  float alpha, beta;
+  const float* bias;  // this tile's first column of the bias, or null
+  int flags;
+};
+
+// Lanes [0, n) of 16 set (n clamped to 0..16).
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// Lanes [0, n) of 8 set (n clamped to 0..8).
+inline __m256i mask8(int64_t n) {
+  alignas(32) static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                          0,  0,  0,  0,  0,  0,  0,  0};
+  const int64_t c = std::clamp<int64_t>(n, 0, 8);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones_then_zeros + 8 - c));
+}
+
+// The sums at the start of a tile call: zeros, or the partial sums the previous K chunk stored.
+template <int MR, int NV>
+BERTFIT_AVX512 inline __attribute__((always_inline)) void load_sums512(__m512 (&acc)[MR][NV],
+                                                                       const TileArgs& t) {
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.flags & kFirst) ? _mm512_setzero_ps() : _mm512_load_ps(t.P + r * t.ldp + 16 * v);
+}
+
+// The end of a tile call: partial sums to P, or (kLast) the epilogue into C's valid mr x nr corner.
+template <int MR, int NV>
+BERTFIT_AVX512 inline __attribute__((always_inline)) void finish_tile512(__m512 (&acc)[MR][NV],
+                                                                         const TileArgs& t) {
+  if (!(t.flags & kLast)) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_store_ps(t.P + r * t.ldp + 16 * v, acc[r][v]);
+    return;
+  }
+  const __m512 va = _mm512_set1_ps(t.alpha), vb = _mm512_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = mask16(t.nr - 16 * v);
+      float* c = t.C + r * t.ldc + 16 * v;
+      __m512 x = scale ? _mm512_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
+      if (read_c) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
+      _mm512_mask_storeu_ps(c, m, x);
+    }
+  }
+}
+
+// The same for the AVX2 tiles, 8 lanes at a time (masked loads and stores never touch masked-out lanes).
+template <int MR, int NV>
+inline __attribute__((always_inline)) void load_sums256(__m256 (&acc)[MR][NV], const TileArgs& t) {
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = (t.flags & kFirst) ? _mm256_setzero_ps() : _mm256_load_ps(t.P + r * t.ldp + 8 * v);
+}
+
+template <int MR, int NV>
+inline __attribute__((always_inline)) void finish_tile256(__m256 (&acc)[MR][NV], const TileArgs& t) {
+  if (!(t.flags & kLast)) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_store_ps(t.P + r * t.ldp + 8 * v, acc[r][v]);
+    return;
+  }
+  const __m256 va = _mm256_set1_ps(t.alpha), vb = _mm256_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, read_c = t.beta != 0.0f;
+  __m256i m[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) m[v] = mask8(t.nr - 8 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (t.nr <= 8 * v) break;
+      float* c = t.C + r * t.ldc + 8 * v;
+      __m256 x = scale ? _mm256_mul_ps(va, acc[r][v]) : acc[r][v];
+      if (t.bias) x = _mm256_add_ps(x, _mm256_maskload_ps(t.bias + 8 * v, m[v]));
+      if (read_c) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m[v]), x);
+      _mm256_maskstore_ps(c, m[v], x);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bertfit
