@@ -1,6 +1,7 @@
 #include "cli/config_file.h"
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -90,13 +91,22 @@ std::vector<std::pair<std::string, std::string>> read_config(const std::string& 
   return out;
 }
 
+// An option's canonical name: no dashes in front, no value, '-' as '_', and the short aliases the commands
+// declare (training_options.cpp, cmd_pretrain.cpp) as their long names, so that `--model X` on the command
+// line wins over a config file's model_name_or_path (training_args.json has only the long names).
 std::string normalise(std::string name) {
   while (!name.empty() && name[0] == '-') name.erase(0, 1);
   const size_t eq = name.find('=');
   if (eq != std::string::npos) name.resize(eq);
   for (char& c : name)
     if (c == '-') c = '_';
-  return name;
+  static const std::map<std::string, std::string> kAliases = {
+      {"model", "model_name_or_path"},
+      {"tokenizer", "tokenizer_name"},
+      {"batch_size", "per_device_train_batch_size"},
+  };
+  const auto it = kAliases.find(name);
+  return it == kAliases.end() ? name : it->second;
 }
 
 }  // namespace

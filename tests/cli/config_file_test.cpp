@@ -41,6 +41,16 @@ TEST(ConfigFile, JsonLikeTrainingArgs) {
   EXPECT_EQ(out[2], "--warmup_ratio=0.1");
 }
 
+TEST(ConfigFile, AShortAliasOnTheCommandLineWinsOverTheLongNameInTheFile) {
+  // training_args.json names model_name_or_path; `--config run/training_args.json --model other` must take
+  // other (before: both reached the parser, "--model_name_or_path: At Most 1 required but received 2").
+  const std::string p = write(
+      "cfg_alias.json", R"({"model_name_or_path": "run", "per_device_train_batch_size": 8, "seed": 3})");
+  const auto out = expand_config_args({"finetune", "--config", p, "--model", "other", "--batch-size=4"});
+  const std::vector<std::string> expect = {"finetune", "--seed=3", "--model", "other", "--batch-size=4"};
+  EXPECT_EQ(out, expect);
+}
+
 TEST(ConfigFile, ErrorsNameFileAndLine) {
   const std::string p = write("cfg_bad.toml", "seed = 1\nthis line has no equals sign\n");
   try {
