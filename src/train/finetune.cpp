@@ -21,10 +21,12 @@
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
 #include "train/classifier.h"
+#include "train/cross_validation.h"
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
 #include "train/problem_type.h"
 #include "train/progress.h"
+#include "train/pseudo_labels.h"
 #include "train/report_json.h"
 #include "train/training_loop.h"
 
@@ -205,6 +207,8 @@ void FinetuneArgs::validate() const {
   }
   require(multi_label_threshold > 0 && multi_label_threshold < 1, "multi_label_threshold",
           "must be in (0, 1)");
+  validate_cross_validation(*this);
+  validate_pseudo_labels(*this);
   using M = ClassificationMetric;
   const M m = metric_for_best_model;
   const std::string metric = choice_name(m, classification_metric_names());
@@ -471,6 +475,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   args.validate();
   set_num_threads(args.threads);
   const int threads = num_threads();
+  if (args.tricks.k_folds >= 2 && args.tricks.fold < 0) return cross_validate(args, hooks);  // every fold
   const std::string resume = prepare_output_dir(args);
   if (!args.runs_training()) return evaluate_and_predict(args);
 
@@ -485,7 +490,9 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                           : problem == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
                                                                : LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
-  if (!args.validation_file.empty()) {
+  if (args.tricks.fold >= 0) {  // one fold of --k_folds: the fold's rows are the validation data
+    select_fold(args, labels, &train_ds, &dev_ds);
+  } else if (!args.validation_file.empty()) {
     dev_ds = read_data_file(args.validation_file, spec);
   } else if (args.validation_split > 0) {
     // Stratified by class for single-label data; a seeded random split (one stratum) otherwise.
@@ -511,6 +518,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   }
   keep_sample(&train_ds, args.max_train_samples, args.seed ^ 0x7A1Eull);
   keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
+  add_pseudo_labels(args, labels, &train_ds);  // training rows only, never validation rows
 
   // Model.
   ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
@@ -677,6 +685,19 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     write_predictions(args, test_ds, predicted, &result);
   }
   return result;
+}
+
+data::DatasetSpec finetune_dataset_spec(const FinetuneArgs& args) {
+  return dataset_spec(args);
+}
+
+Dataset read_finetune_test_file(const FinetuneArgs& args) {
+  return read_test_file(args);
+}
+
+void write_finetune_predictions(const FinetuneArgs& args, const Dataset& test_ds,
+                                const std::vector<std::string>& predicted, FinetuneResult* result) {
+  write_predictions(args, test_ds, predicted, result);
 }
 
 }  // namespace bertfit
