@@ -2,6 +2,7 @@
 #include "train/pseudo_labels.h"
 
 #include <cmath>
+#include <cstdio>
 #include <unordered_map>
 
 #include "bertfit/error.h"
