@@ -21,10 +21,12 @@
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
 #include "train/classifier.h"
+#include "train/cross_validation.h"
 #include "train/hf_model_dir.h"
 #include "train/optimizer.h"
 #include "train/problem_type.h"
 #include "train/progress.h"
+#include "train/pseudo_labels.h"
 #include "train/report_json.h"
 #include "train/training_loop.h"
 
@@ -205,6 +207,8 @@ void FinetuneArgs::validate() const {
   }
   require(multi_label_threshold > 0 && multi_label_threshold < 1, "multi_label_threshold",
           "must be in (0, 1)");
+  validate_cross_validation(*this);
+  validate_pseudo_labels(*this);
   using M = ClassificationMetric;
   const M m = metric_for_best_model;
   const std::string metric = choice_name(m, classification_metric_names());
@@ -425,7 +429,9 @@ Dataset read_test_file(const FinetuneArgs& args) {
 // --do_eval and / or --do_predict without --do_train (HF run_classification's stages): model_name_or_path is
 // a fine-tuned classifier, used with the encoding it was trained with (train/classifier.h).
 FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
-  Classifier c = load_classifier(args.model_name_or_path);
+  Classifier c = load_classifier(args.model_name_or_path, /*any_problem_type=*/true);
+  if (args.multi_label_threshold != 0.5) c.settings.multi_label_threshold = args.multi_label_threshold;
+  const bool single = c.problem() == ProblemType::SINGLE_LABEL;
   const int threads = num_threads();
   FinetuneResult result;
   result.output_dir = args.output_dir;
@@ -435,22 +441,27 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
     const auto dev_ex = encode_for(c, dev_ds, threads);
     result.final_eval = classify(c, dev_ex, args.per_device_eval_batch_size, "eval");
     EvalMetrics m = named_metrics(result.final_eval);
-    m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
+    if (single) m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
     const nlohmann::json j = m.eval_results(0, 0, /*trained=*/false);
     if (dist::world().rank() == 0)
       write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
-    log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
-                fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
-                fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +
-                fmt("%.4f", result.final_eval.loss));
-    log_message("validation:\n" + classification_report(result.final_eval.metrics, c.labels.id2label(), 4));
+    if (!single) {
+      log_message("eval: " + std::to_string(dev_ex.size()) + " examples, " +
+                  describe_problem_evaluation(c, result.final_eval));
+    } else {
+      log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
+                  fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
+                  fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +
+                  fmt("%.4f", result.final_eval.loss));
+      log_message("validation:\n" + classification_report(result.final_eval.metrics, c.labels.id2label(), 4));
+    }
   }
   if (args.do_predict) {
     const Dataset test_ds = read_test_file(args);
     const auto test_ex = encode_for(c, test_ds, threads);
     const EvalOutput e = classify(c, test_ex, args.per_device_eval_batch_size, "predict");
-    std::vector<std::string> predicted;  // load_classifier takes single-label models only
-    for (int64_t p : e.predictions) predicted.push_back(c.labels.label(p));
+    std::vector<std::string> predicted;
+    for (size_t i = 0; i < test_ex.size(); ++i) predicted.push_back(prediction_text(c, e, i));
     write_predictions(args, test_ds, predicted, &result);
   }
   return result;
@@ -471,6 +482,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   args.validate();
   set_num_threads(args.threads);
   const int threads = num_threads();
+  if (args.tricks.k_folds >= 2 && args.tricks.fold < 0) return cross_validate(args, hooks);  // every fold
   const std::string resume = prepare_output_dir(args);
   if (!args.runs_training()) return evaluate_and_predict(args);
 
@@ -485,7 +497,9 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                           : problem == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
                                                                : LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
-  if (!args.validation_file.empty()) {
+  if (args.tricks.fold >= 0) {  // one fold of --k_folds: the fold's rows are the validation data
+    select_fold(args, labels, &train_ds, &dev_ds);
+  } else if (!args.validation_file.empty()) {
     dev_ds = read_data_file(args.validation_file, spec);
   } else if (args.validation_split > 0) {
     // Stratified by class for single-label data; a seeded random split (one stratum) otherwise.
@@ -511,6 +525,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   }
   keep_sample(&train_ds, args.max_train_samples, args.seed ^ 0x7A1Eull);
   keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
+  add_pseudo_labels(args, labels, &train_ds);  // training rows only, never validation rows
 
   // Model.
   ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
@@ -536,6 +551,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
                                              static_cast<int>(tok.num_special_tokens(false)));
   settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
+  settings.multi_label_threshold = args.multi_label_threshold;  // evaluate / predict use it
   write_classifier_settings(&config, settings);
   LoadedModel loaded = load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION,
                                        settings.head, &config, args.seed);
@@ -677,6 +693,19 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     write_predictions(args, test_ds, predicted, &result);
   }
   return result;
+}
+
+data::DatasetSpec finetune_dataset_spec(const FinetuneArgs& args) {
+  return dataset_spec(args);
+}
+
+Dataset read_finetune_test_file(const FinetuneArgs& args) {
+  return read_test_file(args);
+}
+
+void write_finetune_predictions(const FinetuneArgs& args, const Dataset& test_ds,
+                                const std::vector<std::string>& predicted, FinetuneResult* result) {
+  write_predictions(args, test_ds, predicted, result);
 }
 
 }  // namespace bertfit

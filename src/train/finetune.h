@@ -136,4 +136,12 @@ struct FinetuneResult {
 // features that plug into them).
 FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks = {});
 
+// The pieces of a run that cross-validation and pseudo-labels (cross_validation.h, pseudo_labels.h) share:
+// the data files' columns and format, the test file as --do_predict reads it (--max_predict_samples
+// applied, labels not read), and --do_predict's outputs (predict_results.txt, submission.csv).
+data::DatasetSpec finetune_dataset_spec(const FinetuneArgs& args);
+Dataset read_finetune_test_file(const FinetuneArgs& args);
+void write_finetune_predictions(const FinetuneArgs& args, const Dataset& test_ds,
+                                const std::vector<std::string>& predicted, FinetuneResult* result);
+
 }  // namespace bertfit

@@ -23,9 +23,13 @@ ClassifierSettings read_classifier_settings(const ModelConfig& config) {
     if (j.contains("truncation")) s.truncation = j.at("truncation").get<std::string>();
     if (j.contains("head_length")) s.head_length = j.at("head_length").get<int>();
     if (j.contains("max_chunks")) s.max_chunks = j.at("max_chunks").get<int>();
+    if (j.contains("multi_label_threshold"))
+      s.multi_label_threshold = j.at("multi_label_threshold").get<double>();
   } catch (const nlohmann::json::exception& e) {
     throw ConfigError(std::string("config.json: field \"bertfit\" is malformed: ") + e.what());
   }
+  if (!(s.multi_label_threshold > 0 && s.multi_label_threshold < 1))
+    throw ConfigError("config.json: bertfit.multi_label_threshold must be in (0, 1)");
   return s;
 }
 
@@ -38,6 +42,7 @@ void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s)
   j["truncation"] = s.truncation;
   j["head_length"] = s.head_length;
   j["max_chunks"] = s.max_chunks;
+  if (config->problem_type == ProblemType::MULTI_LABEL) j["multi_label_threshold"] = s.multi_label_threshold;
   config->extra_json["bertfit"] = j.dump();
 }
 

@@ -20,6 +20,9 @@ struct ClassifierSettings {
   std::string truncation = "head_tail";  // head | tail | head_tail
   int head_length = 128;
   int max_chunks = 0;  // > 0 with chunk pooling: chunks per document
+  // problem_type multi_label_classification: a label is predicted when its probability is above this (the
+  // run's --multi_label_threshold; written only for multi-label models, 0.5 when absent: HF's logits > 0).
+  double multi_label_threshold = 0.5;
 };
 
 ClassifierSettings read_classifier_settings(const ModelConfig& config);
