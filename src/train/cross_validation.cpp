@@ -316,8 +316,9 @@ FinetuneResult cross_validate(const FinetuneArgs& args, const LoopHooks& hooks) 
       if (writer)
         write_prediction_file(oof_file, table_of(train_ds, rows, r.final_eval.probs, labels.id2label()));
     }
-    if (args.do_predict && !fs::exists(test_file, ec))  // a fold finished by a run without --do_predict
-      predict_test(dir, k, test_file);
+    // A skipped fold predicts again: the earlier run may have had no --do_predict, or another test file
+    // (which may change on resume); inference costs little next to training.
+    if (finished && args.do_predict) predict_test(dir, k, test_file);
     dist::world().barrier();  // rank 0 has written the fold's files
     // Read back from the files, so a resumed run computes exactly what an uninterrupted one does.
     PredictionTable oof = read_prediction_file(oof_file);

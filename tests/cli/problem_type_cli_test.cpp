@@ -4,7 +4,8 @@
 //    eval_results.json is the oracle: the same weights, batches and metric code reached through another
 //    path: the directory loaded back, the labels parsed by encode_for); predict writes the labels above the
 //    threshold saved with the model (or --multi_label_threshold) and the values, the same as finetune
-//    --do_predict did; serve still refuses them by name;
+//    --do_predict did, as do finetune's --do_eval / --do_predict without training; serve still refuses
+//    them by name;
 //  - `bertfit finetune --k_folds 2` from the command line: the fold directories, out-of-fold file and the
 //    summary line.
 #include <gtest/gtest.h>
@@ -217,6 +218,23 @@ TEST_F(ProblemTypeCli, MultiLabelEvaluateAndPredictAsFinetune) {
             0);
   for (const auto& r : tsv_rows(root_ / "pred_hi.tsv"))
     EXPECT_EQ(r[1].empty(), std::stod(r[2]) <= 0.999 && std::stod(r[3]) <= 0.999);
+
+  // HF's stages without training (finetune --do_eval --do_predict on the fine-tuned directory) give the same
+  // metrics and label sets.
+  FinetuneArgs stages;
+  stages.model_name_or_path = ft.string();
+  stages.output_dir = (root_ / "stages").string();
+  stages.validation_file = a.validation_file;
+  stages.test_file = a.test_file;
+  stages.id_column = "id";
+  stages.do_eval = stages.do_predict = true;
+  stages.per_device_eval_batch_size = 32;
+  stages.threads = 2;
+  finetune(stages);
+  const auto again = read_json(root_ / "stages" / "eval_results.json");
+  for (const char* m : {"eval_exact_match", "eval_micro_f1", "eval_macro_f1"})
+    EXPECT_EQ(again.at(m).get<double>(), want.at(m).get<double>()) << m;
+  EXPECT_EQ(slurp(root_ / "stages" / "predict_results.txt"), slurp(ft / "predict_results.txt"));
 
   // Serving takes single-label classifiers only: a clear error, exit 1.
   EXPECT_EQ(run({"serve", "--model", ft.string(), "--port", "0"}, root_ / "serve.log"), 1);

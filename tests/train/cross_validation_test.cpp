@@ -225,6 +225,13 @@ TEST_F(CrossValidation, TwoFoldsWriteModelsOutOfFoldAndMeanTestPredictions) {
   EXPECT_GT(finetune(b).global_step, 0);
   EXPECT_EQ(bytes(out / "fold-0" / "model.safetensors"), fold0_model);
   EXPECT_TRUE(fs::exists(out / "fold-1" / "oof_predictions.tsv"));
+  // Another test file on resume: the finished folds predict it.
+  write_data(root_ / "test2.tsv", 3, 9, 2000, false);
+  FinetuneArgs d = b;
+  d.test_file = (root_ / "test2.tsv").string();
+  EXPECT_EQ(finetune(d).global_step, 0);
+  EXPECT_EQ(read_prediction_file((out / "test_predictions.tsv").string()).ids,
+            (std::vector<std::string>{"d2000", "d2001", "d2002"}));
   // Other settings would mix folds: refused, naming the setting.
   FinetuneArgs c = b;
   c.seed = 43;
