@@ -42,4 +42,10 @@ LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOpt
 // files into dir, atomically.
 void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer);
 
+// Multi-task fine-tuning (BertModel::select_head): classification head k of the model as a plain HF
+// sequence-classification directory: the shared encoder, head k's own parameters under HF's names, and
+// config.json with head k's labels (the other heads are left out).
+void save_pretrained_head(const BertModel& model, int64_t head, const std::string& dir,
+                          const Tokenizer* tokenizer);
+
 }  // namespace bertfit
