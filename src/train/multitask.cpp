@@ -7,6 +7,7 @@
 
 #include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
+#include "core/atomic_file.h"
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/split.h"
@@ -198,6 +199,7 @@ class MultitaskTask : public TrainingTask {
     std::vector<EncodedExample> dev;
     std::vector<float> class_weights;  // [labels] or empty
     std::string dir;                   // output_dir/<name>
+    nlohmann::ordered_json args;       // its training_args.json (task_training_args)
   };
 
   MultitaskTask(std::vector<Task> tasks, std::vector<EncodedExample> train, std::vector<int64_t> task_begin,
@@ -314,8 +316,11 @@ class MultitaskTask : public TrainingTask {
   // classifier directory per task.
   void save_state(const std::string& dir, bool checkpoint) override {
     if (checkpoint) return;
-    for (size_t t = 0; t < tasks_.size(); ++t)
-      save_pretrained_head(model_, static_cast<int64_t>(t), dir + "/" + tasks_[t].name, &tokenizer_);
+    for (size_t t = 0; t < tasks_.size(); ++t) {
+      const std::string task_dir = dir + "/" + tasks_[t].name;
+      save_pretrained_head(model_, static_cast<int64_t>(t), task_dir, &tokenizer_);
+      write_file_atomic(task_dir + "/training_args.json", tasks_[t].args.dump(2) + "\n");
+    }
   }
   const std::vector<TaskEval>& last_evals() const { return last_; }
 
@@ -336,6 +341,23 @@ class MultitaskTask : public TrainingTask {
   std::vector<int64_t> twice_;
   std::vector<TaskEval> last_;
 };
+
+// A task directory's training_args.json: the run's settings as the single-task run of that task (its files
+// and columns, no --task lists), so that evaluate / predict read the task's columns from it, as they do from
+// a single-task run's, and `finetune --config DIR/training_args.json --model DIR` fine-tunes the task further
+// on its own (the paper's MFiT-FiT).
+nlohmann::ordered_json task_training_args(nlohmann::ordered_json j, const TaskSpec& t, const std::string& dir) {
+  j["output_dir"] = dir;
+  j["train_file"] = t.train_file;
+  j["validation_file"] = t.validation_file;
+  j["label_column"] = t.label_column;
+  j["text_columns"] = t.text_columns;
+  j["text_pair_column"] = t.text_pair_column;
+  for (const char* key :
+       {"task", "task_validation_file", "task_label_column", "task_text_columns", "task_text_pair_column"})
+    j[key] = nlohmann::ordered_json::array();
+  return j;
+}
 
 data::DatasetSpec task_dataset_spec(const FinetuneArgs& a, const TaskSpec& t) {
   data::DatasetSpec spec;
@@ -453,6 +475,7 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
     task.class_weights = resolve_class_weights(args.tricks.class_weights, counts, task.labels);
     task.dev = encode_examples(tok, dev_ds[t], &labels[t], enc, threads);
     task.dir = args.output_dir + "/" + task.name;
+    task.args = task_training_args(args.to_json(), specs[t], task.dir);
     measure(ex);
     measure(task.dev);
     log_message("task " + task.name + ": " + std::to_string(ex.size()) + " train / " +

@@ -323,6 +323,11 @@ TEST_F(Multitask, BothTasksLearnAndEachDirectoryServesItsTask) {
     const Checkpoint ck = Checkpoint::open(dir);
     for (const auto& tensor : ck.tensors())
       EXPECT_EQ(tensor.name.find("multitask."), std::string::npos) << tensor.name;
+    // Its training_args.json is the task's single-task run (evaluate / predict read the columns from it).
+    const auto targs = read_json(dir + "/training_args.json");
+    EXPECT_EQ(targs.at("label_column"), t == 0 ? "label" : "category");
+    EXPECT_EQ(targs.at("train_file"), (root_ / (t == 0 ? "sent_train.tsv" : "topic_train.tsv")).string());
+    EXPECT_TRUE(targs.at("task").empty());
     Classifier clf = load_classifier(dir);
     data::DatasetSpec spec;
     spec.text_columns = {"text"};
