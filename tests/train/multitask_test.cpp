@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -20,6 +21,7 @@
 #include "bertfit/io/checkpoint.h"
 #include "bertfit/io/config_json.h"
 #include "core/rng.h"
+#include "model/bert_model.h"
 #include "train/classifier.h"
 #include "train/model_factory.h"
 #include "train/multitask.h"
@@ -95,6 +97,78 @@ TEST(MultitaskSampler, TasksAreDrawnInProportionThroughoutTheEpoch) {
   }
   EXPECT_NEAR(sum / kSeeds, 15.0, 0.4);
   EXPECT_NEAR(sum_last / kSeeds, 15.0, 0.4);
+}
+
+// ---- The model's extra heads ----
+
+// Head k of a model with two heads computes exactly what a one-head model of head k's labels computes (same
+// weights): logits, loss and every gradient, bit for bit (the same operations on the same values; only the
+// buffer offsets differ, and no kernel depends on them), and the other head's gradients stay zero. BERT's
+// pooler is shared; RoBERTa's dense + out_proj are per head.
+TEST(ExtraHeads, EachHeadIsAOneHeadModelAndGetsOnlyItsGradients) {
+  for (ModelFamily family : {ModelFamily::BERT, ModelFamily::ROBERTA}) {
+    ModelConfig c = family == ModelFamily::ROBERTA ? roberta_defaults() : ModelConfig{};
+    c.vocab_size = 40;
+    c.hidden_size = 16;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 2;
+    c.intermediate_size = 20;
+    c.max_position_embeddings = 24;
+    c.id2label = {"x", "y"};
+    const std::vector<std::string> other{"p", "q", "r"};
+    HeadOptions opts;
+    opts.extra_heads = {{"multitask.b.", other}};
+    BertModel m(c, HeadKind::SEQUENCE_CLASSIFICATION, opts);
+    m.init_weights(3);
+    ASSERT_EQ(m.num_heads(), 2);
+    const int64_t B = 3, T = 6;
+    std::vector<int32_t> ids(B * T);
+    std::vector<uint8_t> mask(B * T, 1);
+    Rng rng(9);
+    for (auto& id : ids) id = static_cast<int32_t>(3 + rng.below(36));
+    mask[T - 1] = mask[T - 2] = 0;
+    const std::vector<int32_t> labels{1, 0, 1};
+    const Batch batch{B, T, ids.data(), nullptr, mask.data(), labels.data()};
+    m.reserve(B, T);
+    m.dropout_seed = 5;
+    for (int64_t k = 0; k < 2; ++k) {
+      ModelConfig ck = c;
+      ck.id2label = k == 0 ? c.id2label : other;
+      BertModel one(ck, HeadKind::SEQUENCE_CLASSIFICATION);
+      const auto own = m.head_param_names(k);
+      for (const ParamEntry& e : one.table().entries()) {
+        const std::string name =
+            k == 0 || e.name.rfind("classifier.", 0) != 0 ? e.name : "multitask.b." + e.name;
+        ASSERT_EQ(m.table().at(name).numel, e.numel) << name;
+        std::copy(m.param(name), m.param(name) + e.numel, one.param(e.name));
+      }
+      one.reserve(B, T);
+      one.dropout_seed = 5;
+      m.select_head(k);
+      EXPECT_EQ(m.config().id2label, ck.id2label);
+      m.zero_grad();
+      one.zero_grad();
+      const float loss = m.forward(batch, /*training=*/true, 7), loss_one = one.forward(batch, true, 7);
+      EXPECT_EQ(loss, loss_one);
+      const int64_t NL = static_cast<int64_t>(ck.id2label.size());
+      EXPECT_TRUE(std::equal(m.logits(), m.logits() + B * NL, one.logits()));
+      m.backward();
+      one.backward();
+      const std::vector<std::string> others = m.head_param_names(1 - k);
+      for (const ParamEntry& e : m.table().entries()) {
+        const bool other_head = std::find(others.begin(), others.end(), e.name) != others.end();
+        const float* g = m.grad(e.name);
+        if (other_head) {
+          EXPECT_TRUE(std::all_of(g, g + e.numel, [](float x) { return x == 0.0f; })) << e.name;
+          continue;
+        }
+        const std::string name = e.name.rfind("multitask.b.", 0) == 0 ? e.name.substr(12) : e.name;
+        EXPECT_TRUE(std::equal(g, g + e.numel, one.grad(name)))
+            << family_display_name(family) << " head " << k << ": " << e.name;
+      }
+      EXPECT_FALSE(own.empty());
+    }
+  }
 }
 
 // ---- The options ----
