@@ -106,7 +106,10 @@ void save_pretrained(const BertModel& model, const std::string& dir, const Token
     entries.push_back(&e);
     names.push_back(e.name);
   }
-  save_tensors(model, model.config(), entries, names, dir, tokenizer);
+  // Multi-task: whichever head a step left selected, the file's HF-named head is the model's own (head 0).
+  ModelConfig config = model.config();
+  if (model.num_heads() > 1) config.id2label = model.head_labels(0);
+  save_tensors(model, config, entries, names, dir, tokenizer);
 }
 
 void save_pretrained_head(const BertModel& model, int64_t head, const std::string& dir,

@@ -39,7 +39,8 @@ LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOpt
                             const ModelConfig* config_override = nullptr, uint64_t init_seed = 42);
 
 // Writes config.json (architectures set from the head), model.safetensors and, when given, the tokenizer
-// files into dir, atomically.
+// files into dir, atomically. A model with extra classification heads (multi-task) is written whole, with
+// the labels of its own head (head 0) in config.json, whichever head is selected.
 void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer);
 
 // Multi-task fine-tuning (BertModel::select_head): classification head k of the model as a plain HF

@@ -183,13 +183,6 @@ std::vector<std::pair<std::string, double>> task_metric_values(const EvalOutput&
           {"weighted_f1", e.metrics.weighted.f1}};
 }
 
-// Resets the model to the first task's head after every optimizer step, so that every checkpoint's
-// config.json (written from the model's selected head) names the first task's labels.
-class FirstHeadAfterStep : public StepHook {
- public:
-  void after_optimizer_step(StepContext& ctx) override { ctx.model.select_head(0); }
-};
-
 // The training loop's task: the tasks' examples in consecutive ranges of one vector.
 class MultitaskTask : public TrainingTask {
  public:
@@ -513,7 +506,6 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
                      model, tok);
   LoopHooks all_hooks = hooks;
   for (auto& h : make_trick_hooks(args.tricks)) all_hooks.step_hooks.push_back(std::move(h));
-  all_hooks.step_hooks.push_back(std::make_shared<FirstHeadAfterStep>());
   TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, all_hooks);
   const LoopResult r = loop.run();
 
