@@ -425,6 +425,7 @@ TEST_F(Multitask, ResumeRestoresEveryHead) {
   a.load_best_model_at_end = false;
   a.gradient_accumulation_steps = 2;  // a step's two micro-batches may come from different tasks
   a.tricks.ema_decay = 0.9;           // a step hook with its own state, through the resume
+  a.tricks.class_weights = "auto";    // per task, from its own counts (2 and 3 weights)
   finetune_multitask(a);
   FinetuneArgs b = a;
   b.output_dir = (root_ / "part").string();
