@@ -11,7 +11,6 @@
 #include "core/rng.h"
 #include "core/threading.h"
 #include "data/split.h"
-#include "dist/communicator.h"
 #include "train/batching.h"
 #include "train/hf_model_dir.h"
 #include "train/problem_type.h"
