@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/multitask_options.h"
 #include "cli/training_options.h"
 #include "train/finetune.h"
 
@@ -156,6 +157,7 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
   add_choice_option(cmd, "metric_for_best_model", &a->metric_for_best_model, classification_metric_names(),
                     "The metric that picks the best checkpoint")
       ->group("Loop");
+  add_multitask_options(cmd, &a->multitask);
 }
 
 void add_finetune_command(CLI::App& app) {

@@ -23,6 +23,7 @@
 #include "train/classifier.h"
 #include "train/cross_validation.h"
 #include "train/hf_model_dir.h"
+#include "train/multitask.h"
 #include "train/optimizer.h"
 #include "train/problem_type.h"
 #include "train/progress.h"
@@ -158,6 +159,7 @@ void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
   tricks.to_json(&j);
   BF_JSON_FIELDS(j, problem_type, multi_label_threshold);
+  multitask.to_json(&j);
 }
 
 namespace {
@@ -169,7 +171,8 @@ void require(bool ok, const std::string& option, const std::string& why) {
 void FinetuneArgs::validate() const {
   TrainingArgs::validate();
   require(!model_name_or_path.empty(), "model_name_or_path", "is required");
-  require(!runs_training() || !train_file.empty(), "train_file", "is required to train");
+  require(!runs_training() || !train_file.empty() || multitask.enabled(), "train_file",
+          "is required to train");
   require(!runs_training() || !label_column.empty(), "label_column", "is required for training");
   require(runs_training() || !do_eval || !validation_file.empty(), "validation_file",
           "is required with --do_eval without --do_train (the held-out data to evaluate on)");
@@ -222,6 +225,7 @@ void FinetuneArgs::validate() const {
   else
     require(m != M::EXACT_MATCH && m != M::MSE && m != M::PEARSON && m != M::SPEARMAN,
             "metric_for_best_model", metric + " is not a single-label classification metric");
+  validate_multitask(*this);
 }
 
 namespace {
@@ -479,6 +483,7 @@ float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<En
 }
 
 FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
+  if (args.multitask.enabled()) return finetune_multitask(args, hooks).run;
   args.validate();
   set_num_threads(args.threads);
   const int threads = num_threads();

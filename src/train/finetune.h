@@ -10,6 +10,7 @@
 #include "model/bert_model.h"
 #include "train/encoded_data.h"
 #include "train/metrics.h"
+#include "train/multitask_args.h"
 #include "train/problem_metrics.h"
 #include "train/training_args.h"
 #include "train/training_loop.h"
@@ -78,6 +79,7 @@ struct FinetuneArgs : TrainingArgs {
   // multi_label_classification (labels as lists, sigmoid + BCE) | regression (one output, MSE).
   std::string problem_type = "single_label_classification";
   double multi_label_threshold = 0.5;  // a label is predicted when its probability is above this
+  MultitaskArgs multitask;  // --task NAME=TRAIN_FILE ...: multi-task fine-tuning (train/multitask.h)
 
   bool stage_flags_given() const override { return do_train || do_eval || do_predict; }
   bool greater_is_better() const {
