@@ -338,7 +338,8 @@ class MultitaskTask : public TrainingTask {
 // and columns, no --task lists), so that evaluate / predict read the task's columns from it, as they do from
 // a single-task run's, and `finetune --config DIR/training_args.json --model DIR` fine-tunes the task further
 // on its own (the paper's MFiT-FiT).
-nlohmann::ordered_json task_training_args(nlohmann::ordered_json j, const TaskSpec& t, const std::string& dir) {
+nlohmann::ordered_json task_training_args(nlohmann::ordered_json j, const TaskSpec& t,
+                                          const std::string& dir) {
   j["output_dir"] = dir;
   j["train_file"] = t.train_file;
   j["validation_file"] = t.validation_file;
