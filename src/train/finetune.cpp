@@ -482,6 +482,59 @@ float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<En
                                            max_grad_norm, lr_multiplier, {}, grad_norm));
 }
 
+FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok, const LabelMap& labels,
+                                  ProblemType problem, const std::vector<ExtraHead>& extra_heads,
+                                  bool resuming) {
+  FinetuneModel fm;
+  ModelConfig& config = fm.config;
+  config = read_config_json(args.model_name_or_path + "/config.json");
+  config.id2label = labels.id2label();
+  config.problem_type = problem;
+  config.problem_type_set = true;  // as HF's model after training: config.json names it
+  if (args.hidden_dropout_prob >= 0)
+    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
+  if (args.attention_probs_dropout_prob >= 0)
+    config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
+  if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
+  const int64_t max_positions =
+      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
+  ClassifierSettings& settings = fm.settings;
+  settings.head = head_options_from(args, config.family);
+  settings.max_seq_length = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
+  if (settings.max_seq_length < args.max_seq_length)
+    log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
+                std::to_string(max_positions) + " positions; using " +
+                std::to_string(settings.max_seq_length));
+  settings.truncation =
+      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
+  settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
+                                             static_cast<int>(tok.num_special_tokens(false)));
+  settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
+  settings.multi_label_threshold = args.multi_label_threshold;  // evaluate / predict use it
+  write_classifier_settings(&config, settings);
+  HeadOptions head = settings.head;  // the extra heads are the model's, not the saved settings'
+  head.extra_heads = extra_heads;
+  fm.loaded =
+      load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION, head, &config, args.seed);
+  BertModel& model = *fm.loaded.model;
+  model.dropout_seed = args.seed;
+  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
+  model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
+  // A resumed run's head comes from the checkpoint: the warning was the first run's.
+  if (!fm.loaded.initialized.empty() && !resuming) {
+    std::string s = "newly initialised (not in the checkpoint), train them before use:";
+    for (const auto& n : fm.loaded.initialized) s += " " + n;
+    log_message(s);
+  }
+  EncodeOptions& enc = fm.encode;
+  enc.max_seq_length = settings.max_seq_length;
+  enc.truncation = parse_truncation(settings.truncation);
+  enc.head_length = settings.head_length;
+  enc.max_chunks = settings.max_chunks;
+  check_encode_options(tok, enc);  // a head_length that leaves no tail is an error, not head-only
+  return fm;
+}
+
 FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   if (args.multitask.enabled()) return finetune_multitask(args, hooks).run;
   args.validate();
@@ -532,52 +585,14 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
   add_pseudo_labels(args, labels, &train_ds);  // training rows only, never validation rows
 
-  // Model.
-  ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
-  config.id2label = labels.id2label();
-  config.problem_type = problem;
-  config.problem_type_set = true;  // as HF's model after training: config.json names it
-  if (args.hidden_dropout_prob >= 0)
-    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
-  if (args.attention_probs_dropout_prob >= 0)
-    config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
-  if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
-  const int64_t max_positions =
-      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
-  ClassifierSettings settings;
-  settings.head = head_options_from(args, config.family);
-  settings.max_seq_length = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
-  if (settings.max_seq_length < args.max_seq_length)
-    log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
-                std::to_string(max_positions) + " positions; using " +
-                std::to_string(settings.max_seq_length));
-  settings.truncation =
-      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
-  settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
-                                             static_cast<int>(tok.num_special_tokens(false)));
-  settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
-  settings.multi_label_threshold = args.multi_label_threshold;  // evaluate / predict use it
-  write_classifier_settings(&config, settings);
-  LoadedModel loaded = load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION,
-                                       settings.head, &config, args.seed);
-  BertModel& model = *loaded.model;
-  model.dropout_seed = args.seed;
-  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
-  model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
-  // A resumed run's head comes from the checkpoint: the warning was the first run's.
-  if (!loaded.initialized.empty() && resume.empty()) {
-    std::string s = "newly initialised (not in the checkpoint), train them before use:";
-    for (const auto& n : loaded.initialized) s += " " + n;
-    log_message(s);
-  }
+  // Model and encoding.
+  FinetuneModel fm = load_finetune_model(args, tok, labels, problem, {}, !resume.empty());
+  const ModelConfig& config = fm.config;
+  const ClassifierSettings& settings = fm.settings;
+  BertModel& model = *fm.loaded.model;
+  const EncodeOptions& enc = fm.encode;
 
   // Tokens.
-  EncodeOptions enc;
-  enc.max_seq_length = settings.max_seq_length;
-  enc.truncation = parse_truncation(settings.truncation);
-  enc.head_length = settings.head_length;
-  enc.max_chunks = settings.max_chunks;
-  check_encode_options(tok, enc);  // a head_length that leaves no tail is an error, not head-only
   auto train_ex = encode_examples(tok, train_ds, single ? &labels : nullptr, enc, threads);
   auto dev_ex = encode_examples(tok, dev_ds, single ? &labels : nullptr, enc, threads);
   if (!single) {

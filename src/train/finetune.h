@@ -9,6 +9,7 @@
 
 #include "model/bert_model.h"
 #include "train/encoded_data.h"
+#include "train/hf_model_dir.h"
 #include "train/metrics.h"
 #include "train/multitask_args.h"
 #include "train/problem_metrics.h"
@@ -137,6 +138,22 @@ struct FinetuneResult {
 // bertfit::Error subclasses with file / option names on bad input. hooks: the loop's seams (tests, and the
 // features that plug into them).
 FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks = {});
+
+// The model a fine-tuning run starts from, single-task and multi-task alike: config.json with the run's
+// labels, problem type and dropout overrides; the classifier settings (head, encoding) from the options,
+// written into the config so that evaluate / predict encode as training did; the model loaded with its head
+// and `extra_heads` (multi-task's; BertModel::select_head), its dropout seed, precision and label smoothing
+// set; the encoding options, checked. `resuming`: the head comes from a checkpoint (no "newly initialised"
+// note).
+struct FinetuneModel {
+  ModelConfig config;
+  ClassifierSettings settings;
+  LoadedModel loaded;
+  EncodeOptions encode;
+};
+FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok, const LabelMap& labels,
+                                  ProblemType problem, const std::vector<ExtraHead>& extra_heads,
+                                  bool resuming);
 
 // The pieces of a run that cross-validation and pseudo-labels (cross_validation.h, pseudo_labels.h) share:
 // the data files' columns and format, the test file as --do_predict reads it (--max_predict_samples

@@ -397,54 +397,18 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
     }
   }
 
-  // Model: the first task's head is the model's own, the others extra heads (BertModel::select_head). The
-  // encoding settings are single-task fine-tuning's (finetune.cpp), shared by every task.
-  ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
-  config.id2label = labels[0].id2label();
-  config.problem_type = ProblemType::SINGLE_LABEL;
-  config.problem_type_set = true;
-  if (args.hidden_dropout_prob >= 0)
-    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
-  if (args.attention_probs_dropout_prob >= 0)
-    config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
-  if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
-  const int64_t max_positions =
-      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
-  ClassifierSettings settings;
-  settings.head.features = args.features == "default"
-                               ? (config.family == ModelFamily::BERT ? FeatureKind::POOLER : FeatureKind::CLS)
-                               : parse_feature_kind(args.features);
-  settings.head.layer = args.feature_layer;
-  settings.head.chunk_pooling = parse_chunk_pooling(args.chunk_pooling);
-  settings.max_seq_length = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
-  settings.truncation =
-      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
-  settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
-                                             static_cast<int>(tok.num_special_tokens(false)));
-  settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
-  write_classifier_settings(&config, settings);
-  HeadOptions head = settings.head;
+  // Model: the first task's head is the model's own, the others extra heads (BertModel::select_head); the
+  // encoding settings are single-task fine-tuning's, shared by every task.
+  std::vector<ExtraHead> extra_heads;
   for (size_t t = 1; t < specs.size(); ++t)
-    head.extra_heads.push_back({"multitask." + specs[t].name + ".", labels[t].id2label()});
-  LoadedModel loaded =
-      load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION, head, &config, args.seed);
-  BertModel& model = *loaded.model;
-  model.dropout_seed = args.seed;
-  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
-  model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
-  if (!loaded.initialized.empty() && resume.empty()) {
-    std::string s = "newly initialised (not in the checkpoint), train them before use:";
-    for (const auto& n : loaded.initialized) s += " " + n;
-    log_message(s);
-  }
+    extra_heads.push_back({"multitask." + specs[t].name + ".", labels[t].id2label()});
+  FinetuneModel fm =
+      load_finetune_model(args, tok, labels[0], ProblemType::SINGLE_LABEL, extra_heads, !resume.empty());
+  const ClassifierSettings& settings = fm.settings;
+  BertModel& model = *fm.loaded.model;
+  const EncodeOptions& enc = fm.encode;
 
   // Tokens: the tasks' examples in consecutive ranges of one vector.
-  EncodeOptions enc;
-  enc.max_seq_length = settings.max_seq_length;
-  enc.truncation = parse_truncation(settings.truncation);
-  enc.head_length = settings.head_length;
-  enc.max_chunks = settings.max_chunks;
-  check_encode_options(tok, enc);
   std::vector<MultitaskTask::Task> tasks(specs.size());
   std::vector<EncodedExample> train;
   std::vector<int64_t> begin{0};
