@@ -47,7 +47,8 @@ struct HeadOptions {
   FeatureKind features = FeatureKind::POOLER;
   int64_t layer = -1;  // LAYER_CLS: which hidden state (0..L); -1 = L
   ChunkPooling chunk_pooling = ChunkPooling::NONE;
-  std::vector<ExtraHead> extra_heads;  // sequence classification only; BertModel::select_head
+  std::vector<ExtraHead> extra_heads{};  // sequence classification only; BertModel::select_head ({}: brace
+                                         // initialisers of the fields before it need not name it)
 };
 
 FeatureKind parse_feature_kind(const std::string& name);  // "pooler", "cls", "layer", "last4-concat", ...
