@@ -1,8 +1,10 @@
-// `bertfit evaluate`: metrics of a fine-tuned classifier on a labelled file.
+// `bertfit evaluate`: metrics of a fine-tuned classifier on a labelled file (single-label: accuracy, F1s, the
+// classification report and confusion matrix; multi-label and regression: finetune's metrics for them).
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
+#include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/data_options.h"
 #include "core/atomic_file.h"
@@ -21,13 +23,35 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option(
       "--output", *output,
       "Also write the metrics as JSON to this file (per-class scores, the labelled confusion matrix)");
+  auto threshold = std::make_shared<double>(-1);
+  cmd->add_option("--multi_label_threshold,--multi-label-threshold", *threshold,
+                  "Multi-label models: a label is predicted above this probability (default: the one saved "
+                  "with the model, 0.5 when none)");
   opts->add_to(cmd, true);
-  cmd->callback([model, output, opts] {
+  cmd->callback([model, output, opts, threshold] {
     set_num_threads(opts->threads);
-    Classifier c = load_classifier(*model);
+    Classifier c = load_classifier(*model, /*any_problem_type=*/true);
+    if (*threshold != -1) {
+      if (!(*threshold > 0 && *threshold < 1))
+        throw ConfigError("option --multi_label_threshold: must be in (0, 1)");
+      c.settings.multi_label_threshold = *threshold;
+    }
     const Dataset ds = read_data_file(opts->file, opts->spec(*model, true));
     const auto ex = encode_for(c, ds, num_threads());
     const EvalOutput e = classify(c, ex, opts->batch_size, "evaluate");
+    if (c.problem() != ProblemType::SINGLE_LABEL) {  // multi-label / regression: finetune's metrics
+      std::printf("%s: %zu examples, %s\n", opts->file.c_str(), ex.size(),
+                  describe_problem_evaluation(c, e).c_str());
+      if (!output->empty()) {
+        nlohmann::ordered_json j;
+        j["file"] = opts->file;
+        j["examples"] = ex.size();
+        const nlohmann::ordered_json metrics = problem_evaluation_json(c, e);
+        for (const auto& [k, v] : metrics.items()) j[k] = v;
+        write_file_atomic(*output, j.dump(2) + "\n");
+      }
+      return;
+    }
     std::printf(
         "%s: %zu examples, accuracy %.4f, error rate %.4f, macro-F1 %.4f, micro-F1 %.4f, weighted-F1 %.4f, "
         "loss %.4f\n\n",

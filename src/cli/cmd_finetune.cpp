@@ -3,8 +3,10 @@
 // The options every training run shares are declared in cli/training_options.cpp; these are fine-tuning's
 // own.
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
+#include "cli/multitask_options.h"
 #include "cli/training_options.h"
 #include "train/finetune.h"
 
@@ -129,9 +131,33 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
                   "Evaluate and save the weights' moving average with this decay (warm-up min(decay, "
                   "(1+n)/(10+n))); 0: off")
       ->group(g);
+  cmd->add_option(option_names("k_folds"), t->k_folds,
+                  "Stratified k-fold cross-validation (>= 2): a model per fold in output_dir/fold-<k>, the "
+                  "out-of-fold predictions (oof_predictions.tsv, cv_results.json) and with --do_predict the "
+                  "folds' mean test predictions; not with --validation_file; 0: off")
+      ->group(g);
+  cmd->add_option(option_names("fold"), t->fold,
+                  "With --k_folds: train only this fold (0-based) into output_dir, evaluated on its rows "
+                  "(-1: every fold)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("pseudo_label_file"), t->pseudo_label_file,
+                  "Pseudo-labels: a prediction file (bertfit predict / ensemble, a --k_folds run's "
+                  "test_predictions.tsv: id, label, probability); the --pseudo_label_data rows whose "
+                  "probability passes --pseudo_label_threshold join the training data with that label")
+      ->group(g);
+  cmd->add_option(option_names("pseudo_label_data"), t->pseudo_label_data,
+                  "Pseudo-labels: the file whose rows the prediction ids name (e.g. the test file; same "
+                  "columns as --train_file, labels not needed)")
+      ->group(g);
+  cmd->add_option(option_names("pseudo_label_threshold"), t->pseudo_label_threshold,
+                  "Pseudo-labels: the least probability of a row that is added")
+      ->capture_default_str()
+      ->group(g);
   add_choice_option(cmd, "metric_for_best_model", &a->metric_for_best_model, classification_metric_names(),
                     "The metric that picks the best checkpoint")
       ->group("Loop");
+  add_multitask_options(cmd, &a->multitask);
 }
 
 void add_finetune_command(CLI::App& app) {
@@ -142,6 +168,17 @@ void add_finetune_command(CLI::App& app) {
   add_finetune_options(cmd, a.get());
   cmd->callback([a] {
     const FinetuneResult r = finetune(*a);
+    if (a->tricks.k_folds >= 2 && a->tricks.fold < 0) {  // cross-validation: a model and a report per fold
+      std::printf("models: %s/fold-0 .. fold-%lld (steps: %lld in all)\n", r.output_dir.c_str(),
+                  static_cast<long long>(a->tricks.k_folds - 1), static_cast<long long>(r.global_step));
+      std::printf("out-of-fold: accuracy %.4f, macro-F1 %.4f (%s/cv_results.json)\n",
+                  r.final_eval.metrics.accuracy, r.final_eval.metrics.macro.f1, r.output_dir.c_str());
+      if (!r.predictions_file.empty()) std::printf("predictions: %s\n", r.predictions_file.c_str());
+      if (!r.submission_file.empty()) std::printf("submission: %s\n", r.submission_file.c_str());
+      for (int64_t k = 0; k < a->tricks.k_folds; ++k)
+        write_run_report(r.output_dir + "/fold-" + std::to_string(k), "finetune");
+      return;
+    }
     std::printf("model: %s (step %lld)\n", r.output_dir.c_str(), static_cast<long long>(r.global_step));
     if (!r.final_eval.predictions.empty())
       std::printf("validation: accuracy %.4f, macro-F1 %.4f, loss %.4f\n", r.final_eval.metrics.accuracy,

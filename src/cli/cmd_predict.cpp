@@ -39,6 +39,10 @@ void add_predict_command(CLI::App& app) {
                   "file), evaluate's metrics: per-class scores, the labelled confusion matrix");
   cmd->add_option("--label_column,--label-column", *label_column,
                   "--metrics: the file's true labels (prediction never reads them)");
+  auto threshold = std::make_shared<double>(-1);
+  cmd->add_option("--multi_label_threshold,--multi-label-threshold", *threshold,
+                  "Multi-label models: a label is predicted above this probability (default: the one saved "
+                  "with the model, 0.5 when none)");
   opts->add_to(cmd, false);
   cmd->callback([=] {
     if (output->empty() && submission->empty() && metrics->empty())
@@ -47,26 +51,40 @@ void add_predict_command(CLI::App& app) {
     if (!label_column->empty() && metrics->empty())
       throw ConfigError("predict: --label_column is read only for --metrics");
     set_num_threads(opts->threads);
-    Classifier c = load_classifier(*model);
+    Classifier c = load_classifier(*model, /*any_problem_type=*/true);
+    const ProblemType problem = c.problem();
+    if (*threshold != -1) {
+      if (!(*threshold > 0 && *threshold < 1))
+        throw ConfigError("option --multi_label_threshold: must be in (0, 1)");
+      c.settings.multi_label_threshold = *threshold;
+    }
+    if (*all_probs && problem == ProblemType::REGRESSION)
+      throw ConfigError("predict: --all_probs: " + *model +
+                        " is a regression model, it has no probabilities");
     DataOptions data = *opts;
     data.label_column = *label_column;
     const Dataset ds = read_data_file(opts->file, data.spec(*model, !label_column->empty()));
     const auto ex = encode_for(c, ds, num_threads());
     const EvalOutput e = classify(c, ex, opts->batch_size, "predict");
     const int64_t NL = c.labels.size();
+    // Columns: id, label (single-label: the class, multi-label: the labels above the threshold joined by
+    // ',', regression: the value), then single-label's probability of that class, and with --all_probs every
+    // label's probability (multi-label: each label's sigmoid).
     std::vector<std::string> ids, labels;
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < ex.size(); ++i) {
       ids.push_back(ds.examples[i].id);
-      labels.push_back(c.labels.label(e.predictions[i]));
-      std::vector<std::string> row = {ids.back(), labels.back(),
-                                      std::to_string(e.probs[i * NL + e.predictions[i]])};
+      labels.push_back(prediction_text(c, e, i));
+      std::vector<std::string> row = {ids.back(), labels.back()};
+      if (problem == ProblemType::SINGLE_LABEL)
+        row.push_back(std::to_string(e.probs[i * NL + e.predictions[i]]));
       if (*all_probs)
         for (int64_t k = 0; k < NL; ++k) row.push_back(std::to_string(e.probs[i * NL + k]));
       rows.push_back(std::move(row));
     }
     if (!output->empty()) {
-      std::vector<std::string> header = {"id", "label", "probability"};
+      std::vector<std::string> header = {"id", "label"};
+      if (problem == ProblemType::SINGLE_LABEL) header.push_back("probability");
       if (*all_probs)
         for (const auto& l : c.labels.id2label()) header.push_back("p_" + l);
       data::write_tsv(*output, header, rows);
@@ -76,13 +94,20 @@ void add_predict_command(CLI::App& app) {
       nlohmann::ordered_json j;
       j["file"] = opts->file;
       j["examples"] = ex.size();
-      nlohmann::ordered_json counts;
-      for (int64_t k = 0; k < NL; ++k) counts[c.labels.label(k)] = 0;
-      for (const int64_t p : e.predictions)
-        counts[c.labels.label(p)] = counts[c.labels.label(p)].get<int64_t>() + 1;
-      j["predicted_counts"] = std::move(counts);
+      if (problem != ProblemType::REGRESSION) {  // rows predicted with each label
+        nlohmann::ordered_json counts;
+        for (int64_t k = 0; k < NL; ++k) counts[c.labels.label(k)] = 0;
+        for (size_t i = 0; i < ex.size(); ++i)
+          for (int64_t k = 0; k < NL; ++k)
+            if (problem == ProblemType::SINGLE_LABEL ? e.predictions[i] == k
+                                                     : e.probs[i * NL + k] > c.settings.multi_label_threshold)
+              counts[c.labels.label(k)] = counts[c.labels.label(k)].get<int64_t>() + 1;
+        j["predicted_counts"] = std::move(counts);
+      }
       if (e.has_labels) {
-        const nlohmann::ordered_json scores = evaluation_json(e.metrics, e.loss, c.labels.id2label());
+        const nlohmann::ordered_json scores = problem == ProblemType::SINGLE_LABEL
+                                                  ? evaluation_json(e.metrics, e.loss, c.labels.id2label())
+                                                  : problem_evaluation_json(c, e);
         for (const auto& [k, v] : scores.items()) j[k] = v;
       }
       write_file_atomic(*metrics, j.dump(2) + "\n");

@@ -79,21 +79,31 @@ void BertModel::build_table() {
     // With the default features these are exactly HF's heads; other features widen the classifier's input
     // (HF cannot load such a head into its stock classes, only bertfit can).
     const int64_t Fin = head_in_dim_;
-    if (config_.family == ModelFamily::BERT) {
-      if (head_options_.features == FeatureKind::POOLER) {
-        table_.add("bert.pooler.dense.weight", {C, C}, h);
-        table_.add("bert.pooler.dense.bias", {C}, h);
-      }
-      table_.add("classifier.weight", {NL, Fin}, h);
-      table_.add("classifier.bias", {NL}, h);
-    } else {
-      table_.add("classifier.dense.weight", {C, Fin}, h);
-      table_.add("classifier.dense.bias", {C}, h);
-      table_.add("classifier.out_proj.weight", {NL, C}, h);
-      table_.add("classifier.out_proj.bias", {NL}, h);
+    if (config_.family == ModelFamily::BERT && head_options_.features == FeatureKind::POOLER) {
+      table_.add("bert.pooler.dense.weight", {C, C}, h);
+      table_.add("bert.pooler.dense.bias", {C}, h);
     }
-    if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
-      table_.add("classifier.chunk_attention.weight", {Fin}, h);
+    // The model's own head, then the extra heads of multi-task fine-tuning under their prefixes.
+    auto add_head = [&](const std::string& p, int64_t labels) {
+      if (config_.family == ModelFamily::BERT) {
+        table_.add(p + "classifier.weight", {labels, Fin}, h);
+        table_.add(p + "classifier.bias", {labels}, h);
+      } else {
+        table_.add(p + "classifier.dense.weight", {C, Fin}, h);
+        table_.add(p + "classifier.dense.bias", {C}, h);
+        table_.add(p + "classifier.out_proj.weight", {labels, C}, h);
+        table_.add(p + "classifier.out_proj.bias", {labels}, h);
+      }
+      if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
+        table_.add(p + "classifier.chunk_attention.weight", {Fin}, h);
+    };
+    add_head("", NL);
+    for (const ExtraHead& x : head_options_.extra_heads) {
+      if (x.prefix.empty() || x.prefix.rfind("classifier.", 0) == 0 || x.prefix.rfind(prefix_ + ".", 0) == 0)
+        throw ConfigError("extra classification head: prefix \"" + x.prefix +
+                          "\" would collide with the model's own parameter names");
+      add_head(x.prefix, x.id2label.empty() ? 2 : static_cast<int64_t>(x.id2label.size()));
+    }
   } else if (head_ == HeadKind::MASKED_LM) {
     // The decoder weight is the word-embedding matrix (tied, not stored); the output bias is the head's own.
     // ELECTRA's generator: dense hidden -> embedding_size, GELU, LayerNorm, decoder from embedding_size.
@@ -144,14 +154,22 @@ void BertModel::resolve_offsets() {
   }
   const bool bert = config_.family == ModelFamily::BERT;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
-    if (!bert || head_options_.features == FeatureKind::POOLER) {
-      head_off_.dense_w = off(bert ? "bert.pooler.dense.weight" : "classifier.dense.weight");
-      head_off_.dense_b = off(bert ? "bert.pooler.dense.bias" : "classifier.dense.bias");
-    }
-    head_off_.out_w = off(bert ? "classifier.weight" : "classifier.out_proj.weight");
-    head_off_.out_b = off(bert ? "classifier.bias" : "classifier.out_proj.bias");
-    if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
-      head_off_.chunk_attention = off("classifier.chunk_attention.weight");
+    heads_.clear();
+    auto resolve_head = [&](const std::string& p, std::vector<std::string> id2label) {
+      HeadOffsets o;
+      if (!bert || head_options_.features == FeatureKind::POOLER) {
+        o.dense_w = off(bert ? "bert.pooler.dense.weight" : p + "classifier.dense.weight");
+        o.dense_b = off(bert ? "bert.pooler.dense.bias" : p + "classifier.dense.bias");
+      }
+      o.out_w = off(p + (bert ? "classifier.weight" : "classifier.out_proj.weight"));
+      o.out_b = off(p + (bert ? "classifier.bias" : "classifier.out_proj.bias"));
+      if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
+        o.chunk_attention = off(p + "classifier.chunk_attention.weight");
+      heads_.push_back({p, std::move(id2label), o});
+    };
+    resolve_head("", config_.id2label);
+    for (const ExtraHead& x : head_options_.extra_heads) resolve_head(x.prefix, x.id2label);
+    head_off_ = heads_[0].offsets;
   } else if (head_ == HeadKind::MASKED_LM && config_.family == ModelFamily::ELECTRA) {
     head_off_.dense_w = off("generator_predictions.dense.weight");
     head_off_.dense_b = off("generator_predictions.dense.bias");
@@ -199,7 +217,10 @@ void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only
 
 void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool allocate, size_t* total) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, L = config_.num_hidden_layers;
-  const int64_t V = config_.vocab_size, NL = config_.num_labels(), E = config_.embedding_width();
+  const int64_t V = config_.vocab_size, E = config_.embedding_width();
+  int64_t NL = config_.num_labels();  // the most labels of any head (multi-task: select_head)
+  for (const ExtraHead& x : head_options_.extra_heads)
+    NL = std::max<int64_t>(NL, x.id2label.empty() ? 2 : static_cast<int64_t>(x.id2label.size()));
   const int64_t N = B * T;
   size_t off = 0;
   auto take = [&](int64_t n) -> float* {
@@ -467,6 +488,25 @@ void BertModel::backward() {
   }
   embeddings_backward(d);  // last: the tied MLM decoder also adds to the word embeddings, in the head's pass
   if (on_gradients_ready) on_gradients_ready(0);
+}
+
+void BertModel::select_head(int64_t k) {
+  if (k < 0 || k >= num_heads())
+    throw ShapeError("select_head: head " + std::to_string(k) + " of " + std::to_string(num_heads()));
+  active_head_ = k;
+  head_off_ = heads_[static_cast<size_t>(k)].offsets;
+  config_.id2label = heads_[static_cast<size_t>(k)].id2label;
+}
+
+std::vector<std::string> BertModel::head_param_names(int64_t k) const {
+  if (k < 0 || k >= num_heads())
+    throw ShapeError("head_param_names: head " + std::to_string(k) + " of " + std::to_string(num_heads()));
+  // A head's own parameters are "<its prefix>classifier.*" (BERT's pooler is the encoder's).
+  const std::string own = heads_[static_cast<size_t>(k)].prefix + "classifier.";
+  std::vector<std::string> out;
+  for (const ParamEntry& e : table_.entries())
+    if (e.name.rfind(own, 0) == 0) out.push_back(e.name);
+  return out;
 }
 
 std::vector<int64_t> BertModel::gradient_ready_offsets() const {

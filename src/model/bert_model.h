@@ -89,6 +89,21 @@ class BertModel {
   // "bert", "roberta" or "electra": the prefix of the encoder's parameter names.
   const std::string& prefix() const { return prefix_; }
 
+  // Multi-task fine-tuning (HeadOptions::extra_heads, train/multitask.h): head 0 is the model's own
+  // classification head (HF's names), heads 1.. the extra ones. select_head(k) makes head k the one forward()
+  // and backward() use, and config().id2label its labels (so num_labels() and everything reading the config
+  // follow it); the parameters of every head stay in the one buffer. head_param_names(k): the table names of
+  // head k's own parameters (BERT's pooler is shared, not among them); head_prefix(k) what precedes the HF
+  // name.
+  int64_t num_heads() const { return static_cast<int64_t>(heads_.size()); }
+  int64_t active_head() const { return active_head_; }
+  void select_head(int64_t k);
+  const std::string& head_prefix(int64_t k) const { return heads_.at(static_cast<size_t>(k)).prefix; }
+  const std::vector<std::string>& head_labels(int64_t k) const {
+    return heads_.at(static_cast<size_t>(k)).id2label;
+  }
+  std::vector<std::string> head_param_names(int64_t k) const;
+
   float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
   // The gradient buffer is allocated on the first zero_grad() / backward(): inference never pays for it
@@ -241,7 +256,14 @@ class BertModel {
   EmbeddingOffsets emb_off_{};
   std::vector<LayerOffsets> layer_off_;
   std::vector<Int8Layer> int8_layers_;
-  HeadOffsets head_off_{};
+  HeadOffsets head_off_{};  // of the selected classification head (heads_[active_head_])
+  struct ClassificationHead {
+    std::string prefix;
+    std::vector<std::string> id2label;
+    HeadOffsets offsets;
+  };
+  std::vector<ClassificationHead> heads_;  // sequence classification: the model's own, then extra_heads
+  int64_t active_head_ = 0;
   AlignedBuffer<float> params_, grads_;
   AlignedBuffer<float> side_grads_;  // begin_separate_grads()
 

@@ -34,10 +34,21 @@ enum class FeatureKind {
 };
 enum class ChunkPooling { NONE, MEAN, MAX, ATTENTION };
 
+// Multi-task fine-tuning (train/multitask.h): a classification head beside the model's own, with its own
+// labels. Its parameters are the head's HuggingFace names after `prefix` ("multitask.topic." ->
+// "multitask.topic.classifier.weight"); it reads the same features (BERT's pooler belongs to the encoder, as
+// in HF's BertModel, and is shared).
+struct ExtraHead {
+  std::string prefix;
+  std::vector<std::string> id2label;
+};
+
 struct HeadOptions {
   FeatureKind features = FeatureKind::POOLER;
   int64_t layer = -1;  // LAYER_CLS: which hidden state (0..L); -1 = L
   ChunkPooling chunk_pooling = ChunkPooling::NONE;
+  std::vector<ExtraHead> extra_heads{};  // sequence classification only; BertModel::select_head ({}: brace
+                                         // initialisers of the fields before it need not name it)
 };
 
 FeatureKind parse_feature_kind(const std::string& name);  // "pooler", "cls", "layer", "last4-concat", ...

@@ -12,9 +12,16 @@ namespace bertfit {
 std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples,
                                                      int batch_size, bool group_by_length, uint64_t seed,
                                                      int64_t epoch) {
-  const int64_t n = static_cast<int64_t>(examples.size());
+  return plan_train_batches(examples, 0, static_cast<int64_t>(examples.size()), batch_size, group_by_length,
+                            seed, epoch);
+}
+
+std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples,
+                                                     int64_t begin, int64_t end, int batch_size,
+                                                     bool group_by_length, uint64_t seed, int64_t epoch) {
+  const int64_t n = end - begin;
   std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
+  std::iota(order.begin(), order.end(), begin);
   Rng rng(splitmix64(seed) ^ splitmix64(0x5EED0000ull + static_cast<uint64_t>(epoch)));
   for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.below(static_cast<uint64_t>(i + 1))]);
   if (group_by_length) {

@@ -18,6 +18,11 @@ namespace bertfit {
 std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples,
                                                      int batch_size, bool group_by_length, uint64_t seed,
                                                      int64_t epoch);
+// The same over examples[begin, end) alone (the indices stay those of `examples`): multi-task fine-tuning
+// plans each task's range on its own (train/multitask.h). The whole range gives the function above.
+std::vector<std::vector<int64_t>> plan_train_batches(const std::vector<EncodedExample>& examples,
+                                                     int64_t begin, int64_t end, int batch_size,
+                                                     bool group_by_length, uint64_t seed, int64_t epoch);
 // Evaluation: sorted by length (fast), every example exactly once.
 std::vector<std::vector<int64_t>> plan_eval_batches(const std::vector<EncodedExample>& examples,
                                                     int batch_size);

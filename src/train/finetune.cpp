@@ -21,10 +21,13 @@
 #include "kernels/cross_entropy.h"
 #include "train/batching.h"
 #include "train/classifier.h"
+#include "train/cross_validation.h"
 #include "train/hf_model_dir.h"
+#include "train/multitask.h"
 #include "train/optimizer.h"
 #include "train/problem_type.h"
 #include "train/progress.h"
+#include "train/pseudo_labels.h"
 #include "train/report_json.h"
 #include "train/training_loop.h"
 
@@ -156,6 +159,7 @@ void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
   j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
   tricks.to_json(&j);
   BF_JSON_FIELDS(j, problem_type, multi_label_threshold);
+  multitask.to_json(&j);
 }
 
 namespace {
@@ -167,7 +171,8 @@ void require(bool ok, const std::string& option, const std::string& why) {
 void FinetuneArgs::validate() const {
   TrainingArgs::validate();
   require(!model_name_or_path.empty(), "model_name_or_path", "is required");
-  require(!runs_training() || !train_file.empty(), "train_file", "is required to train");
+  require(!runs_training() || !train_file.empty() || multitask.enabled(), "train_file",
+          "is required to train");
   require(!runs_training() || !label_column.empty(), "label_column", "is required for training");
   require(runs_training() || !do_eval || !validation_file.empty(), "validation_file",
           "is required with --do_eval without --do_train (the held-out data to evaluate on)");
@@ -205,6 +210,8 @@ void FinetuneArgs::validate() const {
   }
   require(multi_label_threshold > 0 && multi_label_threshold < 1, "multi_label_threshold",
           "must be in (0, 1)");
+  validate_cross_validation(*this);
+  validate_pseudo_labels(*this);
   using M = ClassificationMetric;
   const M m = metric_for_best_model;
   const std::string metric = choice_name(m, classification_metric_names());
@@ -218,6 +225,7 @@ void FinetuneArgs::validate() const {
   else
     require(m != M::EXACT_MATCH && m != M::MSE && m != M::PEARSON && m != M::SPEARMAN,
             "metric_for_best_model", metric + " is not a single-label classification metric");
+  validate_multitask(*this);
 }
 
 namespace {
@@ -425,7 +433,9 @@ Dataset read_test_file(const FinetuneArgs& args) {
 // --do_eval and / or --do_predict without --do_train (HF run_classification's stages): model_name_or_path is
 // a fine-tuned classifier, used with the encoding it was trained with (train/classifier.h).
 FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
-  Classifier c = load_classifier(args.model_name_or_path);
+  Classifier c = load_classifier(args.model_name_or_path, /*any_problem_type=*/true);
+  if (args.multi_label_threshold != 0.5) c.settings.multi_label_threshold = args.multi_label_threshold;
+  const bool single = c.problem() == ProblemType::SINGLE_LABEL;
   const int threads = num_threads();
   FinetuneResult result;
   result.output_dir = args.output_dir;
@@ -435,22 +445,27 @@ FinetuneResult evaluate_and_predict(const FinetuneArgs& args) {
     const auto dev_ex = encode_for(c, dev_ds, threads);
     result.final_eval = classify(c, dev_ex, args.per_device_eval_batch_size, "eval");
     EvalMetrics m = named_metrics(result.final_eval);
-    m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
+    if (single) m.details = classification_details_json(result.final_eval.metrics, c.labels.id2label());
     const nlohmann::json j = m.eval_results(0, 0, /*trained=*/false);
     if (dist::world().rank() == 0)
       write_file_atomic(args.output_dir + "/eval_results.json", j.dump(2) + "\n");
-    log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
-                fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
-                fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +
-                fmt("%.4f", result.final_eval.loss));
-    log_message("validation:\n" + classification_report(result.final_eval.metrics, c.labels.id2label(), 4));
+    if (!single) {
+      log_message("eval: " + std::to_string(dev_ex.size()) + " examples, " +
+                  describe_problem_evaluation(c, result.final_eval));
+    } else {
+      log_message("eval: " + std::to_string(dev_ex.size()) + " examples, accuracy " +
+                  fmt("%.4f", result.final_eval.metrics.accuracy) + ", macro-F1 " +
+                  fmt("%.4f", result.final_eval.metrics.macro.f1) + ", loss " +
+                  fmt("%.4f", result.final_eval.loss));
+      log_message("validation:\n" + classification_report(result.final_eval.metrics, c.labels.id2label(), 4));
+    }
   }
   if (args.do_predict) {
     const Dataset test_ds = read_test_file(args);
     const auto test_ex = encode_for(c, test_ds, threads);
     const EvalOutput e = classify(c, test_ex, args.per_device_eval_batch_size, "predict");
-    std::vector<std::string> predicted;  // load_classifier takes single-label models only
-    for (int64_t p : e.predictions) predicted.push_back(c.labels.label(p));
+    std::vector<std::string> predicted;
+    for (size_t i = 0; i < test_ex.size(); ++i) predicted.push_back(prediction_text(c, e, i));
     write_predictions(args, test_ds, predicted, &result);
   }
   return result;
@@ -467,10 +482,65 @@ float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<En
                                            max_grad_norm, lr_multiplier, {}, grad_norm));
 }
 
+FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok, const LabelMap& labels,
+                                  ProblemType problem, const std::vector<ExtraHead>& extra_heads,
+                                  bool resuming) {
+  FinetuneModel fm;
+  ModelConfig& config = fm.config;
+  config = read_config_json(args.model_name_or_path + "/config.json");
+  config.id2label = labels.id2label();
+  config.problem_type = problem;
+  config.problem_type_set = true;  // as HF's model after training: config.json names it
+  if (args.hidden_dropout_prob >= 0)
+    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
+  if (args.attention_probs_dropout_prob >= 0)
+    config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
+  if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
+  const int64_t max_positions =
+      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
+  ClassifierSettings& settings = fm.settings;
+  settings.head = head_options_from(args, config.family);
+  settings.max_seq_length = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
+  if (settings.max_seq_length < args.max_seq_length)
+    log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
+                std::to_string(max_positions) + " positions; using " +
+                std::to_string(settings.max_seq_length));
+  settings.truncation =
+      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
+  settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
+                                             static_cast<int>(tok.num_special_tokens(false)));
+  settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
+  settings.multi_label_threshold = args.multi_label_threshold;  // evaluate / predict use it
+  write_classifier_settings(&config, settings);
+  HeadOptions head = settings.head;  // the extra heads are the model's, not the saved settings'
+  head.extra_heads = extra_heads;
+  fm.loaded =
+      load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION, head, &config, args.seed);
+  BertModel& model = *fm.loaded.model;
+  model.dropout_seed = args.seed;
+  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
+  model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
+  // A resumed run's head comes from the checkpoint: the warning was the first run's.
+  if (!fm.loaded.initialized.empty() && !resuming) {
+    std::string s = "newly initialised (not in the checkpoint), train them before use:";
+    for (const auto& n : fm.loaded.initialized) s += " " + n;
+    log_message(s);
+  }
+  EncodeOptions& enc = fm.encode;
+  enc.max_seq_length = settings.max_seq_length;
+  enc.truncation = parse_truncation(settings.truncation);
+  enc.head_length = settings.head_length;
+  enc.max_chunks = settings.max_chunks;
+  check_encode_options(tok, enc);  // a head_length that leaves no tail is an error, not head-only
+  return fm;
+}
+
 FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
+  if (args.multitask.enabled()) return finetune_multitask(args, hooks).run;
   args.validate();
   set_num_threads(args.threads);
   const int threads = num_threads();
+  if (args.tricks.k_folds >= 2 && args.tricks.fold < 0) return cross_validate(args, hooks);  // every fold
   const std::string resume = prepare_output_dir(args);
   if (!args.runs_training()) return evaluate_and_predict(args);
 
@@ -485,7 +555,9 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                           : problem == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
                                                                : LabelMap::from_dataset(train_ds);
   Dataset dev_ds;
-  if (!args.validation_file.empty()) {
+  if (args.tricks.fold >= 0) {  // one fold of --k_folds: the fold's rows are the validation data
+    select_fold(args, labels, &train_ds, &dev_ds);
+  } else if (!args.validation_file.empty()) {
     dev_ds = read_data_file(args.validation_file, spec);
   } else if (args.validation_split > 0) {
     // Stratified by class for single-label data; a seeded random split (one stratum) otherwise.
@@ -511,52 +583,16 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   }
   keep_sample(&train_ds, args.max_train_samples, args.seed ^ 0x7A1Eull);
   keep_sample(&dev_ds, args.max_eval_samples, args.seed ^ 0xE7A1ull);
+  add_pseudo_labels(args, labels, &train_ds);  // training rows only, never validation rows
 
-  // Model.
-  ModelConfig config = read_config_json(args.model_name_or_path + "/config.json");
-  config.id2label = labels.id2label();
-  config.problem_type = problem;
-  config.problem_type_set = true;  // as HF's model after training: config.json names it
-  if (args.hidden_dropout_prob >= 0)
-    config.hidden_dropout_prob = static_cast<float>(args.hidden_dropout_prob);
-  if (args.attention_probs_dropout_prob >= 0)
-    config.attention_probs_dropout_prob = static_cast<float>(args.attention_probs_dropout_prob);
-  if (args.classifier_dropout >= 0) config.classifier_dropout = static_cast<float>(args.classifier_dropout);
-  const int64_t max_positions =
-      config.max_position_embeddings - (config.family == ModelFamily::ROBERTA ? config.pad_token_id + 1 : 0);
-  ClassifierSettings settings;
-  settings.head = head_options_from(args, config.family);
-  settings.max_seq_length = static_cast<int>(std::min<int64_t>(args.max_seq_length, max_positions));
-  if (settings.max_seq_length < args.max_seq_length)
-    log_message("note: max_seq_length " + std::to_string(args.max_seq_length) + " exceeds the model's " +
-                std::to_string(max_positions) + " positions; using " +
-                std::to_string(settings.max_seq_length));
-  settings.truncation =
-      parse_truncation(args.truncation) == Truncation::HEAD_TAIL ? "head_tail" : args.truncation;
-  settings.head_length = resolve_head_length(args.head_length, settings.max_seq_length,
-                                             static_cast<int>(tok.num_special_tokens(false)));
-  settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
-  write_classifier_settings(&config, settings);
-  LoadedModel loaded = load_pretrained(args.model_name_or_path, HeadKind::SEQUENCE_CLASSIFICATION,
-                                       settings.head, &config, args.seed);
-  BertModel& model = *loaded.model;
-  model.dropout_seed = args.seed;
-  model.matmul_precision = args.bf16 ? MatmulPrecision::BF16 : MatmulPrecision::FP32;
-  model.label_smoothing = static_cast<float>(args.label_smoothing_factor);
-  // A resumed run's head comes from the checkpoint: the warning was the first run's.
-  if (!loaded.initialized.empty() && resume.empty()) {
-    std::string s = "newly initialised (not in the checkpoint), train them before use:";
-    for (const auto& n : loaded.initialized) s += " " + n;
-    log_message(s);
-  }
+  // Model and encoding.
+  FinetuneModel fm = load_finetune_model(args, tok, labels, problem, {}, !resume.empty());
+  const ModelConfig& config = fm.config;
+  const ClassifierSettings& settings = fm.settings;
+  BertModel& model = *fm.loaded.model;
+  const EncodeOptions& enc = fm.encode;
 
   // Tokens.
-  EncodeOptions enc;
-  enc.max_seq_length = settings.max_seq_length;
-  enc.truncation = parse_truncation(settings.truncation);
-  enc.head_length = settings.head_length;
-  enc.max_chunks = settings.max_chunks;
-  check_encode_options(tok, enc);  // a head_length that leaves no tail is an error, not head-only
   auto train_ex = encode_examples(tok, train_ds, single ? &labels : nullptr, enc, threads);
   auto dev_ex = encode_examples(tok, dev_ds, single ? &labels : nullptr, enc, threads);
   if (!single) {
@@ -677,6 +713,19 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
     write_predictions(args, test_ds, predicted, &result);
   }
   return result;
+}
+
+data::DatasetSpec finetune_dataset_spec(const FinetuneArgs& args) {
+  return dataset_spec(args);
+}
+
+Dataset read_finetune_test_file(const FinetuneArgs& args) {
+  return read_test_file(args);
+}
+
+void write_finetune_predictions(const FinetuneArgs& args, const Dataset& test_ds,
+                                const std::vector<std::string>& predicted, FinetuneResult* result) {
+  write_predictions(args, test_ds, predicted, result);
 }
 
 }  // namespace bertfit

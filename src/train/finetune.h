@@ -9,7 +9,9 @@
 
 #include "model/bert_model.h"
 #include "train/encoded_data.h"
+#include "train/hf_model_dir.h"
 #include "train/metrics.h"
+#include "train/multitask_args.h"
 #include "train/problem_metrics.h"
 #include "train/training_args.h"
 #include "train/training_loop.h"
@@ -78,6 +80,7 @@ struct FinetuneArgs : TrainingArgs {
   // multi_label_classification (labels as lists, sigmoid + BCE) | regression (one output, MSE).
   std::string problem_type = "single_label_classification";
   double multi_label_threshold = 0.5;  // a label is predicted when its probability is above this
+  MultitaskArgs multitask;  // --task NAME=TRAIN_FILE ...: multi-task fine-tuning (train/multitask.h)
 
   bool stage_flags_given() const override { return do_train || do_eval || do_predict; }
   bool greater_is_better() const {
@@ -135,5 +138,29 @@ struct FinetuneResult {
 // bertfit::Error subclasses with file / option names on bad input. hooks: the loop's seams (tests, and the
 // features that plug into them).
 FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks = {});
+
+// The model a fine-tuning run starts from, single-task and multi-task alike: config.json with the run's
+// labels, problem type and dropout overrides; the classifier settings (head, encoding) from the options,
+// written into the config so that evaluate / predict encode as training did; the model loaded with its head
+// and `extra_heads` (multi-task's; BertModel::select_head), its dropout seed, precision and label smoothing
+// set; the encoding options, checked. `resuming`: the head comes from a checkpoint (no "newly initialised"
+// note).
+struct FinetuneModel {
+  ModelConfig config;
+  ClassifierSettings settings;
+  LoadedModel loaded;
+  EncodeOptions encode;
+};
+FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok, const LabelMap& labels,
+                                  ProblemType problem, const std::vector<ExtraHead>& extra_heads,
+                                  bool resuming);
+
+// The pieces of a run that cross-validation and pseudo-labels (cross_validation.h, pseudo_labels.h) share:
+// the data files' columns and format, the test file as --do_predict reads it (--max_predict_samples
+// applied, labels not read), and --do_predict's outputs (predict_results.txt, submission.csv).
+data::DatasetSpec finetune_dataset_spec(const FinetuneArgs& args);
+Dataset read_finetune_test_file(const FinetuneArgs& args);
+void write_finetune_predictions(const FinetuneArgs& args, const Dataset& test_ds,
+                                const std::vector<std::string>& predicted, FinetuneResult* result);
 
 }  // namespace bertfit

@@ -1,5 +1,7 @@
 #include "train/hf_model_dir.h"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "bertfit/error.h"
@@ -23,9 +25,13 @@ ClassifierSettings read_classifier_settings(const ModelConfig& config) {
     if (j.contains("truncation")) s.truncation = j.at("truncation").get<std::string>();
     if (j.contains("head_length")) s.head_length = j.at("head_length").get<int>();
     if (j.contains("max_chunks")) s.max_chunks = j.at("max_chunks").get<int>();
+    if (j.contains("multi_label_threshold"))
+      s.multi_label_threshold = j.at("multi_label_threshold").get<double>();
   } catch (const nlohmann::json::exception& e) {
     throw ConfigError(std::string("config.json: field \"bertfit\" is malformed: ") + e.what());
   }
+  if (!(s.multi_label_threshold > 0 && s.multi_label_threshold < 1))
+    throw ConfigError("config.json: bertfit.multi_label_threshold must be in (0, 1)");
   return s;
 }
 
@@ -38,6 +44,7 @@ void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s)
   j["truncation"] = s.truncation;
   j["head_length"] = s.head_length;
   j["max_chunks"] = s.max_chunks;
+  if (config->problem_type == ProblemType::MULTI_LABEL) j["multi_label_threshold"] = s.multi_label_threshold;
   config->extra_json["bertfit"] = j.dump();
 }
 
@@ -65,8 +72,10 @@ LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOpt
   return out;
 }
 
-void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer) {
-  ModelConfig config = model.config();
+namespace {
+// The model's tensors under `names` (the table's, or head k's HF names), with config.json, into dir.
+void save_tensors(const BertModel& model, ModelConfig config, const std::vector<const ParamEntry*>& entries,
+                  const std::vector<std::string>& names, const std::string& dir, const Tokenizer* tokenizer) {
   const std::string family = config.family == ModelFamily::BERT      ? "Bert"
                              : config.family == ModelFamily::ROBERTA ? "Roberta"
                                                                      : "Electra";
@@ -79,9 +88,10 @@ void save_pretrained(const BertModel& model, const std::string& dir, const Token
   else
     config.architectures = {family + "Model"};
   std::vector<TensorRef> tensors;
-  for (const ParamEntry& e : model.table().entries()) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const ParamEntry& e = *entries[i];
     TensorRef t;
-    t.name = e.name;
+    t.name = names[i];
     t.dtype = DType::F32;
     t.shape = e.shape;
     t.data = reinterpret_cast<const uint8_t*>(model.params() + e.offset);
@@ -91,6 +101,40 @@ void save_pretrained(const BertModel& model, const std::string& dir, const Token
   save_model_dir(dir, config, tensors, [&](const std::string& staging) {
     if (tokenizer) tokenizer->save(staging);
   });
+}
+}  // namespace
+
+void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer) {
+  std::vector<const ParamEntry*> entries;
+  std::vector<std::string> names;
+  for (const ParamEntry& e : model.table().entries()) {
+    entries.push_back(&e);
+    names.push_back(e.name);
+  }
+  // Multi-task: whichever head a step left selected, the file's HF-named head is the model's own (head 0).
+  ModelConfig config = model.config();
+  if (model.num_heads() > 1) config.id2label = model.head_labels(0);
+  save_tensors(model, config, entries, names, dir, tokenizer);
+}
+
+void save_pretrained_head(const BertModel& model, int64_t head, const std::string& dir,
+                          const Tokenizer* tokenizer) {
+  // Every head's own parameters, by the head they belong to; the rest (encoder, BERT's pooler) is shared.
+  std::map<std::string, int64_t> owner;
+  for (int64_t k = 0; k < model.num_heads(); ++k)
+    for (const std::string& n : model.head_param_names(k)) owner[n] = k;
+  std::vector<const ParamEntry*> entries;
+  std::vector<std::string> names;
+  const size_t strip = model.head_prefix(head).size();
+  for (const ParamEntry& e : model.table().entries()) {
+    const auto it = owner.find(e.name);
+    if (it != owner.end() && it->second != head) continue;
+    entries.push_back(&e);
+    names.push_back(it == owner.end() ? e.name : e.name.substr(strip));
+  }
+  ModelConfig config = model.config();
+  config.id2label = model.head_labels(head);
+  save_tensors(model, config, entries, names, dir, tokenizer);
 }
 
 }  // namespace bertfit

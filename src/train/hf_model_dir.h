@@ -20,6 +20,9 @@ struct ClassifierSettings {
   std::string truncation = "head_tail";  // head | tail | head_tail
   int head_length = 128;
   int max_chunks = 0;  // > 0 with chunk pooling: chunks per document
+  // problem_type multi_label_classification: a label is predicted when its probability is above this (the
+  // run's --multi_label_threshold; written only for multi-label models, 0.5 when absent: HF's logits > 0).
+  double multi_label_threshold = 0.5;
 };
 
 ClassifierSettings read_classifier_settings(const ModelConfig& config);
@@ -39,7 +42,14 @@ LoadedModel load_pretrained(const std::string& dir, HeadKind head, const HeadOpt
                             const ModelConfig* config_override = nullptr, uint64_t init_seed = 42);
 
 // Writes config.json (architectures set from the head), model.safetensors and, when given, the tokenizer
-// files into dir, atomically.
+// files into dir, atomically. A model with extra classification heads (multi-task) is written whole, with
+// the labels of its own head (head 0) in config.json, whichever head is selected.
 void save_pretrained(const BertModel& model, const std::string& dir, const Tokenizer* tokenizer);
+
+// Multi-task fine-tuning (BertModel::select_head): classification head k of the model as a plain HF
+// sequence-classification directory: the shared encoder, head k's own parameters under HF's names, and
+// config.json with head k's labels (the other heads are left out).
+void save_pretrained_head(const BertModel& model, int64_t head, const std::string& dir,
+                          const Tokenizer* tokenizer);
 
 }  // namespace bertfit

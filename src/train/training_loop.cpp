@@ -212,6 +212,16 @@ bool at_interval(IntervalStrategy s, int64_t every, int64_t step, bool epoch_end
 
 }  // namespace
 
+std::vector<std::vector<int64_t>> TrainingTask::plan_epoch(int batch_size, bool group_by_length,
+                                                           uint64_t seed, int64_t epoch) const {
+  return plan_train_batches(train_examples(), batch_size, group_by_length, seed, epoch);
+}
+
+int64_t TrainingTask::batches_per_epoch(int batch_size) const {
+  const auto n = static_cast<int64_t>(train_examples().size());
+  return (n + batch_size - 1) / batch_size;
+}
+
 TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args_json, TrainingTask& task,
                            BertModel& model, const Tokenizer& tokenizer,
                            const OptimizerOptions& optimizer_options, std::string resume_checkpoint,
@@ -246,9 +256,8 @@ TrainingLoop::TrainingLoop(const TrainingArgs& args, nlohmann::ordered_json args
           std::make_shared<dist::BucketedReducer>(comm, model_.gradient_ready_offsets(), count, cap);
     }
   }
-  const int64_t n = static_cast<int64_t>(task_.train_examples().size());
   const int64_t B = args_.per_device_train_batch_size, G = args_.gradient_accumulation_steps * comm.size();
-  const int64_t batches_per_epoch = (n + B - 1) / B;
+  const int64_t batches_per_epoch = task_.batches_per_epoch(static_cast<int>(B));
   steps_per_epoch_ = std::max<int64_t>((batches_per_epoch + G - 1) / G, 1);
   total_steps_ =
       args_.max_steps > 0
@@ -401,11 +410,9 @@ LoopResult TrainingLoop::run() {
     if (save && hooks_.zero_step) hooks_.zero_step->shard_state();
   };
 
-  const auto& examples = task_.train_examples();
   const int64_t G = a.gradient_accumulation_steps * comm.size();
   for (int64_t epoch = state.global_step / spe; !stop && state.global_step < total; ++epoch) {
-    const auto plan =
-        plan_train_batches(examples, a.per_device_train_batch_size, a.group_by_length, a.seed, epoch);
+    const auto plan = task_.plan_epoch(a.per_device_train_batch_size, a.group_by_length, a.seed, epoch);
     // Resume mid-epoch: skip the batches of the steps already taken (their order is recomputed, not
     // replayed).
     for (int64_t s = state.global_step - epoch * spe; s < spe && state.global_step < total && !stop; ++s) {

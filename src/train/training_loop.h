@@ -63,6 +63,13 @@ class TrainingTask {
   virtual ~TrainingTask() = default;
   // The training examples; the loop plans their batches.
   virtual const std::vector<EncodedExample>& train_examples() const = 0;
+  // The batches of an epoch in training order (indices into train_examples()): a pure function of (seed,
+  // epoch) with the same number of batches every epoch (resume recomputes it). Default: plan_train_batches
+  // over all the examples (ceil(n / batch_size) batches); multi-task fine-tuning keeps each batch to one
+  // task.
+  virtual std::vector<std::vector<int64_t>> plan_epoch(int batch_size, bool group_by_length, uint64_t seed,
+                                                       int64_t epoch) const;
+  virtual int64_t batches_per_epoch(int batch_size) const;
   // Begins an optimizer step over these micro-batches (indices into train_examples) of `epoch` and returns
   // the step's loss normaliser: the number of loss items in all of them (at least 1).
   virtual float begin_step(const std::vector<std::vector<int64_t>>& micro_batches, int64_t epoch) = 0;

@@ -20,7 +20,8 @@ void require(bool ok, const std::string& option, const std::string& why) {
 void TrickArgs::to_json(nlohmann::ordered_json* out) const {
   nlohmann::ordered_json& j = *out;
   BF_JSON_FIELDS(j, class_weights, focal_gamma, rdrop_alpha, multi_sample_dropout, adversarial, adv_epsilon,
-                 adv_alpha, adv_steps, ema_decay);
+                 adv_alpha, adv_steps, ema_decay, k_folds, fold, pseudo_label_file, pseudo_label_data,
+                 pseudo_label_threshold);
 }
 
 void TrickArgs::validate(double label_smoothing) const {

@@ -32,6 +32,15 @@ struct TrickArgs {
   int64_t adv_steps = 3;             // PGD: K
   // Weight averaging.
   double ema_decay = 0;  // > 0: evaluate and save the weights' EMA with this decay
+  // Stratified k-fold cross-validation (cross_validation.h): k_folds >= 2 trains one model per fold; fold >=
+  // 0 trains only that fold (what each fold of a cross-validation run is; its training_args.json reruns it).
+  int64_t k_folds = 0;
+  int64_t fold = -1;
+  // Pseudo-labels (pseudo_labels.h): the rows of pseudo_label_data whose prediction in pseudo_label_file
+  // has probability >= the threshold join the training data with their predicted label.
+  std::string pseudo_label_file;
+  std::string pseudo_label_data;
+  double pseudo_label_threshold = 0.95;
 
   void to_json(nlohmann::ordered_json* j) const;
   // Throws ConfigError naming the option. label_smoothing: the run's (focal loss refuses it).

@@ -3,7 +3,8 @@
 #   e2e_test.sh BERTFIT FIXTURES WORK CASE
 # CASE:
 #   pipeline  train-tokenizer -> pretrain (tiny BERT from scratch, a few steps) -> finetune -> evaluate ->
-#             predict -> submission CSV, on a small real file (Debian package descriptions, tests/fixtures/cli)
+#             predict -> submission CSV, on a small real file (Debian package descriptions, tests/fixtures/cli);
+#             multi-task finetune -> evaluate of each task's directory
 #   resume    kill -9 at a random step, and the leftovers of a kill during a checkpoint save; then
 #             --resume_from_checkpoint latest ends with model.safetensors bitwise equal to an uninterrupted run
 #   lowp      low precision: finetune --bf16 learns, pretrain --bf16 runs; bertfit quantize -> evaluate / predict on the int8 model
@@ -126,6 +127,25 @@ pipeline)
   diff <(cut -f2 pred.tsv | tail -n +2) <(cut -f2 ens.tsv | tail -n +2) >/dev/null ||
     fail "the ensemble of one model changed its labels"
   same_bytes submission.csv ens.csv
+  # Multi-task (issue 15 item 7): two tasks on one encoder (the second reads the titles only); each task's
+  # directory is a plain classifier that evaluate scores as the run did, reading the task's columns from its
+  # training_args.json. Six steps do not get past predicting one class, so the check is the loss (it differs
+  # between the tasks' heads in the third digit): an example's logits do not depend on its batch, and the
+  # sums over other batchings differ by double rounding (~1e-16), far below 1e-9.
+  run multitask "$BF" finetune --model pretrained --task all="$DATA/train.tsv" --task titles="$DATA/train.tsv" \
+    --task_validation_file all="$DATA/dev.tsv",titles="$DATA/dev.tsv" --task_text_columns titles=title \
+    --text_columns title,abstract --label_column categories --id_column paperid --max_seq_length 64 \
+    --learning_rate 1e-3 --max_steps 6 --per_device_train_batch_size 16 --output_dir mt "${COMMON[@]}"
+  for t in all titles; do
+    [[ -f mt/$t/model.safetensors && -f mt/$t/training_args.json ]] || fail "multitask: no model in mt/$t"
+    run "evaluate-$t" "$BF" evaluate --model "mt/$t" --file "$DATA/dev.tsv" --output "mt_$t.json" --threads 2
+    loss_mt=$(sed -n "s/^ *\"eval_${t}_loss\": \([0-9.eE+-]*\),*\$/\1/p" mt/eval_results.json)
+    loss_ev=$(sed -n 's/^ *"loss": \([0-9.eE+-]*\),*$/\1/p' "mt_$t.json")
+    awk -v a="$loss_mt" -v b="$loss_ev" 'BEGIN { exit !(a != "" && (a - b) ^ 2 < 1e-18) }' ||
+      fail "multitask $t: dev loss $loss_mt in the run, $loss_ev from evaluate"
+  done
+  [[ $(sed -n 's/^ *"loss": \([0-9.eE+-]*\),*$/\1/p' mt_all.json) != \
+    $(sed -n 's/^ *"loss": \([0-9.eE+-]*\),*$/\1/p' mt_titles.json) ]] || fail "multitask: both tasks' losses equal"
   # Predict on the labelled file gives the labels evaluate scored: its accuracy recomputed from pred.tsv.
   run predict-labelled "$BF" predict --model ft --file "$DATA/test_labels.tsv" --output pred_l.tsv --threads 2
   right=$(paste <(cut -f4 "$DATA/test_labels.tsv" | tail -n +2) <(cut -f2 pred_l.tsv | tail -n +2) |

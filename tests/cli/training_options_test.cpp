@@ -3,6 +3,7 @@
 // through --config expansion and the commands' own options (cmd_finetune.cpp, cmd_pretrain.cpp and the shared
 // cli/training_options.cpp), as main() does. Unknown choices are errors naming the option and the choices.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -69,6 +70,21 @@ TEST(TrainingOptions, FinetuneTrainingArgsJsonRoundTrips) {
   EXPECT_TRUE(b.pad_to_max_length);
   EXPECT_EQ(b.metric_for_best_model, ClassificationMetric::MACRO_F1);
   EXPECT_EQ(b.to_json().dump(2), a.to_json().dump(2));  // every field, in one readable diff
+}
+
+TEST(TrainingOptions, MultitaskOptionsRepeatAndRoundTrip) {
+  // Multi-task fine-tuning's NAME=VALUE lists: repeated or comma-separated, both spellings, and back from
+  // training_args.json (a JSON array there, comma-separated values through --config).
+  const FinetuneArgs a =
+      parse_finetune({"--model", "m", "--output_dir", "o", "--task", "sent=s.tsv", "--task", "topic=t.tsv",
+                      "--task-label-column", "topic=category", "--task_text_columns",
+                      "topic=title+body,sent=text", "--task_validation_file", "sent=s_dev.tsv"});
+  EXPECT_EQ(a.multitask.task, (std::vector<std::string>{"sent=s.tsv", "topic=t.tsv"}));
+  EXPECT_EQ(a.multitask.task_label_column, std::vector<std::string>{"topic=category"});
+  EXPECT_EQ(a.multitask.task_text_columns, (std::vector<std::string>{"topic=title+body", "sent=text"}));
+  const FinetuneArgs b = parse_finetune(
+      {"--config", write_json("training_options_multitask_" + std::to_string(getpid()) + ".json", a)});
+  EXPECT_EQ(b.to_json().dump(2), a.to_json().dump(2));
 }
 
 TEST(TrainingOptions, PretrainTrainingArgsJsonRoundTrips) {
