@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     t0 = clock::now();
     const std::vector<bertfit::Encoding> out = tok.encode_batch(lines, t);
     s = std::chrono::duration<double>(clock::now() - t0).count();
-    std::printf("bertfit  %-18s encode_batch, %d thread%s: %7.2f MB/s\n",
+    std::printf("bertfit  %-18s encode_batch, %d thread%s: %7.2f MB/s  (%.2f s)\n",
                 tok.is_bert() ? "wordpiece" : "byte-level bpe", t, t > 1 ? "s" : " ", bytes / 1e6 / s, s);
   }
   return 0;
