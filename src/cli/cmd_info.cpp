@@ -1,5 +1,7 @@
 // `bertfit info`: what this build is and what it can do so far (BLAS, threads, commands).
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/gemm_int8.h"
@@ -15,6 +17,14 @@ void add_info_command(CLI::App& app) {
     std::printf("bertfit 0.1.0\n");
     std::printf("BLAS:    %s\n", blas_config());
     std::printf("threads: %d (OpenMP; OMP_NUM_THREADS or --threads to change)\n", num_threads());
+    std::string waiting;
+    if (const char* policy = std::getenv("OMP_WAIT_POLICY"))
+      waiting = std::string("OMP_WAIT_POLICY=") + policy;
+    if (const char* spin = std::getenv("GOMP_SPINCOUNT"))
+      waiting += (waiting.empty() ? "" : ", ") + std::string("GOMP_SPINCOUNT=") + spin;
+    if (waiting.empty()) waiting = "libgomp's default (spin, then sleep)";
+    std::printf("waiting: %s (bertfit's default: OMP_WAIT_POLICY=PASSIVE; docs/benchmarks.md)\n",
+                waiting.c_str());
 #if defined(__AVX2__) && defined(__FMA__)
     // The build's baseline, and what the kernels dispatch to at run time (core/cpu_features.h).
     std::printf("ISA:     AVX2 + FMA (build baseline); AVX-512 kernels %s\n",

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <memory>
@@ -50,9 +51,23 @@ class StderrLogSink : public bertfit::LogSink {
   std::chrono::steady_clock::time_point last_draw_;
 };
 
+// OpenMP threads that spin while they wait steal the cores from everything else on a shared machine: with
+// libgomp's default (spin, then sleep) BERT-base batch-1 inference ran 2.5-3x slower than with passive
+// waiting when other processes shared the two cores, while on a quiet machine the policies were within 6-8%
+// of each other (docs/benchmarks.md, OpenMP waiting). So passive waiting is bertfit's default. libgomp reads
+// OMP_WAIT_POLICY when it is loaded, before main, so the default is set by running the program again with
+// it, once; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
+void default_to_passive_waiting(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: go on with libgomp's default
+  unsetenv("OMP_WAIT_POLICY");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  default_to_passive_waiting(argv);
   CLI::App app{
       "bertfit: fine-tune BERT / RoBERTa for text classification, natively on CPUs.\n"
       "HuggingFace model directories in and out. Run `bertfit <command> --help` for each command."};

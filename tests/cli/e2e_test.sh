@@ -283,6 +283,12 @@ errors)
   ;;
 
 wired)
+  # OpenMP threads wait passively unless the user says otherwise (main.cpp re-executes itself once with
+  # OMP_WAIT_POLICY=PASSIVE, since libgomp reads it before main).
+  env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$BF" info >info_default.log
+  grep -q '^waiting: OMP_WAIT_POLICY=PASSIVE ' info_default.log || fail "default waiting: $(grep waiting info_default.log)"
+  OMP_WAIT_POLICY=ACTIVE "$BF" info >info_active.log
+  grep -q '^waiting: OMP_WAIT_POLICY=ACTIVE ' info_active.log || fail "the user's policy: $(grep waiting info_active.log)"
   make_model
   # A5: the default quoting reads TSVs with bare quotes (needs the default "auto" in training_args.h).
   { head -3 "$DATA/train.tsv"; printf 'q1\t"Hello" world\tPrints "hello".\t%s\n' "$(sed -n 2p "$DATA/train.tsv" | cut -f4)"
