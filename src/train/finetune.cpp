@@ -482,6 +482,17 @@ float accumulate_and_step(BertModel& model, Optimizer& opt, const std::vector<En
                                            max_grad_norm, lr_multiplier, {}, grad_norm));
 }
 
+OptimizerOptions finetune_optimizer_options(const FinetuneArgs& args) {
+  OptimizerOptions oo;
+  oo.learning_rate = args.learning_rate;
+  oo.head_learning_rate = args.head_learning_rate;
+  oo.layerwise_lr_decay = args.layerwise_lr_decay;
+  oo.weight_decay = args.weight_decay;
+  oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
+              static_cast<float>(args.adam_epsilon)};
+  return oo;
+}
+
 FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok, const LabelMap& labels,
                                   ProblemType problem, const std::vector<ExtraHead>& extra_heads,
                                   bool resuming) {
@@ -663,13 +674,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                 std::max(longest, pad_to_length));
 
   // The loop.
-  OptimizerOptions oo;
-  oo.learning_rate = args.learning_rate;
-  oo.head_learning_rate = args.head_learning_rate;
-  oo.layerwise_lr_decay = args.layerwise_lr_decay;
-  oo.weight_decay = args.weight_decay;
-  oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
-              static_cast<float>(args.adam_epsilon)};
+  const OptimizerOptions oo = finetune_optimizer_options(args);
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
                           args.metric_for_best_model);
   task.label_names = labels.id2label();

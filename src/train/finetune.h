@@ -12,6 +12,7 @@
 #include "train/hf_model_dir.h"
 #include "train/metrics.h"
 #include "train/multitask_args.h"
+#include "train/optimizer.h"
 #include "train/problem_metrics.h"
 #include "train/training_args.h"
 #include "train/training_loop.h"
@@ -154,6 +155,9 @@ struct FinetuneModel {
 FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok, const LabelMap& labels,
                                   ProblemType problem, const std::vector<ExtraHead>& extra_heads,
                                   bool resuming);
+
+// AdamW's settings from the options (rates, layer-wise decay, head rate, weight decay, betas, epsilon).
+OptimizerOptions finetune_optimizer_options(const FinetuneArgs& args);
 
 // The pieces of a run that cross-validation and pseudo-labels (cross_validation.h, pseudo_labels.h) share:
 // the data files' columns and format, the test file as --do_predict reads it (--max_predict_samples

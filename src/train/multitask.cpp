@@ -451,13 +451,7 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
                 std::max(longest, pad_to_length));
 
   // The loop, with single-task fine-tuning's optimizer settings.
-  OptimizerOptions oo;
-  oo.learning_rate = args.learning_rate;
-  oo.head_learning_rate = args.head_learning_rate;
-  oo.layerwise_lr_decay = args.layerwise_lr_decay;
-  oo.weight_decay = args.weight_decay;
-  oo.hyper = {static_cast<float>(args.adam_beta1), static_cast<float>(args.adam_beta2),
-              static_cast<float>(args.adam_epsilon)};
+  const OptimizerOptions oo = finetune_optimizer_options(args);
   std::vector<std::string> names, dirs;
   std::vector<std::vector<std::string>> label_names;
   for (const auto& t : tasks) {
