@@ -352,15 +352,12 @@ nlohmann::ordered_json task_training_args(nlohmann::ordered_json j, const TaskSp
   return j;
 }
 
+// Single-task fine-tuning's reading (format, quoting, separator, id column) with the task's own columns.
 data::DatasetSpec task_dataset_spec(const FinetuneArgs& a, const TaskSpec& t) {
-  data::DatasetSpec spec;
-  spec.table.format = data::parse_file_format(a.format);
-  spec.table.quoting = data::parse_quoting(a.quoting);
+  data::DatasetSpec spec = finetune_dataset_spec(a);
   spec.text_columns = t.text_columns;
-  spec.text_separator = a.text_separator;
   spec.text_pair_column = t.text_pair_column;
   spec.label_column = t.label_column;
-  spec.id_column = a.id_column;
   return spec;
 }
 
