@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Summarises bench/paper/run.sh's results.tsv: per configuration, the dev accuracy and macro-F1 as mean, sample
-standard deviation (the spread between seeds) and min-max, with the number of seeds, and the difference of the
-means from the base row.
+"""Summarises bench/paper/run.sh's and bench/tricks/run.sh's results.tsv: per configuration, the dev accuracy
+and macro-F1 as mean, sample standard deviation (the spread between seeds) and min-max, with the number of
+seeds, and the difference of the means from the base row; the test columns the same way when the file has them,
+and the mean seconds per run with its ratio to base.
 
     /usr/bin/python3 tools/paper/summarize.py out/paper/results.tsv [--markdown]
 """
@@ -26,17 +27,33 @@ def main():
         sd = statistics.stdev(v) if len(v) > 1 else float("nan")
         return statistics.mean(v), sd, min(v), max(v), len(v)
 
-    base = stats(runs.get("base", []), "dev_accuracy")
-    header = ["config", "n", "dev accuracy mean ± sd [min-max]", "vs base", "dev macro-F1 mean ± sd", "s/run"]
+    with_test = any("test_accuracy" in rows[0] for rows in runs.values())
+    base_rows = runs.get("base", [])
+    header = ["config", "n", "dev accuracy mean ± sd [min-max]", "vs base", "dev macro-F1 mean ± sd", "vs base"]
+    if with_test:
+        header += ["test accuracy mean ± sd", "vs base", "test macro-F1 mean ± sd", "vs base"]
+    header += ["s/run", "x base"]
+
+    def cells(rows, key, full=False):
+        v, b = stats(rows, key), stats(base_rows, key)
+        if not v:
+            return ["-", "-"]
+        text = ("%.4f ± %.4f [%.4f-%.4f]" % v[:4]) if full else ("%.4f ± %.4f" % v[:2])
+        return [text, "%+.4f" % (v[0] - b[0]) if b and rows is not base_rows else "-"]
+
+    def seconds(rows):
+        return statistics.mean(float(r["seconds"]) for r in rows)
+
     table = []
     for name, rows in runs.items():
-        a, f = stats(rows, "dev_accuracy"), stats(rows, "dev_macro_f1")
-        if not a:
+        if not stats(rows, "dev_accuracy"):
             continue
-        secs = statistics.mean(float(r["seconds"]) for r in rows)
-        table.append([name, str(a[4]), "%.4f ± %.4f [%.4f-%.4f]" % a[:4],
-                      "%+.4f" % (a[0] - base[0]) if base and name != "base" else "-",
-                      "%.4f ± %.4f" % f[:2] if f else "-", "%.0f" % secs])
+        row = [name, str(len(rows))] + cells(rows, "dev_accuracy", True) + cells(rows, "dev_macro_f1")
+        if with_test:
+            row += cells(rows, "test_accuracy") + cells(rows, "test_macro_f1")
+        secs = seconds(rows)
+        ratio = "%.2f" % (secs / seconds(base_rows)) if base_rows and secs > 0 and seconds(base_rows) > 0 else "-"
+        table.append(row + ["%.0f" % secs, ratio])
     if md:
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join("---" for _ in header) + "|")
