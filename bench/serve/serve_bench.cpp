@@ -19,6 +19,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -222,11 +223,28 @@ int alternate(const std::string& model, int port, const std::string& texts_path,
     if (!res || res->status != 200) throw Error("request failed");
     ratio.push_back(served.back() / fwd.back());
   }
+  // The server's own account of those requests (its metrics' means over the whole run so far; the latency
+  // phase is all it has served when the server was started for this run): where the time on top of the
+  // forward pass goes.
+  auto metric_mean = [&](const std::string& name) {
+    auto res = cl.Get("/metrics");
+    if (!res) return -1.0;
+    double sum = 0, count = 0;
+    std::istringstream in(res->body);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(name + "_sum ", 0) == 0) sum = std::stod(line.substr(name.size() + 5));
+      if (line.rfind(name + "_count ", 0) == 0) count = std::stod(line.substr(name.size() + 7));
+    }
+    return count > 0 ? sum / count : -1.0;
+  };
   std::printf(
       "alternate latency texts=%d forward_ms_p50=%.3f served_ms_p50=%.3f p50_ratio=%.3f "
-      "median_pair_ratio=%.3f\n",
+      "median_pair_ratio=%.3f server_request_ms_mean=%.3f server_tokenization_ms_mean=%.3f "
+      "server_queue_ms_mean=%.3f server_inference_ms_mean=%.3f\n",
       latency_texts, 1000 * percentile(fwd, 50), 1000 * percentile(served, 50),
-      percentile(served, 50) / percentile(fwd, 50), percentile(ratio, 50));
+      percentile(served, 50) / percentile(fwd, 50), percentile(ratio, 50),
+      1000 * metric_mean("te_request_duration"), 1000 * metric_mean("te_request_tokenization_duration"),
+      1000 * metric_mean("te_request_queue_duration"), 1000 * metric_mean("te_request_inference_duration"));
   std::vector<std::string> texts(all.begin(), all.begin() + std::min<size_t>(all.size(), throughput_texts));
   std::vector<std::string> bodies;
   for (const auto& t : texts) bodies.push_back(nlohmann::json({{"inputs", t}, {"truncate", true}}).dump());

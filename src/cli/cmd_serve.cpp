@@ -30,11 +30,17 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--host,--hostname", o->host, "Address to listen on")->capture_default_str();
   cmd->add_option(
          option_names("max_batch_tokens"), o->max_batch_tokens,
-         "Token budget of one forward pass: inputs x longest sequence (padding included); 0: one input of "
-         "the model's longest kind (max_seq_length x chunks)")
+         "Token budget of one forward pass: inputs x longest sequence (padding included); 0: 4096, or one "
+         "input of the model's longest kind (max_seq_length x chunks) when that is more")
       ->capture_default_str();
   cmd->add_option(option_names("max_batch_requests"), o->max_batch_requests,
                   "Most inputs in one forward pass (0: only the token budget limits)")
+      ->capture_default_str();
+  cmd->add_option(
+         option_names("batch_overhead_tokens"), o->batch_overhead_tokens,
+         "A forward pass's fixed cost, in positions: of the batches the budget allows around the "
+         "oldest input, the one with the least (this + padded positions) per real token runs (0: least "
+         "padding only)")
       ->capture_default_str();
   cmd->add_option(option_names("max_concurrent_requests"), o->max_concurrent_requests,
                   "Requests in progress at once; more are refused with 429")

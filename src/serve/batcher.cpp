@@ -31,7 +31,16 @@ int64_t Batcher::queue_size() const {
 }
 
 Batcher::Result Batcher::run(std::vector<EncodedExample> inputs) {
+  return submit(std::move(inputs), false);
+}
+
+void Batcher::warm_up(std::vector<EncodedExample> inputs) {
+  submit(std::move(inputs), true);
+}
+
+Batcher::Result Batcher::submit(std::vector<EncodedExample> inputs, bool warm_up) {
   Job job;
+  job.warm_up = warm_up;
   const size_t n = inputs.size();
   job.logits.assign(n * static_cast<size_t>(num_labels_), 0.0f);
   job.remaining = n;
@@ -44,7 +53,9 @@ Batcher::Result Batcher::run(std::vector<EncodedExample> inputs) {
     EncodedExample& e = inputs[i];
     const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(e.seqs.size()));
     const int64_t length = e.length();
-    queue_.push_back({&job, i, std::move(e), rows, length, now});
+    int64_t real = 0;
+    for (const auto& seq : e.seqs) real += static_cast<int64_t>(seq.ids.size());
+    queue_.push_back({&job, i, std::move(e), rows, length, std::max<int64_t>(1, real), now});
   }
   if (metrics_) metrics_->set_queue_size(static_cast<int64_t>(queue_.size()));
   lock.unlock();
@@ -68,8 +79,11 @@ std::vector<Batcher::Entry> Batcher::take_batch() {
   std::stable_sort(order.begin() + 1, order.end(), [&](size_t a, size_t b) {
     return std::llabs(queue_[a].length - len0) < std::llabs(queue_[b].length - len0);
   });
-  int64_t docs = 0, max_rows = 0, max_len = 0;
+  int64_t docs = 0, max_rows = 0, max_len = 0, real = 0;
   std::vector<size_t> chosen;
+  // Every prefix of `chosen` is a batch that fits; keep the cheapest per real token (ties: the larger).
+  size_t best = 0;
+  double best_cost = 0;
   for (size_t k = 0; k < order.size(); ++k) {
     const Entry& e = queue_[order[k]];
     const int64_t rows = std::max(max_rows, e.rows), len = std::max(max_len, e.length);
@@ -78,8 +92,13 @@ std::vector<Batcher::Entry> Batcher::take_batch() {
       if (api::padded_tokens(docs + 1, rows, len) > options_.max_batch_tokens) continue;
     }
     chosen.push_back(order[k]);
-    ++docs, max_rows = rows, max_len = len;
+    ++docs, max_rows = rows, max_len = len, real += e.real;
+    const double cost =
+        static_cast<double>(options_.overhead_tokens + api::padded_tokens(docs, max_rows, max_len)) /
+        static_cast<double>(real);
+    if (best == 0 || cost <= best_cost) best = chosen.size(), best_cost = cost;
   }
+  chosen.resize(best);
   std::sort(chosen.begin(), chosen.end());
   batch.reserve(chosen.size());
   for (size_t i : chosen) batch.push_back(std::move(queue_[i]));
@@ -126,7 +145,7 @@ void Batcher::loop() {
     }
     const auto end = Clock::now();
     const double inference = std::chrono::duration<double>(end - start).count();
-    if (metrics_) {
+    if (metrics_ && !batch.front().job->warm_up) {
       metrics_->batch_size.observe(static_cast<double>(batch.size()));
       metrics_->batch_tokens.observe(
           static_cast<double>(api::padded_tokens(static_cast<int64_t>(batch.size()), max_rows, max_len)));

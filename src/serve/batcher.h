@@ -3,6 +3,10 @@
 // budget (--max-batch-tokens, counted as the positions the batch computes: rows x longest sequence, padding
 // included) and --max-batch-requests inputs, runs them as one forward pass and hands each request its logits.
 // Taking the oldest first means no input waits behind an unbounded stream of better-fitting ones.
+// Of the batches it may form that way (the oldest with its 0, 1, 2, ... nearest neighbours that fit), it runs
+// the one with the least estimated cost per real token, (overhead + padded positions) / real positions: a
+// 10-token input does not ride with a 120-token one (12x its positions as padding) when the queue holds
+// inputs of both kinds, yet small inputs still share a pass, whose fixed cost (`overhead_tokens`) they split.
 #pragma once
 
 #include <chrono>
@@ -22,6 +26,9 @@ namespace bertfit::serve {
 struct BatcherOptions {
   int64_t max_batch_tokens = 4096;
   int64_t max_batch_requests = 0;  // 0: no limit but the token budget
+  // A forward pass's fixed cost (thread hand-offs, reading the weights), in positions of its per-position
+  // cost; the batch choice above. 0: least padding only; very large: as many inputs as the budget holds.
+  int64_t overhead_tokens = 64;
 };
 
 class Batcher {
@@ -39,6 +46,10 @@ class Batcher {
   // (unhealthy) after shutdown began.
   Result run(std::vector<EncodedExample> inputs);
 
+  // Runs these inputs as one forward pass on the inference thread before any request (the caller's thread
+  // waits): sizes the arena for the largest batch expected. Not counted in the metrics.
+  void warm_up(std::vector<EncodedExample> inputs);
+
   // Refuses new work, finishes everything queued, stops the thread. Idempotent.
   void shutdown();
   int64_t queue_size() const;
@@ -50,6 +61,7 @@ class Batcher {
     std::vector<float> logits;
     size_t remaining = 0;
     double queue_seconds = 0, inference_seconds = 0;
+    bool warm_up = false;  // not counted in the metrics
     std::exception_ptr error;
     std::condition_variable done;
   };
@@ -58,9 +70,11 @@ class Batcher {
     size_t index;
     EncodedExample ex;
     int64_t rows, length;  // its sequences (chunks) and its longest sequence
+    int64_t real;          // its tokens (every sequence's length)
     Clock::time_point queued;
   };
 
+  Result submit(std::vector<EncodedExample> inputs, bool warm_up);
   void loop();
   // Moves the next batch out of queue_ (lock held).
   std::vector<Entry> take_batch();

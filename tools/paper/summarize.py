@@ -4,7 +4,10 @@ and macro-F1 as mean, sample standard deviation (the spread between seeds) and m
 seeds, and the difference of the means from the base row; the test columns the same way when the file has them,
 and the mean seconds per run with its ratio to base.
 
-    /usr/bin/python3 tools/paper/summarize.py out/paper/results.tsv [--markdown]
+    /usr/bin/python3 tools/paper/summarize.py out/paper/results.tsv [--markdown] [--seconds-from-seeds 2,3]
+
+--seconds-from-seeds: the seconds columns from these seeds' runs only (e.g. when the others shared the machine
+with another job); the metrics still use every seed.
 """
 import csv
 import statistics
@@ -15,6 +18,9 @@ from collections import OrderedDict
 def main():
     path = sys.argv[1]
     md = "--markdown" in sys.argv
+    time_seeds = None
+    if "--seconds-from-seeds" in sys.argv:
+        time_seeds = set(sys.argv[sys.argv.index("--seconds-from-seeds") + 1].split(","))
     runs = OrderedDict()
     with open(path) as f:
         for r in csv.DictReader(f, delimiter="\t"):
@@ -42,7 +48,8 @@ def main():
         return [text, "%+.4f" % (v[0] - b[0]) if b and rows is not base_rows else "-"]
 
     def seconds(rows):
-        return statistics.mean(float(r["seconds"]) for r in rows)
+        v = [float(r["seconds"]) for r in rows if time_seeds is None or r["seed"] in time_seeds]
+        return statistics.mean(v) if v else 0.0
 
     table = []
     for name, rows in runs.items():
