@@ -285,8 +285,9 @@ Server::Server(Classifier& c, const ServeOptions& given) {
   Impl& s = *impl_;
   {
     // The warm-up batch: inputs of the longest kind (a text longer than any limit, truncated or chunked as
-    // the model was fine-tuned), as many as the budget and --max-batch-requests allow. Run outside the
-    // batcher's queue, through the same runner, so its shape stays reserved. Its metrics are not counted.
+    // the model was fine-tuned), as many as the budget and --max-batch-requests allow. It goes through the
+    // batcher's queue like a request (so the inference thread and its runner size the arena and keep that
+    // shape), before the server listens; its metrics are not counted.
     std::string text;
     for (int64_t i = 0; i < one_input + 8; ++i) text += "a ";
     int64_t docs = std::max<int64_t>(1, options.max_batch_tokens / one_input);
