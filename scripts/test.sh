@@ -26,7 +26,7 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 # -g1: line tables only (sanitizer reports still name file and line); a third less compile time than -g
 # (tests/train/finetune_test.cpp: 34 s against 51 s, alternating, loaded machine).
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-  -DBERTFIT_SANITIZE=address,undefined -DBERTFIT_BENCH=OFF >/dev/null
+  -DBERTFIT_SANITIZE=address,undefined -DBERTFIT_BENCH=OFF -DBERTFIT_SLOW_TESTS=OFF >/dev/null
 cmake --build build-asan -j "$JOBS"
 # Leak checks off for OpenBLAS/libgomp thread pools that live until exit; every other error is fatal.
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

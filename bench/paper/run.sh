@@ -3,7 +3,7 @@
 # seeds each, choices scored on dev (test is for final recipes only: docs/results.md).
 #
 #   bash bench/paper/run.sh [--out DIR] [--data DIR] [--size tiny|mini] [--seeds "1 2 3"]
-#                           [--max_train_samples N] [--epochs E] [--only NAME[,NAME]] [--quick]
+#                           [--max_train_samples N] [--epochs E] [--jobs N] [--only NAME[,NAME]] [--quick]
 #
 # Comparisons (every other setting as the "base" row: head+tail 1:3, the model's default features, no layer-wise
 # decay, the model pre-trained on the task's text):
@@ -16,12 +16,14 @@
 # architecture from the same random initialisation (the "without" row). Each run is one `bertfit finetune`;
 # its dev accuracy / macro-F1 go to DIR/results.tsv, and tools/paper/summarize.py prints mean, spread and n
 # per configuration (markdown with --markdown). Runs already in results.tsv are skipped, so the script resumes.
-# Cost: one fine-tuning run of BERT-mini over 16,000 examples for one epoch is a few minutes on 2 cores; the
-# default set (about 12 configurations x 3 seeds, plus one pre-training) takes about 1.5 hours on a quiet
+# Fine-tuning runs go N at a time (--jobs, default 2) with the cores shared among them (one thread each on 2
+# cores: more work per core than one run on two threads, and every run under the same conditions).
+# Cost: one fine-tuning run of BERT-mini over 16,000 examples for one epoch is a few minutes on one core; the
+# default set (12 configurations x 3 seeds, plus one pre-training) takes about 1.5 hours on a quiet 2-core
 # machine. --quick: BERT-tiny, 2,000 examples, one seed, one configuration per comparison (a plumbing check).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=out/paper DATA=out/demo SIZE=mini SEEDS="1 2 3" SAMPLES=16000 EPOCHS=1 ONLY="" QUICK=0
+OUT=out/paper DATA=out/demo SIZE=mini SEEDS="1 2 3" SAMPLES=16000 EPOCHS=1 JOBS=2 ONLY="" QUICK=0
 while (($#)); do
   case $1 in
     --out) OUT=$2; shift ;;
@@ -30,23 +32,18 @@ while (($#)); do
     --seeds) SEEDS=$2; shift ;;
     --max_train_samples) SAMPLES=$2; shift ;;
     --epochs) EPOCHS=$2; shift ;;
+    --jobs) JOBS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "paper: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 if ((QUICK)); then SIZE=tiny SEEDS=1 SAMPLES=2000; fi
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # as the demo: the machine may be shared
-BF=${BERTFIT:-build/src/cli/bertfit}
-[[ -x $BF ]] || { cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null; cmake --build build -j2 --target bertfit; }
-[[ -f $DATA/data/train.tsv && -d $DATA/tokenizer ]] || bash scripts/demo.sh --data-only --skip-setup --out "$DATA"
-mkdir -p "$OUT"
-RES=$OUT/results.tsv
+source bench/runs.sh
 [[ -f $RES ]] || printf 'config\tseed\tdev_accuracy\tdev_macro_f1\tseconds\tcpu\n' >"$RES"
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
-log() { echo "paper: $*"; }
+log() { echo "paper: $(date +%H:%M:%S) $*"; }
 
 # The two models: pre-trained on the task's text, and its random initialisation.
 PT=(--tokenizer "$DATA/tokenizer" --train_file "$DATA/corpus.txt" --model_size "$SIZE" --max_seq_length 128
@@ -80,29 +77,35 @@ fi
 if ((QUICK)); then CONFIGS=("base|pretrained|" "trunc-head|pretrained|--truncation head"
   "feat-cls|pretrained|--features cls" "decay-0.9|pretrained|--layerwise_lr_decay 0.9" "no-pretraining|init|"); fi
 
-mkdir -p "$OUT/runs"
 FT=(--train_file "$DATA/data/train.tsv" --validation_file "$DATA/data/dev.tsv" --text_columns title,abstract
   --label_column categories --quoting none --max_seq_length 128 --learning_rate 1e-3 --warmup_ratio 0.1
   --num_train_epochs "$EPOCHS" --per_device_train_batch_size 32 --max_train_samples "$SAMPLES"
-  --save_strategy no --load_best_model_at_end false --logging_steps 500 --overwrite_output_dir)
-field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
-for c in "${CONFIGS[@]}"; do
-  IFS='|' read -r name model extra <<<"$c"
-  [[ -z $ONLY || ",$ONLY," == *",$name,"* ]] || continue
-  for seed in $SEEDS; do
-    if awk -F'\t' -v n="$name" -v s="$seed" '$1 == n && $2 == s { found = 1 } END { exit !found }' "$RES"; then
-      continue
-    fi
-    dir=$OUT/runs/$name-seed$seed
-    log "$name seed $seed: bertfit finetune $extra"
-    t0=$(date +%s)
+  --save_strategy no --load_best_model_at_end false --logging_steps 500 --overwrite_output_dir
+  --threads "$THREADS")
+# One fine-tuning run, its dev metrics appended to results.tsv (one short line: appends from parallel runs do not
+# interleave). $4...: extra finetune options.
+finetune_run() {
+  local name=$1 model=$2 seed=$3 dir=$OUT/runs/$1-seed$3 t0 t1
+  shift 3
+  log "$name seed $seed: bertfit finetune $*"
+  t0=$(date +%s)
+  "$BF" finetune --model "$OUT/$model-$SIZE" --output_dir "$dir" --seed "$seed" "${FT[@]}" "$@" >"$dir.log" 2>&1 ||
+    { log "$name seed $seed failed: $dir.log"; tail -3 "$dir.log"; return 1; }
+  t1=$(date +%s)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$seed" "$(field "$dir/eval_results.json" eval_accuracy)" \
+    "$(field "$dir/eval_results.json" eval_macro_f1)" "$((t1 - t0))" "$CPU" >>"$RES"
+  rm -f "$dir/model.safetensors"  # keep the logs and metrics, not 40 copies of the weights
+}
+# Seeds in the outer loop: a study stopped early has every configuration at the same number of seeds.
+for seed in $SEEDS; do
+  for c in "${CONFIGS[@]}"; do
+    IFS='|' read -r name model extra <<<"$c"
+    [[ -z $ONLY || ",$ONLY," == *",$name,"* ]] && ! done_already "$name" "$seed" || continue
+    pool_wait "$JOBS"
     # shellcheck disable=SC2086  # extra is a list of options
-    "$BF" finetune --model "$OUT/$model-$SIZE" --output_dir "$dir" --seed "$seed" "${FT[@]}" $extra \
-      >"$dir.log" 2>&1 || { log "$name seed $seed failed: $dir.log"; tail -3 "$dir.log"; exit 1; }
-    t1=$(date +%s)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$seed" "$(field "$dir/eval_results.json" eval_accuracy)" \
-      "$(field "$dir/eval_results.json" eval_macro_f1)" "$((t1 - t0))" "$CPU" >>"$RES"
-    rm -f "$dir/model.safetensors"  # keep the logs and metrics, not 40 copies of the weights
+    finetune_run "$name" "$model" "$seed" $extra &
   done
 done
+pool_wait 1
+((!FAILED)) || { log "a run failed (see above)"; exit 1; }
 /usr/bin/python3 tools/paper/summarize.py "$RES"

@@ -40,17 +40,10 @@ while (($#)); do
   shift
 done
 if ((QUICK)); then SEEDS=1; fi
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # as the demo: runs share the cores
-BF=${BERTFIT:-build/src/cli/bertfit}
 PY=/usr/bin/python3
-[[ -x $BF ]] || { cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null; cmake --build build -j2 --target bertfit; }
-[[ -f $DATA/data/train.tsv && -d $DATA/tokenizer ]] || bash scripts/demo.sh --data-only --skip-setup --out "$DATA"
-mkdir -p "$OUT/runs"
-RES=$OUT/results.tsv
+source bench/runs.sh
 [[ -f $RES ]] || printf 'config\tseed\tdev_accuracy\tdev_macro_f1\ttest_accuracy\ttest_macro_f1\tseconds\tcpu\n' >"$RES"
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 log() { echo "tricks: $(date +%H:%M:%S) $*"; }
-THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
 
 # The demo's pre-trained model (scripts/demo.sh defaults), made once.
 MODEL=$OUT/pretrained-$SIZE$( ((QUICK)) && echo -quick || true)
@@ -68,12 +61,8 @@ FT=(--model "$MODEL" --train_file "$DATA/data/train.tsv" --text_columns title,ab
   --load_best_model_at_end false --logging_steps 500 --overwrite_output_dir --threads "$THREADS")
 if ((QUICK)); then FT+=(--max_train_samples 2000); fi
 VAL=(--validation_file "$DATA/data/dev.tsv")
-field() { sed -n "s/^ *\"$2\": \([0-9.eE+-]*\),*$/\1/p" "$1" | head -1; }
 # A metric from evaluate's / score.py's JSON (accuracy) or finetune's eval_results.json (eval_accuracy).
 metric() { local v; v=$(field "$1" "eval_$2"); [[ -n $v ]] || v=$(field "$1" "$2"); echo "$v"; }
-done_already() {
-  awk -F'\t' -v n="$1" -v s="$2" '$1 == n && $2 == s { found = 1 } END { exit !found }' "$RES"
-}
 wanted() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 record() {  # name seed dev.json test.json seconds (one line: appends from parallel jobs do not interleave)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(metric "$3" accuracy)" "$(metric "$3" macro_f1)" \
@@ -133,11 +122,6 @@ CONFIGS=(
 SPECIAL=(pseudo-labels kfold-5)
 if ((QUICK)); then CONFIGS=("base|" "fgm|--adversarial fgm" "ema|--ema_decay 0.999"); SPECIAL=(pseudo-labels kfold-5); fi
 
-# A job pool of JOBS runs; a failed run stops the script once the others have finished.
-FAILED=0
-pool_wait() {
-  while (($(jobs -rp | wc -l) >= $1)); do wait -n || FAILED=1; done
-}
 for seed in $SEEDS; do
   for c in "${CONFIGS[@]}"; do
     IFS='|' read -r name extra <<<"$c"

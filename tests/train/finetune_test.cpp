@@ -1,9 +1,6 @@
 // End-to-end proofs that the fine-tuning options do what they say (issue: fine-tuning, point 7), on synthetic
-// tasks generated here with a tiny BERT initialised from scratch:
-//  - the label is decided by a word near the END of a long text: tail and head+tail truncation learn it
-//    (> 95% validation accuracy), head-only truncation cannot see it and stays near chance;
-//  - the label is decided by a word in the MIDDLE chunk of a 3-chunk document: hierarchical encoding with
-//    chunk pooling learns it;
+// tasks generated here with a tiny BERT initialised from scratch (truncation and chunk pooling learning what
+// they should: finetune_learning_slow_test.cpp):
 //  - gradient accumulation over uneven micro-batches gives the large batch's loss and gradients;
 //  - layer-wise learning rates are lr * xi^(L - depth), the head has its own rate;
 //  - resuming from a checkpoint gives bitwise the same final weights as the uninterrupted run.
@@ -20,6 +17,7 @@
 #include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
 #include "core/rng.h"
+#include "finetune_test_util.h"
 #include "train/batching.h"
 #include "train/classifier.h"
 #include "train/finetune.h"
@@ -33,117 +31,7 @@ namespace fs = std::filesystem;
 namespace bertfit {
 namespace {
 
-constexpr int kWords = 100;
-
-std::string word(int i) {
-  return "w" + std::to_string(i);
-}
-
-// A tokenizer over w0..w99 plus the two label words, and a tiny randomly initialised BERT (as after
-// pre-training from scratch: a masked-LM directory, so the classifier head is new).
-std::string make_model(const fs::path& root) {
-  fs::create_directories(root / "tok");
-  std::ofstream v(root / "tok" / "vocab.txt");
-  v << "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-  for (int i = 0; i < kWords; ++i) v << word(i) << "\n";
-  v << "alpha\nbeta\n";
-  v.close();
-  const Tokenizer tok = Tokenizer::from_directory((root / "tok").string());
-  ModelConfig c = named_config("tiny", ModelFamily::BERT, tok, 64);
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  init_model_dir(c, HeadKind::MASKED_LM, tok, 1, (root / "model").string());
-  return (root / "model").string();
-}
-
-// n rows of `length` random words; the label word ("alpha" = pos, "beta" = neg) sits at `position`.
-void write_data(const fs::path& path, int n, int length, int position, uint64_t seed) {
-  Rng rng(seed);
-  std::ofstream f(path);
-  f << "id\ttext\tlabel\n";
-  for (int i = 0; i < n; ++i) {
-    const bool pos = rng.below(2) == 1;
-    f << "d" << i << "\t";
-    for (int t = 0; t < length; ++t) {
-      if (t) f << ' ';
-      f << (t == position ? (pos ? "alpha" : "beta") : word(static_cast<int>(rng.below(kWords))));
-    }
-    f << "\t" << (pos ? "pos" : "neg") << "\n";
-  }
-}
-
-std::string bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class Finetune : public ::testing::Test {
- protected:
-  // A directory per test: ctest runs each test of this file as its own process, possibly at the same time.
-  void SetUp() override {
-    root_ = fs::path(BERTFIT_BINARY_DIR) / "test-finetune" /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    model_ = make_model(root_);
-  }
-  FinetuneArgs args(const std::string& name) {
-    FinetuneArgs a;
-    a.model_name_or_path = model_;
-    a.output_dir = (root_ / name).string();
-    a.overwrite_output_dir = true;
-    a.id_column = "id";
-    a.max_seq_length = 32;
-    a.learning_rate =
-        1e-3;  // a tiny model from scratch, not a pre-trained one: the paper's 2e-5 is for BERT-base
-    a.per_device_train_batch_size = 32;
-    a.num_train_epochs = 8;
-    a.logging_steps = 1000;
-    a.threads = 2;
-    return a;
-  }
-  fs::path root_;
-  std::string model_;
-};
-
-TEST_F(Finetune, TruncationDecidesWhatTheModelCanSee) {
-  // 60 words, the label word third from the end; 32 positions hold 30 words.
-  write_data(root_ / "end_train.tsv", 800, 60, 57, 1);
-  write_data(root_ / "end_dev.tsv", 200, 60, 57, 2);
-  double acc[3];
-  const char* modes[3] = {"tail", "head_tail", "head"};
-  for (int m = 0; m < 3; ++m) {
-    FinetuneArgs a = args(std::string("trunc-") + modes[m]);
-    a.train_file = (root_ / "end_train.tsv").string();
-    a.validation_file = (root_ / "end_dev.tsv").string();
-    a.truncation = modes[m];
-    a.head_length = 10;  // head_tail: the first 10 and the last 20 words
-    acc[m] = finetune(a).final_eval.metrics.accuracy;
-  }
-  EXPECT_GT(acc[0], 0.95) << "tail";
-  EXPECT_GT(acc[1], 0.95) << "head_tail";
-  // Chance is 0.5; 200 balanced-ish examples: 0.65 is > 4 standard deviations (0.035) above it.
-  EXPECT_LT(acc[2], 0.65) << "head";
-}
-
-TEST_F(Finetune, HierarchicalPoolingSeesTheMiddleChunk) {
-  // 90 words = 3 chunks of 30 (chunks of 32 positions); the label word is in the middle of chunk 2, which
-  // no truncation of 32 positions keeps.
-  write_data(root_ / "mid_train.tsv", 800, 90, 45, 3);
-  write_data(root_ / "mid_dev.tsv", 200, 90, 45, 4);
-  for (const char* pooling : {"mean", "attention"}) {
-    FinetuneArgs a = args(std::string("chunks-") + pooling);
-    a.train_file = (root_ / "mid_train.tsv").string();
-    a.validation_file = (root_ / "mid_dev.tsv").string();
-    a.chunk_pooling = pooling;
-    a.max_chunks = 3;
-    a.features = "cls";  // the paper: the last layer's [CLS] of each chunk
-    a.per_device_train_batch_size = 16;
-    a.num_train_epochs = 6;
-    EXPECT_GT(finetune(a).final_eval.metrics.accuracy, 0.95) << pooling;
-  }
-}
+using namespace finetune_test;
 
 TEST_F(Finetune, AccumulationEqualsTheLargeBatch) {
   write_data(root_ / "acc.tsv", 29, 20, 5, 5);
