@@ -111,7 +111,8 @@ build() {
   cmake --build "$BUILD" -j "$(nproc)" --target bertfit
 }
 step build build
-BF=$PWD/$BUILD/src/cli/bertfit
+BF=$BUILD/src/cli/bertfit
+[[ $BUILD == /* ]] || BF=$PWD/$BF  # BERTFIT_BUILD_DIR may be absolute
 
 # The fine-tuned model as a service: start, query with curl, stop (SIGTERM: exit 0 once answered).
 serve_demo() {
