@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/rng.h"
+#include "tiny_word_model.h"
 #include "train/finetune.h"
 #include "train/model_factory.h"
 
@@ -28,11 +29,8 @@ namespace bertfit {
 namespace {
 
 const std::string kBinary = std::string(BERTFIT_BINARY_DIR) + "/src/cli/bertfit";
+using test::word;
 constexpr int kWords = 40;
-
-std::string word(int i) {
-  return "w" + std::to_string(i);
-}
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path);
@@ -109,19 +107,14 @@ class ProblemTypeCli : public ::testing::Test {
     root_ = fs::path(BERTFIT_BINARY_DIR) / ("test-ptcli-" + std::to_string(::getpid())) /
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(root_);
-    fs::create_directories(root_ / "tok");
-    std::ofstream v(root_ / "tok" / "vocab.txt");
-    v << "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-    for (int i = 0; i < kWords; ++i) v << word(i) << "\n";
-    v << "alpha\nbeta\n";
-    v.close();
-    const Tokenizer tok = Tokenizer::from_directory((root_ / "tok").string());
-    ModelConfig c = named_config("tiny", ModelFamily::BERT, tok, 16);
-    c.hidden_size = 64;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 2;
-    init_model_dir(c, HeadKind::MASKED_LM, tok, 1, (root_ / "model").string());
+    test::WordModelShape shape;
+    shape.words = kWords;
+    shape.max_positions = 16;
+    shape.hidden = 64;
+    shape.intermediate = 64;
+    shape.layers = 2;
+    shape.heads = 2;
+    test::make_word_model(root_, shape);
   }
   void TearDown() override { fs::remove_all(root_.parent_path()); }
   // Fine-tunes on train.tsv with dev.tsv, and labels test.tsv (finetune --do_predict: the oracle).

@@ -18,6 +18,7 @@
 
 #include "bertfit/error.h"
 #include "core/rng.h"
+#include "tiny_word_model.h"
 #include "train/cross_validation.h"
 #include "train/ensemble.h"
 #include "train/finetune.h"
@@ -69,11 +70,8 @@ TEST(StratifiedFolds, BadSettingsAreErrors) {
   EXPECT_EQ(stratified_folds(labels, 2, 4, 0).size(), 4u);       // one row per fold is fine
 }
 
+using test::word;
 constexpr int kWords = 60;
-
-std::string word(int i) {
-  return "w" + std::to_string(i);
-}
 
 // n rows of 8 random words, the label word (alpha: pos, beta: neg) at position 3; ids start at `first_id`.
 void write_data(const fs::path& path, int n, uint64_t seed, int first_id = 0, bool labelled = true) {
@@ -108,19 +106,14 @@ class CrossValidation : public ::testing::Test {
     root_ = fs::path(BERTFIT_BINARY_DIR) / ("test-cv-" + std::to_string(::getpid())) /
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(root_);
-    fs::create_directories(root_ / "tok");
-    std::ofstream v(root_ / "tok" / "vocab.txt");
-    v << "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-    for (int i = 0; i < kWords; ++i) v << word(i) << "\n";
-    v << "alpha\nbeta\n";
-    v.close();
-    const Tokenizer tok = Tokenizer::from_directory((root_ / "tok").string());
-    ModelConfig c = named_config("tiny", ModelFamily::BERT, tok, 16);
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 1;
-    c.num_attention_heads = 2;
-    init_model_dir(c, HeadKind::MASKED_LM, tok, 1, (root_ / "model").string());
+    test::WordModelShape shape;
+    shape.words = kWords;
+    shape.max_positions = 16;
+    shape.hidden = 32;
+    shape.intermediate = 64;
+    shape.layers = 1;
+    shape.heads = 2;
+    test::make_word_model(root_, shape);
   }
   void TearDown() override { fs::remove_all(root_.parent_path()); }
   FinetuneArgs args(const std::string& name) {

@@ -11,35 +11,15 @@
 #include <string>
 
 #include "core/rng.h"
+#include "tiny_word_model.h"
 #include "train/finetune.h"
-#include "train/model_factory.h"
 
 namespace bertfit::finetune_test {
 
 namespace fs = std::filesystem;
+using test::word;
 
-constexpr int kWords = 100;
-
-inline std::string word(int i) {
-  return "w" + std::to_string(i);
-}
-
-// A tokenizer over w0..w99 plus the two label words, and a tiny randomly initialised BERT (as after
-// pre-training from scratch: a masked-LM directory, so the classifier head is new).
-inline std::string make_model(const fs::path& root) {
-  fs::create_directories(root / "tok");
-  std::ofstream v(root / "tok" / "vocab.txt");
-  v << "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-  for (int i = 0; i < kWords; ++i) v << word(i) << "\n";
-  v << "alpha\nbeta\n";
-  v.close();
-  const Tokenizer tok = Tokenizer::from_directory((root / "tok").string());
-  ModelConfig c = named_config("tiny", ModelFamily::BERT, tok, 64);
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  init_model_dir(c, HeadKind::MASKED_LM, tok, 1, (root / "model").string());
-  return (root / "model").string();
-}
+constexpr int kWords = 100;  // the model's filler words (tiny_word_model.h's default shape)
 
 // n rows of `length` random words; the label word ("alpha" = pos, "beta" = neg) sits at `position`.
 inline void write_data(const fs::path& path, int n, int length, int position, uint64_t seed) {
@@ -71,7 +51,7 @@ class Finetune : public ::testing::Test {
     root_ = fs::path(BERTFIT_BINARY_DIR) / "test-finetune" /
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(root_);
-    model_ = make_model(root_);
+    model_ = test::make_word_model(root_);  // w0..w99, alpha, beta; 64 positions, hidden 64
   }
   FinetuneArgs args(const std::string& name) {
     FinetuneArgs a;

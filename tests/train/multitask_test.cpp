@@ -22,6 +22,7 @@
 #include "bertfit/io/config_json.h"
 #include "core/rng.h"
 #include "model/bert_model.h"
+#include "tiny_word_model.h"
 #include "train/classifier.h"
 #include "train/model_factory.h"
 #include "train/multitask.h"
@@ -259,30 +260,22 @@ TEST(MultitaskArgs, FinetuneRefusesWhatAMultitaskRunDoesNotTake) {
 
 // ---- End to end ----
 
+using test::word;
 constexpr int kWords = 60;
-
-std::string word(int i) {
-  return "w" + std::to_string(i);
-}
 
 // Two vocabularies of label words: the sentiment task's (alpha / beta) and the topic task's (gamma / delta /
 // omega).
 const std::vector<std::string> kSentWords{"alpha", "beta"}, kTopicWords{"gamma", "delta", "omega"};
 
 std::string make_model(const fs::path& root) {
-  fs::create_directories(root / "tok");
-  std::ofstream v(root / "tok" / "vocab.txt");
-  v << "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-  for (int i = 0; i < kWords; ++i) v << word(i) << "\n";
-  for (const auto& w : kSentWords) v << w << "\n";
-  for (const auto& w : kTopicWords) v << w << "\n";
-  v.close();
-  const Tokenizer tok = Tokenizer::from_directory((root / "tok").string());
-  ModelConfig c = named_config("tiny", ModelFamily::BERT, tok, 32);
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  init_model_dir(c, HeadKind::MASKED_LM, tok, 1, (root / "model").string());
-  return (root / "model").string();
+  test::WordModelShape shape;
+  shape.words = kWords;
+  shape.label_words = kSentWords;
+  shape.label_words.insert(shape.label_words.end(), kTopicWords.begin(), kTopicWords.end());
+  shape.max_positions = 32;
+  shape.hidden = 32;
+  shape.intermediate = 64;
+  return test::make_word_model(root, shape);
 }
 
 // n rows of 12 random words, one of them (at a random place) the label word of the task's own vocabulary;

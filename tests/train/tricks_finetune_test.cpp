@@ -21,6 +21,7 @@
 #include "bertfit/io/safetensors.h"
 #include "bertfit/io/tensor.h"
 #include "core/rng.h"
+#include "tiny_word_model.h"
 #include "train/checkpoints.h"
 #include "train/finetune.h"
 #include "train/model_factory.h"
@@ -30,26 +31,8 @@ namespace fs = std::filesystem;
 namespace bertfit {
 namespace {
 
-constexpr int kWords = 100;
-
-std::string word(int i) {
-  return "w" + std::to_string(i);
-}
-
-std::string make_model(const fs::path& root) {
-  fs::create_directories(root / "tok");
-  std::ofstream v(root / "tok" / "vocab.txt");
-  v << "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-  for (int i = 0; i < kWords; ++i) v << word(i) << "\n";
-  v << "alpha\nbeta\n";
-  v.close();
-  const Tokenizer tok = Tokenizer::from_directory((root / "tok").string());
-  ModelConfig c = named_config("tiny", ModelFamily::BERT, tok, 64);
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  init_model_dir(c, HeadKind::MASKED_LM, tok, 1, (root / "model").string());
-  return (root / "model").string();
-}
+using test::word;
+constexpr int kWords = 100;  // the model's filler words (tiny_word_model.h's default shape)
 
 // n rows of `length` random words, the label word at `position`; a share `pos_share` of them positive
 // (imbalanced classes for the class weights).
@@ -83,7 +66,7 @@ class TrickFinetune : public ::testing::Test {
     root_ = fs::path(BERTFIT_BINARY_DIR) / ("test-tricks-" + std::to_string(::getpid())) /
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(root_);
-    model_ = make_model(root_);
+    model_ = test::make_word_model(root_);
   }
   void TearDown() override { fs::remove_all(root_.parent_path()); }
   FinetuneArgs args(const std::string& name) {
