@@ -9,6 +9,8 @@
 # decay, the model pre-trained on the task's text):
 #   truncation   head | tail | head+tail                                   (paper table 2)
 #   features     [CLS] of single layers | pooler | last4 concat / mean / max (paper table 3; last4 needs >= 4 layers)
+#                (our layer 1 is the paper's "Layer-0", the first encoder layer: our layer 0 is the embeddings,
+#                whose [CLS] is the same vector for every input; feat-cls is the last layer)
 #   decay        layer-wise learning-rate decay 1.0 | 0.95 | 0.9           (paper table 4)
 #   pretraining  with | without further (within-task) pre-training         (paper table 5)
 # Data: the demo's Debian package-description task (scripts/demo.sh --data-only makes it in --data). Models: a
@@ -35,7 +37,7 @@ while (($#)); do
     --jobs) JOBS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "paper: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -64,8 +66,8 @@ CONFIGS=(
   "trunc-head|pretrained|--truncation head"
   "trunc-tail|pretrained|--truncation tail"
   "feat-cls|pretrained|--features cls"
-  "feat-layer-0|pretrained|--features layer --feature_layer 0"
   "feat-layer-1|pretrained|--features layer --feature_layer 1"
+  "feat-layer-2|pretrained|--features layer --feature_layer 2"
   "decay-0.95|pretrained|--layerwise_lr_decay 0.95"
   "decay-0.9|pretrained|--layerwise_lr_decay 0.9"
   "no-pretraining|init|"
@@ -80,8 +82,8 @@ if ((QUICK)); then CONFIGS=("base|pretrained|" "trunc-head|pretrained|--truncati
 FT=(--train_file "$DATA/data/train.tsv" --validation_file "$DATA/data/dev.tsv" --text_columns title,abstract
   --label_column categories --quoting none --max_seq_length 128 --learning_rate 1e-3 --warmup_ratio 0.1
   --num_train_epochs "$EPOCHS" --per_device_train_batch_size 32 --max_train_samples "$SAMPLES"
-  --save_strategy no --load_best_model_at_end false --logging_steps 500 --overwrite_output_dir
-  --threads "$THREADS")
+  --eval_strategy no --save_strategy no --load_best_model_at_end false --logging_steps 500 --overwrite_output_dir
+  --threads "$THREADS")  # eval_strategy no: dev is scored once, by the final evaluation (not twice on one model)
 # One fine-tuning run, its dev metrics appended to results.tsv (one short line: appends from parallel runs do not
 # interleave). $4...: extra finetune options.
 finetune_run() {
