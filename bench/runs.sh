@@ -1,5 +1,6 @@
-# Shared by the accuracy studies (bench/paper/run.sh, bench/tricks/run.sh): sourced, not run. Each study is a
-# list of `bertfit finetune` runs whose metrics are appended to one results.tsv; these are the parts they share.
+# Shared by the accuracy studies (bench/paper/run.sh, bench/tricks/run.sh, bench/recipe/run.sh): sourced, not
+# run. Each study is a list of `bertfit` runs whose metrics are appended to one results.tsv; these are the parts
+# they share.
 #
 # Before sourcing, set OUT, DATA and JOBS. After it: BF (the binary, built if missing), CPU (the machine's model
 # name, recorded next to every figure), THREADS (cores per run: the machine's cores shared by JOBS runs), and the

@@ -536,6 +536,17 @@ FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok
     std::string s = "newly initialised (not in the checkpoint), train them before use:";
     for (const auto& n : fm.loaded.initialized) s += " " + n;
     log_message(s);
+    const bool pooler_untrained =
+        std::any_of(fm.loaded.initialized.begin(), fm.loaded.initialized.end(),
+                    [](const std::string& n) { return n.find("pooler.") != std::string::npos; });
+    // HF does the same (a *ForMaskedLM checkpoint has no pooler), and says nothing: the measured cost is
+    // worth a line.
+    if (pooler_untrained && head.features == FeatureKind::POOLER)
+      log_message(
+          "note: the classifier reads the pooler, which this checkpoint does not train (masked-LM "
+          "pre-training has no next-sentence prediction); --features cls or last4-concat read the "
+          "encoder's own [CLS] (5-6 points of dev accuracy over the untrained pooler on the demo's task: "
+          "docs/results.md)");
   }
   EncodeOptions& enc = fm.encode;
   enc.max_seq_length = settings.max_seq_length;
