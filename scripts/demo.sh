@@ -62,12 +62,12 @@ FT_SEQ=128 FT_HEAD=32 FT_EPOCHS=1 FT_LR=1e-3 FT_BS=32 FT_LLRD=1.0
 FT_FEATURES=pooler
 SCRATCH=1  # also fine-tune the random initialisation (the "no pre-training" row)
 if ((FULL)); then
-  # Sized for about an hour of data + pre-training + fine-tuning on 2 cores: measured 2,188 s + 1,428 s
-  # (AMD EPYC Zen 5, 2026-12-04: 3.6 pre-training and 4.4 fine-tuning steps/s at batch 32; docs/results.md).
-  # The no-pre-training row is left out (another 24 minutes; the default demo shows that comparison):
+  # Sized for under an hour of data + pre-training + fine-tuning on 2 cores: measured 1,965 s + 1,523 s, 3,520 s
+  # in all (AMD EPYC Zen 5, 2026-12-04: 3.5 pre-training and 3.8 fine-tuning steps/s at batch 32;
+  # docs/results.md). 3.5 epochs of pre-training (4 took the run to 61 minutes) and the last four layers' [CLS]
+  # concatenated, not the untrained pooler (+6 points of dev accuracy over it in bench/paper, 3 seeds).
+  # The no-pre-training row is left out (another 25 minutes; the default demo shows that comparison):
   # DEMO_SCRATCH=1 brings it back.
-  # 3.5 epochs of pre-training (4 took the run to 61 minutes) and the last four layers' [CLS] concatenated, not
-  # the untrained pooler (+6 points of dev accuracy over it in bench/paper, 3 seeds; docs/results.md).
   SIZE=mini VOCAB=16000
   PT_EPOCHS=3.5 PT_LR=5e-4
   FT_EPOCHS=4 FT_LR=3e-4 FT_FEATURES=last4-concat

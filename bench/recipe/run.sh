@@ -20,9 +20,10 @@
 #   ft-pooler                    the base's pre-trained model fine-tuned on the pooler instead of the last [CLS]
 #                                (what the fine-tuning features change on top of the recipe; bench/paper has the
 #                                rest of the fine-tuning strategies)
-# The same wall time: every pre-training configuration first runs a short calibration (100 steps, two at a time
-# as the real runs go), and its max_steps is that rate times --budget (default 300 s: one epoch of the base).
-# A larger model or vocabulary thus gets fewer steps, a shorter block more. Fine-tuning (the same for every row):
+# The same wall time: every pre-training configuration whose step costs differ from the base's (size, vocabulary,
+# block length, packing) first runs a short calibration (100 steps, two at a time as the real runs go), and its
+# max_steps is that rate times --budget (default 300 s: about 1.7 epochs of the base). A larger model or
+# vocabulary thus gets fewer steps, a shorter block more; the others take the base's step count. Fine-tuning (the same for every row):
 # head+tail 32 + 94 of 128 tokens, features cls (the last layer's [CLS]: the pooler is untrained without
 # next-sentence prediction, bench/paper), lr 1e-3, warm-up 0.1, batch 32, one epoch over --max_train_samples
 # (default 16,000) training rows, dev scored once at the end.
@@ -58,7 +59,9 @@ log() { echo "recipe: $(date +%H:%M:%S) $*"; }
 wanted() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 
 # name|vocabulary|pre-training options|fine-tuning options|pre-trained model of (empty: its own). The base's
-# size, block length and learning rate change by size=, seq=, lr= (an option may be given only once).
+# size, block length and learning rate change by size=, seq=, lr= (an option may be given only once); steps=base:
+# the base's step count (a change that costs the same per step: a calibration of its own would only add the
+# calibration's noise, 10-20% between identical runs, measured).
 CONFIGS=(
   "base|8000|||"
   "size-mini|8000|size=mini||"
@@ -67,11 +70,11 @@ CONFIGS=(
   "vocab-16000|16000|||"
   "seq-64|8000|seq=64||"
   "packing|8000|--concatenate||"
-  "no-dropout|8000|--hidden_dropout_prob 0 --attention_probs_dropout_prob 0|--hidden_dropout_prob 0.1 --attention_probs_dropout_prob 0.1|"
-  "lr-5e-4|8000|lr=5e-4||"
-  "lr-2e-3|8000|lr=2e-3||"
-  "cosine|8000|--lr_scheduler_type cosine||"
-  "wwm|8000|--whole_word_mask||"
+  "no-dropout|8000|steps=base --hidden_dropout_prob 0 --attention_probs_dropout_prob 0|--hidden_dropout_prob 0.1 --attention_probs_dropout_prob 0.1|"
+  "lr-5e-4|8000|steps=base lr=5e-4||"
+  "lr-2e-3|8000|steps=base lr=2e-3||"
+  "cosine|8000|steps=base --lr_scheduler_type cosine||"
+  "wwm|8000|steps=base --whole_word_mask||"
   "ft-pooler|8000||--features pooler|base"
 )
 
@@ -91,6 +94,7 @@ pt_args() {  # vocabulary, then the configuration's options (size=, seq=, lr= ch
       size=*) size=${a#size=} ;;
       seq=*) seq=${a#seq=} ;;
       lr=*) lr=${a#lr=} ;;
+      steps=*) ;;
       *) extra+=("$a") ;;
     esac
   done
@@ -111,7 +115,7 @@ mkdir -p "$OUT/calibration"
 declare -A STEPS
 for c in "${CONFIGS[@]}"; do
   IFS='|' read -r name vocab pt ft of <<<"$c"
-  [[ -z $of ]] && wanted "$name" || continue
+  [[ -z $of && $pt != *steps=base* ]] && { wanted "$name" || [[ $name == base ]]; } || continue
   [[ -f $OUT/calibration/$name/trainer_state.json ]] && continue
   pool_wait "$JOBS"
   log "calibrating $name (100 steps)"
@@ -123,7 +127,12 @@ pool_wait 1
 ((!FAILED)) || { log "a calibration failed (see $OUT/calibration/*.log)"; exit 1; }
 for c in "${CONFIGS[@]}"; do
   IFS='|' read -r name vocab pt ft of <<<"$c"
-  [[ -z $of ]] && wanted "$name" || continue
+  [[ -z $of ]] && { wanted "$name" || [[ $name == base ]]; } || continue
+  if [[ $pt == *steps=base* ]]; then
+    STEPS[$name]=${STEPS[base]}
+    log "$name: the base's max_steps ${STEPS[$name]}"
+    continue
+  fi
   r=$(rate "$OUT/calibration/$name")
   STEPS[$name]=$(/usr/bin/python3 -c "print(max(20, round($r * $BUDGET)))")
   log "$name: $r steps/s -> max_steps ${STEPS[$name]} for ${BUDGET} s"
