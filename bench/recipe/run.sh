@@ -3,7 +3,7 @@
 # recipe with everything else equal, for the same pre-training wall time, then the same fine-tuning, scored on
 # dev (test is kept for final recipes: docs/results.md).
 #
-#   bash bench/recipe/run.sh [--out DIR] [--data DIR] [--budget SECONDS] [--seeds "1 2"] [--base-seeds "1 2 3"]
+#   bash bench/recipe/run.sh [--out DIR] [--data DIR] [--budget SECONDS] [--seeds "1"] [--base-seeds "1 2 3"]
 #                            [--max_train_samples N] [--jobs N] [--only NAME[,NAME]] [--quick]
 #
 # Base: BERT-tiny (2 layers, hidden 128), WordPiece 8,000 trained on the task's train + test text, masked LM
@@ -47,7 +47,7 @@ while (($#)); do
     --jobs) JOBS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "recipe: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
