@@ -545,7 +545,7 @@ FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok
       log_message(
           "note: the classifier reads the pooler, which this checkpoint does not train (masked-LM "
           "pre-training has no next-sentence prediction); --features cls or last4-concat read the "
-          "encoder's own [CLS] (5-6 points of dev accuracy over the untrained pooler on the demo's task: "
+          "encoder's own [CLS] (5-8 points of dev accuracy over the untrained pooler on the demo's task: "
           "docs/results.md)");
   }
   EncodeOptions& enc = fm.encode;
