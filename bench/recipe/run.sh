@@ -17,6 +17,10 @@
 #   lr-5e-4, lr-2e-3             the pre-training peak learning rate
 #   cosine                       cosine decay instead of linear
 #   wwm                          whole-word masking
+#   idpt                         the paper's in-domain further pre-training: the task's text mixed with the
+#                                English manual pages installed on the machine (tools/data/man_corpus.py: the
+#                                same kind of text, programs and libraries described; DIR/man-corpus.txt), for
+#                                the same steps, with the base's vocabulary
 #   ft-pooler                    the base's pre-trained model fine-tuned on the pooler instead of the last [CLS]
 #                                (what the fine-tuning features change on top of the recipe; bench/paper has the
 #                                rest of the fine-tuning strategies)
@@ -47,7 +51,7 @@ while (($#)); do
     --jobs) JOBS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "recipe: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -75,6 +79,7 @@ CONFIGS=(
   "lr-2e-3|8000|steps=base lr=2e-3||"
   "cosine|8000|steps=base --lr_scheduler_type cosine||"
   "wwm|8000|steps=base --whole_word_mask||"
+  "idpt|8000|steps=base corpus=idpt||"
   "ft-pooler|8000||--features pooler|base"
 )
 
@@ -86,19 +91,20 @@ tokenizer() {
     "$BF" train-tokenizer --corpus "$DATA/corpus.txt" --vocab-size "$v" --out "$OUT/tokenizer-$v" >"$OUT/tokenizer-$v.log" 2>&1
   echo "$OUT/tokenizer-$v"
 }
-pt_args() {  # vocabulary, then the configuration's options (size=, seq=, lr= change the base's)
-  local v=$1 size=tiny seq=128 lr=1e-3 a extra=()
+pt_args() {  # vocabulary, then the configuration's options (size=, seq=, lr=, corpus= change the base's)
+  local v=$1 size=tiny seq=128 lr=1e-3 corpus=$DATA/corpus.txt a extra=()
   shift
   for a in "$@"; do
     case $a in
       size=*) size=${a#size=} ;;
       seq=*) seq=${a#seq=} ;;
       lr=*) lr=${a#lr=} ;;
+      corpus=idpt) corpus=$DATA/corpus.txt,$OUT/man-corpus.txt ;;
       steps=*) ;;
       *) extra+=("$a") ;;
     esac
   done
-  echo --tokenizer "$(tokenizer "$v")" --train_file "$DATA/corpus.txt" --model_size "$size" --max_seq_length "$seq" \
+  echo --tokenizer "$(tokenizer "$v")" --train_file "$corpus" --model_size "$size" --max_seq_length "$seq" \
     --per_device_train_batch_size 32 --learning_rate "$lr" --warmup_ratio 0.1 --eval_strategy no \
     --save_strategy no --max_eval_samples 1000 --logging_steps 200 --threads "$THREADS" --overwrite_output_dir \
     "${extra[@]}"
@@ -110,6 +116,10 @@ rate() {  # training steps per second of a finished run
   json_value "$1/trainer_state.json" '[e for e in j["log_history"] if "train_steps_per_second" in e][-1]["train_steps_per_second"]'
 }
 
+# The in-domain text, once (its size depends on the packages installed: the script prints it).
+if wanted idpt; then
+  [[ -f $OUT/man-corpus.txt ]] || /usr/bin/python3 tools/data/man_corpus.py "$OUT/man-corpus.txt"
+fi
 # 1. Calibration: 100 steps of each pre-training configuration, --jobs at a time, once (kept in DIR/calibration).
 mkdir -p "$OUT/calibration"
 declare -A STEPS
