@@ -8,6 +8,8 @@
 //                                                  /predict request until REQUESTS are answered: throughput,
 //                                                  p50 / p99 latency, errors, and the server's RSS before and
 //                                                  after (PID)
+//   tokenize MODEL TEXTS                           a request's encoding (api::encode_inputs, as the server
+//                                                  does) and the tokenizer alone, per text: p50 ms
 // TEXTS: one text per line. Prints one line of key=value pairs per measurement.
 #include <httplib.h>
 
@@ -139,6 +141,29 @@ int load(int port, const std::string& texts_path, int concurrency, int requests,
       concurrency, requests, errors.load(), wall, static_cast<double>(requests) / wall,
       1000 * percentile(all, 50), 1000 * percentile(all, 99), rss_before, pid > 0 ? rss_kb(pid) : -1);
   return errors ? 1 : 0;
+}
+
+// The request path's encoding of one text (what the server's tokenization metric times) against the
+// tokenizer's own pass over it: their difference is truncation and bookkeeping; a ratio near 2 would mean the
+// text is tokenized twice.
+int tokenize(const std::string& model, const std::string& texts_path) {
+  const std::vector<std::string> texts = read_lines(texts_path);
+  Classifier c = load_classifier(model);
+  std::vector<double> enc, tok;
+  for (int round = 0; round < 5; ++round)
+    for (const auto& t : texts) {
+      auto a = Clock::now();
+      const auto ex = api::encode_inputs(c, {{t, "", false}}, 1);
+      enc.push_back(seconds(a, Clock::now()));
+      a = Clock::now();
+      const Encoding e = c.tokenizer->encode_sequence(t);
+      tok.push_back(seconds(a, Clock::now()));
+      if (ex.empty() || e.size() == 0) throw Error("empty encoding");
+    }
+  std::printf("tokenize texts=%zu encode_inputs_ms_p50=%.4f tokenizer_ms_p50=%.4f ratio=%.2f\n", texts.size(),
+              1000 * percentile(enc, 50), 1000 * percentile(tok, 50),
+              percentile(enc, 50) / percentile(tok, 50));
+  return 0;
 }
 
 // Forward time per text by batch shape (n texts of L tokens): where the engine's per-position cost rises.
@@ -289,6 +314,7 @@ int main(int argc, char** argv) {
       return alternate(argv[2], std::stoi(argv[3]), argv[4], std::stoi(argv[5]), std::stoi(argv[6]),
                        std::stoi(argv[7]));
     if (cmd == "shapes" && argc == 3) return shapes(argv[2]);
+    if (cmd == "tokenize" && argc == 4) return tokenize(argv[2], argv[3]);
     if (cmd == "inproc" && argc == 7)
       return inproc(argv[2], argv[3], std::stoi(argv[4]), std::stoi(argv[5]), std::stoi(argv[6]));
     if (cmd == "load" && (argc == 6 || argc == 7))

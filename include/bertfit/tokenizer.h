@@ -118,6 +118,14 @@ Encoding encode_pair_truncated(const Tokenizer& tok, std::string_view a, std::st
 // Throws ConfigError when chunk_length cannot hold the special tokens plus one token.
 std::vector<Encoding> encode_chunks(const Tokenizer& tok, std::string_view text, int chunk_length,
                                     int max_chunks = 0);
+// The same three on sequences already encoded without special tokens (tok.encode_sequence(text), and
+// encode_sequence(b, true) for a pair's second text): a caller that also needs the untruncated length
+// tokenizes once.
+Encoding truncate_sequence(const Tokenizer& tok, Encoding sequence, int max_length, Truncation how,
+                           int head_length = 128);
+Encoding truncate_pair(const Tokenizer& tok, Encoding a, Encoding b, int max_length);
+std::vector<Encoding> chunk_sequence(const Tokenizer& tok, const Encoding& sequence, int chunk_length,
+                                     int max_chunks = 0);
 // Parses "head" / "tail" / "head_tail" (also "head+tail"); throws ConfigError otherwise.
 Truncation parse_truncation(std::string_view name);
 

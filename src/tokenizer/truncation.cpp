@@ -48,10 +48,9 @@ Truncation parse_truncation(std::string_view name) {
   throw ConfigError("unknown value \"" + std::string(name) + "\" (choices: head, tail, head_tail)");
 }
 
-Encoding encode_truncated(const Tokenizer& tok, std::string_view text, int max_length, Truncation how,
-                          int head_length) {
+Encoding truncate_sequence(const Tokenizer& tok, Encoding e, int max_length, Truncation how,
+                           int head_length) {
   const size_t room = static_cast<size_t>(content_room(tok, max_length, false));
-  Encoding e = tok.encode_sequence(text);
   const size_t n = e.size();
   if (n > room) {
     switch (how) {
@@ -73,9 +72,14 @@ Encoding encode_truncated(const Tokenizer& tok, std::string_view text, int max_l
   return tok.post_process(std::move(e), nullptr, true);
 }
 
-Encoding encode_pair_truncated(const Tokenizer& tok, std::string_view a, std::string_view b, int max_length) {
+Encoding encode_truncated(const Tokenizer& tok, std::string_view text, int max_length, Truncation how,
+                          int head_length) {
+  content_room(tok, max_length, false);  // a bad max_length is refused before any tokenizing
+  return truncate_sequence(tok, tok.encode_sequence(text), max_length, how, head_length);
+}
+
+Encoding truncate_pair(const Tokenizer& tok, Encoding ea, Encoding only_b, int max_length) {
   const size_t target = static_cast<size_t>(content_room(tok, max_length, true));
-  Encoding ea = tok.encode_sequence(a), only_b = tok.encode_sequence(b, true);
   // tokenizers 0.23.2 stops tokenizing a sequence at the end of the word holding its max_length-th token
   // (measured with the oracle: the lengths it compares below are capped that way), then applies
   // longest_first to the room left by the special tokens.
@@ -102,10 +106,14 @@ Encoding encode_pair_truncated(const Tokenizer& tok, std::string_view a, std::st
   return tok.post_process(std::move(ea), &only_b, true);
 }
 
-std::vector<Encoding> encode_chunks(const Tokenizer& tok, std::string_view text, int chunk_length,
-                                    int max_chunks) {
+Encoding encode_pair_truncated(const Tokenizer& tok, std::string_view a, std::string_view b, int max_length) {
+  content_room(tok, max_length, true);
+  return truncate_pair(tok, tok.encode_sequence(a), tok.encode_sequence(b, true), max_length);
+}
+
+std::vector<Encoding> chunk_sequence(const Tokenizer& tok, const Encoding& e, int chunk_length,
+                                     int max_chunks) {
   const size_t room = static_cast<size_t>(content_room(tok, chunk_length, false, 1));
-  const Encoding e = tok.encode_sequence(text);
   std::vector<Encoding> out;
   for (size_t b = 0; b < e.size() || (b == 0 && out.empty()); b += room) {
     if (max_chunks > 0 && out.size() >= static_cast<size_t>(max_chunks)) break;
@@ -113,6 +121,12 @@ std::vector<Encoding> encode_chunks(const Tokenizer& tok, std::string_view text,
     if (e.size() == 0) break;
   }
   return out;
+}
+
+std::vector<Encoding> encode_chunks(const Tokenizer& tok, std::string_view text, int chunk_length,
+                                    int max_chunks) {
+  content_room(tok, chunk_length, false, 1);
+  return chunk_sequence(tok, tok.encode_sequence(text), chunk_length, max_chunks);
 }
 
 }  // namespace bertfit

@@ -59,19 +59,22 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
     try {
       const Example& ex = ds.examples[i];
       EncodedExample& e = out[i];
+      // Each text is tokenized once: its full length is the statistics' (and the service's limit check),
+      // and the same tokens are then cut or chunked (tokenizing dominated encoding when it ran twice).
+      Encoding seq = tok.encode_sequence(ex.text);
       if (!ex.text_pair.empty()) {
-        e.tokens =
-            static_cast<int64_t>(tok.encode(ex.text, false).size() + tok.encode(ex.text_pair, false).size());
+        Encoding second = tok.encode_sequence(ex.text_pair, true);
+        e.tokens = static_cast<int64_t>(seq.size() + second.size());
         e.seqs.push_back(
-            to_sequence(encode_pair_truncated(tok, ex.text, ex.text_pair, options.max_seq_length)));
+            to_sequence(truncate_pair(tok, std::move(seq), std::move(second), options.max_seq_length)));
       } else {
-        e.tokens = static_cast<int64_t>(tok.encode(ex.text, false).size());
+        e.tokens = static_cast<int64_t>(seq.size());
         if (options.max_chunks > 0) {
-          for (const Encoding& c : encode_chunks(tok, ex.text, options.max_seq_length, options.max_chunks))
+          for (const Encoding& c : chunk_sequence(tok, seq, options.max_seq_length, options.max_chunks))
             e.seqs.push_back(to_sequence(c));
         } else {
-          e.seqs.push_back(to_sequence(encode_truncated(tok, ex.text, options.max_seq_length,
-                                                        options.truncation, options.head_length)));
+          e.seqs.push_back(to_sequence(truncate_sequence(tok, std::move(seq), options.max_seq_length,
+                                                         options.truncation, options.head_length)));
         }
       }
     } catch (const std::exception& ex) {

@@ -56,6 +56,39 @@ TEST_F(Encoding, LabelOutsideTheTrainingLabelsNamesFileLineAndLabel) {
   EXPECT_EQ(ex[1].label, 0);
 }
 
+// Each text is tokenized once and its tokens then cut (encode_examples): the full length, head+tail, chunks
+// and a pair's longest_first are checked here against ids worked out by hand from the vocabulary above
+// (a=5, b=6, c=7, d=8, [CLS]=2, [SEP]=3).
+TEST_F(Encoding, FullLengthAndCutSequencesComeFromOneTokenization) {
+  const Dataset ds = read("t.tsv", "text\tlabel\nd a b c d a b c d\tx\n");
+  EncodeOptions o;
+  o.max_seq_length = 6;  // 4 text tokens
+  o.truncation = Truncation::HEAD_TAIL;
+  o.head_length = 1;
+  auto ex = encode_examples(*tok_, ds, nullptr, o, 1);
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].tokens, 9);  // the untruncated length
+  ASSERT_EQ(ex[0].seqs.size(), 1u);
+  EXPECT_EQ(ex[0].seqs[0].ids, (std::vector<int32_t>{2, 8, 6, 7, 8, 3}));  // d + the last three
+  o.max_chunks = 2;  // chunks of 4 text tokens, at most two
+  ex = encode_examples(*tok_, ds, nullptr, o, 1);
+  EXPECT_EQ(ex[0].tokens, 9);
+  ASSERT_EQ(ex[0].seqs.size(), 2u);
+  EXPECT_EQ(ex[0].seqs[0].ids, (std::vector<int32_t>{2, 8, 5, 6, 7, 3}));
+  EXPECT_EQ(ex[0].seqs[1].ids, (std::vector<int32_t>{2, 8, 5, 6, 7, 3}));
+  // A pair: longest_first cuts the longer (5 tokens) to leave 7 - 3 specials = 4 in all; types 0 then 1.
+  data::DatasetSpec spec;
+  spec.text_pair_column = "pair";
+  const Dataset pairs = data::read_dataset_text("p.tsv", "text\tpair\tlabel\na b\tc d c d c\tx\n", spec);
+  ASSERT_TRUE(pairs.has_pairs);
+  EncodeOptions po;
+  po.max_seq_length = 7;
+  ex = encode_examples(*tok_, pairs, nullptr, po, 1);
+  EXPECT_EQ(ex[0].tokens, 7);
+  EXPECT_EQ(ex[0].seqs[0].ids, (std::vector<int32_t>{2, 5, 6, 3, 7, 8, 3}));
+  EXPECT_EQ(ex[0].seqs[0].types, (std::vector<int32_t>{0, 0, 0, 0, 1, 1, 1}));
+}
+
 TEST_F(Encoding, HeadLengthWithoutRoomForTheTailIsAnError) {
   EncodeOptions o;
   o.max_seq_length = 16;  // 14 text tokens next to [CLS] and [SEP]
