@@ -342,8 +342,9 @@ class ClassificationTask : public TrainingTask {
       m.details = classification_details_json(last_eval_.metrics, label_names);
     return m;
   }
-  BestModelMetric best_metric() const override {
-    return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
+  BestModelMetric best_metric() const override {  // loss and mse: lower is better
+    return {choice_name(metric_, classification_metric_names()),
+            metric_ != ClassificationMetric::LOSS && metric_ != ClassificationMetric::MSE};
   }
   std::string describe(const EvalMetrics& e) const override {
     for (const auto& [name, v] : e.values)
