@@ -94,24 +94,29 @@ TEST(StratifiedFolds, MultiLabelEveryLabelInEveryFold) {
     for (int64_t l : s) ++per_label[static_cast<size_t>(l)];
   ASSERT_EQ(per_label, (std::vector<int64_t>{30, 6, 15, 3}));
   const int64_t k = 3;
-  const auto folds = multi_label_stratified_folds(sets, 4, k, 11);
-  ASSERT_EQ(folds.size(), 3u);
-  std::vector<int> seen(sets.size(), 0);
-  for (const auto& f : folds) {
-    EXPECT_TRUE(std::is_sorted(f.begin(), f.end()));
-    EXPECT_NEAR(static_cast<double>(f.size()), 20.0, 1.0);  // n / k
-    std::vector<int64_t> counts(4, 0);
-    for (int64_t i : f) {
-      ++seen[static_cast<size_t>(i)];
-      for (int64_t l : sets[static_cast<size_t>(i)]) ++counts[static_cast<size_t>(l)];
+  // Over 20 seeds (a split that ignored the labels would leave label 3 out of a fold 7 times in 9).
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    const auto folds = multi_label_stratified_folds(sets, 4, k, seed);
+    ASSERT_EQ(folds.size(), 3u);
+    std::vector<int> seen(sets.size(), 0);
+    for (const auto& f : folds) {
+      EXPECT_TRUE(std::is_sorted(f.begin(), f.end()));
+      EXPECT_NEAR(static_cast<double>(f.size()), 20.0, 1.0) << "seed " << seed;  // n / k
+      std::vector<int64_t> counts(4, 0);
+      for (int64_t i : f) {
+        ++seen[static_cast<size_t>(i)];
+        for (int64_t l : sets[static_cast<size_t>(i)]) ++counts[static_cast<size_t>(l)];
+      }
+      // Every label in every fold, each near its share count / k (within one row).
+      for (size_t l = 0; l < 4; ++l) {
+        EXPECT_GE(counts[l], 1) << "label " << l << ", seed " << seed;
+        EXPECT_NEAR(static_cast<double>(counts[l]), per_label[l] / 3.0, 1.0)
+            << "label " << l << ", seed " << seed;
+      }
     }
-    // Every label in every fold, each near its share count / k (within one row).
-    for (size_t l = 0; l < 4; ++l) {
-      EXPECT_GE(counts[l], 1) << "label " << l;
-      EXPECT_NEAR(static_cast<double>(counts[l]), per_label[l] / 3.0, 1.0) << "label " << l;
-    }
+    for (int s : seen) EXPECT_EQ(s, 1);  // disjoint and covering
   }
-  for (int s : seen) EXPECT_EQ(s, 1);  // disjoint and covering
+  const auto folds = multi_label_stratified_folds(sets, 4, k, 11);
   EXPECT_EQ(multi_label_stratified_folds(sets, 4, k, 11), folds);
   EXPECT_NE(multi_label_stratified_folds(sets, 4, k, 12), folds);
   EXPECT_THROW(multi_label_stratified_folds(sets, 4, 61, 0), ConfigError);
