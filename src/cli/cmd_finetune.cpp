@@ -133,8 +133,10 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
       ->group(g);
   cmd->add_option(option_names("k_folds"), t->k_folds,
                   "Stratified k-fold cross-validation (>= 2): a model per fold in output_dir/fold-<k>, the "
-                  "out-of-fold predictions (oof_predictions.tsv, cv_results.json) and with --do_predict the "
-                  "folds' mean test predictions; not with --validation_file; 0: off")
+                  "out-of-fold predictions (oof_predictions.tsv, cv_results.json with the problem type's "
+                  "metrics) and with --do_predict the folds' mean test predictions; folds keep each class's "
+                  "share, each label's (multi-label: iterative stratification) or the target's quantiles "
+                  "(regression); not with --validation_file; 0: off")
       ->group(g);
   cmd->add_option(option_names("fold"), t->fold,
                   "With --k_folds: train only this fold (0-based) into output_dir, evaluated on its rows "
@@ -142,16 +144,26 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("pseudo_label_file"), t->pseudo_label_file,
-                  "Pseudo-labels: a prediction file (bertfit predict / ensemble, a --k_folds run's "
-                  "test_predictions.tsv: id, label, probability); the --pseudo_label_data rows whose "
-                  "probability passes --pseudo_label_threshold join the training data with that label")
+                  "Pseudo-labels: a prediction file of the run's problem type (bertfit predict / ensemble, a "
+                  "--k_folds run's test_predictions.tsv); its confident --pseudo_label_data rows join the "
+                  "training data with the predicted label: single-label: probability >= "
+                  "--pseudo_label_threshold; multi-label (p_<label> columns): every label's probability >= "
+                  "the threshold or <= 1 - it, labelled with the labels above 0.5; regression: every row's "
+                  "value, or see --pseudo_label_max_std")
       ->group(g);
   cmd->add_option(option_names("pseudo_label_data"), t->pseudo_label_data,
                   "Pseudo-labels: the file whose rows the prediction ids name (e.g. the test file; same "
                   "columns as --train_file, labels not needed)")
       ->group(g);
   cmd->add_option(option_names("pseudo_label_threshold"), t->pseudo_label_threshold,
-                  "Pseudo-labels: the least probability of a row that is added")
+                  "Pseudo-labels: the least probability of a row that is added (multi-label: of every "
+                  "label's side, in (0.5, 1]; not for regression)")
+      ->capture_default_str()
+      ->group(g);
+  cmd->add_option(option_names("pseudo_label_max_std"), t->pseudo_label_max_std,
+                  "Pseudo-labels, regression: add only the rows whose ensemble members agree, std <= this "
+                  "(the std column of bertfit ensemble's or a --k_folds run's test predictions); 0: every "
+                  "row")
       ->capture_default_str()
       ->group(g);
   add_choice_option(cmd, "metric_for_best_model", &a->metric_for_best_model, classification_metric_names(),
@@ -159,6 +171,22 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
       ->group("Loop");
   add_multitask_options(cmd, &a->multitask);
 }
+
+namespace {
+// An evaluation's headline metrics for the problem type (single-label: accuracy and macro-F1).
+std::string headline(const EvalOutput& e) {
+  char buf[160];
+  if (e.problem == ProblemType::MULTI_LABEL)
+    std::snprintf(buf, sizeof buf, "exact match %.4f, micro-F1 %.4f, macro-F1 %.4f",
+                  e.multi_label.exact_match, e.multi_label.micro_f1, e.multi_label.macro_f1);
+  else if (e.problem == ProblemType::REGRESSION)
+    std::snprintf(buf, sizeof buf, "mse %.4f, pearson %.4f, spearman %.4f", e.regression.mse,
+                  e.regression.pearson, e.regression.spearman);
+  else
+    std::snprintf(buf, sizeof buf, "accuracy %.4f, macro-F1 %.4f", e.metrics.accuracy, e.metrics.macro.f1);
+  return buf;
+}
+}  // namespace
 
 void add_finetune_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
@@ -171,8 +199,8 @@ void add_finetune_command(CLI::App& app) {
     if (a->tricks.k_folds >= 2 && a->tricks.fold < 0) {  // cross-validation: a model and a report per fold
       std::printf("models: %s/fold-0 .. fold-%lld (steps: %lld in all)\n", r.output_dir.c_str(),
                   static_cast<long long>(a->tricks.k_folds - 1), static_cast<long long>(r.global_step));
-      std::printf("out-of-fold: accuracy %.4f, macro-F1 %.4f (%s/cv_results.json)\n",
-                  r.final_eval.metrics.accuracy, r.final_eval.metrics.macro.f1, r.output_dir.c_str());
+      std::printf("out-of-fold: %s (%s/cv_results.json)\n", headline(r.final_eval).c_str(),
+                  r.output_dir.c_str());
       if (!r.predictions_file.empty()) std::printf("predictions: %s\n", r.predictions_file.c_str());
       if (!r.submission_file.empty()) std::printf("submission: %s\n", r.submission_file.c_str());
       for (int64_t k = 0; k < a->tricks.k_folds; ++k)
@@ -181,8 +209,7 @@ void add_finetune_command(CLI::App& app) {
     }
     std::printf("model: %s (step %lld)\n", r.output_dir.c_str(), static_cast<long long>(r.global_step));
     if (!r.final_eval.predictions.empty())
-      std::printf("validation: accuracy %.4f, macro-F1 %.4f, loss %.4f\n", r.final_eval.metrics.accuracy,
-                  r.final_eval.metrics.macro.f1, r.final_eval.loss);
+      std::printf("validation: %s, loss %.4f\n", headline(r.final_eval).c_str(), r.final_eval.loss);
     if (!r.predictions_file.empty()) std::printf("predictions: %s\n", r.predictions_file.c_str());
     if (!r.submission_file.empty()) std::printf("submission: %s\n", r.submission_file.c_str());
     write_run_report(r.output_dir, "finetune");

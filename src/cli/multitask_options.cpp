@@ -29,6 +29,12 @@ void add_multitask_options(CLI::App* cmd, MultitaskArgs* m) {
                   "NAME=COLUMN: a task's second text (default: --text_pair_column)")
       ->delimiter(',')
       ->group(g);
+  cmd->add_option(option_names("task_problem_type"), m->task_problem_type,
+                  "NAME=TYPE: a task's HF problem_type, single_label_classification | "
+                  "multi_label_classification | regression: its head's loss, metrics and config.json "
+                  "(default: --problem_type)")
+      ->delimiter(',')
+      ->group(g);
 }
 
 }  // namespace bertfit::cli

@@ -155,7 +155,7 @@ void BertModel::resolve_offsets() {
   const bool bert = config_.family == ModelFamily::BERT;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION) {
     heads_.clear();
-    auto resolve_head = [&](const std::string& p, std::vector<std::string> id2label) {
+    auto resolve_head = [&](const std::string& p, std::vector<std::string> id2label, ProblemType problem) {
       HeadOffsets o;
       if (!bert || head_options_.features == FeatureKind::POOLER) {
         o.dense_w = off(bert ? "bert.pooler.dense.weight" : p + "classifier.dense.weight");
@@ -165,10 +165,10 @@ void BertModel::resolve_offsets() {
       o.out_b = off(p + (bert ? "classifier.bias" : "classifier.out_proj.bias"));
       if (head_options_.chunk_pooling == ChunkPooling::ATTENTION)
         o.chunk_attention = off(p + "classifier.chunk_attention.weight");
-      heads_.push_back({p, std::move(id2label), o});
+      heads_.push_back({p, std::move(id2label), o, problem});
     };
-    resolve_head("", config_.id2label);
-    for (const ExtraHead& x : head_options_.extra_heads) resolve_head(x.prefix, x.id2label);
+    resolve_head("", config_.id2label, config_.problem_type);
+    for (const ExtraHead& x : head_options_.extra_heads) resolve_head(x.prefix, x.id2label, x.problem_type);
     head_off_ = heads_[0].offsets;
   } else if (head_ == HeadKind::MASKED_LM && config_.family == ModelFamily::ELECTRA) {
     head_off_.dense_w = off("generator_predictions.dense.weight");
@@ -496,6 +496,7 @@ void BertModel::select_head(int64_t k) {
   active_head_ = k;
   head_off_ = heads_[static_cast<size_t>(k)].offsets;
   config_.id2label = heads_[static_cast<size_t>(k)].id2label;
+  config_.problem_type = heads_[static_cast<size_t>(k)].problem_type;
 }
 
 std::vector<std::string> BertModel::head_param_names(int64_t k) const {

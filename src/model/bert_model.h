@@ -91,8 +91,9 @@ class BertModel {
 
   // Multi-task fine-tuning (HeadOptions::extra_heads, train/multitask.h): head 0 is the model's own
   // classification head (HF's names), heads 1.. the extra ones. select_head(k) makes head k the one forward()
-  // and backward() use, and config().id2label its labels (so num_labels() and everything reading the config
-  // follow it); the parameters of every head stay in the one buffer. head_param_names(k): the table names of
+  // and backward() use, and config().id2label and config().problem_type its labels and problem type (so
+  // num_labels(), the loss and everything reading the config follow it); the parameters of every head stay in
+  // the one buffer. head_param_names(k): the table names of
   // head k's own parameters (BERT's pooler is shared, not among them); head_prefix(k) what precedes the HF
   // name.
   int64_t num_heads() const { return static_cast<int64_t>(heads_.size()); }
@@ -102,6 +103,7 @@ class BertModel {
   const std::vector<std::string>& head_labels(int64_t k) const {
     return heads_.at(static_cast<size_t>(k)).id2label;
   }
+  ProblemType head_problem_type(int64_t k) const { return heads_.at(static_cast<size_t>(k)).problem_type; }
   std::vector<std::string> head_param_names(int64_t k) const;
 
   float* params() { return params_.data(); }
@@ -261,6 +263,7 @@ class BertModel {
     std::string prefix;
     std::vector<std::string> id2label;
     HeadOffsets offsets;
+    ProblemType problem_type = ProblemType::SINGLE_LABEL;
   };
   std::vector<ClassificationHead> heads_;  // sequence classification: the model's own, then extra_heads
   int64_t active_head_ = 0;

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "bertfit/config.h"
+
 namespace bertfit {
 
 constexpr int64_t kMaxChunks = 256;  // chunks per document (a 512-token chunk each: 130k tokens)
@@ -37,10 +39,12 @@ enum class ChunkPooling { NONE, MEAN, MAX, ATTENTION };
 // Multi-task fine-tuning (train/multitask.h): a classification head beside the model's own, with its own
 // labels. Its parameters are the head's HuggingFace names after `prefix` ("multitask.topic." ->
 // "multitask.topic.classifier.weight"); it reads the same features (BERT's pooler belongs to the encoder, as
-// in HF's BertModel, and is shared).
+// in HF's BertModel, and is shared). Each head has its own HF problem_type (its loss and outputs: a task of
+// a multi-task run may be multi-label or regression while another is single-label).
 struct ExtraHead {
   std::string prefix;
   std::vector<std::string> id2label;
+  ProblemType problem_type = ProblemType::SINGLE_LABEL;
 };
 
 struct HeadOptions {

@@ -28,7 +28,7 @@ struct Classifier {
 // A float directory, or an int8 one written by bertfit quantize (train/quantized_model.h): the model runs
 // its encoder's linear layers in int8 then; everything else is the same. Without any_problem_type, a
 // multi-label or regression model is a ConfigError naming its problem type and the commands that take it
-// (for callers that only handle class probabilities: serve, ensemble, quantize).
+// (for callers that only handle class probabilities: serve, quantize, the C++ API).
 Classifier load_classifier(const std::string& dir, bool any_problem_type = false);
 
 // Encodes a data set with the classifier's settings. Labels, when present, are checked against the model's:

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +50,136 @@ std::vector<std::vector<int64_t>> stratified_folds(const std::vector<int64_t>& l
   }
   for (auto& f : folds) std::sort(f.begin(), f.end());
   return folds;
+}
+
+namespace {
+void check_fold_count(int64_t k, int64_t n) {
+  if (k < 2) throw ConfigError("option --k_folds: must be >= 2 (got " + std::to_string(k) + ")");
+  if (k > n)
+    throw ConfigError("option --k_folds: " + std::to_string(k) +
+                      " folds need at least as many training rows (" + std::to_string(n) + ")");
+}
+}  // namespace
+
+std::vector<std::vector<int64_t>> multi_label_stratified_folds(const std::vector<std::vector<int64_t>>& sets,
+                                                               int64_t num_labels, int64_t k, uint64_t seed) {
+  const int64_t n = static_cast<int64_t>(sets.size());
+  check_fold_count(k, n);
+  const size_t K = static_cast<size_t>(k), L = static_cast<size_t>(std::max<int64_t>(num_labels, 0));
+  std::vector<std::vector<int64_t>> rows_of(L);  // each label's rows, in a seeded order
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  Rng rng(seed ^ 0xF01D5ull ^ 0x3117ull);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.below(static_cast<uint64_t>(i + 1))]);
+  for (int64_t r : order)
+    for (int64_t l : sets[static_cast<size_t>(r)]) {
+      if (l < 0 || l >= num_labels)
+        throw ConfigError("multi_label_stratified_folds: label " + std::to_string(l) + " of row " +
+                          std::to_string(r) + " is outside [0, " + std::to_string(num_labels) + ")");
+      rows_of[static_cast<size_t>(l)].push_back(r);
+    }
+  // What each fold still wants: rows, and rows of each label (fractional: count / k).
+  std::vector<double> want(K, static_cast<double>(n) / static_cast<double>(k));
+  std::vector<std::vector<double>> want_label(K, std::vector<double>(L));
+  for (size_t l = 0; l < L; ++l)
+    for (size_t f = 0; f < K; ++f)
+      want_label[f][l] = static_cast<double>(rows_of[l].size()) / static_cast<double>(k);
+  std::vector<int64_t> fold_of(static_cast<size_t>(n), -1);
+  std::vector<size_t> left(L);  // rows of each label not yet dealt
+  for (size_t l = 0; l < L; ++l) left[l] = rows_of[l].size();
+  // The fold that maximises key(f), ties broken by `second`, then by a seeded draw among the tied.
+  auto pick = [&](const std::function<double(size_t)>& key, const std::function<double(size_t)>& second) {
+    std::vector<size_t> best;
+    for (size_t f = 0; f < K; ++f) {
+      if (best.empty() || key(f) > key(best[0]) || (key(f) == key(best[0]) && second(f) > second(best[0])))
+        best.assign(1, f);
+      else if (key(f) == key(best[0]) && second(f) == second(best[0]))
+        best.push_back(f);
+    }
+    return best[rng.below(best.size())];
+  };
+  auto assign = [&](int64_t r, size_t f) {
+    fold_of[static_cast<size_t>(r)] = static_cast<int64_t>(f);
+    want[f] -= 1;
+    for (int64_t l : sets[static_cast<size_t>(r)]) {
+      want_label[f][static_cast<size_t>(l)] -= 1;
+      --left[static_cast<size_t>(l)];
+    }
+  };
+  while (true) {
+    size_t rarest = L;  // the label with the fewest rows still to deal (ties: the lowest id)
+    for (size_t l = 0; l < L; ++l)
+      if (left[l] > 0 && (rarest == L || left[l] < left[rarest])) rarest = l;
+    if (rarest == L) break;
+    for (int64_t r : rows_of[rarest]) {
+      if (fold_of[static_cast<size_t>(r)] >= 0) continue;
+      assign(r, pick([&](size_t f) { return want_label[f][rarest]; }, [&](size_t f) { return want[f]; }));
+    }
+  }
+  for (int64_t r : order)  // rows without a label
+    if (fold_of[static_cast<size_t>(r)] < 0)
+      assign(r, pick([&](size_t f) { return want[f]; }, [](size_t) { return 0.0; }));
+  std::vector<std::vector<int64_t>> folds(K);
+  for (int64_t i = 0; i < n; ++i) folds[static_cast<size_t>(fold_of[static_cast<size_t>(i)])].push_back(i);
+  for (size_t f = 0; f < K; ++f)
+    if (folds[f].empty())
+      throw ConfigError("option --k_folds: the label sets leave fold " + std::to_string(f) + " of " +
+                        std::to_string(k) + " without rows; use fewer folds");
+  return folds;  // filled in row order: sorted
+}
+
+std::vector<std::vector<int64_t>> regression_stratified_folds(const std::vector<double>& targets, int64_t k,
+                                                              uint64_t seed) {
+  const int64_t n = static_cast<int64_t>(targets.size());
+  check_fold_count(k, n);
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(targets[static_cast<size_t>(i)]))
+      throw ConfigError("regression_stratified_folds: the target of row " + std::to_string(i) +
+                        " is not a finite number");
+  // Sorted by value; equal values in a seeded order, so that no bin depends on the file order of ties.
+  std::vector<uint64_t> tie(static_cast<size_t>(n));
+  Rng rng(seed ^ 0xB1115ull);
+  for (auto& t : tie) t = rng.next_u64();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const double va = targets[static_cast<size_t>(a)], vb = targets[static_cast<size_t>(b)];
+    return va != vb ? va < vb : tie[static_cast<size_t>(a)] < tie[static_cast<size_t>(b)];
+  });
+  std::vector<int64_t> bin(static_cast<size_t>(n));
+  for (int64_t rank = 0; rank < n; ++rank)
+    bin[static_cast<size_t>(order[static_cast<size_t>(rank)])] = rank / k;
+  // Bins of k rows dealt in turn with the position carried over: each full bin gives every fold one row.
+  return stratified_folds(bin, (n + k - 1) / k, k, seed);
+}
+
+namespace {
+// The training rows' targets as finetune encodes them: multi-hot over the labels, or the value.
+std::vector<std::vector<float>> row_targets(const Dataset& ds, ProblemType problem, const LabelMap& labels) {
+  std::vector<EncodedExample> ex(ds.examples.size());
+  set_problem_targets(ds, problem, &labels, &ex);
+  std::vector<std::vector<float>> out;
+  out.reserve(ex.size());
+  for (auto& e : ex) out.push_back(std::move(e.targets));
+  return out;
+}
+}  // namespace
+
+std::vector<std::vector<int64_t>> cross_validation_folds(const Dataset& train, ProblemType problem,
+                                                         const LabelMap& labels, int64_t k, uint64_t seed) {
+  if (problem == ProblemType::SINGLE_LABEL)
+    return stratified_folds(labels.encode(train), labels.size(), k, seed);
+  const auto targets = row_targets(train, problem, labels);
+  if (problem == ProblemType::REGRESSION) {
+    std::vector<double> values;
+    for (const auto& t : targets) values.push_back(t.empty() ? NAN : static_cast<double>(t[0]));
+    return regression_stratified_folds(values, k, seed);
+  }
+  std::vector<std::vector<int64_t>> sets(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i)
+    for (size_t l = 0; l < targets[i].size(); ++l)
+      if (targets[i][l] > 0.5f) sets[i].push_back(static_cast<int64_t>(l));
+  return multi_label_stratified_folds(sets, labels.size(), k, seed);
 }
 
 namespace {
@@ -155,27 +286,123 @@ bool prepare_cv_dir(const FinetuneArgs& args) {
   return resuming;
 }
 
-// Predictions as a prediction file's table: rows `rows` of ds (ids), probabilities [rows, labels].
-PredictionTable table_of(const Dataset& ds, const std::vector<int64_t>& rows, const std::vector<float>& probs,
-                         const std::vector<std::string>& labels) {
+// The run's label set, as finetune builds it for the problem type: the classes, every label of a multi-label
+// file, or regression's one output (HF: LABEL_0).
+LabelMap problem_label_map(const Dataset& ds, ProblemType problem) {
+  return problem == ProblemType::MULTI_LABEL  ? multi_label_map(ds)
+         : problem == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
+                                              : LabelMap::from_dataset(ds);
+}
+
+// Predictions as a prediction file's table: rows `rows` of ds (ids), outputs [rows, labels] (regression: one
+// value per row).
+PredictionTable table_of(const Dataset& ds, const std::vector<int64_t>& rows, const std::vector<float>& out,
+                         const LabelMap& labels, ProblemType problem, double threshold) {
   PredictionTable t;
-  t.labels = labels;
+  t.problem = problem;
+  t.threshold = threshold;
   for (int64_t i : rows) t.ids.push_back(ds.examples[static_cast<size_t>(i)].id);
-  t.probs.assign(probs.begin(), probs.end());
+  if (problem == ProblemType::REGRESSION) {
+    t.values.assign(out.begin(), out.end());
+  } else {
+    t.labels = labels.id2label();
+    t.probs.assign(out.begin(), out.end());
+  }
   return t;
 }
 
-// Metrics of a prediction table against the labels of `rows` of the training data.
-ClassificationMetrics table_metrics(const PredictionTable& t, const std::vector<int64_t>& label_ids,
-                                    const std::vector<int64_t>& rows, const LabelMap& labels) {
-  const size_t K = t.labels.size();
-  std::vector<int64_t> predicted, truth;
-  for (size_t r = 0; r < t.rows(); ++r) {
-    const double* p = t.probs.data() + r * K;
-    predicted.push_back(labels.id(t.labels[static_cast<size_t>(std::max_element(p, p + K) - p)]));
-    truth.push_back(label_ids[static_cast<size_t>(rows[r])]);
+// A table's outputs in the run's label order ([rows, labels]; regression [rows]): files are matched by
+// column name, not position.
+std::vector<float> outputs_in_label_order(const PredictionTable& t, const LabelMap& labels,
+                                          const std::string& what) {
+  std::vector<float> out;
+  if (t.problem == ProblemType::REGRESSION) {
+    if (t.values.size() != t.rows()) throw FormatError(what + ": no value per row (not a regression file)");
+    out.assign(t.values.begin(), t.values.end());
+    return out;
   }
-  return compute_metrics(predicted, truth, labels.size());
+  const size_t NL = static_cast<size_t>(labels.size()), K = t.labels.size();
+  std::vector<size_t> col(NL);
+  for (size_t c = 0; c < NL; ++c) {
+    const auto it = std::find(t.labels.begin(), t.labels.end(), labels.label(static_cast<int64_t>(c)));
+    if (it == t.labels.end())
+      throw FormatError(what + " lacks label " + labels.label(static_cast<int64_t>(c)));
+    col[c] = static_cast<size_t>(it - t.labels.begin());
+  }
+  out.resize(t.rows() * NL);
+  for (size_t r = 0; r < t.rows(); ++r)
+    for (size_t c = 0; c < NL; ++c) out[r * NL + c] = static_cast<float>(t.probs[r * K + col[c]]);
+  return out;
+}
+
+// The training file's labels: class ids (single-label) or finetune's targets (multi-hot rows, values).
+struct Truth {
+  std::vector<int64_t> ids;
+  std::vector<std::vector<float>> targets;
+};
+
+// The evaluation of predictions `out` (outputs_in_label_order) of rows `rows` against their labels, with the
+// metrics `bertfit evaluate` reports for the problem type (problem_metrics.h; no loss: the files hold
+// rounded probabilities).
+EvalOutput evaluate_outputs(const std::vector<float>& out, const std::vector<int64_t>& rows,
+                            const Truth& truth, const LabelMap& labels, ProblemType problem,
+                            double threshold) {
+  EvalOutput e;
+  e.has_labels = true;
+  e.problem = problem;
+  e.probs = out;
+  const size_t NL = static_cast<size_t>(labels.size());
+  e.predictions.assign(rows.size(), -1);
+  if (problem == ProblemType::SINGLE_LABEL) {
+    std::vector<int64_t> want;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const float* p = out.data() + r * NL;
+      e.predictions[r] = std::max_element(p, p + NL) - p;
+      want.push_back(truth.ids[static_cast<size_t>(rows[r])]);
+    }
+    e.metrics = compute_metrics(e.predictions, want, labels.size());
+    return e;
+  }
+  std::vector<float> targets;
+  for (int64_t i : rows) {
+    const auto& t = truth.targets[static_cast<size_t>(i)];
+    targets.insert(targets.end(), t.begin(), t.end());
+  }
+  if (problem == ProblemType::MULTI_LABEL)
+    e.multi_label = multi_label_metrics(out, targets, labels.size(), threshold);
+  else
+    e.regression = regression_metrics(out, targets);
+  return e;
+}
+
+// The metrics of an evaluation under the names `bertfit evaluate --output` uses for the problem type.
+std::vector<std::pair<std::string, double>> metric_values(const EvalOutput& e) {
+  if (e.problem == ProblemType::MULTI_LABEL)
+    return {{"exact_match", e.multi_label.exact_match},
+            {"accuracy", e.multi_label.exact_match},  // sklearn's accuracy on label sets, as finetune's
+            {"micro_f1", e.multi_label.micro_f1},
+            {"macro_f1", e.multi_label.macro_f1},
+            {"micro_precision", e.multi_label.micro_precision},
+            {"micro_recall", e.multi_label.micro_recall}};
+  if (e.problem == ProblemType::REGRESSION)
+    return {
+        {"mse", e.regression.mse}, {"pearson", e.regression.pearson}, {"spearman", e.regression.spearman}};
+  return {{"accuracy", e.metrics.accuracy},
+          {"error_rate", e.metrics.error_rate},
+          {"macro_f1", e.metrics.macro.f1},
+          {"micro_f1", e.metrics.micro.f1},
+          {"weighted_f1", e.metrics.weighted.f1}};
+}
+
+// A line of the log: the problem type's headline metrics.
+std::string describe(const EvalOutput& e) {
+  if (e.problem == ProblemType::MULTI_LABEL)
+    return "exact match " + fmt("%.4f", e.multi_label.exact_match) + ", micro-F1 " +
+           fmt("%.4f", e.multi_label.micro_f1) + ", macro-F1 " + fmt("%.4f", e.multi_label.macro_f1);
+  if (e.problem == ProblemType::REGRESSION)
+    return "mse " + fmt("%.4f", e.regression.mse) + ", pearson " + fmt("%.4f", e.regression.pearson) +
+           ", spearman " + fmt("%.4f", e.regression.spearman);
+  return "accuracy " + fmt("%.4f", e.metrics.accuracy) + ", macro-F1 " + fmt("%.4f", e.metrics.macro.f1);
 }
 
 // A fold's own file, checked against the fold being run: a fold of another split is an error.
@@ -195,8 +422,6 @@ void validate_cross_validation(const FinetuneArgs& args) {
   require(t.fold >= -1 && (t.fold == -1 || t.fold < t.k_folds), "fold",
           "must be in [0, k_folds) with --k_folds (-1: every fold)");
   if (t.k_folds == 0) return;
-  require(parse_problem_type(args.problem_type) == ProblemType::SINGLE_LABEL, "k_folds",
-          "is single-label classification's (--problem_type " + args.problem_type + ")");
   require(args.runs_training(), "k_folds", "trains: give --do_train (or no stage flag)");
   require(args.validation_file.empty(), "validation_file",
           "is not used with --k_folds: every fold is evaluated on its own rows of --train_file (the "
@@ -211,7 +436,8 @@ void validate_cross_validation(const FinetuneArgs& args) {
 }
 
 void select_fold(const FinetuneArgs& args, const LabelMap& labels, Dataset* train, Dataset* dev) {
-  const auto folds = stratified_folds(labels.encode(*train), labels.size(), args.tricks.k_folds, args.seed);
+  const auto folds = cross_validation_folds(*train, parse_problem_type(args.problem_type), labels,
+                                            args.tricks.k_folds, args.seed);
   const std::vector<int64_t>& held = folds[static_cast<size_t>(args.tricks.fold)];
   Dataset t = *train, d = *train;
   t.examples.clear();
@@ -230,41 +456,59 @@ FinetuneResult cross_validate(const FinetuneArgs& args, const LoopHooks& hooks) 
   const bool resuming = prepare_cv_dir(args);
   const bool writer = dist::world().rank() == 0;
   const int64_t K = args.tricks.k_folds;
+  const ProblemType problem = parse_problem_type(args.problem_type);
+  const double threshold = args.multi_label_threshold;
 
   // The split, as every fold's finetune() computes it again (select_fold: same file, labels, k and seed).
   const Dataset train_ds = read_data_file(args.train_file, finetune_dataset_spec(args));
-  const LabelMap labels = LabelMap::from_dataset(train_ds);
-  const std::vector<int64_t> label_ids = labels.encode(train_ds);
-  const auto folds = stratified_folds(label_ids, labels.size(), K, args.seed);
+  const LabelMap labels = problem_label_map(train_ds, problem);
+  Truth truth;
+  if (problem == ProblemType::SINGLE_LABEL)
+    truth.ids = labels.encode(train_ds);
+  else
+    truth.targets = row_targets(train_ds, problem, labels);
+  const auto folds = cross_validation_folds(train_ds, problem, labels, K, args.seed);
   {
     std::string sizes;
     for (const auto& f : folds) sizes += (sizes.empty() ? "" : ", ") + std::to_string(f.size());
     log_message("cross-validation: " + std::to_string(K) + " stratified folds of " + args.train_file + " (" +
-                std::to_string(train_ds.examples.size()) + " rows, folds of " + sizes + " rows)");
-    std::vector<int64_t> counts(static_cast<size_t>(labels.size()), 0);
-    for (int64_t l : label_ids) ++counts[static_cast<size_t>(l)];
-    for (int64_t c = 0; c < labels.size(); ++c)
-      if (counts[static_cast<size_t>(c)] < K)
-        log_message("note: class " + labels.label(c) + " has " +
-                    std::to_string(counts[static_cast<size_t>(c)]) + " rows, fewer than the " +
-                    std::to_string(K) + " folds: some folds do not evaluate it");
+                std::to_string(train_ds.examples.size()) + " rows, folds of " + sizes + " rows" +
+                (problem == ProblemType::MULTI_LABEL  ? "; iterative stratification of the label sets"
+                 : problem == ProblemType::REGRESSION ? "; by quantile bins of the target"
+                                                      : "") +
+                ")");
+    if (problem != ProblemType::REGRESSION) {
+      std::vector<int64_t> counts(static_cast<size_t>(labels.size()), 0);
+      if (problem == ProblemType::SINGLE_LABEL)
+        for (int64_t l : truth.ids) ++counts[static_cast<size_t>(l)];
+      else
+        for (const auto& t : truth.targets)
+          for (size_t l = 0; l < t.size(); ++l) counts[l] += t[l] > 0.5f;
+      for (int64_t c = 0; c < labels.size(); ++c)
+        if (counts[static_cast<size_t>(c)] < K)
+          log_message(std::string("note: ") + (problem == ProblemType::SINGLE_LABEL ? "class " : "label ") +
+                      labels.label(c) + " has " + std::to_string(counts[static_cast<size_t>(c)]) +
+                      " rows, fewer than the " + std::to_string(K) + " folds: some folds do not evaluate it");
+    }
   }
   Dataset test_ds;
   if (args.do_predict) test_ds = read_finetune_test_file(args);
 
-  // A fold model's probabilities over the test file, as a prediction file.
+  // A fold model's predictions over the test file, as a prediction file.
   auto predict_test = [&](const std::string& dir, int64_t k, const std::string& path) {
-    Classifier c = load_classifier(dir);
+    Classifier c = load_classifier(dir, /*any_problem_type=*/true);
+    c.settings.multi_label_threshold = threshold;
     const EvalOutput e = classify(c, encode_for(c, test_ds, num_threads()), args.per_device_eval_batch_size,
                                   "predict fold " + std::to_string(k));
     std::vector<int64_t> all(test_ds.examples.size());
     for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
-    if (writer) write_prediction_file(path, table_of(test_ds, all, e.probs, c.labels.id2label()));
+    if (writer) write_prediction_file(path, table_of(test_ds, all, e.probs, c.labels, problem, threshold));
   };
 
   FinetuneResult result;
   result.output_dir = args.output_dir;
-  std::vector<PredictionTable> oof_tables, test_tables;
+  std::vector<std::vector<float>> oof_outputs;  // per fold, in label order
+  std::vector<PredictionTable> test_tables;
   nlohmann::ordered_json fold_results = nlohmann::ordered_json::array();
   for (int64_t k = 0; k < K; ++k) {
     const std::string dir = fold_dir(args, k);
@@ -308,60 +552,51 @@ FinetuneResult cross_validate(const FinetuneArgs& args, const LoopHooks& hooks) 
       result.global_step += r.global_step;
       if (r.final_eval.probs.size() != rows.size() * static_cast<size_t>(labels.size()))
         throw Error("cross-validation: fold " + std::to_string(k) + "'s evaluation has " +
-                    std::to_string(r.final_eval.probs.size()) + " probabilities for " +
+                    std::to_string(r.final_eval.probs.size()) + " outputs for " +
                     std::to_string(rows.size()) + " rows of " + std::to_string(labels.size()) + " labels");
       if (args.do_predict)
         predict_test(dir, k, test_file);  // before the out-of-fold file: a finished
                                           // fold has both
       if (writer)
-        write_prediction_file(oof_file, table_of(train_ds, rows, r.final_eval.probs, labels.id2label()));
+        write_prediction_file(oof_file,
+                              table_of(train_ds, rows, r.final_eval.probs, labels, problem, threshold));
     }
     // A skipped fold predicts again: the earlier run may have had no --do_predict, or another test file
     // (which may change on resume); inference costs little next to training.
     if (finished && args.do_predict) predict_test(dir, k, test_file);
     dist::world().barrier();  // rank 0 has written the fold's files
     // Read back from the files, so a resumed run computes exactly what an uninterrupted one does.
-    PredictionTable oof = read_prediction_file(oof_file);
+    const PredictionTable oof = read_prediction_file(oof_file);
     if (oof.rows() != rows.size())
       throw FormatError(oof_file + ": " + std::to_string(oof.rows()) + " rows, fold " + std::to_string(k) +
                         " has " + std::to_string(rows.size()));
-    const ClassificationMetrics m = table_metrics(oof, label_ids, rows, labels);
+    if (oof.problem != problem)
+      throw FormatError(oof_file + ": holds " + prediction_kind(oof.problem) + " predictions, this run is " +
+                        args.problem_type);
+    std::vector<float> out = outputs_in_label_order(oof, labels, oof_file);
+    const EvalOutput m = evaluate_outputs(out, rows, truth, labels, problem, threshold);
     nlohmann::ordered_json f;
     f["fold"] = k;
-    f["eval_accuracy"] = m.accuracy;
-    f["eval_macro_f1"] = m.macro.f1;
-    f["eval_micro_f1"] = m.micro.f1;
-    f["eval_weighted_f1"] = m.weighted.f1;
+    for (const auto& [name, v] : metric_values(m)) f["eval_" + name] = v;
     f["eval_samples"] = rows.size();
     fold_results.push_back(f);
-    log_message("fold " + std::to_string(k) + ": accuracy " + fmt("%.4f", m.accuracy) + ", macro-F1 " +
-                fmt("%.4f", m.macro.f1) + " on its " + std::to_string(rows.size()) + " rows");
-    oof_tables.push_back(std::move(oof));
+    log_message("fold " + std::to_string(k) + ": " + describe(m) + " on its " + std::to_string(rows.size()) +
+                " rows");
+    oof_outputs.push_back(std::move(out));
     if (args.do_predict) test_tables.push_back(read_prediction_file(test_file));
   }
 
   // The out-of-fold predictions: every row once, in file order.
   const size_t n = train_ds.examples.size(), NL = static_cast<size_t>(labels.size());
-  PredictionTable oof;
-  oof.labels = labels.id2label();
-  oof.ids.resize(n);
-  oof.probs.assign(n * NL, 0.0);
+  std::vector<float> all(n * NL, 0.0f);
   std::vector<int> seen(n, 0);
   for (int64_t k = 0; k < K; ++k) {
-    const PredictionTable& t = oof_tables[static_cast<size_t>(k)];
+    const std::vector<float>& out = oof_outputs[static_cast<size_t>(k)];
     const std::vector<int64_t>& rows = folds[static_cast<size_t>(k)];
     for (size_t r = 0; r < rows.size(); ++r) {
       const size_t i = static_cast<size_t>(rows[r]);
       ++seen[i];
-      oof.ids[i] = train_ds.examples[i].id;
-      for (size_t c = 0; c < NL; ++c) {  // columns by name: the fold file's order is the labels' order
-        const size_t col = static_cast<size_t>(std::find(t.labels.begin(), t.labels.end(), oof.labels[c]) -
-                                               t.labels.begin());
-        if (col == t.labels.size())
-          throw FormatError("fold " + std::to_string(k) + "'s out-of-fold predictions lack label " +
-                            oof.labels[c]);
-        oof.probs[i * NL + c] = t.probs[r * t.labels.size() + col];
-      }
+      std::copy(out.begin() + r * NL, out.begin() + (r + 1) * NL, all.begin() + i * NL);
     }
   }
   for (size_t i = 0; i < n; ++i)
@@ -370,42 +605,57 @@ FinetuneResult cross_validate(const FinetuneArgs& args, const LoopHooks& hooks) 
                   std::to_string(seen[i]) + " times");
   std::vector<int64_t> every(n);
   for (size_t i = 0; i < n; ++i) every[i] = static_cast<int64_t>(i);
-  const ClassificationMetrics m = table_metrics(oof, label_ids, every, labels);
+  const PredictionTable oof = table_of(train_ds, every, all, labels, problem, threshold);
+  const EvalOutput m = evaluate_outputs(all, every, truth, labels, problem, threshold);
   const std::string oof_path = args.output_dir + "/oof_predictions.tsv";
-  double mean = 0, var = 0;
-  for (const auto& f : fold_results) mean += f.at("eval_accuracy").get<double>() / static_cast<double>(K);
-  for (const auto& f : fold_results) var += std::pow(f.at("eval_accuracy").get<double>() - mean, 2);
-  const double spread = std::sqrt(var / static_cast<double>(K - 1));  // sample standard deviation
   nlohmann::ordered_json cv;
   cv["k_folds"] = K;
-  cv["oof_accuracy"] = m.accuracy;
-  cv["oof_error_rate"] = m.error_rate;
-  cv["oof_macro_f1"] = m.macro.f1;
-  cv["oof_micro_f1"] = m.micro.f1;
-  cv["oof_weighted_f1"] = m.weighted.f1;
+  cv["problem_type"] = args.problem_type;
+  for (const auto& [name, v] : metric_values(m)) cv["oof_" + name] = v;
   cv["oof_samples"] = n;
-  cv["fold_accuracy_mean"] = mean;
-  cv["fold_accuracy_std"] = spread;
+  if (problem == ProblemType::MULTI_LABEL) {
+    cv["threshold"] = threshold;
+    nlohmann::ordered_json per;
+    for (int64_t l = 0; l < labels.size(); ++l)
+      per[labels.label(l)] = {{"f1", m.multi_label.f1[static_cast<size_t>(l)]}};
+    cv["oof_per_label"] = per;
+  }
+  // Each metric's mean over the folds and its sample standard deviation: how much the estimate moves with
+  // the split.
+  std::string headline;  // --metric_for_best_model when the problem type reports it, else its first metric
+  std::pair<double, double> headline_spread{0, 0};
+  const std::string best = choice_name(args.metric_for_best_model, classification_metric_names());
+  for (const auto& [name, unused] : metric_values(m)) {
+    double mean = 0, var = 0;
+    for (const auto& f : fold_results) mean += f.at("eval_" + name).get<double>() / static_cast<double>(K);
+    for (const auto& f : fold_results) var += std::pow(f.at("eval_" + name).get<double>() - mean, 2);
+    const double spread = std::sqrt(var / static_cast<double>(K - 1));
+    cv["fold_" + name + "_mean"] = mean;
+    cv["fold_" + name + "_std"] = spread;
+    if (headline.empty() || name == best) {
+      headline = name;
+      headline_spread = {mean, spread};
+    }
+  }
   cv["folds"] = fold_results;
   if (writer) {
     write_prediction_file(oof_path, oof);
     write_file_atomic(args.output_dir + "/cv_results.json", cv.dump(2) + "\n");
   }
-  log_message("cross-validation: out-of-fold accuracy " + fmt("%.4f", m.accuracy) + ", macro-F1 " +
-              fmt("%.4f", m.macro.f1) + " over " + std::to_string(n) + " rows (folds: accuracy " +
-              fmt("%.4f", mean) + " +- " + fmt("%.4f", spread) + "); " + oof_path);
-  result.final_eval.has_labels = true;
-  result.final_eval.metrics = m;
-  result.final_eval.probs.assign(oof.probs.begin(), oof.probs.end());
-  for (const auto& l : predicted_labels(oof)) result.final_eval.predictions.push_back(labels.id(l));
+  log_message("cross-validation: out-of-fold " + describe(m) + " over " + std::to_string(n) +
+              " rows (folds: " + headline + " " + fmt("%.4f", headline_spread.first) + " +- " +
+              fmt("%.4f", headline_spread.second) + "); " + oof_path);
+  result.final_eval = m;
 
-  if (args.do_predict) {  // the folds' mean probabilities (bertfit ensemble --method mean)
+  if (args.do_predict) {  // the folds' mean predictions (bertfit ensemble --method mean)
     std::vector<std::string> names;
     for (int64_t k = 0; k < K; ++k) names.push_back(fold_dir(args, k) + "/test_predictions.tsv");
-    const PredictionTable mean_test = ensemble_predictions(test_tables, {}, EnsembleMethod::MEAN, names);
+    PredictionTable mean_test = ensemble_predictions(test_tables, {}, EnsembleMethod::MEAN, names);
+    mean_test.threshold = threshold;
     const std::string path = args.output_dir + "/test_predictions.tsv";
     if (writer) write_prediction_file(path, mean_test);
-    log_message("wrote the folds' mean test probabilities to " + path);
+    log_message("wrote the folds' mean test " +
+                std::string(problem == ProblemType::REGRESSION ? "values" : "probabilities") + " to " + path);
     write_finetune_predictions(args, test_ds, predicted_labels(mean_test), &result);
   }
   return result;

@@ -215,16 +215,19 @@ void FinetuneArgs::validate() const {
   using M = ClassificationMetric;
   const M m = metric_for_best_model;
   const std::string metric = choice_name(m, classification_metric_names());
-  if (problem == ProblemType::REGRESSION)
-    require(m == M::LOSS || m == M::MSE || m == M::PEARSON || m == M::SPEARMAN, "metric_for_best_model",
-            metric + " is not a regression metric: pearson, spearman, mse or loss");
-  else if (problem == ProblemType::MULTI_LABEL)
-    require(m == M::LOSS || m == M::ACCURACY || m == M::EXACT_MATCH || m == M::MICRO_F1 || m == M::MACRO_F1,
-            "metric_for_best_model",
-            metric + " is not a multi-label metric: exact_match (= accuracy), micro_f1, macro_f1 or loss");
-  else
-    require(m != M::EXACT_MATCH && m != M::MSE && m != M::PEARSON && m != M::SPEARMAN,
-            "metric_for_best_model", metric + " is not a single-label classification metric");
+  // A multi-task run's tasks each have their own problem type: validate_multitask checks the metric.
+  if (!multitask.enabled()) {
+    if (problem == ProblemType::REGRESSION)
+      require(m == M::LOSS || m == M::MSE || m == M::PEARSON || m == M::SPEARMAN, "metric_for_best_model",
+              metric + " is not a regression metric: pearson, spearman, mse or loss");
+    else if (problem == ProblemType::MULTI_LABEL)
+      require(m == M::LOSS || m == M::ACCURACY || m == M::EXACT_MATCH || m == M::MICRO_F1 || m == M::MACRO_F1,
+              "metric_for_best_model",
+              metric + " is not a multi-label metric: exact_match (= accuracy), micro_f1, macro_f1 or loss");
+    else
+      require(m != M::EXACT_MATCH && m != M::MSE && m != M::PEARSON && m != M::SPEARMAN,
+              "metric_for_best_model", metric + " is not a single-label classification metric");
+  }
   validate_multitask(*this);
 }
 
@@ -342,8 +345,9 @@ class ClassificationTask : public TrainingTask {
       m.details = classification_details_json(last_eval_.metrics, label_names);
     return m;
   }
-  BestModelMetric best_metric() const override {
-    return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
+  BestModelMetric best_metric() const override {  // loss and mse: lower is better
+    return {choice_name(metric_, classification_metric_names()),
+            metric_ != ClassificationMetric::LOSS && metric_ != ClassificationMetric::MSE};
   }
   std::string describe(const EvalMetrics& e) const override {
     for (const auto& [name, v] : e.values)
@@ -522,7 +526,11 @@ FinetuneModel load_finetune_model(const FinetuneArgs& args, const Tokenizer& tok
                                              static_cast<int>(tok.num_special_tokens(false)));
   settings.max_chunks = settings.head.chunk_pooling == ChunkPooling::NONE ? 0 : args.max_chunks;
   settings.multi_label_threshold = args.multi_label_threshold;  // evaluate / predict use it
-  write_classifier_settings(&config, settings);
+  // A multi-task run's multi-label head saves the threshold too, whatever head 0's problem type.
+  write_classifier_settings(&config, settings,
+                            std::any_of(extra_heads.begin(), extra_heads.end(), [](const ExtraHead& x) {
+                              return x.problem_type == ProblemType::MULTI_LABEL;
+                            }));
   HeadOptions head = settings.head;  // the extra heads are the model's, not the saved settings'
   head.extra_heads = extra_heads;
   fm.loaded =

@@ -35,7 +35,7 @@ ClassifierSettings read_classifier_settings(const ModelConfig& config) {
   return s;
 }
 
-void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s) {
+void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s, bool with_threshold) {
   nlohmann::ordered_json j;
   j["features"] = feature_kind_name(s.head.features);
   j["feature_layer"] = s.head.layer;
@@ -44,7 +44,8 @@ void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s)
   j["truncation"] = s.truncation;
   j["head_length"] = s.head_length;
   j["max_chunks"] = s.max_chunks;
-  if (config->problem_type == ProblemType::MULTI_LABEL) j["multi_label_threshold"] = s.multi_label_threshold;
+  if (config->problem_type == ProblemType::MULTI_LABEL || with_threshold)
+    j["multi_label_threshold"] = s.multi_label_threshold;
   config->extra_json["bertfit"] = j.dump();
 }
 
@@ -113,7 +114,10 @@ void save_pretrained(const BertModel& model, const std::string& dir, const Token
   }
   // Multi-task: whichever head a step left selected, the file's HF-named head is the model's own (head 0).
   ModelConfig config = model.config();
-  if (model.num_heads() > 1) config.id2label = model.head_labels(0);
+  if (model.num_heads() > 1) {
+    config.id2label = model.head_labels(0);
+    config.problem_type = model.head_problem_type(0);
+  }
   save_tensors(model, config, entries, names, dir, tokenizer);
 }
 
@@ -134,6 +138,8 @@ void save_pretrained_head(const BertModel& model, int64_t head, const std::strin
   }
   ModelConfig config = model.config();
   config.id2label = model.head_labels(head);
+  config.problem_type = model.head_problem_type(head);  // HF builds the head's loss from it
+  config.problem_type_set = true;
   save_tensors(model, config, entries, names, dir, tokenizer);
 }
 

@@ -26,7 +26,10 @@ struct ClassifierSettings {
 };
 
 ClassifierSettings read_classifier_settings(const ModelConfig& config);
-void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s);
+// Writes the settings under config.json's "bertfit"; the multi-label threshold when the config's problem type
+// is multi-label, or with_threshold (a multi-task model whose multi-label head is not head 0: each task's
+// directory gets this config).
+void write_classifier_settings(ModelConfig* config, const ClassifierSettings& s, bool with_threshold = false);
 
 struct LoadedModel {
   std::unique_ptr<BertModel> model;

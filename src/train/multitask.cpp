@@ -25,7 +25,8 @@ namespace bertfit {
 
 void MultitaskArgs::to_json(nlohmann::ordered_json* out) const {
   nlohmann::ordered_json& j = *out;
-  BF_JSON_FIELDS(j, task, task_validation_file, task_label_column, task_text_columns, task_text_pair_column);
+  BF_JSON_FIELDS(j, task, task_validation_file, task_label_column, task_text_columns, task_text_pair_column,
+                 task_problem_type);
 }
 
 namespace {
@@ -59,7 +60,8 @@ std::vector<std::string> split_plus(const std::string& s) {
 
 std::vector<TaskSpec> MultitaskArgs::resolve(const std::string& label_column,
                                              const std::vector<std::string>& text_columns,
-                                             const std::string& text_pair_column) const {
+                                             const std::string& text_pair_column,
+                                             const std::string& problem_type) const {
   std::vector<TaskSpec> tasks;
   std::map<std::string, size_t> index;
   for (const std::string& e : task) {
@@ -76,6 +78,7 @@ std::vector<TaskSpec> MultitaskArgs::resolve(const std::string& label_column,
     t.label_column = label_column;
     t.text_columns = text_columns;
     t.text_pair_column = text_pair_column;
+    t.problem_type = problem_type;
     tasks.push_back(std::move(t));
   }
   if (tasks.size() < 2)
@@ -104,18 +107,31 @@ std::vector<TaskSpec> MultitaskArgs::resolve(const std::string& label_column,
   });
   per_task("task_text_pair_column", task_text_pair_column,
            [](TaskSpec& t, const std::string& v) { t.text_pair_column = v; });
+  per_task("task_problem_type", task_problem_type,
+           [](TaskSpec& t, const std::string& v) { t.problem_type = v; });
+  for (const TaskSpec& t : tasks) {
+    try {
+      parse_problem_type(t.problem_type);
+    } catch (const ConfigError&) {
+      throw ConfigError("option --task_problem_type: task \"" + t.name + "\": \"" + t.problem_type +
+                        "\" is not one of single_label_classification, multi_label_classification, "
+                        "regression (default: --problem_type)");
+    }
+  }
   return tasks;
 }
 
 void validate_multitask(const FinetuneArgs& a) {
   const MultitaskArgs& m = a.multitask;
   if (!m.enabled()) {
-    for (const auto* list :
-         {&m.task_validation_file, &m.task_label_column, &m.task_text_columns, &m.task_text_pair_column})
+    for (const auto* list : {&m.task_validation_file, &m.task_label_column, &m.task_text_columns,
+                             &m.task_text_pair_column, &m.task_problem_type})
       if (!list->empty()) throw ConfigError("option --task_...: per-task settings need the tasks (--task)");
     return;
   }
-  m.resolve(a.label_column, a.text_columns, a.text_pair_column);  // throws on a malformed entry
+  // Throws on a malformed entry.
+  const std::vector<TaskSpec> tasks =
+      m.resolve(a.label_column, a.text_columns, a.text_pair_column, a.problem_type);
   auto refuse = [](bool bad, const std::string& option, const std::string& why) {
     if (bad) throw ConfigError("option --" + option + " is not for multi-task fine-tuning (--task): " + why);
   };
@@ -130,8 +146,33 @@ void validate_multitask(const FinetuneArgs& a) {
          "subsets are single-task fine-tuning's");
   refuse(a.few_shot_per_class > 0 || a.few_shot_fraction > 0, "few_shot_per_class",
          "subsets are single-task fine-tuning's");
-  refuse(parse_problem_type(a.problem_type) != ProblemType::SINGLE_LABEL, "problem_type",
-         "every task is single-label classification");
+  // The single-label losses act on every head (the model's loss settings): refused when a task's head is
+  // multi-label or regression. Class weights are per task: the single-label tasks get theirs.
+  using M = ClassificationMetric;
+  std::set<std::string> reported;  // the metric names some task reports (their means pick the best model)
+  for (const TaskSpec& t : tasks) {
+    const ProblemType p = parse_problem_type(t.problem_type);
+    const std::string why = "is single-label classification's, and task " + t.name + " is " + t.problem_type +
+                            " (it acts on every head)";
+    if (p != ProblemType::SINGLE_LABEL) {
+      if (a.tricks.focal_gamma != 0) throw ConfigError("option --focal_gamma " + why);
+      if (a.tricks.rdrop_alpha != 0) throw ConfigError("option --rdrop_alpha " + why);
+      if (a.label_smoothing_factor != 0) throw ConfigError("option --label_smoothing_factor " + why);
+    }
+    const std::vector<M> of_type =
+        p == ProblemType::REGRESSION ? std::vector<M>{M::LOSS, M::MSE, M::PEARSON, M::SPEARMAN}
+        : p == ProblemType::MULTI_LABEL
+            ? std::vector<M>{M::LOSS, M::ACCURACY, M::EXACT_MATCH, M::MICRO_F1, M::MACRO_F1}
+            : std::vector<M>{M::LOSS, M::ACCURACY, M::MACRO_F1, M::MICRO_F1, M::WEIGHTED_F1};
+    for (M x : of_type) reported.insert(choice_name(x, classification_metric_names()));
+  }
+  const std::string metric = choice_name(a.metric_for_best_model, classification_metric_names());
+  if (!reported.count(metric)) {
+    std::string names;
+    for (const auto& n : reported) names += (names.empty() ? "" : ", ") + n;
+    throw ConfigError("option --metric_for_best_model: no task reports " + metric +
+                      " (its mean over the tasks that report it picks the best model): one of " + names);
+  }
 }
 
 // ---- The sampler ----
@@ -172,8 +213,19 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// The classification metrics a task reports, under their single-task names (finetune.cpp's).
+// The metrics a task reports for its problem type, under their single-task names (finetune.cpp's).
 std::vector<std::pair<std::string, double>> task_metric_values(const EvalOutput& e) {
+  if (e.problem == ProblemType::MULTI_LABEL)
+    return {{"loss", e.loss},
+            {"accuracy", e.multi_label.exact_match},
+            {"exact_match", e.multi_label.exact_match},
+            {"micro_f1", e.multi_label.micro_f1},
+            {"macro_f1", e.multi_label.macro_f1}};
+  if (e.problem == ProblemType::REGRESSION)
+    return {{"loss", e.loss},
+            {"mse", e.regression.mse},
+            {"pearson", e.regression.pearson},
+            {"spearman", e.regression.spearman}};
   return {{"loss", e.loss},
           {"accuracy", e.metrics.accuracy},
           {"error_rate", e.metrics.error_rate},
@@ -182,21 +234,31 @@ std::vector<std::pair<std::string, double>> task_metric_values(const EvalOutput&
           {"weighted_f1", e.metrics.weighted.f1}};
 }
 
+// A task's evaluation for the log, by its problem type.
+std::string describe_task(const std::string& name, ProblemType p, const EvalMetrics& e) {
+  auto v = [&](const char* m) { return fmt("%.4f", e.value(name + "_" + m)); };
+  if (p == ProblemType::MULTI_LABEL)
+    return name + " micro-F1 " + v("micro_f1") + ", exact match " + v("exact_match");
+  if (p == ProblemType::REGRESSION) return name + " pearson " + v("pearson") + ", mse " + v("mse");
+  return name + " accuracy " + v("accuracy") + ", macro-F1 " + v("macro_f1");
+}
+
 // The training loop's task: the tasks' examples in consecutive ranges of one vector.
 class MultitaskTask : public TrainingTask {
  public:
   struct Task {
     std::string name;
+    ProblemType problem = ProblemType::SINGLE_LABEL;  // its head's (BertModel::select_head sets it)
     std::vector<std::string> labels;
     std::vector<EncodedExample> dev;
-    std::vector<float> class_weights;  // [labels] or empty
+    std::vector<float> class_weights;  // [labels] or empty (always for multi-label and regression)
     std::string dir;                   // output_dir/<name>
     nlohmann::ordered_json args;       // its training_args.json (task_training_args)
   };
 
   MultitaskTask(std::vector<Task> tasks, std::vector<EncodedExample> train, std::vector<int64_t> task_begin,
                 int32_t pad_id, int64_t pad_to_length, int eval_batch_size, ClassificationMetric metric,
-                bool rdrop, BertModel& model, const Tokenizer& tokenizer)
+                bool rdrop, double multi_label_threshold, BertModel& model, const Tokenizer& tokenizer)
       : tasks_(std::move(tasks)),
         train_(std::move(train)),
         begin_(std::move(task_begin)),
@@ -205,6 +267,7 @@ class MultitaskTask : public TrainingTask {
         eval_batch_size_(eval_batch_size),
         metric_(metric),
         rdrop_(rdrop),
+        threshold_(multi_label_threshold),
         model_(model),
         tokenizer_(tokenizer) {}
 
@@ -258,43 +321,56 @@ class MultitaskTask : public TrainingTask {
   EvalMetrics evaluate(BertModel& model, const std::string& what) override {
     EvalMetrics m;
     last_.clear();
-    std::vector<std::pair<std::string, double>> mean;
-    int64_t evaluated = 0;
+    // Each metric name's sum and count over the tasks that report it (a task's problem type decides its
+    // metrics: a regression task has no accuracy, a single-label one no pearson).
+    std::vector<std::pair<std::string, std::pair<double, int64_t>>> mean;
     for (size_t t = 0; t < tasks_.size(); ++t) {
       if (tasks_[t].dev.empty()) continue;
       model.select_head(static_cast<int64_t>(t));
       const EvalOutput e = run_evaluation(model, tasks_[t].dev, eval_batch_size_, pad_id_,
-                                          what + " " + tasks_[t].name, pad_to_length_);
-      const auto values = task_metric_values(e);
-      if (mean.empty())
-        for (const auto& [n, v] : values) mean.emplace_back(n, 0.0);
-      for (size_t i = 0; i < values.size(); ++i) {
-        mean[i].second += values[i].second;
-        m.values.emplace_back(tasks_[t].name + "_" + values[i].first, values[i].second);
+                                          what + " " + tasks_[t].name, pad_to_length_, threshold_);
+      for (const auto& [name, v] : task_metric_values(e)) {
+        auto it = std::find_if(mean.begin(), mean.end(), [&](const auto& x) { return x.first == name; });
+        if (it == mean.end()) it = mean.insert(mean.end(), {name, {0.0, 0}});
+        it->second.first += v;
+        ++it->second.second;
+        m.values.emplace_back(tasks_[t].name + "_" + name, v);
       }
-      const nlohmann::ordered_json details = classification_details_json(e.metrics, tasks_[t].labels);
-      for (const auto& [key, value] : details.items()) m.details[tasks_[t].name + "_" + key] = value;
+      if (e.problem == ProblemType::SINGLE_LABEL) {
+        const nlohmann::ordered_json details = classification_details_json(e.metrics, tasks_[t].labels);
+        for (const auto& [key, value] : details.items()) m.details[tasks_[t].name + "_" + key] = value;
+      } else if (e.problem == ProblemType::MULTI_LABEL) {  // each label's F1, as evaluate reports it
+        nlohmann::ordered_json per;
+        for (size_t l = 0; l < tasks_[t].labels.size() && l < e.multi_label.f1.size(); ++l)
+          per[tasks_[t].labels[l]] = {{"f1", e.multi_label.f1[l]}};
+        m.details[tasks_[t].name + "_per_label"] = per;
+      }
       m.runtime += e.runtime;
       m.samples += static_cast<int64_t>(e.predictions.size());
-      ++evaluated;
       last_.push_back({tasks_[t].name, e});
     }
     model.select_head(0);
     // The unweighted means over the tasks first: the names --metric_for_best_model picks from.
-    for (auto& [n, v] : mean) v /= static_cast<double>(std::max<int64_t>(evaluated, 1));
-    m.values.insert(m.values.begin(), mean.begin(), mean.end());
+    std::vector<std::pair<std::string, double>> means;
+    for (const auto& [n, sum] : mean) means.emplace_back(n, sum.first / static_cast<double>(sum.second));
+    m.values.insert(m.values.begin(), means.begin(), means.end());
     return m;
   }
-  BestModelMetric best_metric() const override {
-    return {choice_name(metric_, classification_metric_names()), metric_ != ClassificationMetric::LOSS};
+  BestModelMetric best_metric() const override {  // loss and mse: lower is better
+    return {choice_name(metric_, classification_metric_names()),
+            metric_ != ClassificationMetric::LOSS && metric_ != ClassificationMetric::MSE};
   }
   std::string describe(const EvalMetrics& e) const override {
     std::string s;
-    for (const TaskEval& t : last_)
-      s += t.name + " accuracy " + fmt("%.4f", e.value(t.name + "_accuracy")) + ", macro-F1 " +
-           fmt("%.4f", e.value(t.name + "_macro_f1")) + "; ";
-    return s + "mean: loss " + fmt("%.4f", e.value("loss")) + ", accuracy " +
-           fmt("%.4f", e.value("accuracy")) + ", macro-F1 " + fmt("%.4f", e.value("macro_f1"));
+    for (const TaskEval& t : last_) {
+      const auto it =
+          std::find_if(tasks_.begin(), tasks_.end(), [&](const Task& x) { return x.name == t.name; });
+      s += describe_task(t.name, it->problem, e) + "; ";
+    }
+    s += "mean: loss " + fmt("%.4f", e.value("loss"));
+    const std::string best = choice_name(metric_, classification_metric_names());
+    if (best != "loss") s += ", " + best + " " + fmt("%.4f", e.value(best));
+    return s;
   }
   std::string training_summary() const override {
     if (tokens_.computed == 0) return "";
@@ -325,6 +401,7 @@ class MultitaskTask : public TrainingTask {
   int eval_batch_size_;
   ClassificationMetric metric_;
   bool rdrop_;
+  double threshold_;
   BertModel& model_;
   const Tokenizer& tokenizer_;
   const std::vector<std::vector<int64_t>>* micro_ = nullptr;
@@ -346,8 +423,9 @@ nlohmann::ordered_json task_training_args(nlohmann::ordered_json j, const TaskSp
   j["label_column"] = t.label_column;
   j["text_columns"] = t.text_columns;
   j["text_pair_column"] = t.text_pair_column;
-  for (const char* key :
-       {"task", "task_validation_file", "task_label_column", "task_text_columns", "task_text_pair_column"})
+  j["problem_type"] = t.problem_type;
+  for (const char* key : {"task", "task_validation_file", "task_label_column", "task_text_columns",
+                          "task_text_pair_column", "task_problem_type"})
     j[key] = nlohmann::ordered_json::array();
   return j;
 }
@@ -369,21 +447,29 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
   const int threads = num_threads();
   const std::string resume = prepare_output_dir(args);
   const std::vector<TaskSpec> specs =
-      args.multitask.resolve(args.label_column, args.text_columns, args.text_pair_column);
+      args.multitask.resolve(args.label_column, args.text_columns, args.text_pair_column, args.problem_type);
 
-  // Data: each task's own file, labels and validation data (its file, or a stratified share of its train).
+  // Data: each task's own file, labels and validation data (its file, or a share of its train: stratified by
+  // class for single-label tasks, a seeded random one otherwise, as single-task fine-tuning splits).
   const Tokenizer tok = Tokenizer::from_directory(args.model_name_or_path);
   std::vector<Dataset> train_ds(specs.size()), dev_ds(specs.size());
   std::vector<LabelMap> labels(specs.size());
+  std::vector<ProblemType> problems(specs.size());
   for (size_t t = 0; t < specs.size(); ++t) {
     const data::DatasetSpec spec = task_dataset_spec(args, specs[t]);
     train_ds[t] = read_data_file(specs[t].train_file, spec);
-    labels[t] = LabelMap::from_dataset(train_ds[t]);
+    problems[t] = parse_problem_type(specs[t].problem_type);
+    const bool single = problems[t] == ProblemType::SINGLE_LABEL;
+    labels[t] = problems[t] == ProblemType::MULTI_LABEL  ? multi_label_map(train_ds[t])
+                : problems[t] == ProblemType::REGRESSION ? LabelMap::from_id2label({"LABEL_0"})
+                                                         : LabelMap::from_dataset(train_ds[t]);
     if (!specs[t].validation_file.empty()) {
       dev_ds[t] = read_data_file(specs[t].validation_file, spec);
     } else if (args.validation_split > 0) {
-      const auto split = data::stratified_split(labels[t].encode(train_ds[t]), labels[t].size(),
-                                                args.validation_split, args.seed);
+      const auto ids =
+          single ? labels[t].encode(train_ds[t]) : std::vector<int64_t>(train_ds[t].examples.size(), 0);
+      const auto split =
+          data::stratified_split(ids, single ? labels[t].size() : 1, args.validation_split, args.seed);
       Dataset tr = train_ds[t], dv = train_ds[t];
       tr.examples.clear();
       dv.examples.clear();
@@ -394,13 +480,13 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
     }
   }
 
-  // Model: the first task's head is the model's own, the others extra heads (BertModel::select_head); the
-  // encoding settings are single-task fine-tuning's, shared by every task.
+  // Model: the first task's head is the model's own, the others extra heads (BertModel::select_head), each
+  // with its task's problem type (its loss); the encoding settings are single-task fine-tuning's, shared by
+  // every task.
   std::vector<ExtraHead> extra_heads;
   for (size_t t = 1; t < specs.size(); ++t)
-    extra_heads.push_back({"multitask." + specs[t].name + ".", labels[t].id2label()});
-  FinetuneModel fm =
-      load_finetune_model(args, tok, labels[0], ProblemType::SINGLE_LABEL, extra_heads, !resume.empty());
+    extra_heads.push_back({"multitask." + specs[t].name + ".", labels[t].id2label(), problems[t]});
+  FinetuneModel fm = load_finetune_model(args, tok, labels[0], problems[0], extra_heads, !resume.empty());
   const ClassifierSettings& settings = fm.settings;
   BertModel& model = *fm.loaded.model;
   const EncodeOptions& enc = fm.encode;
@@ -417,7 +503,9 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
     }
   };
   for (size_t t = 0; t < specs.size(); ++t) {
-    auto ex = encode_examples(tok, train_ds[t], &labels[t], enc, threads);
+    const bool single = problems[t] == ProblemType::SINGLE_LABEL;
+    auto ex = encode_examples(tok, train_ds[t], single ? &labels[t] : nullptr, enc, threads);
+    if (!single) set_problem_targets(train_ds[t], problems[t], &labels[t], &ex);
     if (ex.empty())
       throw ConfigError(specs[t].train_file + ": no training examples (task " + specs[t].name + ")");
     std::vector<int64_t> counts(static_cast<size_t>(labels[t].size()), 0);
@@ -425,17 +513,23 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
       if (e.label >= 0) ++counts[static_cast<size_t>(e.label)];
     MultitaskTask::Task& task = tasks[t];
     task.name = specs[t].name;
+    task.problem = problems[t];
     task.labels = labels[t].id2label();
-    task.class_weights = resolve_class_weights(args.tricks.class_weights, counts, task.labels);
-    task.dev = encode_examples(tok, dev_ds[t], &labels[t], enc, threads);
+    // Class weights are single-label's: a multi-label or regression head trains unweighted.
+    if (single) task.class_weights = resolve_class_weights(args.tricks.class_weights, counts, task.labels);
+    task.dev = encode_examples(tok, dev_ds[t], single ? &labels[t] : nullptr, enc, threads);
+    if (!single) set_problem_targets(dev_ds[t], problems[t], &labels[t], &task.dev);
     task.dir = args.output_dir + "/" + task.name;
     task.args = task_training_args(args.to_json(), specs[t], task.dir);
     measure(ex);
     measure(task.dev);
     log_message("task " + task.name + ": " + std::to_string(ex.size()) + " train / " +
                 std::to_string(task.dev.size()) + " validation examples, " +
-                std::to_string(labels[t].size()) + " classes (" + specs[t].train_file + ", label column " +
-                specs[t].label_column + ")");
+                (problems[t] == ProblemType::REGRESSION ? std::string("regression")
+                 : problems[t] == ProblemType::MULTI_LABEL
+                     ? std::to_string(labels[t].size()) + " labels (multi-label)"
+                     : std::to_string(labels[t].size()) + " classes") +
+                " (" + specs[t].train_file + ", label column " + specs[t].label_column + ")");
     train.insert(train.end(), std::make_move_iterator(ex.begin()), std::make_move_iterator(ex.end()));
     begin.push_back(static_cast<int64_t>(train.size()));
   }
@@ -458,7 +552,7 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
   }
   MultitaskTask task(std::move(tasks), std::move(train), begin, tok.pad_id(), pad_to_length,
                      args.per_device_eval_batch_size, args.metric_for_best_model, args.tricks.rdrop_alpha > 0,
-                     model, tok);
+                     args.multi_label_threshold, model, tok);
   LoopHooks all_hooks = hooks;
   for (auto& h : make_trick_hooks(args.tricks)) all_hooks.step_hooks.push_back(std::move(h));
   TrainingLoop loop(args, args.to_json(), task, model, tok, oo, resume, all_hooks);
@@ -475,7 +569,17 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
     result.tasks = task.last_evals();
     for (const TaskEval& e : result.tasks) {
       const size_t t = static_cast<size_t>(std::find(names.begin(), names.end(), e.name) - names.begin());
-      log_message("validation " + e.name + ":\n" + classification_report(e.eval.metrics, label_names[t], 4));
+      if (e.eval.problem == ProblemType::SINGLE_LABEL)
+        log_message("validation " + e.name + ":\n" +
+                    classification_report(e.eval.metrics, label_names[t], 4));
+      else if (e.eval.problem == ProblemType::MULTI_LABEL)
+        log_message("validation " + e.name + ": exact match " + fmt("%.4f", e.eval.multi_label.exact_match) +
+                    ", micro-F1 " + fmt("%.4f", e.eval.multi_label.micro_f1) + ", macro-F1 " +
+                    fmt("%.4f", e.eval.multi_label.macro_f1) + ", loss " + fmt("%.4f", e.eval.loss));
+      else
+        log_message("validation " + e.name + ": mse " + fmt("%.4f", e.eval.regression.mse) + ", pearson " +
+                    fmt("%.4f", e.eval.regression.pearson) + ", spearman " +
+                    fmt("%.4f", e.eval.regression.spearman) + ", loss " + fmt("%.4f", e.eval.loss));
     }
   }
   for (size_t t = 0; t < names.size(); ++t) log_message("task " + names[t] + ": " + dirs[t]);

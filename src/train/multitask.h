@@ -1,6 +1,9 @@
 // Multi-task fine-tuning, the paper's third experiment (Sun et al. 2019, section 5.3, "BERT-MFiT"): one
 // shared encoder (embeddings, layers and BERT's pooler), a private classification head per task, each
-// optimizer step's micro-batches drawn from the tasks in proportion to their sizes, metrics per task. The
+// optimizer step's micro-batches drawn from the tasks in proportion to their sizes, metrics per task. Each
+// task has its own HF problem_type (--task_problem_type NAME=TYPE, default --problem_type): a single-label
+// head (softmax, cross-entropy), a multi-label one (sigmoid per label, BCE) or a regression one (one output,
+// MSE), its loss chosen by the head a micro-batch trains (ExtraHead::problem_type). The
 // paper then fine-tunes each task again at a lower rate ("-FiT"): each task's output directory is a plain
 // fine-tuned classifier to start that run from.
 //
@@ -11,13 +14,16 @@
 //    switches the head a micro-batch trains), so the optimizer, EMA, checkpoints and resume cover all heads;
 //  - each batch holds one task's documents (plan_multitask_batches); a step's micro-batches may come from
 //    different tasks, each through its own head, the loss normalised by all of the step's documents;
-//  - evaluation runs every task's validation data through its head: eval_<task>_accuracy, ..._macro_f1, ...
-//    and their unweighted means over the tasks (eval_accuracy, eval_macro_f1, eval_loss, ...), which
-//    --metric_for_best_model picks from;
+//  - evaluation runs every task's validation data through its head: the metrics of its problem type
+//    (eval_<task>_accuracy, ..._macro_f1; _exact_match, _micro_f1; _mse, _pearson, _spearman; and _loss)
+//    and each metric's unweighted mean over the tasks that report it (eval_accuracy: the single-label
+//    tasks' accuracy and the multi-label tasks' exact match; eval_pearson: the regression tasks'; eval_loss:
+//    every task's), which --metric_for_best_model picks from;
 //  - output_dir holds the multi-task model (every head; config.json names the first task's labels, so it
 //    also serves the first task) and output_dir/<task>/, per task, a plain HF sequence-classification
-//    directory (the shared encoder and that task's head, its labels): `bertfit evaluate / predict` and HF's
-//    AutoModelForSequenceClassification load each unchanged.
+//    directory (the shared encoder and that task's head, its labels, config.json's problem_type and
+//    num_labels its task's): `bertfit evaluate / predict` and HF's AutoModelForSequenceClassification load
+//    each unchanged, with the task's loss.
 #pragma once
 
 #include <cstdint>
@@ -45,7 +51,8 @@ std::vector<std::vector<int64_t>> plan_multitask_batches(const std::vector<Encod
 
 // Checks the multi-task settings against the run's others (called by FinetuneArgs::validate when --task is
 // given): ConfigError naming the option for what a multi-task run does not take (--train_file,
-// --validation_file, --do_predict, subsets, a problem type other than single-label classification).
+// --validation_file, --do_predict, subsets; focal loss, R-Drop and label smoothing when a task is not
+// single-label classification; a --metric_for_best_model no task reports).
 void validate_multitask(const FinetuneArgs& args);
 
 struct TaskEval {

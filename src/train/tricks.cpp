@@ -21,7 +21,7 @@ void TrickArgs::to_json(nlohmann::ordered_json* out) const {
   nlohmann::ordered_json& j = *out;
   BF_JSON_FIELDS(j, class_weights, focal_gamma, rdrop_alpha, multi_sample_dropout, adversarial, adv_epsilon,
                  adv_alpha, adv_steps, ema_decay, k_folds, fold, pseudo_label_file, pseudo_label_data,
-                 pseudo_label_threshold);
+                 pseudo_label_threshold, pseudo_label_max_std);
 }
 
 void TrickArgs::validate(double label_smoothing) const {

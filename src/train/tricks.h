@@ -37,10 +37,13 @@ struct TrickArgs {
   int64_t k_folds = 0;
   int64_t fold = -1;
   // Pseudo-labels (pseudo_labels.h): the rows of pseudo_label_data whose prediction in pseudo_label_file
-  // has probability >= the threshold join the training data with their predicted label.
+  // is confident join the training data with their predicted label: probability >= the threshold
+  // (single-label), every label's probability >= the threshold or <= 1 - it (multi-label), the ensemble's
+  // std <= pseudo_label_max_std when that is > 0, else every row (regression).
   std::string pseudo_label_file;
   std::string pseudo_label_data;
   double pseudo_label_threshold = 0.95;
+  double pseudo_label_max_std = 0;
 
   void to_json(nlohmann::ordered_json* j) const;
   // Throws ConfigError naming the option. label_smoothing: the run's (focal loss refuses it).

@@ -7,7 +7,11 @@
 //    --do_predict did, as do finetune's --do_eval / --do_predict without training; serve still refuses
 //    them by name;
 //  - `bertfit finetune --k_folds 2` from the command line: the fold directories, out-of-fold file and the
-//    summary line.
+//    summary line;
+//  - `bertfit ensemble` of multi-label and regression models and files: a model directory with its own
+//    predict file gives predict's labels / values; mean probabilities cut at the threshold (the option, or
+//    the one saved with the models), mean values with their spread, the submission as predict writes it,
+//    and --method rank refused for both.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -197,6 +201,20 @@ TEST_F(ProblemTypeCli, MultiLabelEvaluateAndPredictAsFinetune) {
   const auto m = read_json(root_ / "m.json");
   EXPECT_GT(m.at("micro_f1").get<double>(), 0.9);
   EXPECT_TRUE(m.at("predicted_counts").contains("a"));
+  // An ensemble of the model directory with its own prediction file: the same label sets (cut at the
+  // threshold saved with the model, 0.4), in predict --all_probs's layout.
+  ASSERT_EQ(run({"ensemble", "--inputs", ft.string() + "," + (root_ / "pred.tsv").string(), "--file",
+                 (root_ / "test.tsv").string(), "--output", (root_ / "ens.tsv").string(), "--threads", "2"},
+                root_ / "ensemble.log"),
+            0)
+      << slurp(root_ / "ensemble.log");
+  const auto ens = tsv_rows(root_ / "ens.tsv");
+  ASSERT_EQ(ens.size(), rows.size());
+  EXPECT_EQ(slurp(root_ / "ens.tsv").substr(0, 17), "id\tlabel\tp_a\tp_b\n");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(ens[i][1], rows[i][1]) << "row " << i;
+    EXPECT_NEAR(std::stod(ens[i][2]), std::stod(rows[i][2]), 1e-6) << "row " << i;
+  }
   // The submission holds the same label sets, a set of two quoted (it holds the CSV's comma).
   std::string sub = "paperid,categories\n";
   for (const auto& r : rows)
@@ -266,6 +284,22 @@ TEST_F(ProblemTypeCli, RegressionEvaluateAndPredictAsFinetune) {
     ASSERT_EQ(rows[i].size(), 2u);  // id, value
     EXPECT_EQ(rows[i][1], oracle[i][1]) << "row " << i;
   }
+  // An ensemble of the model directory with its own prediction file: predict's values (mean of the same
+  // value, once rounded to 6 digits) and their spread (~0).
+  ASSERT_EQ(run({"ensemble", "--inputs", ft.string() + "," + (root_ / "pred.tsv").string(), "--file",
+                 (root_ / "test.tsv").string(), "--output", (root_ / "ens.tsv").string(), "--submission",
+                 (root_ / "ens.csv").string(), "--threads", "2"},
+                root_ / "ensemble.log"),
+            0)
+      << slurp(root_ / "ensemble.log");
+  const auto ens = tsv_rows(root_ / "ens.tsv");
+  ASSERT_EQ(ens.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(ens[i].size(), 3u);  // id, value, std
+    EXPECT_NEAR(std::stod(ens[i][1]), std::stod(rows[i][1]), 1e-4 * (1 + std::abs(std::stod(rows[i][1]))));
+    EXPECT_LT(std::stod(ens[i][2]), 1e-4);
+  }
+  EXPECT_EQ(slurp(root_ / "ens.csv").substr(0, 19), "paperid,categories\n");
   // No probabilities to write: an error naming the option.
   EXPECT_EQ(run({"predict", "--model", ft.string(), "--file", (root_ / "test.tsv").string(), "--output",
                  (root_ / "p2.tsv").string(), "--all_probs"},
@@ -303,6 +337,56 @@ TEST_F(ProblemTypeCli, KFoldsFromTheCommandLine) {
                 root_ / "bad.log"),
             1);
   EXPECT_NE(slurp(root_ / "bad.log").find("--validation_file"), std::string::npos);
+}
+
+TEST_F(ProblemTypeCli, EnsembleOfMultiLabelAndRegressionFiles) {
+  const fs::path d = root_;
+  std::ofstream(d / "r1.tsv") << "id\tlabel\nr0\t1\nr1\t2\n";
+  std::ofstream(d / "r2.tsv") << "id\tlabel\nr0\t3\nr1\t2.5\n";
+  ASSERT_EQ(run({"ensemble", "--inputs", (d / "r1.tsv").string() + "," + (d / "r2.tsv").string(), "--output",
+                 (d / "r.tsv").string(), "--submission", (d / "r.csv").string()},
+                d / "r.log"),
+            0)
+      << slurp(d / "r.log");
+  EXPECT_EQ(slurp(d / "r.tsv"), "id\tlabel\tstd\nr0\t2\t1\nr1\t2.25\t0.25\n");
+  EXPECT_EQ(slurp(d / "r.csv"), "paperid,categories\nr0,2\nr1,2.25\n");
+  EXPECT_EQ(run({"ensemble", "--inputs", (d / "r1.tsv").string() + "," + (d / "r2.tsv").string(), "--method",
+                 "rank", "--output", (d / "rank.tsv").string()},
+                d / "rank.log"),
+            1);
+  EXPECT_NE(slurp(d / "rank.log").find("--method rank"), std::string::npos) << slurp(d / "rank.log");
+  EXPECT_EQ(run({"ensemble", "--inputs", (d / "r1.tsv").string() + "," + (d / "r2.tsv").string(),
+                 "--multi_label_threshold", "0.3", "--output", (d / "t.tsv").string()},
+                d / "t.log"),
+            1);
+
+  // Multi-label: each label's mean probability (r0: a 0.8, b 0.4; r1: a 0.3, b 0.6), above the threshold.
+  std::ofstream(d / "m1.tsv") << "id\tlabel\tp_a\tp_b\nr0\ta\t0.9\t0.3\nr1\tb\t0.2\t0.8\n";
+  std::ofstream(d / "m2.tsv") << "id\tlabel\tp_a\tp_b\nr0\ta\t0.7\t0.5\nr1\t\t0.4\t0.4\n";
+  const std::string inputs = (d / "m1.tsv").string() + "," + (d / "m2.tsv").string();
+  ASSERT_EQ(run({"ensemble", "--inputs", inputs, "--output", (d / "m.tsv").string(), "--submission",
+                 (d / "m.csv").string()},
+                d / "m.log"),
+            0)
+      << slurp(d / "m.log");
+  EXPECT_EQ(slurp(d / "m.tsv"),
+            "id\tlabel\tp_a\tp_b\nr0\ta\t0.800000\t0.400000\nr1\tb\t0.300000\t0.600000\n");
+  EXPECT_EQ(slurp(d / "m.csv"), "paperid,categories\nr0,a\nr1,b\n");
+  ASSERT_EQ(run({"ensemble", "--inputs", inputs, "--multi_label_threshold", "0.35", "--submission",
+                 (d / "m35.csv").string()},
+                d / "m35.log"),
+            0)
+      << slurp(d / "m35.log");
+  EXPECT_EQ(slurp(d / "m35.csv"), "paperid,categories\nr0,\"a,b\"\nr1,b\n");
+  EXPECT_EQ(run({"ensemble", "--inputs", inputs, "--method", "rank", "--output", (d / "mr.tsv").string()},
+                d / "mr.log"),
+            1);
+  // Mixing a multi-label file with a regression one names both.
+  EXPECT_EQ(run({"ensemble", "--inputs", (d / "m1.tsv").string() + "," + (d / "r1.tsv").string(), "--output",
+                 (d / "x.tsv").string()},
+                d / "x.log"),
+            1);
+  EXPECT_NE(slurp(d / "x.log").find("regression"), std::string::npos) << slurp(d / "x.log");
 }
 
 }  // namespace

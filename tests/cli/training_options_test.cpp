@@ -78,10 +78,12 @@ TEST(TrainingOptions, MultitaskOptionsRepeatAndRoundTrip) {
   const FinetuneArgs a =
       parse_finetune({"--model", "m", "--output_dir", "o", "--task", "sent=s.tsv", "--task", "topic=t.tsv",
                       "--task-label-column", "topic=category", "--task_text_columns",
-                      "topic=title+body,sent=text", "--task_validation_file", "sent=s_dev.tsv"});
+                      "topic=title+body,sent=text", "--task_validation_file", "sent=s_dev.tsv",
+                      "--task_problem_type", "topic=multi_label_classification"});
   EXPECT_EQ(a.multitask.task, (std::vector<std::string>{"sent=s.tsv", "topic=t.tsv"}));
   EXPECT_EQ(a.multitask.task_label_column, std::vector<std::string>{"topic=category"});
   EXPECT_EQ(a.multitask.task_text_columns, (std::vector<std::string>{"topic=title+body", "sent=text"}));
+  EXPECT_EQ(a.multitask.task_problem_type, std::vector<std::string>{"topic=multi_label_classification"});
   const FinetuneArgs b = parse_finetune(
       {"--config", write_json("training_options_multitask_" + std::to_string(getpid()) + ".json", a)});
   EXPECT_EQ(b.to_json().dump(2), a.to_json().dump(2));

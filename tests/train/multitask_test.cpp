@@ -5,7 +5,10 @@
 //  - end to end on a tiny BERT from scratch: two tasks whose labels hang on different words (and differ in
 //    number: 2 and 3 classes) both learn far above chance through one encoder, each task's output directory
 //    is a plain classifier of that task (load_classifier predicts what the run's final evaluation did), the
-//    metrics carry the task's name, and a run resumed from a mid-run checkpoint ends bitwise equal.
+//    metrics carry the task's name, and a run resumed from a mid-run checkpoint ends bitwise equal;
+//  - per-task problem types: a regression task and a multi-label task train through one encoder, each
+//    reports its own kind of metrics (and the means over the tasks that report them), and each task's
+//    directory says its problem_type and num_labels in config.json and reloads to predict what the run did.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -186,7 +190,8 @@ TEST(MultitaskArgs, DefaultsAndPerTaskSettings) {
   m.task_label_column = {"topic=category"};
   m.task_text_columns = {"topic=title+body"};
   m.task_text_pair_column = {"sent=hypothesis"};
-  const auto t = m.resolve("label", {"text"}, "");
+  m.task_problem_type = {"topic=multi_label_classification"};
+  const auto t = m.resolve("label", {"text"}, "", "regression");
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[0].name, "sent");
   EXPECT_EQ(t[0].train_file, "s.tsv");
@@ -198,6 +203,8 @@ TEST(MultitaskArgs, DefaultsAndPerTaskSettings) {
   EXPECT_EQ(t[1].label_column, "category");
   EXPECT_EQ(t[1].text_columns, (std::vector<std::string>{"title", "body"}));
   EXPECT_EQ(t[1].text_pair_column, "");
+  EXPECT_EQ(t[0].problem_type, "regression");  // --problem_type, the default
+  EXPECT_EQ(t[1].problem_type, "multi_label_classification");
   // training_args.json keeps each list as it was given.
   nlohmann::ordered_json j;
   m.to_json(&j);
@@ -248,8 +255,20 @@ TEST(MultitaskArgs, FinetuneRefusesWhatAMultitaskRunDoesNotTake) {
   b.test_file = "t.tsv";
   EXPECT_THROW(b.validate(), ConfigError);
   b = a;
-  b.problem_type = "regression";
+  b.problem_type = "regression";  // the default of every task: fine, with a regression metric
   b.metric_for_best_model = ClassificationMetric::MSE;
+  EXPECT_NO_THROW(b.validate());
+  b = a;
+  b.multitask.task_problem_type = {"topic=regression"};
+  b.metric_for_best_model = ClassificationMetric::PEARSON;  // the topic task reports it
+  EXPECT_NO_THROW(b.validate());
+  b.metric_for_best_model = ClassificationMetric::EXACT_MATCH;  // no task is multi-label
+  EXPECT_THROW(b.validate(), ConfigError);
+  b.metric_for_best_model = ClassificationMetric::ACCURACY;  // the sent task's
+  b.tricks.focal_gamma = 2;                                  // a single-label loss on every head
+  EXPECT_THROW(b.validate(), ConfigError);
+  b.tricks.focal_gamma = 0;
+  b.multitask.task_problem_type = {"topic=ordinal"};
   EXPECT_THROW(b.validate(), ConfigError);
   b = a;
   b.multitask.task.clear();
@@ -433,6 +452,112 @@ TEST_F(Multitask, ResumeRestoresEveryHead) {
                bytes(a.output_dir + "/model.safetensors"));
   EXPECT_NE(bytes(a.output_dir + "/sent/model.safetensors"),
             bytes(a.output_dir + "/topic/model.safetensors"));
+}
+
+// A regression task (the label: how many "gamma" words the text holds, 0-3) or a multi-label one ("a" when
+// "alpha" is in the text's first half, "b" when "beta" is in its second half), in rows of 12 random words.
+void write_mixed_task(const fs::path& path, int n, bool regression, uint64_t seed) {
+  Rng rng(seed);
+  std::ofstream f(path);
+  f << "id\ttext\tlabel\n";
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> words;
+    for (int k = 0; k < 12; ++k) words.push_back(word(static_cast<int>(rng.below(kWords))));
+    std::string label;
+    if (regression) {
+      const int gammas = static_cast<int>(rng.below(4));
+      for (int k = 0; k < gammas; ++k) words[static_cast<size_t>(3 * k + rng.below(3))] = "gamma";
+      label = std::to_string(gammas);
+    } else {
+      const bool a = rng.below(2) == 1, b = rng.below(2) == 1;
+      if (a) words[rng.below(6)] = "alpha";
+      if (b) words[6 + rng.below(6)] = "beta";
+      label = a && b ? "a,b" : a ? "a" : b ? "b" : "[]";
+    }
+    f << "d" << i << "\t";
+    for (size_t k = 0; k < words.size(); ++k) f << (k ? " " : "") << words[k];
+    f << "\t" << label << "\n";
+  }
+}
+
+TEST_F(Multitask, RegressionAndMultiLabelTasksEachWithTheirOwnLossAndMetrics) {
+  write_mixed_task(root_ / "count_train.tsv", 160, true, 21);
+  write_mixed_task(root_ / "count_dev.tsv", 48, true, 22);
+  write_mixed_task(root_ / "tags_train.tsv", 400, false, 23);
+  write_mixed_task(root_ / "tags_dev.tsv", 48, false, 24);
+  FinetuneArgs a = args("mixed");
+  // Hidden size 64 (the fixture's 32 learns one of the two labels and stalls on the other for 10 epochs,
+  // as it does in a single-task run).
+  test::WordModelShape shape;
+  shape.words = kWords;
+  shape.label_words = kSentWords;
+  shape.label_words.insert(shape.label_words.end(), kTopicWords.begin(), kTopicWords.end());
+  shape.max_positions = 32;
+  a.model_name_or_path = test::make_word_model(root_ / "wide", shape);
+  a.multitask.task = {"count=" + (root_ / "count_train.tsv").string(),
+                      "tags=" + (root_ / "tags_train.tsv").string()};
+  a.multitask.task_validation_file = {"count=" + (root_ / "count_dev.tsv").string(),
+                                      "tags=" + (root_ / "tags_dev.tsv").string()};
+  a.multitask.task_label_column.clear();
+  a.multitask.task_problem_type = {"count=regression", "tags=multi_label_classification"};
+  a.metric_for_best_model = ClassificationMetric::PEARSON;  // the regression task's
+  a.load_best_model_at_end =
+      false;  // the last epoch: the best by pearson may predate the tags task's learning
+  a.multi_label_threshold = 0.4;
+  a.num_train_epochs = 5;
+  a.eval_strategy = IntervalStrategy::EPOCH;
+  a.save_total_limit = 1;
+  const MultitaskResult r = finetune_multitask(a);
+  ASSERT_EQ(r.tasks.size(), 2u);
+  const EvalOutput &count = r.tasks[0].eval, &tags = r.tasks[1].eval;
+  EXPECT_EQ(count.problem, ProblemType::REGRESSION);
+  EXPECT_EQ(tags.problem, ProblemType::MULTI_LABEL);
+  // Both learn through the one encoder (a head that ignored its words would stay near pearson 0 and the
+  // micro-F1 of predicting every label).
+  EXPECT_GT(count.regression.pearson, 0.8) << "mse " << count.regression.mse;  // measured 0.91
+  EXPECT_GT(tags.multi_label.micro_f1, 0.9);  // measured 0.99; predicting every label: 0.67
+
+  // Each task's own kind of metrics, and each metric's mean over the tasks that report it.
+  const auto results = read_json(a.output_dir + "/eval_results.json");
+  EXPECT_DOUBLE_EQ(results.at("eval_count_pearson").get<double>(), count.regression.pearson);
+  EXPECT_DOUBLE_EQ(results.at("eval_count_mse").get<double>(), count.regression.mse);
+  EXPECT_DOUBLE_EQ(results.at("eval_tags_micro_f1").get<double>(), tags.multi_label.micro_f1);
+  EXPECT_DOUBLE_EQ(results.at("eval_tags_exact_match").get<double>(), tags.multi_label.exact_match);
+  EXPECT_DOUBLE_EQ(results.at("eval_pearson").get<double>(), count.regression.pearson);
+  EXPECT_DOUBLE_EQ(results.at("eval_micro_f1").get<double>(), tags.multi_label.micro_f1);
+  EXPECT_NEAR(results.at("eval_loss").get<double>(), (count.loss + tags.loss) / 2, 1e-12);
+  EXPECT_FALSE(results.contains("eval_count_accuracy"));
+  EXPECT_FALSE(results.contains("eval_tags_pearson"));
+  EXPECT_TRUE(results.contains("eval_tags_per_label"));
+
+  // Each task's directory is a plain HF classifier of its problem type (config.json's problem_type and
+  // num_labels, as AutoModelForSequenceClassification reads them) that predicts what the run's final
+  // evaluation did.
+  const std::vector<std::tuple<std::string, std::string, ProblemType, std::vector<std::string>>> dirs{
+      {"count", "regression", ProblemType::REGRESSION, {"LABEL_0"}},
+      {"tags", "multi_label_classification", ProblemType::MULTI_LABEL, {"a", "b"}}};
+  for (size_t t = 0; t < 2; ++t) {
+    const auto& [name, type, problem, id2label] = dirs[t];
+    const std::string dir = a.output_dir + "/" + name;
+    const auto config = read_json(dir + "/config.json");
+    EXPECT_EQ(config.at("problem_type"), type) << name;
+    EXPECT_EQ(read_config_json(dir + "/config.json").id2label, id2label) << name;
+    EXPECT_EQ(read_json(dir + "/training_args.json").at("problem_type"), type) << name;
+    Classifier clf = load_classifier(dir, /*any_problem_type=*/true);
+    EXPECT_EQ(clf.problem(), problem) << name;
+    EXPECT_EQ(clf.settings.multi_label_threshold, 0.4);
+    data::DatasetSpec spec;
+    spec.text_columns = {"text"};
+    spec.label_column = "label";
+    spec.id_column = "id";
+    const Dataset ds = read_data_file((root_ / (name + "_dev.tsv")).string(), spec);
+    const EvalOutput e = classify(clf, encode_for(clf, ds, 2), 64, "predict");
+    ASSERT_EQ(e.probs.size(), r.tasks[t].eval.probs.size()) << name;
+    for (size_t i = 0; i < e.probs.size(); ++i)
+      EXPECT_NEAR(e.probs[i], r.tasks[t].eval.probs[i], 1e-6) << name;
+  }
+  // The top level is head 0's: the regression task.
+  EXPECT_EQ(read_json(a.output_dir + "/config.json").at("problem_type"), "regression");
 }
 
 }  // namespace
