@@ -15,6 +15,7 @@ PKGS=(
   python3-torch python3-numpy   # numerics oracle (run with /usr/bin/python3)
   nodejs                        # tokenizer oracle (npm tokenizers@0.23.2; this nodejs ships npm)
   libcpp-httplib-dev curl       # bertfit serve (HTTP server; curl for the demo's --serve and the serving bench)
+  wrk                           # the serving bench's load generator at concurrency 1 (bench/serve/predict.lua)
   libopenmpi-dev openmpi-bin    # data-parallel training (mpirun -np N bertfit finetune|pretrain); optional in the build
   libblis4-openmp               # engine benchmark: PyTorch baseline with BLIS-openmp as its BLAS (bench/engine/run.sh b2)
   chromium                      # the HTML report's test renders it headless (tests/report; ~120 MB, ~40 s to install)

@@ -9,7 +9,9 @@
 # Texts: the demo's kind (Debian package descriptions, title + abstract: tests/fixtures/cli, 337 texts);
 # models: random classifiers of the named sizes with the demo's settings (128 tokens, head+tail truncation),
 # speed only. Per size: offline figures, then concurrency 1, 8 and 32 (mini: 10,000 requests at 32, with the
-# server's RSS before and after), then SIGTERM (must exit 0). Writes DIR/results.txt (default out/bench-serve).
+# server's RSS before and after), the targets' ratios measured alternately (serve_bench alternate), latency at
+# concurrency 1 by wrk (bench/serve/predict.lua; skipped when wrk is missing), then SIGTERM (must exit 0).
+# Writes DIR/results.txt (default out/bench-serve). Extra `bertfit serve` options: SERVE_ARGS="...".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZES="mini base"
@@ -18,7 +20,7 @@ while (($#)); do
   case $1 in
     --sizes) SIZES=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -54,7 +56,8 @@ for size in $SIZES; do
   "$SB" offline "$model" "$OUT/texts.txt" "$reps" | tee -a "$RES"
   [[ $size == mini ]] && "$SB" shapes "$model" | tee -a "$RES"
   log=$OUT/serve-$size.log
-  "$BF" serve --model "$model" --port 0 --threads 2 2>"$log" &
+  # shellcheck disable=SC2086  # SERVE_ARGS: words
+  "$BF" serve --model "$model" --port 0 --threads 2 ${SERVE_ARGS:-} 2>"$log" &
   pid=$!
   port=
   for _ in $(seq 600); do
@@ -72,6 +75,18 @@ for size in $SIZES; do
     "$SB" alternate "$model" "$port" "$OUT/texts.txt" 200 336 3 | tee -a "$RES"
   else
     "$SB" alternate "$model" "$port" "$OUT/texts.txt" 30 64 2 | tee -a "$RES"
+  fi
+  # Latency at concurrency 1 by wrk (the load generator of the dependency notes: epoll, requests built once),
+  # against one forward pass per text in turn in this process, alternating rounds.
+  if command -v wrk >/dev/null; then
+    for r in 1 2 3; do
+      f=$("$SB" forward "$model" "$OUT/texts.txt" | sed -n 's/.*forward_ms_p50=\([0-9.]*\).*/\1/p')
+      w=$(wrk -t1 -c1 -d10s --timeout 10s -s bench/serve/predict.lua "http://127.0.0.1:$port" -- "$OUT/texts.txt" |
+        grep '^wrk ')
+      p50=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' <<<"$w")
+      echo "wrk round=$r $w forward_ms_p50=$f p50_ratio=$(/usr/bin/python3 -c "print(round($p50 / $f, 3))")" |
+        tee -a "$RES"
+    done
   fi
   curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$size.txt"
   grep -E '^te_batch_next_size_(sum|count)|^te_request_failure' "$OUT/metrics-$size.txt" | tee -a "$RES" || true

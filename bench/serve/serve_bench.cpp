@@ -8,6 +8,8 @@
 //                                                  /predict request until REQUESTS are answered: throughput,
 //                                                  p50 / p99 latency, errors, and the server's RSS before and
 //                                                  after (PID)
+//   forward MODEL TEXTS                            one forward pass per text, the texts in turn (as a
+//                                                  server at concurrency 1 runs them): p50 ms
 //   tokenize MODEL TEXTS                           a request's encoding (api::encode_inputs, as the server
 //                                                  does) and the tokenizer alone, per text: p50 ms
 // TEXTS: one text per line. Prints one line of key=value pairs per measurement.
@@ -141,6 +143,28 @@ int load(int port, const std::string& texts_path, int concurrency, int requests,
       concurrency, requests, errors.load(), wall, static_cast<double>(requests) / wall,
       1000 * percentile(all, 50), 1000 * percentile(all, 99), rss_before, pid > 0 ? rss_kb(pid) : -1);
   return errors ? 1 : 0;
+}
+
+// One pass per text in turn, each encoded beforehand, the arena sized once for the longest: what a server
+// at concurrency 1 runs, without the server (the denominator of bench/serve/run.sh's wrk ratio).
+int forward(const std::string& model, const std::string& texts_path) {
+  const std::vector<std::string> texts = read_lines(texts_path);
+  Classifier c = load_classifier(model);
+  api::BatchRunner runner(c);
+  std::vector<float> logits;
+  std::string longest;
+  for (int i = 0; i < 1000; ++i) longest += "a ";  // truncated to max_seq_length
+  runner.run(api::encode_inputs(c, {{longest, "", false}}, 1), &logits);
+  std::vector<std::vector<EncodedExample>> encoded;
+  for (const auto& t : texts) encoded.push_back(api::encode_inputs(c, {{t, "", false}}, 1));
+  std::vector<double> fwd;
+  for (const auto& ex : encoded) {
+    const auto a = Clock::now();
+    runner.run(ex, &logits);
+    fwd.push_back(seconds(a, Clock::now()));
+  }
+  std::printf("forward texts=%zu forward_ms_p50=%.3f\n", texts.size(), 1000 * percentile(fwd, 50));
+  return 0;
 }
 
 // The request path's encoding of one text (what the server's tokenization metric times) against the
@@ -315,6 +339,7 @@ int main(int argc, char** argv) {
                        std::stoi(argv[7]));
     if (cmd == "shapes" && argc == 3) return shapes(argv[2]);
     if (cmd == "tokenize" && argc == 4) return tokenize(argv[2], argv[3]);
+    if (cmd == "forward" && argc == 4) return forward(argv[2], argv[3]);
     if (cmd == "inproc" && argc == 7)
       return inproc(argv[2], argv[3], std::stoi(argv[4]), std::stoi(argv[5]), std::stoi(argv[6]));
     if (cmd == "load" && (argc == 6 || argc == 7))
