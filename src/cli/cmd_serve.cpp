@@ -42,10 +42,6 @@ void add_serve_command(CLI::App& app) {
          "oldest input, the one with the least (this + padded positions) per real token runs (0: least "
          "padding only)")
       ->capture_default_str();
-  cmd->add_option(option_names("idle_spin_us"), o->idle_spin_us,
-                  "Microseconds the inference thread polls an empty queue after a pass before it sleeps (a "
-                  "request arriving meanwhile skips a thread wake-up; costs that much CPU after a burst)")
-      ->capture_default_str();
   cmd->add_option(option_names("max_concurrent_requests"), o->max_concurrent_requests,
                   "Requests in progress at once; more are refused with 429")
       ->capture_default_str();

@@ -7,16 +7,6 @@
 
 namespace bertfit::serve {
 
-namespace {
-// One iteration of a polling loop: tells the core it spins (x86 PAUSE), so the sibling hyperthread and the
-// power budget are not taken by it.
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-}  // namespace
-
 Batcher::Batcher(Classifier& c, const BatcherOptions& options, Metrics* metrics)
     : runner_(c), options_(options), metrics_(metrics), num_labels_(runner_.num_labels()) {
   thread_ = std::thread([this] { loop(); });
@@ -67,7 +57,6 @@ Batcher::Result Batcher::submit(std::vector<EncodedExample> inputs, bool warm_up
     for (const auto& seq : e.seqs) real += static_cast<int64_t>(seq.ids.size());
     queue_.push_back({&job, i, std::move(e), rows, length, std::max<int64_t>(1, real), now});
   }
-  queued_.store(queue_.size(), std::memory_order_release);
   if (metrics_) metrics_->set_queue_size(static_cast<int64_t>(queue_.size()));
   lock.unlock();
   work_.notify_one();
@@ -132,16 +121,11 @@ void Batcher::loop() {
   std::vector<float> logits;
   for (;;) {
     std::vector<Entry> batch;
-    if (options_.idle_spin_us > 0) {
-      const auto until = Clock::now() + std::chrono::microseconds(options_.idle_spin_us);
-      while (queued_.load(std::memory_order_acquire) == 0 && !stopping_ && Clock::now() < until) cpu_relax();
-    }
     {
       std::unique_lock<std::mutex> lock(m_);
       work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued has run
       batch = take_batch();
-      queued_.store(queue_.size(), std::memory_order_release);
       if (metrics_) metrics_->set_queue_size(static_cast<int64_t>(queue_.size()));
     }
     const auto start = Clock::now();

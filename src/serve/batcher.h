@@ -9,7 +9,6 @@
 // inputs of both kinds, yet small inputs still share a pass, whose fixed cost (`overhead_tokens`) they split.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -30,11 +29,6 @@ struct BatcherOptions {
   // A forward pass's fixed cost (thread hand-offs, reading the weights), in positions of its per-position
   // cost; the batch choice above. 0: least padding only; very large: as many inputs as the budget holds.
   int64_t overhead_tokens = 64;
-  // After a pass, with nothing queued, the inference thread polls the queue this long before it sleeps on
-  // the condition variable: a request that arrives meanwhile starts without waking a sleeping thread (a
-  // wake-up of an idle core, 0.05 ms on the machines measured, docs/benchmarks.md). The spin costs one core
-  // that long after the last pass of a burst, and only when the queue is empty. 0: sleep at once.
-  int64_t idle_spin_us = 0;
 };
 
 class Batcher {
@@ -92,8 +86,7 @@ class Batcher {
   mutable std::mutex m_;
   std::condition_variable work_;
   std::deque<Entry> queue_;
-  std::atomic<size_t> queued_{0};      // queue_.size(), for the idle spin to read without the lock
-  std::atomic<bool> stopping_{false};  // written under m_; the idle spin reads it without
+  bool stopping_ = false;
   std::thread thread_;
 };
 

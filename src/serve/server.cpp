@@ -78,8 +78,7 @@ struct Server::Impl {
       : c(c),
         o(o),
         metrics(api::max_input_tokens(c)),
-        batcher(c, {o.max_batch_tokens, o.max_batch_requests, o.batch_overhead_tokens, o.idle_spin_us},
-                &metrics) {
+        batcher(c, {o.max_batch_tokens, o.max_batch_requests, o.batch_overhead_tokens}, &metrics) {
     for (const auto& l : c.labels.id2label()) quoted_labels.push_back(json(l).dump());
     max_input = api::max_input_tokens(c);
   }
@@ -242,7 +241,6 @@ struct Server::Impl {
               {"max_batch_tokens", o.max_batch_tokens},
               {"max_batch_requests", o.max_batch_requests > 0 ? json(o.max_batch_requests) : json(nullptr)},
               {"batch_overhead_tokens", o.batch_overhead_tokens},
-              {"idle_spin_us", o.idle_spin_us},
               {"max_client_batch_size", o.max_client_batch_size},
               {"auto_truncate", o.auto_truncate},
               {"tokenization_workers", threads},
@@ -283,8 +281,6 @@ Server::Server(Classifier& c, const ServeOptions& given) {
   if (options.max_client_batch_size < 1) throw ConfigError("--max-client-batch-size must be at least 1");
   if (options.max_batch_requests < 0) throw ConfigError("--max-batch-requests must be 0 (no limit) or more");
   if (options.batch_overhead_tokens < 0) throw ConfigError("--batch-overhead-tokens must be 0 or more");
-  if (options.idle_spin_us < 0 || options.idle_spin_us > 1000000)
-    throw ConfigError("--idle-spin-us must be in [0, 1000000]");
   impl_ = std::make_unique<Impl>(c, options);
   Impl& s = *impl_;
   {

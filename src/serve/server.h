@@ -31,7 +31,6 @@ struct ServeOptions {
   int64_t max_batch_tokens = 0;
   int64_t max_batch_requests = 0;      // inputs per forward pass; 0: only the token budget limits
   int64_t batch_overhead_tokens = 64;  // a forward pass's fixed cost in positions (BatcherOptions)
-  int64_t idle_spin_us = 0;            // the inference thread polls an empty queue this long (BatcherOptions)
   int max_concurrent_requests = 128;   // /predict requests in progress at once; beyond: 429
   int max_client_batch_size = 32;      // inputs per request; beyond: 413
   size_t payload_limit = 2000000;      // request body bytes; beyond: 413 (TEI's default)

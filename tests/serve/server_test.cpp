@@ -142,28 +142,6 @@ TEST(Batcher, RunsTheBatchWithTheLeastCostPerRealToken) {
   EXPECT_EQ(w.batch_size.count(), 0u);
 }
 
-// --idle-spin-us: the inference thread polls an empty queue before it sleeps. Requests that arrive during
-// the spin and after it get the same logits, and a shutdown does not wait for the spin to run out.
-TEST(Batcher, IdleSpinTakesRequestsAndEndsAtShutdown) {
-  Classifier c = load_classifier(model_dir());
-  const std::vector<api::TextInput> in = {{words(3), "", false}, {words(12), "", false}};
-  Metrics plain_m(32);
-  Batcher plain(c, {4096, 0, 64, 0}, &plain_m);
-  const auto want = plain.run(api::encode_inputs(c, in, 1)).logits;
-  const auto start = std::chrono::steady_clock::now();
-  {
-    Metrics m(32);
-    Batcher spinning(c, {4096, 0, 64, 10000000}, &m);  // a 10-second spin
-    for (int i = 0; i < 3; ++i) {  // back to back: each arrives while the thread spins after the last
-      const auto got = spinning.run(api::encode_inputs(c, in, 1)).logits;
-      ASSERT_EQ(got.size(), want.size());
-      for (size_t k = 0; k < got.size(); ++k) EXPECT_EQ(got[k], want[k]) << k;  // same batches, same bits
-    }
-  }  // shutdown while the thread spins
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(s, 5.0) << "the shutdown waited for the spin to run out";
-}
-
 TEST(Server, PredictScoresAreTheApisProbabilitiesSortedByScore) {
   Running r(model_dir(), {});
   const TextClassifier api(model_dir(), {0, 1});  // one text per batch, as a lone request runs
