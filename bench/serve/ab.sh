@@ -26,30 +26,18 @@ done
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 BUILD=${BUILD:-build}
 BF=$BUILD/src/cli/bertfit SB=$BUILD/bench/serve/bertfit_serve_bench model=$OUT/model-mini texts=$OUT/texts.txt
+source bench/serve/lib.sh
 [[ -d $model && -f $texts ]] || { echo "ab.sh: run bench/serve/run.sh --sizes mini first ($model)" >&2; exit 1; }
 RES=$OUT/ab.txt
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"
 for r in $(seq "$ROUNDS"); do
   for opts in "$@"; do
-    log=$OUT/ab-serve.log
     # shellcheck disable=SC2086  # the option set: words
-    "$BF" serve --model "$model" --port 0 --threads 2 $opts 2>"$log" &
-    pid=$!
-    port=
-    for _ in $(seq 600); do
-      port=$(grep -o 'listening on http://[^:]*:[0-9]*' "$log" | sed 's/.*://' || true)
-      [[ -n $port ]] && break
-      sleep 0.1
-    done
-    [[ -n $port ]] || { cat "$log" >&2; kill "$pid"; exit 1; }
-    "$SB" load "$port" "$texts" 1 20 >/dev/null  # warm-up
-    a=$("$SB" alternate "$model" "$port" "$texts" 200 336 1 | tr '\n' ' ')
-    f=$("$SB" forward "$model" "$texts" | sed -n 's/.*forward_ms_p50=\([0-9.]*\).*/\1/p')
-    w=$(wrk -t1 -c1 -d10s --timeout 10s -s bench/serve/predict.lua "http://127.0.0.1:$port" -- "$texts" | grep '^wrk ')
-    p50=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' <<<"$w")
-    kill -TERM "$pid"
-    wait "$pid" || true
-    echo "round=$r options=[$opts] $a| $w forward_ms_p50=$f wrk_p50_ratio=$(/usr/bin/python3 -c "print(round($p50 / $f, 3))")" |
-      tee -a "$RES"
+    serve_start "$model" "$OUT/ab-serve.log" "$texts" $opts
+    a=$("$SB" alternate "$model" "$SERVE_PORT" "$texts" 200 336 1 | tr '\n' ' ')
+    w=$(wrk_round "$model" "$SERVE_PORT" "$texts")
+    kill -TERM "$SERVE_PID"
+    wait "$SERVE_PID" || true
+    echo "round=$r options=[$opts] $a| $w" | tee -a "$RES"
   done
 done

@@ -29,6 +29,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 BUILD=${BUILD:-build}
 BF=$BUILD/src/cli/bertfit
 SB=$BUILD/bench/serve/bertfit_serve_bench
+source bench/serve/lib.sh
 [[ -x $BF && -x $SB ]] || { echo "build bertfit and bertfit_serve_bench first (cmake --build $BUILD --target bertfit bertfit_serve_bench)" >&2; exit 1; }
 mkdir -p "$OUT"
 RES=$OUT/results.txt
@@ -55,18 +56,9 @@ for size in $SIZES; do
   [[ $size == base ]] && reps=1  # ~2 minutes per pass on 2 cores
   "$SB" offline "$model" "$OUT/texts.txt" "$reps" | tee -a "$RES"
   [[ $size == mini ]] && "$SB" shapes "$model" | tee -a "$RES"
-  log=$OUT/serve-$size.log
   # shellcheck disable=SC2086  # SERVE_ARGS: words
-  "$BF" serve --model "$model" --port 0 --threads 2 ${SERVE_ARGS:-} 2>"$log" &
-  pid=$!
-  port=
-  for _ in $(seq 600); do
-    port=$(grep -o 'listening on http://[^:]*:[0-9]*' "$log" | sed 's/.*://' || true)
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  [[ -n $port ]] || { cat "$log" >&2; kill "$pid"; exit 1; }
-  "$SB" load "$port" "$OUT/texts.txt" 1 20 >/dev/null  # warm-up: arena sized
+  serve_start "$model" "$OUT/serve-$size.log" "$OUT/texts.txt" ${SERVE_ARGS:-}
+  pid=$SERVE_PID port=$SERVE_PORT
   for c in 1 8 32; do
     "$SB" load "$port" "$OUT/texts.txt" "$c" "$(requests "$size" "$c")" "$pid" | tee -a "$RES"
   done
@@ -80,12 +72,7 @@ for size in $SIZES; do
   # against one forward pass per text in turn in this process, alternating rounds.
   if command -v wrk >/dev/null; then
     for r in 1 2 3; do
-      f=$("$SB" forward "$model" "$OUT/texts.txt" | sed -n 's/.*forward_ms_p50=\([0-9.]*\).*/\1/p')
-      w=$(wrk -t1 -c1 -d10s --timeout 10s -s bench/serve/predict.lua "http://127.0.0.1:$port" -- "$OUT/texts.txt" |
-        grep '^wrk ')
-      p50=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' <<<"$w")
-      echo "wrk round=$r $w forward_ms_p50=$f p50_ratio=$(/usr/bin/python3 -c "print(round($p50 / $f, 3))")" |
-        tee -a "$RES"
+      echo "wrk round=$r $(wrk_round "$model" "$port" "$OUT/texts.txt")" | tee -a "$RES"
     done
   fi
   curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$size.txt"
