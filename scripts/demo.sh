@@ -82,11 +82,13 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 # Any setting can be overridden from the environment: DEMO_SIZE, DEMO_VOCAB, DEMO_PT_EPOCHS, DEMO_PT_LR,
 # DEMO_FT_EPOCHS, DEMO_FT_LR, DEMO_FT_LLRD, DEMO_FT_SEQ, DEMO_FT_FEATURES, DEMO_SCRATCH (e.g. DEMO_PT_EPOCHS=3
-# DEMO_FT_EPOCHS=3).
+# DEMO_FT_EPOCHS=3), and DEMO_SEED (the pre-training's and fine-tuning's --seed; default bertfit's, 42).
 SIZE=${DEMO_SIZE:-$SIZE} VOCAB=${DEMO_VOCAB:-$VOCAB}
 PT_EPOCHS=${DEMO_PT_EPOCHS:-$PT_EPOCHS} PT_LR=${DEMO_PT_LR:-$PT_LR}
 FT_EPOCHS=${DEMO_FT_EPOCHS:-$FT_EPOCHS} FT_LR=${DEMO_FT_LR:-$FT_LR} FT_LLRD=${DEMO_FT_LLRD:-$FT_LLRD}
 FT_SEQ=${DEMO_FT_SEQ:-$FT_SEQ} FT_FEATURES=${DEMO_FT_FEATURES:-$FT_FEATURES} SCRATCH=${DEMO_SCRATCH:-$SCRATCH}
+SEED_ARGS=()
+[[ -z ${DEMO_SEED:-} ]] || SEED_ARGS=(--seed "$DEMO_SEED")
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -183,7 +185,7 @@ fi
 PT=(--tokenizer "$OUT/tokenizer" --train_file "$OUT/corpus.txt" --model_size "$SIZE" --max_seq_length "$PT_SEQ"
   --per_device_train_batch_size "$PT_BS" --learning_rate "$PT_LR" --warmup_ratio 0.1
   --eval_strategy steps --eval_steps 1000 --max_eval_samples 2000 --save_total_limit 1 --logging_steps 200
-  --threads "$THREADS" --overwrite_output_dir --report_to tensorboard)
+  --threads "$THREADS" --overwrite_output_dir --report_to tensorboard "${SEED_ARGS[@]}")
 # The random initialisation (the same seed the pre-training starts from), written without training.
 ((!SCRATCH)) || step init "$BF" pretrain "${PT[@]}" --output_dir "$OUT/init" --num_train_epochs 0
 step pretrain "$BF" pretrain "${PT[@]}" --output_dir "$OUT/pretrained" --num_train_epochs "$PT_EPOCHS"
@@ -192,7 +194,8 @@ FT=(--train_file "$OUT/data/train.tsv" --validation_file "$OUT/data/dev.tsv" --t
   --label_column categories --quoting none --max_seq_length "$FT_SEQ" --truncation head_tail
   --head_length "$FT_HEAD" --features "$FT_FEATURES" --learning_rate "$FT_LR" --warmup_ratio 0.1
   --layerwise_lr_decay "$FT_LLRD" --num_train_epochs "$FT_EPOCHS" --per_device_train_batch_size "$FT_BS"
-  --save_total_limit 1 --logging_steps 200 --threads "$THREADS" --overwrite_output_dir --report_to tensorboard)
+  --save_total_limit 1 --logging_steps 200 --threads "$THREADS" --overwrite_output_dir --report_to tensorboard
+  "${SEED_ARGS[@]}")
 step finetune-pretrained "$BF" finetune --model "$OUT/pretrained" --output_dir "$OUT/ft-pretrained" "${FT[@]}"
 RUNS=(pretrained)
 if ((SCRATCH)); then

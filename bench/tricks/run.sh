@@ -14,7 +14,12 @@
 #   class-weights (auto, sklearn's "balanced"), focal (gamma 2), label-smoothing (0.1),
 #   pseudo-labels (the same seed's base model labels test.tsv; rows at probability >= 0.95 join training),
 #   kfold-5 (5 stratified folds of train.tsv, the folds' mean probabilities; dev scored by ensembling the folds),
-#   ensemble-seeds (the base models of all seeds averaged: one row, not a per-seed one).
+#   ensemble-seeds (the base models of all seeds averaged: one row, not a per-seed one),
+#   multitask (the paper's MFiT: the section task and a second task on the same texts, the package name's family
+#   from tools/data/name_family.py, through one encoder with a head each, batches drawn in proportion; the
+#   section head is scored), multitask-fit (then the section task alone from that model at half the rate, one
+#   epoch: the paper's MFiT + FiT), epochs-2 (the base for twice the epochs: as many steps as multitask takes, so
+#   that what the second task adds is read apart from what more steps add).
 # Runs go N at a time (--jobs, default 2) with one thread each, so the seconds column compares runs made under
 # the same conditions; ratios to base are what it is for. Each run appends to DIR/results.tsv (resumable: runs
 # already there are skipped) and tools/paper/summarize.py prints mean ± sd per configuration, dev and test.
@@ -55,11 +60,14 @@ if [[ ! -f $MODEL/model.safetensors ]]; then
     --output_dir "$MODEL" $( ((QUICK)) && echo --max_train_samples 4000 || true) >"$MODEL.log" 2>&1
 fi
 
-FT=(--model "$MODEL" --train_file "$DATA/data/train.tsv" --text_columns title,abstract --label_column categories
-  --quoting none --max_seq_length 128 --truncation head_tail --head_length 32 --learning_rate 1e-3
-  --warmup_ratio 0.1 --num_train_epochs "$EPOCHS" --per_device_train_batch_size 32 --save_strategy no
+# The fine-tuning settings every row shares (the model, training data, epochs and rate are each run's).
+FT_SHARED=(--text_columns title,abstract --label_column categories --quoting none --max_seq_length 128
+  --truncation head_tail --head_length 32 --warmup_ratio 0.1 --per_device_train_batch_size 32 --save_strategy no
   --load_best_model_at_end false --logging_steps 500 --overwrite_output_dir --threads "$THREADS")
-if ((QUICK)); then FT+=(--max_train_samples 2000); fi
+FT=(--model "$MODEL" --train_file "$DATA/data/train.tsv" "${FT_SHARED[@]}" --learning_rate 1e-3)
+SUBSET=()
+if ((QUICK)); then SUBSET=(--max_train_samples 2000); fi
+FT+=("${SUBSET[@]}")
 VAL=(--validation_file "$DATA/data/dev.tsv")
 # A metric from evaluate's / score.py's JSON (accuracy) or finetune's eval_results.json (eval_accuracy).
 metric() { local v; v=$(field "$1" "eval_$2"); [[ -n $v ]] || v=$(field "$1" "$2"); echo "$v"; }
@@ -74,7 +82,8 @@ finetune_run() {
   shift 2
   log "$name seed $seed: bertfit finetune $*"
   t0=$(date +%s)
-  "$BF" finetune "${FT[@]}" "${VAL[@]}" --output_dir "$dir" --seed "$seed" "$@" >"$dir.log" 2>&1 ||
+  "$BF" finetune "${FT[@]}" "${VAL[@]}" --num_train_epochs "${FT_EPOCHS:-$EPOCHS}" --output_dir "$dir" \
+    --seed "$seed" "$@" >"$dir.log" 2>&1 ||
     { log "$name seed $seed failed: $dir.log"; tail -3 "$dir.log"; return 1; }
   t1=$(date +%s)
   "$BF" evaluate --model "$dir" --file "$DATA/data/test_labels.tsv" --output "$dir/test.json" \
@@ -95,7 +104,8 @@ kfold_run() {
   local seed=$1 dir=$OUT/runs/kfold-5-seed$1 t0 t1 folds=()
   log "kfold-5 seed $seed: bertfit finetune --k_folds 5 --do_predict"
   t0=$(date +%s)
-  "$BF" finetune "${FT[@]}" --output_dir "$dir" --seed "$seed" --k_folds 5 --do_train --do_predict \
+  "$BF" finetune "${FT[@]}" --num_train_epochs "$EPOCHS" --output_dir "$dir" --seed "$seed" --k_folds 5 \
+    --do_train --do_predict \
     --test_file "$DATA/data/test.tsv" --id_column paperid >"$dir.log" 2>&1 ||
     { log "kfold-5 seed $seed failed: $dir.log"; tail -3 "$dir.log"; return 1; }
   t1=$(date +%s)
@@ -105,6 +115,50 @@ kfold_run() {
   $PY tools/tricks/score.py "$dir/dev_predictions.tsv" "$DATA/data/dev.tsv" >"$dir/dev.json"
   $PY tools/tricks/score.py "$dir/test_predictions.tsv" "$DATA/data/test_labels.tsv" >"$dir/test.json"
   record kfold-5 "$seed" "$dir/dev.json" "$dir/test.json" "$((t1 - t0))"
+}
+
+# Multi-task (the paper's MFiT, section 5.3): the section task ("main", whose head the model's own) and the package
+# name's family ("names", the same texts: tools/data/name_family.py) through one encoder; main's directory is
+# scored on dev and test like any single-task model. Then multitask-fit: main alone from that directory (its head
+# loaded) at half the rate for one epoch, the paper's "-FiT" step. The seconds of multitask-fit are both stages'.
+multitask_run() {
+  local seed=$1 dir=$OUT/runs/multitask-seed$1 fit=$OUT/runs/multitask-fit-seed$1 names=$OUT/names t0 t1 t2 t3
+  local main=$DATA/data/train.tsv main_dev=$DATA/data/dev.tsv
+  mkdir -p "$names"
+  # --quick: the first 2,000 training rows and the first of every other label (multi-task runs take no
+  # --max_train_samples; every label, so that dev and test can be scored).
+  if ((QUICK)); then
+    awk -F'\t' 'NR <= 2001 || !seen[$NF]++' "$main" >"$names/main-train.tsv"
+    main=$names/main-train.tsv
+  fi
+  local aux=$names/family-$(basename "$main") aux_dev=$names/family-dev.tsv
+  [[ -f $aux ]] || $PY tools/data/name_family.py "$main" "$aux"
+  [[ -f $aux_dev ]] || $PY tools/data/name_family.py "$main_dev" "$aux_dev"
+  log "multitask seed $seed: bertfit finetune --task main=train.tsv --task names=names/train.tsv"
+  t0=$(date +%s)
+  "$BF" finetune --model "$MODEL" "${FT_SHARED[@]}" --learning_rate 1e-3 --num_train_epochs "$EPOCHS" \
+    --task "main=$main" --task "names=$aux" --task_label_column names=family \
+    --task_validation_file "main=$main_dev" --task_validation_file "names=$aux_dev" \
+    --output_dir "$dir" --seed "$seed" >"$dir.log" 2>&1 ||
+    { log "multitask seed $seed failed: $dir.log"; tail -3 "$dir.log"; return 1; }
+  t1=$(date +%s)
+  score_model "$dir/main" "$dir.log"
+  record multitask "$seed" "$dir/main/dev.json" "$dir/main/test.json" "$((t1 - t0))"
+  log "multitask-fit seed $seed: bertfit finetune --model multitask/main --learning_rate 5e-4"
+  t2=$(date +%s)
+  "$BF" finetune --model "$dir/main" --train_file "$DATA/data/train.tsv" "${FT_SHARED[@]}" "${SUBSET[@]}" \
+    --learning_rate 5e-4 --num_train_epochs "$EPOCHS" --output_dir "$fit" --seed "$seed" >"$fit.log" 2>&1 ||
+    { log "multitask-fit seed $seed failed: $fit.log"; tail -3 "$fit.log"; return 1; }
+  t3=$(date +%s)
+  score_model "$fit" "$fit.log"
+  record multitask-fit "$seed" "$fit/dev.json" "$fit/test.json" "$((t1 - t0 + t3 - t2))"
+}
+# score_model DIR LOG: DIR/dev.json and DIR/test.json from `bertfit evaluate` (a multi-task run's own
+# eval_results.json averages its tasks, so its main head is scored here instead).
+score_model() {
+  "$BF" evaluate --model "$1" --file "$DATA/data/dev.tsv" --output "$1/dev.json" --threads "$THREADS" >>"$2" 2>&1
+  "$BF" evaluate --model "$1" --file "$DATA/data/test_labels.tsv" --output "$1/test.json" --threads "$THREADS" \
+    >>"$2" 2>&1
 }
 
 # name|extra finetune options (one trick each, on top of base)
@@ -119,8 +173,8 @@ CONFIGS=(
   "focal|--focal_gamma 2"
   "label-smoothing|--label_smoothing_factor 0.1"
 )
-SPECIAL=(pseudo-labels kfold-5)
-if ((QUICK)); then CONFIGS=("base|" "fgm|--adversarial fgm" "ema|--ema_decay 0.999"); SPECIAL=(pseudo-labels kfold-5); fi
+SPECIAL=(pseudo-labels kfold-5 multitask epochs-2)
+if ((QUICK)); then CONFIGS=("base|" "fgm|--adversarial fgm" "ema|--ema_decay 0.999"); fi
 
 for seed in $SEEDS; do
   for c in "${CONFIGS[@]}"; do
@@ -141,6 +195,8 @@ for seed in $SEEDS; do
     case $name in
       pseudo-labels) pseudo_run "$seed" & ;;
       kfold-5) kfold_run "$seed" & ;;
+      multitask) multitask_run "$seed" & ;;
+      epochs-2) FT_EPOCHS=$((2 * EPOCHS)) finetune_run epochs-2 "$seed" & ;;
     esac
   done
 done
