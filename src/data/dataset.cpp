@@ -129,4 +129,8 @@ Dataset read_dataset_text(const std::string& source, const std::string& text, co
   return read_rows(*reader, spec, source);
 }
 
+std::string where(const Dataset& ds, const Example& ex) {
+  return (ex.source.empty() ? ds.path : ex.source) + ":" + std::to_string(ex.line);
+}
+
 }  // namespace bertfit::data

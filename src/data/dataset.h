@@ -43,6 +43,9 @@ struct Example {
   std::string text_pair;  // empty unless the spec has a pair column
   std::string label;      // empty when the spec has no label column
   int64_t line = 0;       // physical line (1-based) where the row starts
+  // The file the row was read from when it is not its Dataset's own (rows joined from another file, e.g.
+  // pseudo-labelled test rows); empty: Dataset::path. Messages name the row through where() below.
+  std::string source;
 };
 
 struct Dataset {
@@ -52,6 +55,9 @@ struct Dataset {
   bool has_labels = false;
   bool has_pairs = false;
 };
+
+// "file:line" of a row, for messages: its own source file when it has one, else the data set's path.
+std::string where(const Dataset& ds, const Example& ex);
 
 // Throws FormatError (first bad row, a missing column, or no rows at all: a header alone, or every row bad
 // and skipped) or ConfigError (an empty text column list).

@@ -82,7 +82,7 @@ std::vector<int64_t> LabelMap::encode(const Dataset& ds) const {
       const size_t show = std::min<size_t>(id2label_.size(), 20);
       for (size_t i = 0; i < show; ++i) known += (i ? ", " : "") + id2label_[i];
       if (show < id2label_.size()) known += ", ... (" + std::to_string(id2label_.size()) + " in all)";
-      throw FormatError(ds.path + ":" + std::to_string(ex.line) + ": unknown label '" + ex.label +
+      throw FormatError(where(ds, ex) + ": unknown label '" + ex.label +
                         "' (not among the training labels: " + known + ")");
     }
     ids.push_back(id);

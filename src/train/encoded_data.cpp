@@ -79,7 +79,7 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
       }
     } catch (const std::exception& ex) {
 #pragma omp critical
-      if (error.empty()) error = ds.path + ":" + std::to_string(ds.examples[i].line) + ": " + ex.what();
+      if (error.empty()) error = data::where(ds, ds.examples[i]) + ": " + ex.what();
     }
   });
   if (!error.empty()) throw FormatError(error);

@@ -24,9 +24,6 @@ std::string trim(const std::string& s) {
   const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
-std::string where_of(const Dataset& ds, const data::Example& ex) {
-  return ds.path + ":" + std::to_string(ex.line);
-}
 }  // namespace
 
 std::vector<std::string> split_multi_label(const std::string& cell, const std::string& where) {
@@ -68,7 +65,7 @@ LabelMap multi_label_map(const Dataset& ds) {
   if (!ds.has_labels) throw ConfigError(ds.path + ": has no label column, so no labels can be collected");
   std::vector<std::string> all;
   for (const auto& ex : ds.examples)
-    for (auto& l : split_multi_label(ex.label, where_of(ds, ex))) all.push_back(std::move(l));
+    for (auto& l : split_multi_label(ex.label, data::where(ds, ex))) all.push_back(std::move(l));
   if (all.empty()) throw ConfigError(ds.path + ": no example has a label");
   return LabelMap::from_labels(all);
 }
@@ -85,7 +82,7 @@ void set_problem_targets(const Dataset& ds, ProblemType type, const LabelMap* la
     e.label = 0;
     if (type == ProblemType::MULTI_LABEL) {
       e.targets.assign(static_cast<size_t>(labels->size()), 0.0f);
-      for (const auto& l : split_multi_label(ex.label, where_of(ds, ex))) {
+      for (const auto& l : split_multi_label(ex.label, data::where(ds, ex))) {
         int64_t id = -1;
         try {
           id = labels->id(l);
@@ -93,7 +90,7 @@ void set_problem_targets(const Dataset& ds, ProblemType type, const LabelMap* la
           id = -1;
         }
         if (id < 0)
-          throw FormatError(where_of(ds, ex) + ": unknown label '" + l + "' (not in the training labels)");
+          throw FormatError(data::where(ds, ex) + ": unknown label '" + l + "' (not in the training labels)");
         e.targets[static_cast<size_t>(id)] = 1.0f;
       }
     } else if (type == ProblemType::REGRESSION) {
@@ -106,7 +103,7 @@ void set_problem_targets(const Dataset& ds, ProblemType type, const LabelMap* la
         used = 0;
       }
       if (used == 0 || used != t.size() || !std::isfinite(v))
-        throw FormatError(where_of(ds, ex) + ": regression label '" + ex.label + "' is not a number");
+        throw FormatError(data::where(ds, ex) + ": regression label '" + ex.label + "' is not a number");
       e.targets = {static_cast<float>(v)};
     }
   }

@@ -102,6 +102,7 @@ PseudoLabelCounts add_pseudo_labels(const FinetuneArgs& args, const LabelMap& la
   auto add_row = [&](size_t row, std::string label) {
     data::Example e = data.examples[row];
     e.label = std::move(label);
+    e.source = t.pseudo_label_data;  // its messages name the file it came from, not the training file
     train->examples.push_back(std::move(e));
     ++counts.added;
   };

@@ -51,6 +51,26 @@ TEST(DataLabelMap, UnknownDevLabelNamesFileAndLine) {
   EXPECT_EQ(m.encode(dev), (std::vector<int64_t>{0, 1}));
 }
 
+// A row joined from another file (pseudo-labelled test rows) is named by its own file, not the data set's.
+TEST(DataLabelMap, JoinedRowNamesItsOwnFile) {
+  const LabelMap m = LabelMap::from_labels({"a", "b"});
+  Dataset train = labelled({"a", "b"});
+  train.path = "train.tsv";
+  Example joined = train.examples.back();
+  joined.label = "c";
+  joined.line = 7;
+  joined.source = "test.tsv";
+  train.examples.push_back(joined);
+  EXPECT_EQ(where(train, train.examples[0]), "train.tsv:" + std::to_string(train.examples[0].line));
+  EXPECT_EQ(where(train, train.examples[2]), "test.tsv:7");
+  try {
+    m.encode(train);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("test.tsv:7: unknown label 'c'"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DataLabelMap, FromId2LabelKeepsOrderAndRejectsDuplicates) {
   EXPECT_EQ(LabelMap::from_id2label({"z", "a"}).id("z"), 0);
   EXPECT_THROW(LabelMap::from_id2label({"z", "z"}), ConfigError);

@@ -417,6 +417,9 @@ TEST_F(CrossValidation, PseudoLabelsJoinTheTrainingRowsOnly) {
   EXPECT_EQ(train.examples[21].id, "d1002");
   EXPECT_EQ(train.examples[21].label, "pos");
   EXPECT_EQ(train.examples[22].id, "d1003");
+  // Messages about a joined row name test.tsv and its line there (row d1002: the header, then line 4).
+  EXPECT_EQ(data::where(train, train.examples[21]), a.tricks.pseudo_label_data + ":4");
+  EXPECT_EQ(data::where(train, train.examples[0]), a.train_file + ":2");
 
   // Through finetune: 23 training rows, the 6 validation rows unchanged, the settings saved.
   finetune(a);
