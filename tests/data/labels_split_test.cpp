@@ -17,7 +17,7 @@ Dataset labelled(const std::vector<std::string>& labels) {
   ds.path = "train.tsv";
   ds.has_labels = true;
   for (size_t i = 0; i < labels.size(); ++i)
-    ds.examples.push_back({std::to_string(i), "t", "", labels[i], static_cast<int64_t>(i) + 2});
+    ds.examples.push_back({std::to_string(i), "t", "", labels[i], static_cast<int64_t>(i) + 2, ""});
   return ds;
 }
 

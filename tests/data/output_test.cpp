@@ -38,7 +38,8 @@ TEST(DataSummary, CountsClassesAndCodePoints) {
   Dataset ds;
   ds.path = "x.tsv";
   ds.has_labels = true;
-  ds.examples = {{"0", "caf\xc3\xa9", "", "b", 2}, {"1", "ab", "", "a", 3}, {"2", "abc", "", "b", 4}};
+  ds.examples = {
+      {"0", "caf\xc3\xa9", "", "b", 2, ""}, {"1", "ab", "", "a", 3, ""}, {"2", "abc", "", "b", 4, ""}};
   const LabelMap m = LabelMap::from_dataset(ds);
   const DataSummary s = summarize(ds, &m);
   EXPECT_EQ(s.rows, 3);

@@ -28,7 +28,8 @@ EvalOutput predict_path(const std::string& dir, const std::vector<std::string>& 
   Classifier c = load_classifier(dir);
   data::Dataset ds;
   ds.path = "texts";
-  for (size_t i = 0; i < texts.size(); ++i) ds.examples.push_back({std::to_string(i), texts[i], "", "", 0});
+  for (size_t i = 0; i < texts.size(); ++i)
+    ds.examples.push_back({std::to_string(i), texts[i], "", "", 0, ""});
   const auto ex = encode_for(c, ds, 1);
   return classify(c, ex, batch_size, "predict");
 }
@@ -73,8 +74,8 @@ TEST(ClassifierApi, PairsMatchPredictOnAPairFile) {
   data::Dataset ds;
   ds.path = "pairs";
   ds.has_pairs = true;
-  ds.examples.push_back({"0", "the movie", "was good", "", 0});
-  ds.examples.push_back({"1", "i hated it", "the plot is awful", "", 0});
+  ds.examples.push_back({"0", "the movie", "was good", "", 0, ""});
+  ds.examples.push_back({"1", "i hated it", "the plot is awful", "", 0, ""});
   const EvalOutput ref = classify(c, encode_for(c, ds, 1), 32, "predict");
   TextClassifier clf(dir);
   const auto got = clf.classify_pairs({{"the movie", "was good"}, {"i hated it", "the plot is awful"}});
