@@ -17,7 +17,7 @@
 #   ensemble-seeds (the base models of all seeds averaged: one row, not a per-seed one),
 #   multitask (the paper's MFiT: the section task and a second task on the same texts, the package name's family
 #   from tools/data/name_family.py, through one encoder with a head each, batches drawn in proportion; the
-#   section head is scored), multitask-fit (then the section task alone from that model at half the rate, one
+#   section head is scored), multitask-fit (then the section task alone from that model at half the rate, --epochs
 #   epoch: the paper's MFiT + FiT), epochs-2 (the base for twice the epochs: as many steps as multitask takes, so
 #   that what the second task adds is read apart from what more steps add).
 # Runs go N at a time (--jobs, default 2) with one thread each, so the seconds column compares runs made under
@@ -120,7 +120,7 @@ kfold_run() {
 # Multi-task (the paper's MFiT, section 5.3): the section task ("main", whose head the model's own) and the package
 # name's family ("names", the same texts: tools/data/name_family.py) through one encoder; main's directory is
 # scored on dev and test like any single-task model. Then multitask-fit: main alone from that directory (its head
-# loaded) at half the rate for one epoch, the paper's "-FiT" step. The seconds of multitask-fit are both stages'.
+# loaded) at half the rate for --epochs, the paper's "-FiT" step. The seconds of multitask-fit are both stages'.
 multitask_run() {
   local seed=$1 dir=$OUT/runs/multitask-seed$1 fit=$OUT/runs/multitask-fit-seed$1 names=$OUT/names t0 t1 t2 t3
   local main=$DATA/data/train.tsv main_dev=$DATA/data/dev.tsv
