@@ -18,7 +18,7 @@
 #   multitask (the paper's MFiT: the section task and a second task on the same texts, the package name's family
 #   from tools/data/name_family.py, through one encoder with a head each, batches drawn in proportion; the
 #   section head is scored), multitask-fit (then the section task alone from that model at half the rate, --epochs
-#   epoch: the paper's MFiT + FiT), epochs-2 (the base for twice the epochs: as many steps as multitask takes, so
+#   epochs: the paper's MFiT + FiT), epochs-2 (the base for twice the epochs: as many steps as multitask takes, so
 #   that what the second task adds is read apart from what more steps add).
 # Runs go N at a time (--jobs, default 2) with one thread each, so the seconds column compares runs made under
 # the same conditions; ratios to base are what it is for. Each run appends to DIR/results.tsv (resumable: runs
