@@ -65,8 +65,9 @@ SCRATCH=1  # also fine-tune the random initialisation (the "no pre-training" row
 if ((FULL)); then
   # Sized for under an hour of data + pre-training + fine-tuning on 2 cores: measured 1,965 s + 1,523 s, 3,520 s
   # in all (AMD EPYC Zen 5, 2026-12-04: 3.5 pre-training and 3.8 fine-tuning steps/s at batch 32), and 3,081 s and
-  # 3,060 s with seeds 2 and 3 on a faster day (docs/results.md: test accuracy 0.8512 +- 0.0004 over the three). 3.5 epochs of pre-training (4 took the run to 61 minutes) and the last four layers' [CLS]
-  # concatenated, not the untrained pooler (+6 points of dev accuracy over it in bench/paper, 3 seeds).
+  # 3,060 s with seeds 2 and 3 on a faster day (docs/results.md: test accuracy 0.8512 +- 0.0004 over the three).
+  # 3.5 epochs of pre-training (4 took the run to 61 minutes) and the last four layers' [CLS] concatenated, not
+  # the untrained pooler (+6 points of dev accuracy over it in bench/paper, 3 seeds).
   # The no-pre-training row is left out (another 25 minutes; the default demo shows that comparison):
   # DEMO_SCRATCH=1 brings it back.
   SIZE=mini VOCAB=16000

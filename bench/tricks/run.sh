@@ -134,7 +134,7 @@ multitask_run() {
   local aux=$names/family-$(basename "$main") aux_dev=$names/family-dev.tsv
   [[ -f $aux ]] || $PY tools/data/name_family.py "$main" "$aux"
   [[ -f $aux_dev ]] || $PY tools/data/name_family.py "$main_dev" "$aux_dev"
-  log "multitask seed $seed: bertfit finetune --task main=train.tsv --task names=names/train.tsv"
+  log "multitask seed $seed: bertfit finetune --task main=$main --task names=$aux"
   t0=$(date +%s)
   "$BF" finetune --model "$MODEL" "${FT_SHARED[@]}" --learning_rate 1e-3 --num_train_epochs "$EPOCHS" \
     --task "main=$main" --task "names=$aux" --task_label_column names=family \

@@ -54,8 +54,7 @@ TEST(DataLabelMap, UnknownDevLabelNamesFileAndLine) {
 // A row joined from another file (pseudo-labelled test rows) is named by its own file, not the data set's.
 TEST(DataLabelMap, JoinedRowNamesItsOwnFile) {
   const LabelMap m = LabelMap::from_labels({"a", "b"});
-  Dataset train = labelled({"a", "b"});
-  train.path = "train.tsv";
+  Dataset train = labelled({"a", "b"});  // train.tsv
   Example joined = train.examples.back();
   joined.label = "c";
   joined.line = 7;
