@@ -117,8 +117,14 @@ void pack_b(const Problem& pr, int64_t j0, int64_t nc, float* dst) {
 BERTFIT_AVX512 void pack_a_512(const Problem& pr, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                                float* dst) {
   constexpr int MR = 12;
-  if (pr.ta) {  // already k-major: a plain copy per k
-    pack_a<MR>(pr, i0, mc, k0, kc, dst);
+  if (pr.ta) {  // already k-major: a copy of MR floats per k (masked: rows past mc are zero)
+    for (int64_t p = 0; p < mc; p += MR) {
+      const __mmask16 rm = mask16(std::min<int64_t>(MR, mc - p));
+      const float* s = pr.A + k0 * pr.lda + i0 + p;
+      float* d = dst + p * kc;
+      for (int64_t k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(d + k * MR, 0x0FFF, _mm512_maskz_loadu_ps(rm, s + k * pr.lda));
+    }
     return;
   }
   for (int64_t p = 0; p < mc; p += MR) {
@@ -139,8 +145,16 @@ BERTFIT_AVX512 void pack_a_512(const Problem& pr, int64_t i0, int64_t mc, int64_
 
 BERTFIT_AVX512 void pack_b_512(const Problem& pr, int64_t j0, int64_t nc, float* dst) {
   constexpr int NR = 32;
-  if (!pr.tb) {  // already k-major: a plain copy per k
-    pack_b<NR>(pr, j0, nc, dst);
+  if (!pr.tb) {  // already k-major: a copy of NR floats per k (masked: columns past nc are zero)
+    for (int64_t q = 0; q < nc; q += NR) {
+      const __mmask16 m0 = mask16(nc - q), m1 = mask16(nc - q - 16);
+      const float* s = pr.B + j0 + q;
+      float* d = dst + q * pr.K;  // 64-byte aligned: q * K is a multiple of 32 floats
+      for (int64_t k = 0; k < pr.K; ++k) {
+        _mm512_store_ps(d + k * NR, _mm512_maskz_loadu_ps(m0, s + k * pr.ldb));
+        _mm512_store_ps(d + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + k * pr.ldb + 16));
+      }
+    }
     return;
   }
   const int64_t K = pr.K;
@@ -223,16 +237,32 @@ struct Kernel {
 const Kernel kAvx512{12, 32, 144, 256, &tile512<12, 2>, &pack_a_512, &pack_b_512};
 const Kernel kAvx2{6, 16, 144, 256, &tile256<6, 2>, &pack_a<6>, &pack_b<16>};
 
+// The width of gemm_range's column blocks for n columns: blocks of equal width (in NR panels) within the
+// packed-B budget. 768 columns at K = 3072 are two blocks of 384, not 672 + 96 (a thin second block repacks
+// all of A for few columns).
+int64_t column_block_width(const Kernel& kn, int64_t K, int64_t n) {
+  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / K / kn.NR);
+  const int64_t panels = (n + kn.NR - 1) / kn.NR;
+  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
+  return (panels + nblocks - 1) / nblocks * kn.NR;
+}
+
+// What gemm_range costs one thread for m rows x n columns, in FMA-equivalents: its multiply-adds (padded to
+// whole tiles) plus the elements it packs, each weighted as kPackCostFma FMAs. op(A) is packed once per
+// column block, op(B) once.
+constexpr int64_t kPackCostFma = 16;
+int64_t range_cost(const Kernel& kn, int64_t K, int64_t m, int64_t n) {
+  if (m <= 0 || n <= 0) return 0;
+  const int64_t mp = (m + kn.MR - 1) / kn.MR * kn.MR, np = (n + kn.NR - 1) / kn.NR * kn.NR;
+  const int64_t nblocks = (np + column_block_width(kn, K, n) - 1) / column_block_width(kn, K, n);
+  return mp * np * K + kPackCostFma * (mp * K * nblocks + np * K);
+}
+
 // Rows [m0, m1) x columns [n0, n1) of C, serially in the calling thread.
 void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m0 >= m1 || n0 >= n1) return;
   const int64_t K = pr.K, MR = kn.MR, NR = kn.NR;
-  // Column blocks of equal width (in NR panels) within the packed-B budget: 768 columns at K = 3072 are two
-  // blocks of 384, not 672 + 96 (a thin second block repacks all of A for few columns).
-  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / K / NR);
-  const int64_t panels = (n1 - n0 + NR - 1) / NR;
-  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
-  const int64_t nc_max = (panels + nblocks - 1) / nblocks * NR;
+  const int64_t nc_max = column_block_width(kn, K, n1 - n0);
   static thread_local AlignedBuffer<float> a_buf, b_buf, p_buf;
   const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
   const int64_t mc_cap = std::min(kn.MC, (m1 - m0 + MR - 1) / MR * MR);
@@ -298,13 +328,19 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     gemm_range(kn, pr, 0, M, 0, N);
     return;
   }
-  // Each thread a contiguous range of columns (in NR panels), or of rows (MR panels) when there are too few
-  // column panels to go round: the split touches only which thread computes an element, never its chain.
+  // Each thread a contiguous range of columns (in NR panels) or of rows (MR panels), whichever costs the
+  // busiest thread less (range_cost): a column split has every thread pack all of op(A), a row split all of
+  // op(B), so C taller than wide splits rows. The split touches only which thread computes an element, never
+  // its chain.
   const int64_t col_units = (N + kn.NR - 1) / kn.NR, row_units = (M + kn.MR - 1) / kn.MR;
+  const int64_t nt_max = omp_get_max_threads();
+  const int64_t by_cols = range_cost(kn, K, M, (col_units + nt_max - 1) / nt_max * kn.NR);
+  const int64_t by_rows = range_cost(kn, K, (row_units + nt_max - 1) / nt_max * kn.MR, N);
+  const bool split_cols = by_cols <= by_rows;
 #pragma omp parallel
   {
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    if (col_units >= 2 * nt || col_units >= row_units) {
+    if (split_cols) {
       const int64_t n0 = std::min(N, col_units * t / nt * kn.NR);
       const int64_t n1 = std::min(N, col_units * (t + 1) / nt * kn.NR);
       gemm_range(kn, pr, 0, M, n0, n1);
