@@ -17,6 +17,7 @@
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
+#include "kernels/rows.h"
 
 namespace bertfit {
 
@@ -337,7 +338,7 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   size_t total = 0;
   plan_arena(max_B, max_T, M, use, false, &total);
   const int64_t N = max_B * max_T;
-  const size_t n_int = static_cast<size_t>(N * 4 + std::max<int64_t>(N, max_B));
+  const size_t n_int = static_cast<size_t>(N * 5 + std::max<int64_t>(N, max_B));
   const size_t n_cls_int = head_ == HeadKind::SEQUENCE_CLASSIFICATION
                                ? static_cast<size_t>(max_B * (config_.hidden_size + head_in_dim_))
                                : 0;
@@ -372,6 +373,7 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   ids_ = type_ids_ + N;
   mlm_index_ = ids_ + N;
   labels_ = mlm_index_ + N;
+  real_rows_ = labels_ + std::max<int64_t>(N, max_B);
   mask_arena_.resize(static_cast<size_t>(N));
   mask_ = mask_arena_.data();
   chunk_mask_arena_.resize(static_cast<size_t>(max_B));
@@ -446,7 +448,20 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
   chunk_mask_ = chunk_mask_arena_.data();
 
   embeddings_forward();
+  rows_ = N_;
+  if (!training && padding_free_inference) {
+    int64_t n = 0;
+    for (int64_t r = 0; r < N_; ++r)
+      if (mask_[r]) real_rows_[n++] = static_cast<int32_t>(r);
+    if (n > 0 && n < N_) {  // some padding, and something to compute
+      rows_ = n;
+      gather_rows(hidden_[0], hidden_[0], real_rows_, rows_, config_.hidden_size);
+    }
+  }
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layer_forward(l);
+  if (rows_ < N_)  // the kept hidden states back to [B, T, C]: the heads and features read that layout
+    for (int64_t l = 0; l <= config_.num_hidden_layers; ++l)
+      if (hidden_kept_[l]) scatter_rows(hidden_[l], hidden_[l], real_rows_, rows_, N_, config_.hidden_size);
   logits_rows_ = 0;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
     return classification_forward(batch.labels, loss_normalizer);

@@ -179,6 +179,15 @@ class BertModel {
   // features with independent dropout masks; the loss is the mean of their losses, logits() their mean.
   int multi_sample_dropout = 1;
   bool output_hidden_states = false;  // keep every hidden state of a forward (costs N*C floats per layer)
+  // Inference (forward with training = false) computes the encoder layers' row-wise work (the linear layers,
+  // LayerNorm, GELU, residuals) on the real tokens only, gathered into consecutive rows; attention alone runs
+  // on the padded [B, T] layout, whose padded rows are zero. Every real token gets the bits of the padded
+  // computation (each row of a product is its own FMA chain: backend/cpu/gemm.h), so only the time changes:
+  // a batch of texts of mixed lengths no longer pays for its padding in the products. The kept hidden states
+  // are laid out [B, T, C] again after the last layer, zero at padded positions (the padded computation left
+  // values there that no feature or head reads: the features read [CLS] or mask-weighted tokens). Off: every
+  // position is computed (tests compare the two).
+  bool padding_free_inference = true;
   // --bf16: the encoder layers' linear products (forward and backward) take bf16 operands with float
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
   // stay float.
@@ -210,6 +219,8 @@ class BertModel {
 
   void embeddings_forward();
   void embeddings_backward(const float* dhidden0);
+  // Rows of the layers' row-wise work: N_, or the real tokens' count (padding-free inference), whose
+  // positions in the [B, T] layout real_rows_ lists in order.
   void layer_forward(int64_t l);
   // One of a layer's linear layers: gemm_int8 when `q` is given, else linear_forward at matmul_precision.
   void encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC, int64_t OC,
@@ -312,6 +323,8 @@ class BertModel {
           *mlm_index_ = nullptr;
   uint8_t* mask_ = nullptr;
   AlignedBuffer<uint8_t> mask_arena_;
+  int32_t* real_rows_ = nullptr;  // padding-free inference: the real tokens' rows in [B, T], ascending
+  int64_t rows_ = 0;              // rows of the layers' row-wise work in the last forward (layer_forward)
 
   // State of the last forward.
   int64_t B_ = 0, T_ = 0, N_ = 0, logits_rows_ = 0;

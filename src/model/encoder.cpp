@@ -9,6 +9,7 @@
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/linear.h"
+#include "kernels/rows.h"
 #include "model/bert_model.h"
 
 namespace bertfit {
@@ -80,9 +81,9 @@ void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
 void BertModel::encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC,
                                int64_t OC, const Int8Weights* q) {
   if (q)
-    gemm_int8(inp, N_, IC, *q, P(b_off), out, OC);
+    gemm_int8(inp, rows_, IC, *q, P(b_off), out, OC);
   else
-    linear_forward(out, inp, P(w_off), P(b_off), N_, IC, OC, 0, 0, matmul_precision);
+    linear_forward(out, inp, P(w_off), P(b_off), rows_, IC, OC, 0, 0, matmul_precision);
 }
 
 void BertModel::layer_forward(int64_t l) {
@@ -93,31 +94,42 @@ void BertModel::layer_forward(int64_t l) {
   const float eps = config_.layer_norm_eps;
   const float p_hidden = dropout_p(config_.hidden_dropout_prob);
   // Work buffers: ctx in work_inter_ (dead before the GELU output goes there), h1 in work_c_, the two dense
-  // outputs in scratch_c_.
+  // outputs in scratch_c_. Every step but attention runs on rows_ rows: all N_ positions, or the real tokens
+  // only (padding-free inference: x and the outputs are then consecutive real-token rows, and attention's
+  // operands move to the [B, T] layout and back: Q|K|V through work_inter_, ctx into work_c_).
+  const int64_t n = rows_;
+  const bool compact = n < N_;
   float* ctx = work_inter_;
   float* h1 = work_c_;
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
 
-  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(a.qkv, x, o.qkv_w, o.qkv_b, C, 3 * C, q ? &q->qkv : nullptr));
+  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact ? work_inter_ : a.qkv, x, o.qkv_w, o.qkv_b, C, 3 * C,
+                                               q ? &q->qkv : nullptr));
+  if (compact)  // padded rows zero: masked keys' probabilities are exactly 0, and 0 x V must not be NaN
+    BERTFIT_TIMED("rows.fwd", scatter_rows(a.qkv, work_inter_, real_rows_, n, N_, 3 * C));
   BERTFIT_TIMED("attention.fwd", attention_forward(ctx, /*probs=*/nullptr, a.qkv, mask_,
                                                    {B_, T_, C, config_.num_attention_heads},
                                                    dropout_p(config_.attention_probs_dropout_prob),
                                                    site_key(layer_site(l, 0)), attn_scratch_));
+  if (compact) {
+    BERTFIT_TIMED("rows.fwd", gather_rows(work_c_, ctx, real_rows_, n, C));
+    ctx = work_c_;  // h1 goes there only after the attention output's product has read it
+  }
   BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, o.attn_out_w, o.attn_out_b, C, C,
                                                     q ? &q->attn_out : nullptr));
-  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res1, scratch_c_, x, N_ * C, p_hidden,
-                                                        site_key(layer_site(l, 1))));
+  BERTFIT_TIMED("dropout.fwd",
+                dropout_residual_forward(a.res1, scratch_c_, x, n * C, p_hidden, site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
-                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
+                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), n, C, eps));
   BERTFIT_TIMED("gemm.ffn_in.fwd",
                 encoder_linear(a.inter_pre, h1, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr));
-  BERTFIT_TIMED("gelu.fwd", gelu_forward(work_inter_, a.inter_pre, N_ * I));
+  BERTFIT_TIMED("gelu.fwd", gelu_forward(work_inter_, a.inter_pre, n * I));
   BERTFIT_TIMED("gemm.ffn_out.fwd",
                 encoder_linear(scratch_c_, work_inter_, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
-  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, h1, N_ * C, p_hidden,
+  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, h1, n * C, p_hidden,
                                                         site_key(layer_site(l, 2))));
   BERTFIT_TIMED("layernorm.fwd", layernorm_forward(hidden_[l + 1], a.mean2, a.rstd2, a.res2, P(o.ln2_w),
-                                                   P(o.ln2_b), N_, C, eps));
+                                                   P(o.ln2_b), n, C, eps));
 }
 
 const float* BertModel::hidden_for_backward(int64_t l, float* out) {

@@ -165,6 +165,60 @@ TEST(Determinism, InferenceDoesNotDependOnTheBatch) {
   }
 }
 
+// Padding-free inference (BertModel::padding_free_inference) computes the layers' row-wise work on the real
+// tokens only: every real token's hidden states, and so every logit read from them, keep the padded
+// computation's bits, for each kind of feature (those that read [CLS], several layers, or mask-weighted
+// tokens) and for the masked-LM head at the real positions. The batch mixes lengths (0 to 12 padded
+// positions per sequence) and has 8 x 64 = 512 rows padded, 473 real: both sides take gemm().
+TEST(Determinism, PaddingFreeInferenceGivesThePaddedBits) {
+  const int64_t B = 8, T = 64, C = 128;
+  const Inputs in = make_inputs(B, T);
+  ModelConfig c;
+  c.vocab_size = 120;
+  c.hidden_size = C;
+  c.num_hidden_layers = 4;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 3 * C / 2;
+  c.max_position_embeddings = 64;
+  c.id2label = {"a", "b", "c"};
+  struct Run {
+    std::vector<float> logits, last;  // logits; the last hidden state at the real positions
+  };
+  auto run = [&](HeadKind head, FeatureKind features, bool padding_free) {
+    HeadOptions options;
+    options.features = features;
+    BertModel m(c, head, options);
+    m.init_weights(7);
+    m.padding_free_inference = padding_free;
+    m.reserve(B, T, -1, ArenaUse::INFERENCE);
+    m.forward({B, T, in.ids.data(), nullptr, in.mask.data(), nullptr}, false);
+    const int64_t cols = head == HeadKind::MASKED_LM ? c.vocab_size : 3;
+    Run r;
+    const float* h = m.hidden_state(c.num_hidden_layers);
+    for (int64_t i = 0; i < B * T; ++i) {
+      if (!in.mask[i]) continue;
+      r.last.insert(r.last.end(), h + i * C, h + (i + 1) * C);
+      if (head == HeadKind::MASKED_LM)
+        r.logits.insert(r.logits.end(), m.logits() + i * cols, m.logits() + (i + 1) * cols);
+    }
+    if (head != HeadKind::MASKED_LM) r.logits.assign(m.logits(), m.logits() + m.logits_rows() * cols);
+    return r;
+  };
+  for (FeatureKind f : {FeatureKind::POOLER, FeatureKind::LAST4_CONCAT, FeatureKind::MEAN_TOKENS}) {
+    SCOPED_TRACE(feature_kind_name(f));
+    const Run padded = run(HeadKind::SEQUENCE_CLASSIFICATION, f, false);
+    const Run free = run(HeadKind::SEQUENCE_CLASSIFICATION, f, true);
+    ASSERT_EQ(padded.last.size(), static_cast<size_t>(473 * C));
+    EXPECT_TRUE(bitwise_equal(padded.logits, free.logits));
+    EXPECT_TRUE(bitwise_equal(padded.last, free.last));
+  }
+  const Run padded = run(HeadKind::MASKED_LM, FeatureKind::POOLER, false);
+  const Run free = run(HeadKind::MASKED_LM, FeatureKind::POOLER, true);
+  ASSERT_EQ(padded.logits.size(), static_cast<size_t>(473 * c.vocab_size));
+  EXPECT_TRUE(bitwise_equal(padded.logits, free.logits));
+  EXPECT_TRUE(bitwise_equal(padded.last, free.last));
+}
+
 // Every kernel does the same IEEE operations with AVX-512 and with AVX2 (core/cpu_features.h; the GEMMs by
 // gemm.h's contract), so capping the instruction set changes no bit of a training run or of inference.
 TEST(Determinism, Avx512AndAvx2Agree) {
