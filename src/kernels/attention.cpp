@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -139,6 +140,39 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
     head_gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
+  }
+}
+
+void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offset, const int32_t* len,
+                              int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch) {
+  const int64_t HS = C / NH, C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  int64_t work = 0;
+  for (int64_t b = 0; b < B; ++b) work += int64_t{len[b]} * len[b] * NH * HS;
+#pragma omp parallel for schedule(dynamic) if (work >= kParallelMinWork)
+  for (int64_t bh = 0; bh < B * NH; ++bh) {
+    const int64_t b = bh / NH, h = bh % NH, n = len[b];
+    if (n == 0) continue;
+    // The softmax's width: the padded forward's vector chunks of 8 keys up to the last real key (the rest of
+    // its row is masked chunks adding exactly 0), or all T keys when that chunk reaches past T (its scalar
+    // tail then holds real keys, summed in the same order here).
+    const int64_t width = std::min<int64_t>((n + 7) / 8 * 8, T);
+    const float* q = qkv + int64_t{offset[b]} * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    HeadScratch tmp(scratch, T);
+    float* P = tmp.a;  // [n, width]
+    for (int64_t j = 0; j < width; ++j) tmp.keep[j] = j < n ? 1.0f : 0.0f;
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/probs");
+      head_gemm(false, true, n, n, HS, scale, q, C3, k, C3, 0.0f, P, width);
+      for (int64_t i = 0; i < n; ++i) {
+        std::fill(P + i * width + n, P + (i + 1) * width, 0.0f);  // masked: any finite score gives 0
+        masked_softmax_row(P + i * width, tmp.keep, width);
+      }
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
+    head_gemm(false, false, n, HS, n, 1.0f, P, width, v, C3, 0.0f, ctx + int64_t{offset[b]} * C + h * HS, C);
   }
 }
 

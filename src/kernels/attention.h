@@ -37,6 +37,16 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
 void attention_backward(float* dqkv, float* ctx, const float* dctx, const float* qkv, const float* probs,
                         const uint8_t* mask, const AttentionShape& s, float p, uint64_t key, float* scratch);
 
+// Padding-free inference (no dropout, no saved probabilities): sequence b is rows [offset[b], offset[b] +
+// len[b]) of qkv [rows, 3C] and of ctx [rows, C] (written there; other rows untouched), its tokens attending
+// to each other only: what attention_forward computes for a [B, T] batch whose sequence b has a mask of
+// len[b] ones then zeros, bit for bit for the real rows (the same score chains over HS; each softmax row over
+// the keys up to len rounded up to 8, or T, with the masked ones at exactly 0 as there; each context chain
+// over the len real keys, where the padded one adds only zero products after them). T: that padded batch's
+// length (>= every len); scratch as for attention_forward with that T.
+void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offset, const int32_t* len,
+                              int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch);
+
 // Plain single-threaded loops with gemm_reference and std::exp: the oracle of the fast kernels (no scratch).
 void attention_forward_reference(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
                                  const AttentionShape& s, float p, uint64_t key);

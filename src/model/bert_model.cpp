@@ -338,7 +338,7 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   size_t total = 0;
   plan_arena(max_B, max_T, M, use, false, &total);
   const int64_t N = max_B * max_T;
-  const size_t n_int = static_cast<size_t>(N * 5 + std::max<int64_t>(N, max_B));
+  const size_t n_int = static_cast<size_t>(N * 5 + std::max<int64_t>(N, max_B) + 2 * max_B);
   const size_t n_cls_int = head_ == HeadKind::SEQUENCE_CLASSIFICATION
                                ? static_cast<size_t>(max_B * (config_.hidden_size + head_in_dim_))
                                : 0;
@@ -374,6 +374,8 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   mlm_index_ = ids_ + N;
   labels_ = mlm_index_ + N;
   real_rows_ = labels_ + std::max<int64_t>(N, max_B);
+  seq_offset_ = real_rows_ + N;
+  seq_len_ = seq_offset_ + max_B;
   mask_arena_.resize(static_cast<size_t>(N));
   mask_ = mask_arena_.data();
   chunk_mask_arena_.resize(static_cast<size_t>(max_B));
@@ -449,10 +451,18 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
 
   embeddings_forward();
   rows_ = N_;
+  prefix_masks_ = true;
   if (!training && padding_free_inference) {
     int64_t n = 0;
-    for (int64_t r = 0; r < N_; ++r)
-      if (mask_[r]) real_rows_[n++] = static_cast<int32_t>(r);
+    for (int64_t b = 0; b < B_; ++b) {
+      seq_offset_[b] = static_cast<int32_t>(n);
+      for (int64_t t = 0; t < T_; ++t) {
+        if (!mask_[b * T_ + t]) continue;
+        if (t != n - seq_offset_[b]) prefix_masks_ = false;  // a real token after padding
+        real_rows_[n++] = static_cast<int32_t>(b * T_ + t);
+      }
+      seq_len_[b] = static_cast<int32_t>(n - seq_offset_[b]);
+    }
     if (n > 0 && n < N_) {  // some padding, and something to compute
       rows_ = n;
       gather_rows(hidden_[0], hidden_[0], real_rows_, rows_, config_.hidden_size);

@@ -325,6 +325,11 @@ class BertModel {
   AlignedBuffer<uint8_t> mask_arena_;
   int32_t* real_rows_ = nullptr;  // padding-free inference: the real tokens' rows in [B, T], ascending
   int64_t rows_ = 0;              // rows of the layers' row-wise work in the last forward (layer_forward)
+  // Padding-free inference: sequence b's first row among the real tokens' and its count of them; when every
+  // sequence's mask is its real tokens then padding (prefix_masks_), attention runs on those rows directly
+  // (attention_forward_varlen), else on the padded layout.
+  int32_t *seq_offset_ = nullptr, *seq_len_ = nullptr;
+  bool prefix_masks_ = true;
 
   // State of the last forward.
   int64_t B_ = 0, T_ = 0, N_ = 0, logits_rows_ = 0;

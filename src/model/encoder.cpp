@@ -103,17 +103,24 @@ void BertModel::layer_forward(int64_t l) {
   float* h1 = work_c_;
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
 
-  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact ? work_inter_ : a.qkv, x, o.qkv_w, o.qkv_b, C, 3 * C,
-                                               q ? &q->qkv : nullptr));
-  if (compact)  // padded rows zero: masked keys' probabilities are exactly 0, and 0 x V must not be NaN
-    BERTFIT_TIMED("rows.fwd", scatter_rows(a.qkv, work_inter_, real_rows_, n, N_, 3 * C));
-  BERTFIT_TIMED("attention.fwd", attention_forward(ctx, /*probs=*/nullptr, a.qkv, mask_,
-                                                   {B_, T_, C, config_.num_attention_heads},
-                                                   dropout_p(config_.attention_probs_dropout_prob),
-                                                   site_key(layer_site(l, 0)), attn_scratch_));
-  if (compact) {
-    BERTFIT_TIMED("rows.fwd", gather_rows(work_c_, ctx, real_rows_, n, C));
+  const bool varlen = compact && prefix_masks_;  // each sequence's rows attend to each other in place
+  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, o.qkv_w, o.qkv_b,
+                                               C, 3 * C, q ? &q->qkv : nullptr));
+  if (varlen) {
     ctx = work_c_;  // h1 goes there only after the attention output's product has read it
+    BERTFIT_TIMED("attention.fwd", attention_forward_varlen(ctx, a.qkv, seq_offset_, seq_len_, B_, T_, C,
+                                                            config_.num_attention_heads, attn_scratch_));
+  } else {
+    if (compact)  // padded rows zero: masked keys' probabilities are exactly 0, and 0 x V must not be NaN
+      BERTFIT_TIMED("rows.fwd", scatter_rows(a.qkv, work_inter_, real_rows_, n, N_, 3 * C));
+    BERTFIT_TIMED("attention.fwd", attention_forward(ctx, /*probs=*/nullptr, a.qkv, mask_,
+                                                     {B_, T_, C, config_.num_attention_heads},
+                                                     dropout_p(config_.attention_probs_dropout_prob),
+                                                     site_key(layer_site(l, 0)), attn_scratch_));
+    if (compact) {
+      BERTFIT_TIMED("rows.fwd", gather_rows(work_c_, ctx, real_rows_, n, C));
+      ctx = work_c_;  // as above
+    }
   }
   BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, o.attn_out_w, o.attn_out_b, C, C,
                                                     q ? &q->attn_out : nullptr));

@@ -172,7 +172,7 @@ TEST(Determinism, InferenceDoesNotDependOnTheBatch) {
 // positions per sequence) and has 8 x 64 = 512 rows padded, 473 real: both sides take gemm().
 TEST(Determinism, PaddingFreeInferenceGivesThePaddedBits) {
   const int64_t B = 8, T = 64, C = 128;
-  const Inputs in = make_inputs(B, T);
+  Inputs in = make_inputs(B, T);
   ModelConfig c;
   c.vocab_size = 120;
   c.hidden_size = C;
@@ -217,6 +217,12 @@ TEST(Determinism, PaddingFreeInferenceGivesThePaddedBits) {
   ASSERT_EQ(padded.logits.size(), static_cast<size_t>(473 * c.vocab_size));
   EXPECT_TRUE(bitwise_equal(padded.logits, free.logits));
   EXPECT_TRUE(bitwise_equal(padded.last, free.last));
+  // A sequence whose padding comes first (left padding): attention then runs on the padded layout.
+  for (int64_t t = 0; t < 6; ++t) std::swap(in.mask[2 * T + t], in.mask[2 * T + T - 1 - t]);
+  const Run padded_left = run(HeadKind::SEQUENCE_CLASSIFICATION, FeatureKind::MEAN_TOKENS, false);
+  const Run free_left = run(HeadKind::SEQUENCE_CLASSIFICATION, FeatureKind::MEAN_TOKENS, true);
+  EXPECT_TRUE(bitwise_equal(padded_left.logits, free_left.logits));
+  EXPECT_TRUE(bitwise_equal(padded_left.last, free_left.last));
 }
 
 // Every kernel does the same IEEE operations with AVX-512 and with AVX2 (core/cpu_features.h; the GEMMs by
