@@ -36,12 +36,6 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option(option_names("max_batch_requests"), o->max_batch_requests,
                   "Most inputs in one forward pass (0: only the token budget limits)")
       ->capture_default_str();
-  cmd->add_option(
-         option_names("batch_overhead_tokens"), o->batch_overhead_tokens,
-         "A forward pass's fixed cost, in positions: of the batches the budget allows around the "
-         "oldest input, the one with the least (this + padded positions) per real token runs (0: least "
-         "padding only)")
-      ->capture_default_str();
   cmd->add_option(option_names("max_concurrent_requests"), o->max_concurrent_requests,
                   "Requests in progress at once; more are refused with 429")
       ->capture_default_str();

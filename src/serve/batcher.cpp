@@ -53,9 +53,7 @@ Batcher::Result Batcher::submit(std::vector<EncodedExample> inputs, bool warm_up
     EncodedExample& e = inputs[i];
     const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(e.seqs.size()));
     const int64_t length = e.length();
-    int64_t real = 0;
-    for (const auto& seq : e.seqs) real += static_cast<int64_t>(seq.ids.size());
-    queue_.push_back({&job, i, std::move(e), rows, length, std::max<int64_t>(1, real), now});
+    queue_.push_back({&job, i, std::move(e), rows, length, now});
   }
   if (metrics_) metrics_->set_queue_size(static_cast<int64_t>(queue_.size()));
   lock.unlock();
@@ -79,11 +77,8 @@ std::vector<Batcher::Entry> Batcher::take_batch() {
   std::stable_sort(order.begin() + 1, order.end(), [&](size_t a, size_t b) {
     return std::llabs(queue_[a].length - len0) < std::llabs(queue_[b].length - len0);
   });
-  int64_t docs = 0, max_rows = 0, max_len = 0, real = 0;
+  int64_t docs = 0, max_rows = 0, max_len = 0;
   std::vector<size_t> chosen;
-  // Every prefix of `chosen` is a batch that fits; keep the cheapest per real token (ties: the larger).
-  size_t best = 0;
-  double best_cost = 0;
   for (size_t k = 0; k < order.size(); ++k) {
     const Entry& e = queue_[order[k]];
     const int64_t rows = std::max(max_rows, e.rows), len = std::max(max_len, e.length);
@@ -92,13 +87,8 @@ std::vector<Batcher::Entry> Batcher::take_batch() {
       if (api::padded_tokens(docs + 1, rows, len) > options_.max_batch_tokens) continue;
     }
     chosen.push_back(order[k]);
-    ++docs, max_rows = rows, max_len = len, real += e.real;
-    const double cost =
-        static_cast<double>(options_.overhead_tokens + api::padded_tokens(docs, max_rows, max_len)) /
-        static_cast<double>(real);
-    if (best == 0 || cost <= best_cost) best = chosen.size(), best_cost = cost;
+    ++docs, max_rows = rows, max_len = len;
   }
-  chosen.resize(best);
   std::sort(chosen.begin(), chosen.end());
   batch.reserve(chosen.size());
   for (size_t i : chosen) batch.push_back(std::move(queue_[i]));

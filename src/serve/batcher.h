@@ -1,12 +1,12 @@
 // Dynamic batching: request threads queue their encoded inputs; one inference thread takes the OLDEST queued
-// input and the queued inputs nearest to it in length (length grouping, as training's batches) up to a token
-// budget (--max-batch-tokens, counted as the positions the batch computes: rows x longest sequence, padding
-// included) and --max-batch-requests inputs, runs them as one forward pass and hands each request its logits.
-// Taking the oldest first means no input waits behind an unbounded stream of better-fitting ones.
-// Of the batches it may form that way (the oldest with its 0, 1, 2, ... nearest neighbours that fit), it runs
-// the one with the least estimated cost per real token, (overhead + padded positions) / real positions: a
-// 10-token input does not ride with a 120-token one (12x its positions as padding) when the queue holds
-// inputs of both kinds, yet small inputs still share a pass, whose fixed cost (`overhead_tokens`) they split.
+// input and the queued inputs nearest to it in length (length grouping, as training's batches), every one
+// that fits a token budget (--max-batch-tokens, counted as the positions the batch's activations take: rows x
+// longest sequence, padding included) and --max-batch-requests inputs, runs them as one forward pass and
+// hands each request its logits. Taking the oldest first means no input waits behind an unbounded stream of
+// better-fitting ones. Taking all that fit: inference is padding-free (model/bert_model.h: the products and
+// attention compute the real tokens only), so a pass costs its real tokens plus a fixed cost, which the more
+// inputs share it the less each pays (measured: docs/benchmarks.md). An earlier rule weighed padding against
+// that fixed cost, when padding was computed.
 #pragma once
 
 #include <chrono>
@@ -26,9 +26,6 @@ namespace bertfit::serve {
 struct BatcherOptions {
   int64_t max_batch_tokens = 4096;
   int64_t max_batch_requests = 0;  // 0: no limit but the token budget
-  // A forward pass's fixed cost (thread hand-offs, reading the weights), in positions of its per-position
-  // cost; the batch choice above. 0: least padding only; very large: as many inputs as the budget holds.
-  int64_t overhead_tokens = 64;
 };
 
 class Batcher {
@@ -70,7 +67,6 @@ class Batcher {
     size_t index;
     EncodedExample ex;
     int64_t rows, length;  // its sequences (chunks) and its longest sequence
-    int64_t real;          // its tokens (every sequence's length)
     Clock::time_point queued;
   };
 

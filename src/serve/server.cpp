@@ -68,9 +68,9 @@ struct InFlight {
 
 }  // namespace
 
-// The default token budget: 32 inputs of 128 positions. With the batcher's cost rule (batcher.h) this is what
-// met issue 14's throughput target on the 2-core machine measured (docs/benchmarks.md, Serving: 0.80-0.83 of
-// offline predict at concurrency 32, where a budget of one input gave 0.58-0.62).
+// The default token budget: 32 inputs of 128 positions (docs/benchmarks.md, Serving: a budget of one input
+// gave 0.58-0.62 of offline predict's throughput at concurrency 32 on the 2-core machine measured, this one
+// 0.8).
 constexpr int64_t kDefaultBatchTokens = 4096;
 
 struct Server::Impl {
@@ -78,7 +78,7 @@ struct Server::Impl {
       : c(c),
         o(o),
         metrics(api::max_input_tokens(c)),
-        batcher(c, {o.max_batch_tokens, o.max_batch_requests, o.batch_overhead_tokens}, &metrics) {
+        batcher(c, {o.max_batch_tokens, o.max_batch_requests}, &metrics) {
     for (const auto& l : c.labels.id2label()) quoted_labels.push_back(json(l).dump());
     max_input = api::max_input_tokens(c);
   }
@@ -240,7 +240,6 @@ struct Server::Impl {
               {"max_input_length", max_input},
               {"max_batch_tokens", o.max_batch_tokens},
               {"max_batch_requests", o.max_batch_requests > 0 ? json(o.max_batch_requests) : json(nullptr)},
-              {"batch_overhead_tokens", o.batch_overhead_tokens},
               {"max_client_batch_size", o.max_client_batch_size},
               {"auto_truncate", o.auto_truncate},
               {"tokenization_workers", threads},
@@ -280,7 +279,6 @@ Server::Server(Classifier& c, const ServeOptions& given) {
   if (options.max_concurrent_requests < 1) throw ConfigError("--max-concurrent-requests must be at least 1");
   if (options.max_client_batch_size < 1) throw ConfigError("--max-client-batch-size must be at least 1");
   if (options.max_batch_requests < 0) throw ConfigError("--max-batch-requests must be 0 (no limit) or more");
-  if (options.batch_overhead_tokens < 0) throw ConfigError("--batch-overhead-tokens must be 0 or more");
   impl_ = std::make_unique<Impl>(c, options);
   Impl& s = *impl_;
   {

@@ -26,19 +26,18 @@ struct ServeOptions {
   int port = 8080;       // 0: any free port (bind() says which)
   std::string model_id;  // what /info reports (the model directory)
   // Positions per forward pass (rows x longest sequence); 0: 4096 (32 inputs of 128), or one input of the
-  // model's longest kind (max_seq_length x chunks) when that is more. Which inputs share a pass within the
-  // budget is the batcher's cost rule (batcher.h): padding is weighed against a pass's fixed cost.
+  // model's longest kind (max_seq_length x chunks) when that is more. A pass takes every queued input that
+  // fits, the oldest and its nearest in length first (batcher.h).
   int64_t max_batch_tokens = 0;
-  int64_t max_batch_requests = 0;      // inputs per forward pass; 0: only the token budget limits
-  int64_t batch_overhead_tokens = 64;  // a forward pass's fixed cost in positions (BatcherOptions)
-  int max_concurrent_requests = 128;   // /predict requests in progress at once; beyond: 429
-  int max_client_batch_size = 32;      // inputs per request; beyond: 413
-  size_t payload_limit = 2000000;      // request body bytes; beyond: 413 (TEI's default)
-  bool auto_truncate = false;          // truncate when a request does not say (TEI's --auto-truncate)
-  int read_timeout_s = 5;              // a client that sends nothing for this long is dropped
-  int write_timeout_s = 5;             // a client that reads nothing for this long is dropped
-  int keep_alive_timeout_s = 5;        // an idle kept-alive connection is closed after this long
-  int http_threads = 0;                // request threads; 0: max_concurrent_requests + 8 (for /health etc.)
+  int64_t max_batch_requests = 0;     // inputs per forward pass; 0: only the token budget limits
+  int max_concurrent_requests = 128;  // /predict requests in progress at once; beyond: 429
+  int max_client_batch_size = 32;     // inputs per request; beyond: 413
+  size_t payload_limit = 2000000;     // request body bytes; beyond: 413 (TEI's default)
+  bool auto_truncate = false;         // truncate when a request does not say (TEI's --auto-truncate)
+  int read_timeout_s = 5;             // a client that sends nothing for this long is dropped
+  int write_timeout_s = 5;            // a client that reads nothing for this long is dropped
+  int keep_alive_timeout_s = 5;       // an idle kept-alive connection is closed after this long
+  int http_threads = 0;               // request threads; 0: max_concurrent_requests + 8 (for /health etc.)
 };
 
 class Server {
