@@ -70,10 +70,19 @@ for size in $SIZES; do
   fi
   # Latency at concurrency 1 by wrk (the load generator of the dependency notes: epoll, requests built once),
   # against one forward pass per text in turn in this process, alternating rounds.
+  # Each round's ratio has a forward sweep of one second as its denominator, which drifts with the machine
+  # by up to 15% from one sweep to the next; the medians of the rounds' p50s on each side are printed too.
   if command -v wrk >/dev/null; then
     for r in 1 2 3; do
       echo "wrk round=$r $(wrk_round "$model" "$port" "$OUT/texts.txt")" | tee -a "$RES"
     done
+    grep '^wrk round=' "$RES" | tail -3 | /usr/bin/python3 -c '
+import re, statistics, sys
+rows = [dict(re.findall(r"(\w+)=([0-9.]+)", l)) for l in sys.stdin]
+w = statistics.median(float(r["p50_ms"]) for r in rows)
+f = statistics.median(float(r["forward_ms_p50"]) for r in rows)
+print("wrk rounds=%d median_p50_ms=%.3f median_forward_ms_p50=%.3f ratio_of_medians=%.3f" % (len(rows), w, f, w / f))
+' | tee -a "$RES"
   fi
   curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$size.txt"
   grep -E '^te_batch_next_size_(sum|count)|^te_request_failure' "$OUT/metrics-$size.txt" | tee -a "$RES" || true
