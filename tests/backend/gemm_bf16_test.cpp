@@ -177,6 +177,46 @@ TEST(GemmBf16, Avx512Bf16AndFallbackBitwiseEqual) {
   }
 }
 
+// vdpbf16ps and the fallback's two float FMAs per pair give the same bits on operands at the rounding's
+// corners, as packed (bf16_from_float, subnormals to zero): ties to even either way (1 + 2^-8, 1 + 3 * 2^-8),
+// a carry into the exponent (the float below 2), the largest floats that still round to a finite bf16,
+// subnormals and zeros of both signs (read as zero), among random values; every transpose, odd K.
+TEST(GemmBf16, RoundingCornersGiveTheSameBitsOnBothPaths) {
+  set_max_isa(Isa::AVX512);
+  if (!use_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  const float corners[] = {1.00390625f,
+                           1.01171875f,
+                           -1.00390625f,
+                           std::nextafter(2.0f, 0.0f),
+                           3.38e38f,
+                           -3.38e38f,
+                           1e-40f,
+                           -1e-40f,
+                           0.0f,
+                           -0.0f,
+                           std::numeric_limits<float>::min(),
+                           -std::numeric_limits<float>::min()};
+  uint64_t seed = 3000;
+  for (int t = 0; t < 8; ++t) {
+    const Case c{(t & 1) != 0, (t & 2) != 0, 37, 45, 67, 2, 1.0f, 0.0f, false};
+    SCOPED_TRACE(describe(c) << (t < 4 ? " corners in A" : " corners in B"));
+    Operands o = make(c, seed += 10);
+    // Every third element of one operand is a corner; the other operand is scaled by 1e-30 so that no
+    // product or sum overflows (3.4e38 x 1e-30).
+    std::vector<float>& with = t < 4 ? o.A : o.B;
+    std::vector<float>& other = t < 4 ? o.B : o.A;
+    for (size_t i = 0; i < with.size(); ++i)
+      if (i % 3 == 1) with[i] = corners[i / 3 % 12];
+    for (float& x : other) x *= 1e-30f;
+    const std::vector<float> a = run(c, o);
+    set_max_isa(Isa::AVX2);
+    const std::vector<float> b = run(c, o);
+    set_max_isa(Isa::AVX512);
+    EXPECT_TRUE(bitwise_equal(a, b));
+    for (float x : a) EXPECT_TRUE(std::isfinite(x));
+  }
+}
+
 TEST(GemmBf16, OneAndTwoThreadsBitwiseEqual) {
   const int saved = num_threads();
   uint64_t seed = 2000;
