@@ -27,17 +27,23 @@ struct TrainRun {
   std::vector<float> params;
 };
 
-TrainRun train(HeadKind head, int threads, uint64_t seed, int64_t C = 64, int64_t B = 4, int64_t T = 32) {
-  const int saved = omp_get_max_threads();
-  set_num_threads(threads);
+// The models of these tests: 4 heads, vocabulary 120, 3 labels, up to 64 positions.
+ModelConfig small_config(int64_t C, int64_t layers = 2) {
   ModelConfig c;
   c.vocab_size = 120;
   c.hidden_size = C;
-  c.num_hidden_layers = 2;
+  c.num_hidden_layers = layers;
   c.num_attention_heads = 4;
   c.intermediate_size = 3 * C / 2;
   c.max_position_embeddings = 64;
   c.id2label = {"a", "b", "c"};
+  return c;
+}
+
+TrainRun train(HeadKind head, int threads, uint64_t seed, int64_t C = 64, int64_t B = 4, int64_t T = 32) {
+  const int saved = omp_get_max_threads();
+  set_num_threads(threads);
+  const ModelConfig c = small_config(C);
   BertModel m(c, head);  // dropout 0.1 everywhere (the config defaults)
   m.init_weights(7);
   m.dropout_seed = seed;
@@ -94,14 +100,7 @@ std::vector<float> infer(HeadKind head, int threads, const Inputs& in, int64_t b
                          int64_t C = 128) {
   const int saved = omp_get_max_threads();
   set_num_threads(threads);
-  ModelConfig c;
-  c.vocab_size = 120;
-  c.hidden_size = C;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 3 * C / 2;
-  c.max_position_embeddings = 64;
-  c.id2label = {"a", "b", "c"};
+  const ModelConfig c = small_config(C);
   BertModel m(c, head);
   m.init_weights(7);
   m.reserve(B, T);
@@ -173,14 +172,7 @@ TEST(Determinism, InferenceDoesNotDependOnTheBatch) {
 TEST(Determinism, PaddingFreeInferenceGivesThePaddedBits) {
   const int64_t B = 8, T = 64, C = 128;
   Inputs in = make_inputs(B, T);
-  ModelConfig c;
-  c.vocab_size = 120;
-  c.hidden_size = C;
-  c.num_hidden_layers = 4;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 3 * C / 2;
-  c.max_position_embeddings = 64;
-  c.id2label = {"a", "b", "c"};
+  const ModelConfig c = small_config(C, 4);
   struct Run {
     std::vector<float> logits, last;  // logits; the last hidden state at the real positions
   };
