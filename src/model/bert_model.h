@@ -179,14 +179,15 @@ class BertModel {
   // features with independent dropout masks; the loss is the mean of their losses, logits() their mean.
   int multi_sample_dropout = 1;
   bool output_hidden_states = false;  // keep every hidden state of a forward (costs N*C floats per layer)
-  // Inference (forward with training = false) computes the encoder layers' row-wise work (the linear layers,
-  // LayerNorm, GELU, residuals) on the real tokens only, gathered into consecutive rows; attention alone runs
-  // on the padded [B, T] layout, whose padded rows are zero. Every real token gets the bits of the padded
-  // computation (each row of a product is its own FMA chain: backend/cpu/gemm.h), so only the time changes:
-  // a batch of texts of mixed lengths no longer pays for its padding in the products. The kept hidden states
-  // are laid out [B, T, C] again after the last layer, zero at padded positions (the padded computation left
-  // values there that no feature or head reads: the features read [CLS] or mask-weighted tokens). Off: every
-  // position is computed (tests compare the two).
+  // Inference (forward with training = false) computes the encoder layers on the real tokens only, gathered
+  // into consecutive rows: the linear layers, LayerNorm, GELU and residuals row by row, attention per
+  // sequence on its own rows (attention_forward_varlen; a mask with padding before real tokens moves Q|K|V to
+  // the padded [B, T] layout, padded rows zero, and back). Every real token gets the bits of the padded
+  // computation (each row of a product is its own FMA chain: backend/cpu/gemm.h; the varlen attention keeps
+  // the padded softmax's sums), so only the time changes: a batch of mixed lengths no longer pays for
+  // padding. The kept hidden states are laid out [B, T, C] again after the last layer, zero at padded
+  // positions (the padded computation left values there that no feature or head reads: the features read
+  // [CLS] or mask-weighted tokens). Off: every position is computed (tests compare the two).
   bool padding_free_inference = true;
   // --bf16: the encoder layers' linear products (forward and backward) take bf16 operands with float
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss

@@ -94,9 +94,10 @@ void BertModel::layer_forward(int64_t l) {
   const float eps = config_.layer_norm_eps;
   const float p_hidden = dropout_p(config_.hidden_dropout_prob);
   // Work buffers: ctx in work_inter_ (dead before the GELU output goes there), h1 in work_c_, the two dense
-  // outputs in scratch_c_. Every step but attention runs on rows_ rows: all N_ positions, or the real tokens
-  // only (padding-free inference: x and the outputs are then consecutive real-token rows, and attention's
-  // operands move to the [B, T] layout and back: Q|K|V through work_inter_, ctx into work_c_).
+  // outputs in scratch_c_. Every step runs on rows_ rows: all N_ positions, or the real tokens only
+  // (padding-free inference: x and the outputs are then consecutive real-token rows; attention runs on them
+  // in place when every mask is a prefix, else its operands move to the [B, T] layout and back: Q|K|V through
+  // work_inter_, ctx into work_c_).
   const int64_t n = rows_;
   const bool compact = n < N_;
   float* ctx = work_inter_;
