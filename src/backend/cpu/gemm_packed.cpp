@@ -254,7 +254,8 @@ constexpr int64_t kPackCostFma = 16;
 int64_t range_cost(const Kernel& kn, int64_t K, int64_t m, int64_t n) {
   if (m <= 0 || n <= 0) return 0;
   const int64_t mp = (m + kn.MR - 1) / kn.MR * kn.MR, np = (n + kn.NR - 1) / kn.NR * kn.NR;
-  const int64_t nblocks = (np + column_block_width(kn, K, n) - 1) / column_block_width(kn, K, n);
+  const int64_t width = column_block_width(kn, K, n);
+  const int64_t nblocks = (np + width - 1) / width;
   return mp * np * K + kPackCostFma * (mp * K * nblocks + np * K);
 }
 
