@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "core/cpu_features.h"
-#include "kernels/vec_math.h"
-#include "kernels/vec_math512.h"
+#include "core/vec_math.h"
+#include "core/vec_math512.h"
 
 namespace bertfit {
 

@@ -1,5 +1,5 @@
 // Elementwise activations: exact erf GELU (config hidden_act "gelu", as BERT and RoBERTa), tanh (pooler,
-// heads). The GELU kernels are AVX2-vectorised (kernels/vec_math.h: normal CDF to ~1.5e-7 relative); the
+// heads). The GELU kernels are AVX2-vectorised (core/vec_math.h: normal CDF to ~1.5e-7 relative); the
 // *_reference versions are the plain std::erf / std::exp loops they are tested against
 // (tests/kernels/fast_kernels_test.cpp).
 #pragma once

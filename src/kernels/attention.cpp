@@ -1,5 +1,5 @@
 // Multi-head attention core (see attention.h). The fast kernels vectorise the masked softmax and its backward
-// with AVX2 (kernels/vec_math.h exp), keep one (batch, head) per task so its T x T block stays in L2 between
+// with AVX2 (core/vec_math.h exp), keep one (batch, head) per task so its T x T block stays in L2 between
 // the score GEMM, the softmax, dropout and the PV GEMM, and in backward generate the dropout mask once (the
 // reference regenerates it twice). attention_forward_reference / attention_backward_reference are the plain
 // loops they are tested against (tests/kernels/fast_kernels_test.cpp).
@@ -17,7 +17,7 @@
 #include "core/rng.h"
 #include "kernels/dropout.h"
 #include "kernels/head_gemm.h"
-#include "kernels/vec_math.h"
+#include "core/vec_math.h"
 
 namespace bertfit {
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "bertfit/error.h"
-#include "kernels/vec_math.h"
+#include "core/vec_math.h"
 
 namespace bertfit {
 

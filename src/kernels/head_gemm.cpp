@@ -6,7 +6,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "core/cpu_features.h"
-#include "kernels/vec_math512.h"  // BERTFIT_AVX512
+#include "core/vec_math512.h"  // BERTFIT_AVX512
 
 namespace bertfit {
 

@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "kernels/reduce.h"
-#include "kernels/vec_math.h"
+#include "core/vec_math.h"
 
 namespace bertfit {
 

@@ -39,20 +39,21 @@ bool use_gemm_nt_small(int64_t rows, int64_t in, int64_t out) {
 }  // namespace
 
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
-                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision) {
+                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision,
+                    const Epilogue& ep) {
   if (!ld_inp) ld_inp = IC;
   if (!ld_out) ld_out = OC;
   if (precision == MatmulPrecision::BF16) {
-    gemm_bf16(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out);
+    gemm_bf16(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out, ep);
     return;
   }
-  if (use_gemm_nt_small(N, IC, OC)) {  // the bias is added as the outputs are written
-    gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out);
+  if (use_gemm_nt_small(N, IC, OC)) {  // the bias (and ep's step) applied as the outputs are written
+    gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out, ep);
     return;
   }
   // The bias is added in the GEMM's epilogue, while each tile is in registers (acc + b: gemm_nt_small's
-  // bits).
-  gemm_bias(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out);
+  // bits), then ep's step.
+  gemm_bias(false, true, N, OC, IC, 1.0f, inp, ld_inp, W, IC, b, 0.0f, out, ld_out, ep);
 }
 
 void linear_backward(float* dinp, float* dW, float* db, const float* dout, const float* inp, const float* W,

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "backend/cpu/gemm.h"  // Epilogue
+
 namespace bertfit {
 
 // The element type of the products' operands: FP32, or BF16 (--bf16: operands rounded to bfloat16, float
@@ -11,10 +13,11 @@ namespace bertfit {
 enum class MatmulPrecision { FP32, BF16 };
 
 // b may be null. ld_inp / ld_out are row strides (default: IC / OC) so callers can read a strided slice
-// (e.g. the [CLS] rows of a [B,T,C] tensor with ld_inp = T*C).
+// (e.g. the [CLS] rows of a [B,T,C] tensor with ld_inp = T*C). ep: a step fused into the product's
+// epilogue (gemm.h: out = gelu(x), keeping x in ep.aux for a backward), gelu_forward's bits.
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
                     int64_t OC, int64_t ld_inp = 0, int64_t ld_out = 0,
-                    MatmulPrecision precision = MatmulPrecision::FP32);
+                    MatmulPrecision precision = MatmulPrecision::FP32, const Epilogue& ep = {});
 // dW += dout^T * inp; db += colsum(dout); then dinp = dout * W (written, or accumulated when
 // accumulate_dinp). Any of dinp, dW, db may be null (that gradient not wanted here: below the embeddings, no
 // bias, or a caller that computes the parameter gradients later). Because the parameter gradients are

@@ -256,7 +256,7 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
     a.res1 = take(N * C);
     a.mean1 = take(N);
     a.rstd1 = take(N);
-    a.inter_pre = take(N * I);
+    a.inter_pre = training ? take(N * I) : nullptr;  // the GELU's input, kept for the backward only
     a.res2 = take(N * C);
     a.mean2 = take(N);
     a.rstd2 = take(N);

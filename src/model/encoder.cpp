@@ -79,11 +79,13 @@ void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
 }
 
 void BertModel::encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC,
-                               int64_t OC, const Int8Weights* q) {
-  if (q)
+                               int64_t OC, const Int8Weights* q, const Epilogue& ep) {
+  if (q) {
     gemm_int8(inp, rows_, IC, *q, P(b_off), out, OC);
-  else
-    linear_forward(out, inp, P(w_off), P(b_off), rows_, IC, OC, 0, 0, matmul_precision);
+    gemm_epilogue_pass(rows_, OC, out, OC, ep);
+  } else {
+    linear_forward(out, inp, P(w_off), P(b_off), rows_, IC, OC, 0, 0, matmul_precision, ep);
+  }
 }
 
 void BertModel::layer_forward(int64_t l) {
@@ -129,9 +131,11 @@ void BertModel::layer_forward(int64_t l) {
                 dropout_residual_forward(a.res1, scratch_c_, x, n * C, p_hidden, site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
                 layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), n, C, eps));
+  // The GELU runs in the product's epilogue (gelu_forward's bits), which also keeps its input, inter_pre,
+  // when a backward will need it.
   BERTFIT_TIMED("gemm.ffn_in.fwd",
-                encoder_linear(a.inter_pre, h1, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr));
-  BERTFIT_TIMED("gelu.fwd", gelu_forward(work_inter_, a.inter_pre, n * I));
+                encoder_linear(work_inter_, h1, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
+                               {EpilogueOp::GELU, training_ ? a.inter_pre : nullptr, 0}));
   BERTFIT_TIMED("gemm.ffn_out.fwd",
                 encoder_linear(scratch_c_, work_inter_, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, h1, n * C, p_hidden,

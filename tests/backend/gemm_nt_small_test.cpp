@@ -34,6 +34,12 @@ struct Case {
 using Fn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, const float*,
                     bool, float*, int64_t);
 
+// gemm_nt_small without a fused step (the Fn shape; the fused steps are tested in gemm_epilogue_test.cpp).
+void nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+              const float* bias, bool accumulate, float* C, int64_t ldc) {
+  gemm_nt_small(M, N, K, A, lda, B, ldb, bias, accumulate, C, ldc);
+}
+
 // Runs fn on random operands and checks every output against gemm_reference, and that C's padding (columns
 // N..ldc-1) is untouched.
 void check(const Case& c, Fn fn, uint64_t seed) {
@@ -119,10 +125,10 @@ TEST(GemmNtSmall, MatchesReferenceOnTailsStridesBiasAndAccumulate) {
   if (!gemm_nt_small_available())
     GTEST_SKIP() << "no AVX-512 on this CPU (the fallback test covers the path)";
   uint64_t seed = 100;
-  for (const Case& c : cases()) check(c, &gemm_nt_small, seed += 10);
+  for (const Case& c : cases()) check(c, &nt_small, seed += 10);
   // Every combination of bias and accumulate on one shape with all tails, strided.
   for (int v = 0; v < 4; ++v)
-    check({65, 49, 129, 131, 130, 53, (v & 1) != 0, (v & 2) != 0}, &gemm_nt_small, 7);
+    check({65, 49, 129, 131, 130, 53, (v & 1) != 0, (v & 2) != 0}, &nt_small, 7);
 }
 
 TEST(GemmNtSmall, FallbackWithoutAvx512MatchesReference) {
@@ -131,7 +137,7 @@ TEST(GemmNtSmall, FallbackWithoutAvx512MatchesReference) {
   ASSERT_FALSE(gemm_nt_small_available());
   uint64_t seed = 500;
   for (const Case& c : cases())
-    if (c.M <= 128) check(c, &gemm_nt_small, seed += 10);
+    if (c.M <= 128) check(c, &nt_small, seed += 10);
   set_max_isa(Isa::AVX512);
 }
 
@@ -139,8 +145,8 @@ TEST(GemmNtSmall, BertBaseShapes) {
   if (!gemm_nt_small_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
   // The linear layers of BERT-base at batch 1 (fewer rows: the reference is a triple loop; 128 rows would
   // change nothing but the time, the panels are 64 rows).
-  check({70, 2304, 768, 768, 768, 2304, true, false}, &gemm_nt_small, 1);
-  check({70, 768, 3072, 3072, 3072, 768, true, false}, &gemm_nt_small, 2);
+  check({70, 2304, 768, 768, 768, 2304, true, false}, &nt_small, 1);
+  check({70, 768, 3072, 3072, 3072, 768, true, false}, &nt_small, 2);
 }
 
 TEST(GemmNtSmall, OneAndTwoThreadsBitwiseEqualAndSplitIndependent) {
@@ -191,7 +197,7 @@ TEST(GemmNtSmall, KPackedInRangesGivesTheSameBits) {
   // each row alone (one panel, no ranges) gives the same bits, with 1 and 2 threads, and the values pass the
   // bound.
   const int64_t M = 300, N = 100, K = 1100;
-  check({M, N, K, K + 1, K + 2, N + 3, true, true}, &gemm_nt_small, 11);
+  check({M, N, K, K + 1, K + 2, N + 3, true, true}, &nt_small, 11);
   const std::vector<float> A = randn(M * K, 4), B = randn(N * K, 5), bias = randn(N, 6);
   const int saved = num_threads();
   std::vector<std::vector<float>> whole;

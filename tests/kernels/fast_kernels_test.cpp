@@ -16,7 +16,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/dropout.h"
 #include "kernels/layernorm.h"
-#include "kernels/vec_math.h"
+#include "core/vec_math.h"
 
 namespace bertfit {
 namespace {

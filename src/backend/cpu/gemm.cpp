@@ -39,10 +39,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 }
 
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
-               int64_t ldc) {
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C, int64_t ldc,
+               const Epilogue& ep) {
   if (gemm_impl() == GemmImpl::PACKED) {
-    gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, bias, beta, C, ldc);
+    gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, bias, beta, C, ldc, ep);
     return;
   }
   if (bias) {  // OpenBLAS: C = beta C + bias first, then sgemm with beta = 1 (one pass over C)
@@ -56,6 +56,7 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     beta = 1.0f;
   }
   gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_epilogue_pass(M, N, C, ldc, ep);
 }
 
 void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

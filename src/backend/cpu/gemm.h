@@ -24,6 +24,21 @@
 
 namespace bertfit {
 
+// An elementwise step fused into the epilogue, after the contract's last step, while the tile is still in
+// registers (the pass over C it replaces would read and write the whole matrix again):
+//   GELU: aux[m,n] = x when aux is not null (the pre-activation a backward needs), then C[m,n] = x Phi(x)
+//         -- kernels/activation.h's gelu_forward: the same formula (core/vec_math.h), the same bits.
+// aux has row stride ld_aux (0: ldc) and must not overlap A, B or C. Steps that read a matrix in the
+// epilogue (the GELU backward's multiply by gelu'(pre), a residual add) were tried and left out: on the AMD
+// EPYC the product with such a step ran 3-25% slower than the product plus a separate pass, in the tiles
+// (prefetched or not) or over each finished block of C (2026-12-05, docs/benchmarks.md).
+enum class EpilogueOp { NONE, GELU };
+struct Epilogue {
+  EpilogueOp op = EpilogueOp::NONE;
+  float* aux = nullptr;
+  int64_t ld_aux = 0;
+};
+
 // The engine's GEMM: gemm_packed, unless the environment says BERTFIT_GEMM=openblas (read once, at the
 // first call), which routes it to gemm_openblas -- for comparisons only: OpenBLAS's bits depend on the
 // kernel it picks for the CPU (OPENBLAS_CORETYPE) and, with some kernels, on the thread count.
@@ -34,17 +49,22 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 // gemm() with a bias row added in the epilogue while the tile is in registers: C = alpha op(A) op(B) + bias
 // + beta C, bias[N] (null: none), the contract's order. A linear layer is gemm_bias(false, true, rows, out,
 // in, 1, x, ..., W, ..., b, 0 or 1, y, ...): (acc + b) (+ y), exactly gemm_nt_small's bits, with no separate
-// pass writing the bias. (With BERTFIT_GEMM=openblas: the bias written or added into C, then sgemm.)
+// pass writing the bias. (With BERTFIT_GEMM=openblas: the bias written or added into C, then sgemm, then the
+// epilogue's step as a pass over C.) ep: an elementwise step fused into the epilogue (above).
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
-               int64_t ldc);
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C, int64_t ldc,
+               const Epilogue& ep = {});
 
 // Our packed GEMM (gemm_packed.cpp): the contract above, AVX-512 or AVX2 + FMA by core/cpu_features.h.
 void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                       const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float beta,
-                      float* C, int64_t ldc);
+                      float* C, int64_t ldc, const Epilogue& ep = {});
+
+// The epilogue's step alone, as a pass over an M x N matrix C that holds the x values: what the fused
+// epilogue does, the same bits (for K = 0, the OpenBLAS route and products computed elsewhere: int8).
+void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilogue& ep);
 
 // OpenBLAS sgemm (OpenMP build), same threading rule; its own order of the sums.
 void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -42,6 +42,7 @@ struct Problem {
   float* C;
   int64_t ldc;
   const float* bias;
+  Epilogue ep;  // ep.ld_aux resolved (never 0)
 };
 
 template <typename T>
@@ -238,7 +239,10 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
                              pr.alpha,
                              pr.beta,
                              pr.bias ? pr.bias + jc + jr : nullptr,
-                             flags};
+                             flags,
+                             pr.ep.op,
+                             pr.ep.aux ? pr.ep.aux + (ic + ir) * pr.ep.ld_aux + jc + jr : nullptr,
+                             pr.ep.ld_aux};
             kn.tile(kp_n, Ap + ir * kp_n, b, t);
           }
         }
@@ -250,8 +254,8 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
 }  // namespace
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
-               int64_t ldc) {
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C, int64_t ldc,
+               const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // the empty sum, then the epilogue (as gemm_packed)
     const float x0 = alpha == 1.0f ? 0.0f : alpha * 0.0f;
@@ -261,9 +265,12 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
         float& c = C[i * ldc + j];
         c = beta == 0.0f ? x : std::fma(beta, c, x);
       }
+    gemm_epilogue_pass(M, N, C, ldc, ep);
     return;
   }
-  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+  const Problem pr{trans_a, trans_b, M,   N,    K,
+                   alpha,   A,       lda, B,    ldb,
+                   beta,    C,       ldc, bias, {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc}};
   const Kernel& kn = kernel();
   const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (!parallel) {

@@ -18,11 +18,14 @@
 
 #include <cstdint>
 
+#include "backend/cpu/gemm.h"  // Epilogue
+
 namespace bertfit {
 
+// ep: an elementwise step fused into the epilogue (gemm.h's Epilogue, the same bits as gemm_packed's).
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C,
-               int64_t ldc);
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float beta, float* C, int64_t ldc,
+               const Epilogue& ep = {});
 
 // Oracle for the tests: the operands rounded to bf16 (as above), the products summed in double, then the same
 // epilogue in double, rounded once.

@@ -21,6 +21,7 @@
 #include <algorithm>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_tile.h"  // gelu_step512: the packed GEMM's fused GELU
 #include "backend/cpu/transpose16.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
@@ -313,6 +314,7 @@ struct Problem {
   bool accumulate;
   float* C;
   int64_t ldc;
+  Epilogue ep;  // ep.ld_aux resolved (never 0)
 };
 
 // Weight rows [n0, n0 + nb) times activation rows [m0, m0 + mc) over k in [kb, ke), from the panels at
@@ -369,6 +371,8 @@ BERTFIT_AVX512 void block_store(const Problem& pr, int64_t m0, int64_t mc, int64
         __m512 v = r[j];
         if (pr.bias) v = _mm512_add_ps(v, bv);
         if (pr.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(nm, c));
+        if (pr.ep.op == EpilogueOp::GELU)
+          v = gelu_step512(v, nm, pr.ep.aux ? pr.ep.aux + (m0 + mm + j) * pr.ep.ld_aux + n0 + nn : nullptr);
         _mm512_mask_storeu_ps(c, nm, v);
       }
     }
@@ -461,30 +465,33 @@ bool gemm_nt_small_available() {
 
 namespace {
 
-// Without AVX-512: gemm_bias, whose epilogue is this kernel's: (acc + bias) (+ C), the same bits.
-void gemm_nt_small_fallback(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                            int64_t ldb, const float* bias, bool accumulate, float* C, int64_t ldc) {
-  gemm_bias(false, true, M, N, K, 1.0f, A, lda, B, ldb, bias, accumulate ? 1.0f : 0.0f, C, ldc);
+// Without AVX-512: gemm_bias, whose epilogue is this kernel's: (acc + bias) (+ C), then the fused step, the
+// same bits.
+void gemm_nt_small_fallback(const Problem& pr) {
+  gemm_bias(false, true, pr.M, pr.N, pr.K, 1.0f, pr.A, pr.lda, pr.B, pr.ldb, pr.bias,
+            pr.accumulate ? 1.0f : 0.0f, pr.C, pr.ldc, pr.ep);
 }
 
 }  // namespace
 
 void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                   const float* bias, bool accumulate, float* C, int64_t ldc) {
+                   const float* bias, bool accumulate, float* C, int64_t ldc, const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
-  const Problem pr{M, N, K, A, lda, B, ldb, bias, accumulate, C, ldc};
-  if (K <= 0) {  // an empty sum: C = bias (+ C)
+  const Problem pr{M,   N,    K,          A, lda, B,
+                   ldb, bias, accumulate, C, ldc, {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc}};
+  if (K <= 0) {  // an empty sum: C = bias (+ C), then the fused step
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {
         const float v = bias ? bias[n] : 0.0f;
         C[m * ldc + n] = accumulate ? C[m * ldc + n] + v : v;
       }
+    gemm_epilogue_pass(M, N, C, ldc, ep);
     return;
   }
   if (gemm_nt_small_available())
     gemm_nt_small_avx512(pr);
   else
-    gemm_nt_small_fallback(M, N, K, A, lda, B, ldb, bias, accumulate, C, ldc);
+    gemm_nt_small_fallback(pr);
 }
 
 }  // namespace bertfit

@@ -20,6 +20,8 @@
 
 #include <cstdint>
 
+#include "backend/cpu/gemm.h"  // Epilogue
+
 namespace bertfit {
 
 // True when the AVX-512 kernel runs: core/cpu_features.h's use_avx512() (the CPU has AVX-512 F/DQ/VL/BW and
@@ -31,8 +33,9 @@ bool gemm_nt_small_available();
 // accumulate; otherwise C is only written, its old contents, even NaN, ignored). Any M, N, K >= 0; lda, ldb
 // >= K, ldc >= N. C must not overlap A, B or bias. Threads: an OpenMP parallel region over N (the weight
 // rows) when called outside one and the product is large enough; serial in the calling thread inside a
-// parallel region.
+// parallel region. ep: an elementwise step fused into the epilogue after + C (gemm.h's Epilogue, the same
+// bits as gemm_bias's).
 void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                   const float* bias, bool accumulate, float* C, int64_t ldc);
+                   const float* bias, bool accumulate, float* C, int64_t ldc, const Epilogue& ep = {});
 
 }  // namespace bertfit

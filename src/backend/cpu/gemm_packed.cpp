@@ -30,6 +30,7 @@
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/simd.h"  // <immintrin.h> without GCC 12's false warnings
+#include "core/threading.h"
 
 namespace bertfit {
 namespace {
@@ -54,6 +55,7 @@ struct Problem {
   float* C;
   int64_t ldc;
   const float* bias;  // [N] or null
+  Epilogue ep;        // ep.ld_aux resolved (never 0)
 };
 
 // Grow-only per-thread scratch (the OpenMP pool's threads persist: allocated once per run).
@@ -259,6 +261,21 @@ int64_t range_cost(const Kernel& kn, int64_t K, int64_t m, int64_t n) {
   return mp * np * K + kPackCostFma * (mp * K * nblocks + np * K);
 }
 
+// gemm_epilogue_pass's row: the tiles' step on 16 (or 8) columns at a time, masked at the end.
+BERTFIT_AVX512 void gelu_row512(float* c, float* a, int64_t n) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = mask16(n - j);
+    _mm512_mask_storeu_ps(c + j, m, gelu_step512(_mm512_maskz_loadu_ps(m, c + j), m, a ? a + j : nullptr));
+  }
+}
+
+void gelu_row256(float* c, float* a, int64_t n) {
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i m = mask8(n - j);
+    _mm256_maskstore_ps(c + j, m, gelu_step256(_mm256_maskload_ps(c + j, m), m, a ? a + j : nullptr));
+  }
+}
+
 // Rows [m0, m1) x columns [n0, n1) of C, serially in the calling thread.
 void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m0 >= m1 || n0 >= n1) return;
@@ -292,7 +309,10 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
                              pr.alpha,
                              pr.beta,
                              pr.bias ? pr.bias + jc + jr : nullptr,
-                             flags};
+                             flags,
+                             pr.ep.op,
+                             pr.ep.aux ? pr.ep.aux + (ic + ir) * pr.ep.ld_aux + jc + jr : nullptr,
+                             pr.ep.ld_aux};
             kn.tile(kc, Ap + ir * kc, b, t);
           }
         }
@@ -303,6 +323,20 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
 
 }  // namespace
 
+void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilogue& ep) {
+  if (ep.op == EpilogueOp::NONE || M <= 0 || N <= 0) return;
+  const int64_t ld_aux = ep.ld_aux ? ep.ld_aux : ldc;
+  const bool wide = use_avx512();
+#pragma omp parallel for schedule(static) if (M * N >= kParallelMinWork && !omp_in_parallel())
+  for (int64_t i = 0; i < M; ++i) {
+    float* a = ep.aux ? ep.aux + i * ld_aux : nullptr;
+    if (wide)
+      gelu_row512(C + i * ldc, a, N);
+    else
+      gelu_row256(C + i * ldc, a, N);
+  }
+}
+
 void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, nullptr, beta, C, ldc);
@@ -310,7 +344,7 @@ void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 
 void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                       const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float beta,
-                      float* C, int64_t ldc) {
+                      float* C, int64_t ldc, const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // the empty sum: acc = 0, then the same epilogue as the tiles
     const float x0 = alpha == 1.0f ? 0.0f : alpha * 0.0f;
@@ -320,9 +354,12 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
         float& c = C[i * ldc + j];
         c = beta == 0.0f ? x : std::fma(beta, c, x);
       }
+    gemm_epilogue_pass(M, N, C, ldc, ep);
     return;
   }
-  const Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+  const Problem pr{trans_a, trans_b, M,   N,    K,
+                   alpha,   A,       lda, B,    ldb,
+                   beta,    C,       ldc, bias, {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc}};
   const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
   const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (!parallel) {

@@ -1,4 +1,4 @@
-// AVX-512 twins of kernels/vec_math.h's exp, normal CDF and GELU derivative, 16 floats at a time: the same
+// AVX-512 twins of core/vec_math.h's exp, normal CDF and GELU derivative, 16 floats at a time: the same
 // formulas, the same IEEE operations in the same order, so they return the same bits as the AVX2 versions
 // (tested in tests/kernels/fast_kernels_test.cpp). Only for kernels that check core/cpu_features.h's
 // use_avx512() first.
@@ -6,7 +6,7 @@
 
 #include "core/simd.h"
 
-#include "kernels/vec_math.h"
+#include "core/vec_math.h"
 
 #define BERTFIT_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 
