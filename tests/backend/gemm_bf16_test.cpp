@@ -178,9 +178,11 @@ TEST(GemmBf16, Avx512Bf16AndFallbackBitwiseEqual) {
 }
 
 // vdpbf16ps and the fallback's two float FMAs per pair give the same bits on operands at the rounding's
-// corners, as packed (bf16_from_float, subnormals to zero): ties to even either way (1 + 2^-8, 1 + 3 * 2^-8),
-// a carry into the exponent (the float below 2), the largest floats that still round to a finite bf16,
-// subnormals and zeros of both signs (read as zero), among random values; every transpose, odd K.
+// corners, as packed (the vector packing with vcvtneps2bf16 on one path, the scalar loops on the other):
+// ties to even either way (1 + 2^-8, 1 + 3 * 2^-8), a carry into the exponent (the float below 2), the
+// largest floats that still round to a finite bf16, subnormals and zeros of both signs (read as zero; the
+// largest subnormal too, which bf16_from_float alone would round up to the smallest normal), among random
+// values; every transpose, odd K.
 TEST(GemmBf16, RoundingCornersGiveTheSameBitsOnBothPaths) {
   set_max_isa(Isa::AVX512);
   if (!use_avx512_bf16()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
@@ -195,7 +197,10 @@ TEST(GemmBf16, RoundingCornersGiveTheSameBitsOnBothPaths) {
                            0.0f,
                            -0.0f,
                            std::numeric_limits<float>::min(),
-                           -std::numeric_limits<float>::min()};
+                           -std::numeric_limits<float>::min(),
+                           std::nextafter(std::numeric_limits<float>::min(), 0.0f),
+                           -std::nextafter(std::numeric_limits<float>::min(), 0.0f)};
+  constexpr size_t kCorners = sizeof(corners) / sizeof(corners[0]);
   uint64_t seed = 3000;
   for (int t = 0; t < 8; ++t) {
     const Case c{(t & 1) != 0, (t & 2) != 0, 37, 45, 67, 2, 1.0f, 0.0f, false};
@@ -206,7 +211,7 @@ TEST(GemmBf16, RoundingCornersGiveTheSameBitsOnBothPaths) {
     std::vector<float>& with = t < 4 ? o.A : o.B;
     std::vector<float>& other = t < 4 ? o.B : o.A;
     for (size_t i = 0; i < with.size(); ++i)
-      if (i % 3 == 1) with[i] = corners[i / 3 % 12];
+      if (i % 3 == 1) with[i] = corners[i / 3 % kCorners];
     for (float& x : other) x *= 1e-30f;
     const std::vector<float> a = run(c, o);
     set_max_isa(Isa::AVX2);

@@ -5,7 +5,8 @@
 //
 // The numerical contract, per output (the order of AVX512_BF16's vdpbf16ps, which adds the odd product of a
 // pair before the even one):
-//   a_k = bf16(op(A)[m,k]), b_k = bf16(op(B)[k,n])    (bf16 subnormals read as 0: the instruction's DAZ)
+//   a_k = bf16(op(A)[m,k]), b_k = bf16(op(B)[k,n])    (zeros and float subnormals as +0: the DAZ of
+//                                                     vcvtneps2bf16, which packs them, and of vdpbf16ps)
 //   acc = 0; for each pair p = 0, 1, ..., ceil(K/2)-1 (a missing last k is 0):
 //     acc = acc + a_{2p+1} b_{2p+1};  acc = acc + a_{2p} b_{2p}      -- each product exact, each sum rounded
 //   then gemm.h's epilogue: x = alpha == 1 ? acc : alpha * acc; x + bias[n]; beta == 0 ? x : fma(beta, C, x)
