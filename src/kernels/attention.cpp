@@ -15,9 +15,9 @@
 #include "backend/cpu/gemm.h"
 #include "core/profiler.h"
 #include "core/rng.h"
+#include "core/vec_math.h"
 #include "kernels/dropout.h"
 #include "kernels/head_gemm.h"
-#include "core/vec_math.h"
 
 namespace bertfit {
 

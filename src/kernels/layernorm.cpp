@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/reduce.h"
 #include "core/vec_math.h"
+#include "kernels/reduce.h"
 
 namespace bertfit {
 

@@ -127,8 +127,7 @@ TEST(GemmNtSmall, MatchesReferenceOnTailsStridesBiasAndAccumulate) {
   uint64_t seed = 100;
   for (const Case& c : cases()) check(c, &nt_small, seed += 10);
   // Every combination of bias and accumulate on one shape with all tails, strided.
-  for (int v = 0; v < 4; ++v)
-    check({65, 49, 129, 131, 130, 53, (v & 1) != 0, (v & 2) != 0}, &nt_small, 7);
+  for (int v = 0; v < 4; ++v) check({65, 49, 129, 131, 130, 53, (v & 1) != 0, (v & 2) != 0}, &nt_small, 7);
 }
 
 TEST(GemmNtSmall, FallbackWithoutAvx512MatchesReference) {

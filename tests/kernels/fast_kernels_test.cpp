@@ -10,13 +10,13 @@
 #include "core/cpu_features.h"
 #include "core/rng.h"
 #include "core/threading.h"
+#include "core/vec_math.h"
 #include "kernels/activation.h"
 #include "kernels/adamw.h"
 #include "kernels/attention.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/dropout.h"
 #include "kernels/layernorm.h"
-#include "core/vec_math.h"
 
 namespace bertfit {
 namespace {

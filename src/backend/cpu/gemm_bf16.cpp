@@ -266,33 +266,20 @@ const Kernel& kernel() {
   return use_avx512_bf16() ? kAvx512Bf16 : kAvx2;
 }
 
-// The width of gemm_range's column blocks for n columns: blocks of equal width (in NR panels) within the
-// packed-B budget (as gemm_packed's).
-int64_t column_block_width(const Kernel& kn, int64_t K, int64_t n) {
-  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / ((K + 1) / 2) / kn.NR);
-  const int64_t panels = (n + kn.NR - 1) / kn.NR;
-  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
-  return (panels + nblocks - 1) / nblocks * kn.NR;
-}
-
-// What gemm_range costs one thread for m rows x n columns, in multiply-adds: those of its tiles plus the
-// elements it packs, each weighted as kPackCostMac multiply-adds (gemm_packed's rule; rounding a float to
-// bf16 costs more than copying it, and vdpbf16ps does twice the multiply-adds of an fp32 FMA, hence a
-// larger weight than gemm_packed's 16; BERT's shapes pick the same split for any weight in 16-256, measured
-// 2026-12-05 on the AMD EPYC). op(A) is packed once per column block, op(B) once.
+// A packed element weighted as 64 multiply-adds for the thread split (gemm_tile.h's Blocking): rounding a
+// float to bf16 costs more than copying it, and vdpbf16ps does twice the multiply-adds of an fp32 FMA, hence
+// more than gemm_packed's 16; BERT's shapes pick the same split for any weight in 16-256 (AMD EPYC,
+// 2026-12-05). The packed-B budget counts words: K/2 per column.
 constexpr int64_t kPackCostMac = 64;
-int64_t range_cost(const Kernel& kn, int64_t K, int64_t m, int64_t n) {
-  if (m <= 0 || n <= 0) return 0;
-  const int64_t mp = (m + kn.MR - 1) / kn.MR * kn.MR, np = (n + kn.NR - 1) / kn.NR * kn.NR;
-  const int64_t width = column_block_width(kn, K, n);
-  const int64_t nblocks = (np + width - 1) / width;
-  return mp * np * K + kPackCostMac * (mp * K * nblocks + np * K);
+
+Blocking blocking(const Kernel& kn, int64_t K) {
+  return {kn.MR, kn.NR, std::max<int64_t>(1, kPackedBMax / ((K + 1) / 2) / kn.NR), kPackCostMac};
 }
 
 void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m0 >= m1 || n0 >= n1) return;
   const int64_t K = pr.K, MR = kn.MR, NR = kn.NR, Kp = (K + 1) / 2;
-  const int64_t nc_max = column_block_width(kn, K, n1 - n0);
+  const int64_t nc_max = blocking(kn, K).column_block_width(n1 - n0);
   static thread_local AlignedBuffer<uint32_t> a_buf, b_buf;
   static thread_local AlignedBuffer<float> p_buf;
   const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
@@ -360,26 +347,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     gemm_range(kn, pr, 0, M, 0, N);
     return;
   }
-  // Each thread a contiguous range of columns (in NR panels) or of rows (MR panels), whichever costs the
-  // busiest thread less (range_cost, as gemm_packed). The split never changes an element's chain.
-  const int64_t col_units = (N + kn.NR - 1) / kn.NR, row_units = (M + kn.MR - 1) / kn.MR;
-  const int64_t nt_max = omp_get_max_threads();
-  const int64_t by_cols = range_cost(kn, K, M, (col_units + nt_max - 1) / nt_max * kn.NR);
-  const int64_t by_rows = range_cost(kn, K, (row_units + nt_max - 1) / nt_max * kn.MR, N);
-  const bool split_cols = by_cols <= by_rows;
-#pragma omp parallel
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    if (split_cols) {
-      const int64_t n0 = std::min(N, col_units * t / nt * kn.NR);
-      const int64_t n1 = std::min(N, col_units * (t + 1) / nt * kn.NR);
-      gemm_range(kn, pr, 0, M, n0, n1);
-    } else {
-      const int64_t m0 = std::min(M, row_units * t / nt * kn.MR);
-      const int64_t m1 = std::min(M, row_units * (t + 1) / nt * kn.MR);
-      gemm_range(kn, pr, m0, m1, 0, N);
-    }
-  }
+  blocking(kn, K).split_among_threads(
+      M, N, K, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) { gemm_range(kn, pr, m0, m1, n0, n1); });
 }
 
 void gemm_bf16_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -239,26 +239,11 @@ struct Kernel {
 const Kernel kAvx512{12, 32, 144, 256, &tile512<12, 2>, &pack_a_512, &pack_b_512};
 const Kernel kAvx2{6, 16, 144, 256, &tile256<6, 2>, &pack_a<6>, &pack_b<16>};
 
-// The width of gemm_range's column blocks for n columns: blocks of equal width (in NR panels) within the
-// packed-B budget. 768 columns at K = 3072 are two blocks of 384, not 672 + 96 (a thin second block repacks
-// all of A for few columns).
-int64_t column_block_width(const Kernel& kn, int64_t K, int64_t n) {
-  const int64_t budget_panels = std::max<int64_t>(1, kPackedBMax / K / kn.NR);
-  const int64_t panels = (n + kn.NR - 1) / kn.NR;
-  const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
-  return (panels + nblocks - 1) / nblocks * kn.NR;
-}
-
-// What gemm_range costs one thread for m rows x n columns, in FMA-equivalents: its multiply-adds (padded to
-// whole tiles) plus the elements it packs, each weighted as kPackCostFma FMAs. op(A) is packed once per
-// column block, op(B) once.
+// A packed element weighted as 16 multiply-adds for the thread split (gemm_tile.h's Blocking).
 constexpr int64_t kPackCostFma = 16;
-int64_t range_cost(const Kernel& kn, int64_t K, int64_t m, int64_t n) {
-  if (m <= 0 || n <= 0) return 0;
-  const int64_t mp = (m + kn.MR - 1) / kn.MR * kn.MR, np = (n + kn.NR - 1) / kn.NR * kn.NR;
-  const int64_t width = column_block_width(kn, K, n);
-  const int64_t nblocks = (np + width - 1) / width;
-  return mp * np * K + kPackCostFma * (mp * K * nblocks + np * K);
+
+Blocking blocking(const Kernel& kn, int64_t K) {
+  return {kn.MR, kn.NR, std::max<int64_t>(1, kPackedBMax / K / kn.NR), kPackCostFma};
 }
 
 // gemm_epilogue_pass's row: the tiles' step on 16 (or 8) columns at a time, masked at the end.
@@ -280,7 +265,7 @@ void gelu_row256(float* c, float* a, int64_t n) {
 void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m0 >= m1 || n0 >= n1) return;
   const int64_t K = pr.K, MR = kn.MR, NR = kn.NR;
-  const int64_t nc_max = column_block_width(kn, K, n1 - n0);
+  const int64_t nc_max = blocking(kn, K).column_block_width(n1 - n0);
   static thread_local AlignedBuffer<float> a_buf, b_buf, p_buf;
   const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
   const int64_t mc_cap = std::min(kn.MC, (m1 - m0 + MR - 1) / MR * MR);
@@ -366,28 +351,8 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     gemm_range(kn, pr, 0, M, 0, N);
     return;
   }
-  // Each thread a contiguous range of columns (in NR panels) or of rows (MR panels), whichever costs the
-  // busiest thread less (range_cost): a column split has every thread pack all of op(A), a row split all of
-  // op(B), so C taller than wide splits rows. The split touches only which thread computes an element, never
-  // its chain.
-  const int64_t col_units = (N + kn.NR - 1) / kn.NR, row_units = (M + kn.MR - 1) / kn.MR;
-  const int64_t nt_max = omp_get_max_threads();
-  const int64_t by_cols = range_cost(kn, K, M, (col_units + nt_max - 1) / nt_max * kn.NR);
-  const int64_t by_rows = range_cost(kn, K, (row_units + nt_max - 1) / nt_max * kn.MR, N);
-  const bool split_cols = by_cols <= by_rows;
-#pragma omp parallel
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    if (split_cols) {
-      const int64_t n0 = std::min(N, col_units * t / nt * kn.NR);
-      const int64_t n1 = std::min(N, col_units * (t + 1) / nt * kn.NR);
-      gemm_range(kn, pr, 0, M, n0, n1);
-    } else {
-      const int64_t m0 = std::min(M, row_units * t / nt * kn.MR);
-      const int64_t m1 = std::min(M, row_units * (t + 1) / nt * kn.MR);
-      gemm_range(kn, pr, m0, m1, 0, N);
-    }
-  }
+  blocking(kn, K).split_among_threads(
+      M, N, K, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) { gemm_range(kn, pr, m0, m1, n0, n1); });
 }
 
 }  // namespace bertfit

@@ -10,6 +10,8 @@
 // link time.
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -51,6 +53,53 @@ inline __attribute__((always_inline)) __m256 gelu_step256(__m256 x, __m256i m, f
   if (a) _mm256_maskstore_ps(a, m, x);
   return _mm256_mul_ps(x, vec::normal_cdf_ps(x));
 }
+
+// How the packed GEMMs (gemm_packed, gemm_bf16) cut and share a product. `budget_panels`: how many NR-column
+// panels of packed op(B) (K long) a thread keeps at once.
+struct Blocking {
+  int64_t MR, NR, budget_panels;
+  int64_t pack_weight;  // a packed element's cost in multiply-adds (for the thread split)
+
+  // The width of gemm_range's column blocks for n columns: blocks of equal width (in NR panels) within the
+  // budget. 768 columns at K = 3072 are two blocks of 384, not 672 + 96 (a thin second block repacks all of
+  // op(A) for few columns).
+  int64_t column_block_width(int64_t n) const {
+    const int64_t panels = (n + NR - 1) / NR;
+    const int64_t nblocks = (panels + budget_panels - 1) / budget_panels;
+    return (panels + nblocks - 1) / nblocks * NR;
+  }
+
+  // What gemm_range costs one thread for m rows x n columns, in multiply-adds: its tiles' (padded to whole
+  // tiles) plus the elements it packs, each weighted as pack_weight. op(A) is packed once per column block,
+  // op(B) once.
+  int64_t range_cost(int64_t K, int64_t m, int64_t n) const {
+    if (m <= 0 || n <= 0) return 0;
+    const int64_t mp = (m + MR - 1) / MR * MR, np = (n + NR - 1) / NR * NR;
+    const int64_t width = column_block_width(n);
+    const int64_t nblocks = (np + width - 1) / width;
+    return mp * np * K + pack_weight * (mp * K * nblocks + np * K);
+  }
+
+  // range(m0, m1, n0, n1) on each thread of an OpenMP team: a contiguous range of columns (in NR panels) or
+  // of rows (MR panels), whichever costs the busiest thread less (range_cost): a column split has every
+  // thread pack all of op(A), a row split all of op(B), so C taller than wide splits rows. The split touches
+  // only which thread computes an element, never its chain.
+  template <class Range>
+  void split_among_threads(int64_t M, int64_t N, int64_t K, const Range& range) const {
+    const int64_t col_units = (N + NR - 1) / NR, row_units = (M + MR - 1) / MR;
+    const int64_t nt_max = omp_get_max_threads();
+    const bool split_cols = range_cost(K, M, (col_units + nt_max - 1) / nt_max * NR) <=
+                            range_cost(K, (row_units + nt_max - 1) / nt_max * MR, N);
+#pragma omp parallel
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      if (split_cols)
+        range(0, M, std::min(N, col_units * t / nt * NR), std::min(N, col_units * (t + 1) / nt * NR));
+      else
+        range(std::min(M, row_units * t / nt * MR), std::min(M, row_units * (t + 1) / nt * MR), 0, N);
+    }
+  }
+};
 
 // Lanes [0, n) of 16 set (n clamped to 0..16).
 inline __mmask16 mask16(int64_t n) {
