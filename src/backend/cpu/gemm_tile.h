@@ -2,8 +2,9 @@
 // the tile call's arguments, and what a tile does with its MR x NV vectors of sums once its K chunk is done:
 // store them as partial sums, or apply the contract's epilogue into C (gemm.h): x = alpha * acc (skipped for
 // alpha = 1), x + bias (with a bias), then fma(beta, C, x) (skipped for beta = 0: C is not read), then the
-// fused GELU, if asked (gemm.h's Epilogue). Only the inner product differs between
-// the element types; the epilogue's operations, and so its bits, do not.
+// fused GELU, if asked (gemm.h's Epilogue); and how the two kernels block and share a product among threads
+// (Blocking). Only the inner product differs between the element types; the epilogue's operations, and so
+// its bits, do not.
 //
 // Everything here has internal linkage (an unnamed namespace in a header): each kernel file gets its own copy
 // compiled with its own target attributes, so no AVX-512 instantiation can stand in for an AVX2 caller's at
