@@ -224,7 +224,7 @@ class BertModel {
   // positions in the [B, T] layout real_rows_ lists in order.
   void layer_forward(int64_t l);
   // One of a layer's linear layers: gemm_int8 when `q` is given, else linear_forward at matmul_precision;
-  // ep's step fused into the product's epilogue (after gemm_int8: a pass, the same bits).
+  // ep's step fused into the product's epilogue.
   void encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC, int64_t OC,
                       const Int8Weights* q, const Epilogue& ep = {});
   void layer_backward(int64_t l, const float* dout, float* dinp);

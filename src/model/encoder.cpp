@@ -80,12 +80,10 @@ void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
 
 void BertModel::encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC,
                                int64_t OC, const Int8Weights* q, const Epilogue& ep) {
-  if (q) {
-    gemm_int8(inp, rows_, IC, *q, P(b_off), out, OC);
-    gemm_epilogue_pass(rows_, OC, out, OC, ep);
-  } else {
+  if (q)
+    gemm_int8(inp, rows_, IC, *q, P(b_off), out, OC, ep);
+  else
     linear_forward(out, inp, P(w_off), P(b_off), rows_, IC, OC, 0, 0, matmul_precision, ep);
-  }
 }
 
 void BertModel::layer_forward(int64_t l) {

@@ -2,8 +2,8 @@
 // exactly the bits of the unfused sequence the model ran before: the product written (same GEMM, no step),
 // then kernels/activation.h's gelu_forward. Checked bit for bit on gemm_packed (AVX-512 and AVX2 tiles, every
 // transpose, tails of the tiles, K chunks, alpha, beta, bias, 1 and 2 threads), gemm_bf16 (vdpbf16ps and its
-// fallback), gemm_nt_small, gemm_epilogue_pass and the OpenBLAS route; and that no padding of C or aux is
-// written.
+// fallback), gemm_nt_small, gemm_int8 (the VNNI tiles and the plain loop), gemm_epilogue_pass and the
+// OpenBLAS route; and that no padding of C or aux is written.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -14,6 +14,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/gemm_nt_small.h"
 #include "core/cpu_features.h"
 #include "core/threading.h"
@@ -150,6 +151,25 @@ TEST(GemmEpilogue, NtSmallFusedGeluGivesTheUnfusedBits) {
          std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {5, 17, 33}, {70, 100, 300}, {130, 49, 64}})
       for (float beta : {0.0f, 1.0f})
         check_gelu(fn, {false, true, mnk[0], mnk[1], mnk[2], 1.0f, beta, beta == 0.0f}, seed += 10);
+  });
+}
+
+TEST(GemmEpilogue, Int8FusedGeluGivesTheUnfusedBits) {
+  // gemm_int8 (quantized inference): x [M, K] times per-row int8 weights [N, K]; the GELU in the VNNI tiles
+  // and, capped at AVX2, after the plain ones.
+  const GemmFn fn = [](const Shape& s, const float* A, int64_t lda, const float* B, int64_t ldb,
+                       const float* bias, float* C, int64_t ldc, const Epilogue& ep) {
+    std::vector<int8_t> wq(static_cast<size_t>(s.N * s.K));
+    std::vector<float> w_scale(static_cast<size_t>(s.N));
+    quantize_rows(B, s.N, s.K, ldb, wq.data(), s.K, w_scale.data());
+    gemm_int8(A, s.M, lda, Int8Weights(wq.data(), w_scale.data(), s.N, s.K), bias, C, ldc, ep);
+  };
+  for_each_isa_and_thread_count([&] {
+    SCOPED_TRACE(gemm_int8_path());
+    uint64_t seed = 4000;
+    for (const auto& mnk :
+         std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {13, 33, 7}, {37, 65, 300}, {200, 130, 100}})
+      check_gelu(fn, {false, true, mnk[0], mnk[1], mnk[2], 1.0f, 0.0f, mnk[0] != 13}, seed += 10);
   });
 }
 

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/cpu/gemm_tile.h"  // mask16, gelu_step512: the packed GEMMs' fused GELU
 #include "bertfit/error.h"
 #include "core/cpu_features.h"
 #include "core/simd.h"
@@ -35,10 +36,6 @@ T* scratch(AlignedBuffer<T>& buf, int64_t n) {
   return buf.data();
 }
 
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
-}
-
 struct Problem {
   const uint8_t* xq;  // [M][ldq] bytes: xq + 128, zero-padded k
   int64_t ldq;
@@ -48,6 +45,7 @@ struct Problem {
   float* y;
   int64_t ldy;
   int64_t M;
+  Epilogue ep;  // fused into the VNNI tiles (ep.ld_aux resolved); the plain path runs it as a pass after
 };
 
 // The epilogue of the contract for one output.
@@ -101,6 +99,8 @@ BERTFIT_AVX512_VNNI void tile_vnni(const Problem& pr, const uint32_t* ap, int64_
       const __m512 ws = _mm512_maskz_loadu_ps(m, W.scale() + n0 + 16 * v);
       __m512 out = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(xs, ws));
       if (pr.bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(m, pr.bias + n0 + 16 * v));
+      if (pr.ep.op == EpilogueOp::GELU)
+        out = gelu_step512(out, m, pr.ep.aux ? pr.ep.aux + (m0 + r) * pr.ep.ld_aux + n0 + 16 * v : nullptr);
       _mm512_mask_storeu_ps(pr.y + (m0 + r) * pr.ldy + n0 + 16 * v, m, out);
     }
   }
@@ -235,7 +235,7 @@ Int8Weights::Int8Weights(const int8_t* wq, const float* w_scale, int64_t N, int6
 }
 
 void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, const float* bias, float* y,
-               int64_t ldy) {
+               int64_t ldy, const Epilogue& ep) {
   if (M <= 0 || W.N() <= 0) return;
   const int64_t K = W.K(), ldq = W.k_quads() * 4;
   static thread_local AlignedBuffer<uint8_t> q_buf;
@@ -255,24 +255,26 @@ void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, con
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t k = 0; k < K; ++k) xq[r * ldq + k] = static_cast<uint8_t>(xq[r * ldq + k] ^ 0x80u);
   };
-  const Problem pr{xq, ldq, xs, &W, bias, y, ldy, M};
+  const Epilogue in_tiles = vnni ? Epilogue{ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldy} : Epilogue{};
+  const Problem pr{xq, ldq, xs, &W, bias, y, ldy, M, in_tiles};
   const int64_t panels = (W.N() + kNR - 1) / kNR, row_units = (M + kMR - 1) / kMR;
   if (!parallel) {
     quantize(0, M);
     gemm_range(pr, 0, M, 0, panels);
-    return;
-  }
+  } else {
 #pragma omp parallel
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    quantize(M * t / nt, M * (t + 1) / nt);
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      quantize(M * t / nt, M * (t + 1) / nt);
 #pragma omp barrier
-    if (panels >= 2 * nt || panels >= row_units)
-      gemm_range(pr, 0, M, panels * t / nt, panels * (t + 1) / nt);
-    else
-      gemm_range(pr, std::min(M, row_units * t / nt * kMR), std::min(M, row_units * (t + 1) / nt * kMR), 0,
-                 panels);
+      if (panels >= 2 * nt || panels >= row_units)
+        gemm_range(pr, 0, M, panels * t / nt, panels * (t + 1) / nt);
+      else
+        gemm_range(pr, std::min(M, row_units * t / nt * kMR), std::min(M, row_units * (t + 1) / nt * kMR), 0,
+                   panels);
+    }
   }
+  if (!vnni) gemm_epilogue_pass(M, W.N(), y, ldy, ep);  // the plain tiles wrote y: the step as a pass
 }
 
 void gemm_int8_reference(const float* x, int64_t M, int64_t ldx, const int8_t* wq, const float* w_scale,

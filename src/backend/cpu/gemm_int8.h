@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/gemm.h"  // Epilogue
 #include "core/aligned_buffer.h"
 
 namespace bertfit {
@@ -51,9 +52,10 @@ class Int8Weights {
 };
 
 // y[M,N] (row stride ldy) = the contract above for x[M,K] (row stride ldx); bias [N] or null.
-// Multi-threaded over N (or M) outside a parallel region, as gemm().
+// Multi-threaded over N (or M) outside a parallel region, as gemm(). ep: gemm.h's fused GELU, applied to
+// the contract's y (in the VNNI tiles; after the plain ones, as gemm_epilogue_pass), gelu_forward's bits.
 void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, const float* bias, float* y,
-               int64_t ldy);
+               int64_t ldy, const Epilogue& ep = {});
 
 // The exact integer oracle for the tests: quantize_rows, then the dot products in int64 over the unpacked
 // wq[N,K], then the same float epilogue.
