@@ -150,8 +150,8 @@ BERTFIT_AVX512_BF16 inline void store_words(uint32_t* d, __m512 w, __mmask16 lan
 }
 
 // The words of rows [0, rows) (rows <= 16) of a k-contiguous operand, row r at src + r * ld, k in [0, kc),
-// into dst[kp][lane0 + r] (row stride `stride` words), 16 pairs at a time through a 16 x 16 transpose: the
-// panels pack_a<12> and pack_b<32> write, the same bits.
+// into dst[kp][r] (row stride `stride` words; `lanes`: the words of a row that belong to it), 16 pairs at a
+// time through a 16 x 16 transpose: the panels pack_a<12> and pack_b<32> write, the same bits.
 BERTFIT_AVX512_BF16 void pack_rows_bf16(const float* src, int64_t ld, int64_t rows, int64_t kc, uint32_t* dst,
                                         int64_t stride, __mmask16 lanes) {
   const int64_t kp_n = (kc + 1) / 2;
@@ -338,9 +338,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     gemm_epilogue_pass(M, N, C, ldc, ep);
     return;
   }
-  const Problem pr{trans_a, trans_b, M,   N,    K,
-                   alpha,   A,       lda, B,    ldb,
-                   beta,    C,       ldc, bias, {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc}};
+  const Problem pr{
+      trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc)};
   const Kernel& kn = kernel();
   const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (!parallel) {

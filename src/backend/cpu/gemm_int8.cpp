@@ -255,7 +255,7 @@ void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, con
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t k = 0; k < K; ++k) xq[r * ldq + k] = static_cast<uint8_t>(xq[r * ldq + k] ^ 0x80u);
   };
-  const Epilogue in_tiles = vnni ? Epilogue{ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldy} : Epilogue{};
+  const Epilogue in_tiles = vnni ? with_aux_stride(ep, ldy) : Epilogue{};
   const Problem pr{xq, ldq, xs, &W, bias, y, ldy, M, in_tiles};
   const int64_t panels = (W.N() + kNR - 1) / kNR, row_units = (M + kMR - 1) / kMR;
   if (!parallel) {

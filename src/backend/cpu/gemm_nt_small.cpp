@@ -477,8 +477,7 @@ void gemm_nt_small_fallback(const Problem& pr) {
 void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                    const float* bias, bool accumulate, float* C, int64_t ldc, const Epilogue& ep) {
   if (M <= 0 || N <= 0) return;
-  const Problem pr{M,   N,    K,          A, lda, B,
-                   ldb, bias, accumulate, C, ldc, {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc}};
+  const Problem pr{M, N, K, A, lda, B, ldb, bias, accumulate, C, ldc, with_aux_stride(ep, ldc)};
   if (K <= 0) {  // an empty sum: C = bias (+ C), then the fused step
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {

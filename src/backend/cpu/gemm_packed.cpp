@@ -310,7 +310,7 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
 
 void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilogue& ep) {
   if (ep.op == EpilogueOp::NONE || M <= 0 || N <= 0) return;
-  const int64_t ld_aux = ep.ld_aux ? ep.ld_aux : ldc;
+  const int64_t ld_aux = with_aux_stride(ep, ldc).ld_aux;
   const bool wide = use_avx512();
 #pragma omp parallel for schedule(static) if (M * N >= kParallelMinWork && !omp_in_parallel())
   for (int64_t i = 0; i < M; ++i) {
@@ -342,9 +342,8 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     gemm_epilogue_pass(M, N, C, ldc, ep);
     return;
   }
-  const Problem pr{trans_a, trans_b, M,   N,    K,
-                   alpha,   A,       lda, B,    ldb,
-                   beta,    C,       ldc, bias, {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc}};
+  const Problem pr{
+      trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc)};
   const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
   const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (!parallel) {

@@ -42,6 +42,11 @@ struct TileArgs {
   int64_t ld_aux;
 };
 
+// ep with its aux row stride resolved (gemm.h: 0 means C's), as the kernels keep it.
+inline Epilogue with_aux_stride(const Epilogue& ep, int64_t ldc) {
+  return {ep.op, ep.aux, ep.ld_aux ? ep.ld_aux : ldc};
+}
+
 // The fused GELU on one vector of x values (lanes m valid): x kept at a (when not null), then x * Phi(x),
 // gelu_forward's expression on the same vector functions (16 or 8 lanes: the same bits, core/vec_math512.h).
 // Masked-out lanes are never stored.
