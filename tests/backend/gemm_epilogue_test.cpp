@@ -80,7 +80,8 @@ void check_gelu(const GemmFn& fn, const Shape& s, uint64_t seed) {
   }
 }
 
-// Tails of both tiles (12 x 32, 6 x 16) and of the 144-row blocks, K chunked past 256, every transpose,
+// Tails of both tiles (12 x 32, 6 x 16) and of the row blocks (96, 144), K chunked (past 256 for AVX2, past
+// 1024 for AVX-512: the last chunk applies the epilogue to reloaded partial sums), every transpose,
 // alpha != 1, beta = 1 (the linear layers' accumulate) and 0, with and without a bias; the last is large
 // enough to run on two threads.
 std::vector<Shape> shapes() {
@@ -88,8 +89,8 @@ std::vector<Shape> shapes() {
   int i = 0;
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (const auto& mnk :
-           std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {13, 33, 7}, {37, 65, 300}, {150, 20, 9}}) {
+      for (const auto& mnk : std::vector<std::array<int64_t, 3>>{
+               {1, 1, 1}, {13, 33, 7}, {37, 65, 300}, {150, 20, 9}, {97, 40, 1100}}) {
         v.push_back(
             {ta, tb, mnk[0], mnk[1], mnk[2], i % 3 == 0 ? 0.5f : 1.0f, i % 2 ? 1.0f : 0.0f, i % 4 != 3});
         ++i;

@@ -1,6 +1,7 @@
 // gemm_packed (the engine's GEMM) against gemm_reference (double accumulation) within a derived bound, and
 // bit for bit against a scalar emulation of its contract (backend/cpu/gemm.h): every transpose combination,
-// sizes around the tiles (AVX-512 12 x 32, AVX2 6 x 16), the 144-row blocks and the 256-long K chunks,
+// sizes around the tiles (AVX-512 12 x 32, AVX2 6 x 16), the row blocks (AVX-512 96, AVX2 144) and the K
+// chunks (AVX-512 1024, AVX2 256),
 // strides, alpha and beta (beta = 0 with NaN in C); and the determinism the contract promises: AVX-512 and
 // AVX2 bitwise equal, 1 and 2 threads bitwise equal (column and row splits), inside a parallel region, a row
 // or a column block computed alone equal to the same outputs inside a big product, and gemm_nt_small's bits
@@ -142,12 +143,13 @@ void check_against_reference(const Case& c, const Operands& o, const std::vector
 std::vector<Case> cases() {
   std::vector<Case> out;
   // Sizes: 1, 5 (inside one tile), 17 (AVX2 16-column tile + 1), 63/64/65 (around two AVX-512 32-column
-  // panels and the 12- and 6-row tiles' multiples), 145 (144-row block + 1), 300 (several of each, K past
-  // the 256-long chunk: the partial sums are stored and reloaded); 600 x 4100: op(B) over the 8 MiB packing
-  // budget, so its columns are packed and multiplied in two blocks.
-  const int64_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},      {1, 65, 300},  {17, 1, 64},
-                               {63, 64, 65},  {64, 65, 63},   {65, 17, 5},   {145, 33, 300},
-                               {13, 300, 17}, {300, 63, 257}, {7, 129, 513}, {13, 600, 4100}};
+  // panels and the 12- and 6-row tiles' multiples), 97 and 145 (AVX-512's 96-row block + 1, AVX2's 144 + 1),
+  // 300 (several of each, K past AVX2's 256-long chunk: the partial sums are stored and reloaded), 1100 (K
+  // past AVX-512's 1024-long chunk); 600 x 4100: op(B) over the 8 MiB packing budget, so its columns are
+  // packed and multiplied in two blocks (and K in five AVX-512 chunks).
+  const int64_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},      {1, 65, 300},   {17, 1, 64},   {63, 64, 65},
+                               {64, 65, 63},  {65, 17, 5},    {145, 33, 300}, {13, 300, 17}, {300, 63, 257},
+                               {7, 129, 513}, {97, 40, 1100}, {13, 600, 4100}};
   const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}, {-1.5f, 0.0f}};
   int i = 0;
   for (const auto& s : shapes)
@@ -179,10 +181,11 @@ TEST(Gemm, MatchesReferenceAndContractOnEveryTransposeSizeStrideAlphaBeta) {
 TEST(Gemm, Avx512AndAvx2BitwiseEqual) {
   set_max_isa(Isa::AVX512);
   if (!use_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  // Shapes past every block of both kernels (K chunks of 256, 144-row blocks), all transposes.
+  // Shapes past every block of both kernels (K chunks of 256 and 1024, 96- and 144-row blocks), all
+  // transposes.
   uint64_t seed = 1000;
   for (int t = 0; t < 4; ++t)
-    for (const Case& c : {Case{(t & 1) != 0, (t & 2) != 0, 301, 133, 700, 1, 0.25f, 1.0f},
+    for (const Case& c : {Case{(t & 1) != 0, (t & 2) != 0, 301, 133, 1100, 1, 0.25f, 1.0f},
                           Case{(t & 1) != 0, (t & 2) != 0, 40, 500, 100, 0, 1.0f, 0.0f}}) {
       SCOPED_TRACE(describe(c));
       const Operands o = make(c, seed += 10);
