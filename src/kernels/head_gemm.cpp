@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/transpose16.h"
 #include "core/cpu_features.h"
 #include "core/vec_math512.h"  // BERTFIT_AVX512
 
@@ -98,6 +99,24 @@ BERTFIT_AVX512 void head_gemm_avx512(bool trans_a, int64_t M, int64_t N, int64_t
   }
 }
 
+// bt[k * N + n] = B[n * ldb + k] for the N x K block B, by 16 x 16 blocks transposed in registers (the same
+// values as a scalar copy; the scalar loop took about a fifth of the QK^T product's time).
+BERTFIT_AVX512 void transpose_block(const float* B, int64_t ldb, int64_t N, int64_t K, float* bt) {
+  for (int64_t n = 0; n < N; n += 16) {
+    const int64_t rows = std::min<int64_t>(16, N - n);
+    const __mmask16 nm = static_cast<__mmask16>(rows == 16 ? 0xFFFF : (1u << rows) - 1);
+    for (int64_t k = 0; k < K; k += 16) {
+      const int64_t kn = std::min<int64_t>(16, K - k);
+      const __mmask16 km = static_cast<__mmask16>(kn == 16 ? 0xFFFF : (1u << kn) - 1);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(km, B + (n + i) * ldb + k) : _mm512_setzero_ps();
+      transpose16(r);  // r[j]: column k + j of the block's rows n .. n + 15
+      for (int64_t j = 0; j < kn; ++j) _mm512_mask_storeu_ps(bt + (k + j) * N + n, nm, r[j]);
+    }
+  }
+}
+
 }  // namespace
 
 void head_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -110,10 +129,7 @@ void head_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   if (trans_b) {
     // op(B) = B^T: B is [N, K]; copy it to a K x N block (rows of B read contiguously).
     alignas(64) float bt[kHeadGemmMaxTransposed];
-    for (int64_t n = 0; n < N; ++n) {
-      const float* row = B + n * ldb;
-      for (int64_t k = 0; k < K; ++k) bt[k * N + n] = row[k];
-    }
+    transpose_block(B, ldb, N, K, bt);
     head_gemm_avx512(trans_a, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
     return;
   }

@@ -63,6 +63,7 @@ TEST(HeadGemm, MatchesTheReferenceOnAttentionLayoutsAndTails) {
       {false, true, 128, 128, 64, 1.0f, 0.0f},    // dP = dO V^T
       {false, false, 37, 70, 13, 0.5f, 1.0f},     // tails: 6-row tiles, a 16-column tail, beta = 1
       {true, true, 5, 17, 33, -2.0f, 0.25f},      // both transposed, general beta
+      {false, true, 50, 45, 70, 1.0f, 0.0f},      // B^T's 16 x 16 blocks with row and k tails (varlen)
       {false, false, 1, 1, 1, 1.0f, 0.0f},
       {true, false, 64, 200, 40, 1.0f, 0.0f},  // several 64-column blocks
       {false, false, 7, 9, 0, 1.0f, 0.5f},     // K = 0: C = beta C
