@@ -1,8 +1,9 @@
 // gemm_bf16 (backend/cpu/gemm_bf16.h) against two oracles: gemm_bf16_reference (bf16-rounded operands, sums
 // in double) within a derived bound, and bit for bit a scalar emulation of its contract (pairs of k, the odd
 // product added before the even one, as vdpbf16ps does); every transpose, sizes around the tiles (12 x 32,
-// 6 x 16), the 144-row blocks, the 512-long K chunks and odd K, strides, alpha, beta and bias. Then the
-// determinism it promises: AVX512_BF16 and the AVX2 fallback bitwise equal, 1 and 2 threads bitwise equal.
+// 6 x 16), the row blocks (96, 144), the K chunks (1024, 512) and odd K, strides, alpha, beta and bias. Then
+// the determinism it promises: AVX512_BF16 and the AVX2 fallback bitwise equal, 1 and 2 threads bitwise
+// equal.
 #include "backend/cpu/gemm_bf16.h"
 
 #include <gtest/gtest.h>
@@ -130,11 +131,12 @@ void check_against_reference(const Case& c, const Operands& o, const std::vector
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  // 1, 5, 17, 63-65: inside and around one tile of each kernel; 145: a 144-row block + 1; K = 7, 65, 513,
-  // 1025: odd K (a zero-padded last pair), K past the 512-long chunk (partial sums stored and reloaded).
+  // 1, 5, 17, 63-65: inside and around one tile of each kernel; 97 and 145: AVX512_BF16's 96-row block + 1
+  // and the fallback's 144 + 1; K = 7, 65, 513, 1025, 2101: odd K (a zero-padded last pair), K past the
+  // fallback's 512-long chunk and AVX512_BF16's 1024-long one (partial sums stored and reloaded).
   const int64_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},       {1, 65, 300}, {17, 1, 64},
                                {63, 64, 65},  {64, 65, 63},    {65, 17, 5},  {145, 33, 513},
-                               {13, 300, 17}, {300, 63, 1025}, {7, 129, 2}};
+                               {13, 300, 17}, {300, 63, 1025}, {7, 129, 2},  {97, 40, 2101}};
   const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}, {-1.5f, 0.0f}};
   int i = 0;
   for (const auto& s : shapes)
