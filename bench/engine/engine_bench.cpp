@@ -23,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/gemm.h"
 #include "core/aligned_buffer.h"
+#include "core/cpu_features.h"
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "core/threading.h"
@@ -286,6 +288,23 @@ void run_fma(const Args& a) {
   print_result(a, ms, gflop, std::string(",\"vector_bits\":") + (wide ? "512" : "256"));
 }
 
+// gemm_packed's register tile alone on L2-resident panels (gemm.h): the ceiling of our GEMM on this CPU, next
+// to the FMA probe's. --setting avx2 caps the instruction set to AVX2 (the 6 x 16 tile).
+void run_tile(const Args& a) {
+  const bool avx2 = a.setting == "avx2";
+  if (avx2) set_max_isa(Isa::AVX2);
+  const int64_t rounds = use_avx512() ? 200 : 400;  // ~0.1-0.3 s per run
+  std::vector<double> ms;
+  double gflop = 0;
+  for (int r = -a.warmup; r < a.repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    gflop = gemm_packed_tile_run(a.threads, rounds) / 1e9;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r >= 0) ms.push_back(s * 1e3);
+  }
+  print_result(a, ms, gflop, std::string(",\"vector_bits\":") + (use_avx512() ? "512" : "256"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,6 +315,8 @@ int main(int argc, char** argv) {
       run_sgemm(a);
     else if (a.kase == "fma")
       run_fma(a);
+    else if (a.kase == "tile")
+      run_tile(a);
     else if (a.kase == "train" || a.kase == "infer" || a.kase == "mlm")
       run_model(a);
     else

@@ -138,6 +138,8 @@ for t in 2 1; do
   run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 2 --repeats 5
   run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 2 --repeats 5 --setting avx2
 done
+echo "== gemm_packed's register tile alone (L2-resident panels: the ceiling of our GEMM below the FMA peak)"
+for t in 2 1; do run OMP_NUM_THREADS=$t -- "$BENCH" --case tile --threads $t --warmup 2 --repeats 5; done
 
 # The profile is the stderr of bertfit()'s first run (the default-waiting one), kept in last_profile.txt.
 show_profile() { ((PROFILE)) && sed 's/^/   | /' "$OUT/last_profile.txt" | tee -a "$OUT/profile.txt"; return 0; }

@@ -39,7 +39,7 @@ def load(path):
     for r in raw:
         groups[(r["engine"], r["model"], r["case"], r["batch"], r["threads"], r["setting"])].append(r)
     # sgemm cases stay one row each: the run's first and last are compared to detect contention.
-    rows = [r for k, g in groups.items() for r in (g if k[2] in ("sgemm", "fma") else [merge(g)])]
+    rows = [r for k, g in groups.items() for r in (g if k[2] in ("sgemm", "fma", "tile") else [merge(g)])]
     by = defaultdict(list)
     for r in rows:
         by[(r["engine"], r["model"], r["case"], r["batch"])].append(r)
@@ -74,6 +74,12 @@ def main():
              if r["case"] == "fma" and r["threads"] == threads and r["setting"] == setting]
         return max(c, default=0.0)
     peak, peak1 = fma_rate(2, "t2"), fma_rate(1, "t1")
+
+    def tile_rate(threads):
+        c = [r["gflop"] / r["median_ms"] * 1e3 for r in rows
+             if r["case"] == "tile" and r["threads"] == threads and r["setting"] == "t%d" % threads]
+        return max(c, default=0.0)
+    tile, tile1 = tile_rate(2), tile_rate(1)
     loads = [r.get("load_before", 0) for r in rows]
     out = []
     p = out.append
@@ -81,6 +87,10 @@ def main():
         "%.0f" % rate, ", ".join("%.0f" % (r["gflop"] / r["median_ms"] * 1e3) for r in sg2), rate1))
     p("FMA peak (independent FMA chains, widest vectors): %.0f GFLOP/s with 2 threads, %.0f with 1; 256-bit: "
       "%.0f / %.0f" % (peak, peak1, fma_rate(2, "avx2"), fma_rate(1, "avx2")))
+    if tile:
+        p("gemm_packed's register tile alone (L2-resident panels, no packing): %.0f GFLOP/s with 2 threads (%.0f%% "
+          "of the FMA peak), %.0f with 1 (%.0f%%): the ceiling of our GEMM" % (
+              tile, 100 * tile / peak if peak else 0, tile1, 100 * tile1 / peak1 if peak1 else 0))
     p("load average before the cases: min %.2f, max %.2f (2 cores: above ~0.3 means another job was running)" % (
         min(loads, default=0), max(loads, default=0)))
 

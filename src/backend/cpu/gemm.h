@@ -62,6 +62,13 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float beta,
                       float* C, int64_t ldc, const Epilogue& ep = {});
 
+// gemm_packed's register tile alone, for benchmarks (bench/engine's `--case tile`): each of `threads` threads
+// multiplies its own packed A block (MC x KC) by four packed B panels (KC x NR), all resident in L2, `rounds`
+// times over, with the tile's real code and epilogue into a small C. No packing and no traffic beyond L2, so
+// its GFLOP/s bound what gemm_packed can reach on this CPU (below the FMA probe by the tile's loads and
+// broadcasts). Returns the multiply-adds done, times 2 (FLOPs); the caller times it.
+double gemm_packed_tile_run(int threads, int64_t rounds);
+
 // The epilogue's step alone, as a pass over an M x N matrix C that holds the x values: what the fused
 // epilogue does, the same bits (for K = 0, the OpenBLAS route and products computed elsewhere: int8).
 void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilogue& ep);

@@ -326,6 +326,39 @@ void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilo
   }
 }
 
+double gemm_packed_tile_run(int threads, int64_t rounds) {
+  const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
+  constexpr int64_t kPanels = 4;
+  const int64_t mc = kn.MC, kc = kn.KC, ldc = kPanels * kn.NR;
+#pragma omp parallel num_threads(threads)
+  {
+    AlignedBuffer<float> a(static_cast<size_t>(mc * kc)), b(static_cast<size_t>(kPanels * kc * kn.NR)),
+        c(static_cast<size_t>(mc * ldc));
+    // Small values: the sums stay far from overflow and subnormals over any number of rounds (beta = 0).
+    for (size_t i = 0; i < a.size(); ++i) a.data()[i] = 1e-3f * static_cast<float>(i % 7);
+    for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 1e-3f * static_cast<float>(i % 5);
+    for (int64_t r = 0; r < rounds; ++r)
+      for (int64_t jr = 0; jr < kPanels; ++jr)
+        for (int64_t ir = 0; ir < mc; ir += kn.MR) {
+          const TileArgs t{nullptr,
+                           0,
+                           c.data() + ir * ldc + jr * kn.NR,
+                           ldc,
+                           kn.MR,
+                           kn.NR,
+                           1.0f,
+                           0.0f,
+                           nullptr,
+                           kFirst | kLast,
+                           EpilogueOp::NONE,
+                           nullptr,
+                           0};
+          kn.tile(kc, a.data() + ir * kc, b.data() + jr * kc * kn.NR, t);
+        }
+  }
+  return 2.0 * static_cast<double>(threads) * static_cast<double>(rounds) * kPanels * mc * kn.NR * kc;
+}
+
 void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_packed_bias(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, nullptr, beta, C, ldc);
