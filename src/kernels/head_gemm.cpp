@@ -91,7 +91,7 @@ BERTFIT_AVX512 void head_gemm_avx512(bool trans_a, int64_t M, int64_t N, int64_t
     const int64_t width = std::min<int64_t>(kCols, N - n0);
     const int nv = static_cast<int>((width + 15) / 16);
     const int last = static_cast<int>(width - 16 * (nv - 1));
-    const __mmask16 mask = static_cast<__mmask16>(last == 16 ? 0xFFFF : (1u << last) - 1);
+    const __mmask16 mask = mask16(last);
     for (int64_t m0 = 0; m0 < M; m0 += kRows) {
       const int mr = static_cast<int>(std::min<int64_t>(kRows, M - m0));
       pick(mr, nv)(K, alpha, A + m0 * a_row, a_row, a_k, B + n0, ldb, beta, C + m0 * ldc + n0, ldc, mask);
@@ -104,10 +104,10 @@ BERTFIT_AVX512 void head_gemm_avx512(bool trans_a, int64_t M, int64_t N, int64_t
 BERTFIT_AVX512 void transpose_block(const float* B, int64_t ldb, int64_t N, int64_t K, float* bt) {
   for (int64_t n = 0; n < N; n += 16) {
     const int64_t rows = std::min<int64_t>(16, N - n);
-    const __mmask16 nm = static_cast<__mmask16>(rows == 16 ? 0xFFFF : (1u << rows) - 1);
+    const __mmask16 nm = mask16(rows);
     for (int64_t k = 0; k < K; k += 16) {
       const int64_t kn = std::min<int64_t>(16, K - k);
-      const __mmask16 km = static_cast<__mmask16>(kn == 16 ? 0xFFFF : (1u << kn) - 1);
+      const __mmask16 km = mask16(kn);
       __m512 r[16];
       for (int64_t i = 0; i < 16; ++i)
         r[i] = i < rows ? _mm512_maskz_loadu_ps(km, B + (n + i) * ldb + k) : _mm512_setzero_ps();

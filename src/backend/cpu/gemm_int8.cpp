@@ -13,7 +13,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "backend/cpu/gemm_tile.h"  // mask16, gelu_step512: the packed GEMMs' fused GELU
+#include "backend/cpu/gemm_tile.h"  // gelu_step512 (the packed GEMMs' fused GELU); mask16 via transpose16.h
 #include "bertfit/error.h"
 #include "core/cpu_features.h"
 #include "core/simd.h"

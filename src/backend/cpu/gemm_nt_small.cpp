@@ -51,15 +51,11 @@ constexpr int64_t kPartialSumsMax = int64_t{1} << 22;
 // costs 5-20 us, about what 2^21 FMAs take on one core (32 per cycle at ~3.7 GHz: ~18 us).
 constexpr int64_t kParallelMinFma = int64_t{1} << 21;
 
-inline __mmask16 low_mask(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
-}
-
 // Rows [0, rows) (rows <= 16; the rest of the 16 lanes zero) and columns [k0, k0 + kcnt) (kcnt <= 16) of A,
 // transposed into AT: dst[j * kMP + i] = A[i, k0 + j].
 BERTFIT_AVX512 void pack_16x16(const float* A, int64_t lda, int64_t rows, int64_t k0, int64_t kcnt,
                                float* dst) {
-  const __mmask16 km = low_mask(kcnt);
+  const __mmask16 km = mask16(kcnt);
   __m512 r[16];
   for (int64_t i = 0; i < 16; ++i)
     r[i] = i < rows ? _mm512_maskz_loadu_ps(km, A + i * lda + k0) : _mm512_setzero_ps();
@@ -359,7 +355,7 @@ BERTFIT_AVX512 void block_product(const Problem& pr, int64_t mc, const float* at
 BERTFIT_AVX512 void block_store(const Problem& pr, int64_t m0, int64_t mc, int64_t n0, int64_t nb,
                                 const float* ct, int64_t ldct) {
   for (int64_t nn = 0; nn < nb; nn += 16) {
-    const __mmask16 nm = low_mask(nb - nn);
+    const __mmask16 nm = mask16(nb - nn);
     const __m512 bv = pr.bias ? _mm512_maskz_loadu_ps(nm, pr.bias + n0 + nn) : _mm512_setzero_ps();
     for (int64_t mm = 0; mm < mc; mm += 16) {
       __m512 r[16];

@@ -107,11 +107,6 @@ struct Blocking {
   }
 };
 
-// Lanes [0, n) of 16 set (n clamped to 0..16).
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
-}
-
 // Lanes [0, n) of 8 set (n clamped to 0..8).
 inline __m256i mask8(int64_t n) {
   alignas(32) static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1,

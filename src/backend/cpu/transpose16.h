@@ -1,6 +1,9 @@
-// Shared by the backend's AVX-512 kernels (gemm_nt_small.cpp, gemm_packed.cpp): the target attribute of
-// their AVX-512 functions and an in-register 16 x 16 transpose (for packing and for transposed stores).
+// Shared by the AVX-512 kernels (gemm_nt_small.cpp, gemm_packed.cpp, gemm_bf16.cpp, kernels/head_gemm.cpp):
+// the target attribute of their AVX-512 functions, 16-lane masks and an in-register 16 x 16 transpose (for
+// packing and for transposed stores).
 #pragma once
+
+#include <cstdint>
 
 #include "core/simd.h"
 
@@ -9,6 +12,11 @@
 #endif
 
 namespace bertfit {
+
+// Lanes [0, n) of 16 set (n clamped to 0..16).
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
 
 // In-register transpose of a 16 x 16 float block: r[i] holds row i before, column i after.
 BERTFIT_AVX512 inline void transpose16(__m512 r[16]) {
