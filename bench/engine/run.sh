@@ -133,13 +133,15 @@ echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), 
 echo "== OpenBLAS sgemm rate (4096x768 @ 768x768)"
 run -- "$BENCH" --case sgemm --threads 2 --warmup 2 --repeats 5
 run -- "$BENCH" --case sgemm --threads 1 --warmup 2 --repeats 5
+# A long warm-up (15 samples, ~0.7 s): on the shared AMD host a fresh process's FMA chains and tiles ran at half
+# to four fifths of their speed for its first 0.1-0.5 s (docs/benchmarks.md, 2026-12-05), which 2 did not cover.
 echo "== FMA peak (independent FMA chains on all vector registers; the ceiling for model FLOP/s)"
 for t in 2 1; do
-  run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 2 --repeats 5
-  run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 2 --repeats 5 --setting avx2
+  run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 15 --repeats 5
+  run OMP_NUM_THREADS=$t -- "$BENCH" --case fma --threads $t --warmup 15 --repeats 5 --setting avx2
 done
 echo "== gemm_packed's register tile alone (L2-resident panels: the ceiling of our GEMM below the FMA peak)"
-for t in 2 1; do run OMP_NUM_THREADS=$t -- "$BENCH" --case tile --threads $t --warmup 2 --repeats 5; done
+for t in 2 1; do run OMP_NUM_THREADS=$t -- "$BENCH" --case tile --threads $t --warmup 15 --repeats 5; done
 
 # The profile is the stderr of bertfit()'s first run (the default-waiting one), kept in last_profile.txt.
 show_profile() { ((PROFILE)) && sed 's/^/   | /' "$OUT/last_profile.txt" | tee -a "$OUT/profile.txt"; return 0; }

@@ -63,11 +63,11 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       float* C, int64_t ldc, const Epilogue& ep = {});
 
 // gemm_packed's register tile alone, for benchmarks (bench/engine's `--case tile`): each of `threads` threads
-// multiplies its own packed A block (MC x KC) by four packed B panels (KC x NR), all resident in L2, `rounds`
+// multiplies its own packed A block (MC x KC) by two packed B panels (KC x NR), all resident in L2, `rounds`
 // times over, with the tile's real code and epilogue into a small C. No packing and no traffic beyond L2, so
-// its GFLOP/s bound what gemm_packed can reach on this CPU (below the FMA probe by the tile's loads and
-// broadcasts). Returns the multiply-adds done, times 2 (FLOPs); the caller times it.
-double gemm_packed_tile_run(int threads, int64_t rounds);
+// the GFLOP/s it returns (timed between barriers, after the buffers are filled) bound what gemm_packed can
+// reach on this CPU: below the FMA probe by the tile's loads and broadcasts only.
+double gemm_packed_tile_gflops(int threads, int64_t rounds);
 
 // The epilogue's step alone, as a pass over an M x N matrix C that holds the x values: what the fused
 // epilogue does, the same bits (for K = 0, the OpenBLAS route and products computed elsewhere: int8).
