@@ -1,8 +1,10 @@
 // bertfit_engine_bench: times one case of the engine (or OpenBLAS's sgemm alone) and prints one JSON line.
 //
-//   bertfit_engine_bench --case train|infer|mlm|sgemm --model base|mini --batch B --seq T --threads N
-//                        [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15] [--setting LABEL]
-//                        [--precision fp32|bf16|int8]
+//   bertfit_engine_bench --case train|infer|mlm|sgemm|fma|tile --model base|mini --batch B --seq T
+//                        --threads N [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15]
+//                        [--setting LABEL] [--precision fp32|bf16|int8]
+// --case fma / tile: the ceilings, no model: the FMA probe (fma_peak.h) and gemm_packed's register tile alone
+// (gemm_packed_tile_gflops); --setting avx2 caps either to AVX2.
 // --precision bf16: the encoder's products with bf16 operands (--bf16 of finetune / pretrain); int8 (infer
 // only): the encoder's linear layers quantized in memory as bertfit quantize does (train/quantized_model.h).
 //

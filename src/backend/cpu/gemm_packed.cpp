@@ -341,8 +341,8 @@ double gemm_packed_tile_gflops(int threads, int64_t rounds) {
     for (size_t i = 0; i < a.size(); ++i) a.data()[i] = 1e-3f * static_cast<float>(i % 7);
     for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 1e-3f * static_cast<float>(i % 5);
     for (size_t i = 0; i < c.size(); ++i) c.data()[i] = 0.0f;
-      // Timed between barriers: the allocation, first touch and filling above are not the tile's.
 #pragma omp barrier
+    // Timed between barriers: the allocation, first touch and filling above are not the tile's.
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t r = 0; r < rounds; ++r)
       for (int64_t jr = 0; jr < kPanels; ++jr)
