@@ -5,7 +5,7 @@
 // environment variable makes OpenBLAS pick.
 #pragma once
 
-#include <omp.h>
+#include <vector>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +13,7 @@
 
 #include "core/cpu_features.h"
 #include "core/simd.h"
+#include "core/threading.h"
 
 namespace bertfit::bench {
 
@@ -58,15 +59,17 @@ inline double fma_peak_gflops(int threads, bool avx2_only = false, int rounds = 
   double best = 0;
   volatile float sink = 0;
   for (int r = 0; r < rounds; ++r) {
-    float total = 0;
+    std::vector<float> per_thread(static_cast<size_t>(threads), 0.0f);
     const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads)
-    {
-      const float v = wide ? fma_chains_avx512(static_cast<float>(omp_get_thread_num()))
-                           : fma_chains_avx2(static_cast<float>(omp_get_thread_num()));
-#pragma omp atomic
-      total += v;
-    }
+    parallel_region(
+        [&](const Team& team) {
+          const float seed = static_cast<float>(team.thread());
+          per_thread[static_cast<size_t>(team.thread())] =
+              wide ? fma_chains_avx512(seed) : fma_chains_avx2(seed);
+        },
+        true, threads);
+    float total = 0;
+    for (float v : per_thread) total += v;
     sink = sink + total;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, flop_per_thread * threads / s / 1e9);

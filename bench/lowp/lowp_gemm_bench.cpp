@@ -6,7 +6,6 @@
 // activations already converted: oneDNN's best case. Alternating rounds, median of each.
 //
 //   bertfit_lowp_gemm_bench [--rows M] [--rounds R] [--threads N]
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>

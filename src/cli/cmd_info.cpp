@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/cpu_features.h"
 #include "core/threading.h"
+#include "core/wait_policy.h"
 
 namespace bertfit::cli {
 
@@ -16,15 +17,17 @@ void add_info_command(CLI::App& app) {
   cmd->callback([] {
     std::printf("bertfit 0.1.0\n");
     std::printf("BLAS:    %s\n", blas_config());
-    std::printf("threads: %d (OpenMP; OMP_NUM_THREADS or --threads to change)\n", num_threads());
-    std::string waiting;
-    if (const char* policy = std::getenv("OMP_WAIT_POLICY"))
-      waiting = std::string("OMP_WAIT_POLICY=") + policy;
+    std::printf("threads: %d (bertfit's pool; OMP_NUM_THREADS or --threads to change)\n", num_threads());
+    std::printf("waiting: %s (BERTFIT_WAIT_POLICY, BERTFIT_SPIN_US; docs/architecture.md)\n",
+                wait_policy_description());
+    // OpenBLAS (BERTFIT_GEMM=openblas only) runs on libgomp's threads, which wait as OMP_WAIT_POLICY says
+    // (main.cpp sets PASSIVE unless the user set it or GOMP_SPINCOUNT).
+    std::string gomp;
+    if (const char* policy = std::getenv("OMP_WAIT_POLICY")) gomp = std::string("OMP_WAIT_POLICY=") + policy;
     if (const char* spin = std::getenv("GOMP_SPINCOUNT"))
-      waiting += (waiting.empty() ? "" : ", ") + std::string("GOMP_SPINCOUNT=") + spin;
-    if (waiting.empty()) waiting = "libgomp's default (spin, then sleep)";
-    std::printf("waiting: %s (bertfit's default: OMP_WAIT_POLICY=PASSIVE; docs/benchmarks.md)\n",
-                waiting.c_str());
+      gomp += (gomp.empty() ? "" : ", ") + std::string("GOMP_SPINCOUNT=") + spin;
+    if (gomp.empty()) gomp = "libgomp's default (spin, then sleep)";
+    std::printf("OpenBLAS waiting: %s (libgomp's threads; BERTFIT_GEMM=openblas only)\n", gomp.c_str());
 #if defined(__AVX2__) && defined(__FMA__)
     // The build's baseline, and what the kernels dispatch to at run time (core/cpu_features.h).
     std::printf("ISA:     AVX2 + FMA (build baseline); AVX-512 kernels %s\n",

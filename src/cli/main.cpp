@@ -14,6 +14,7 @@
 #include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "core/wait_policy.h"
 #include "dist/communicator.h"
 #include "train/progress.h"
 
@@ -51,12 +52,12 @@ class StderrLogSink : public bertfit::LogSink {
   std::chrono::steady_clock::time_point last_draw_;
 };
 
-// OpenMP threads that spin while they wait steal the cores from everything else on a shared machine: with
-// libgomp's default (spin, then sleep) BERT-base batch-1 inference ran 2.5-3x slower than with passive
-// waiting when other processes shared the two cores, while on a quiet machine the policies were within 6-8%
-// of each other (docs/benchmarks.md, OpenMP waiting). So passive waiting is bertfit's default. libgomp reads
-// OMP_WAIT_POLICY when it is loaded, before main, so the default is set by running the program again with
-// it, once; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
+// bertfit's own kernels run on its own thread pool, which waits adaptively (core/wait_policy.h). OpenBLAS,
+// used only with BERTFIT_GEMM=openblas, keeps libgomp's threads, and those spin by default: with libgomp's
+// default BERT-base batch-1 inference ran 2.5-3x slower than with passive waiting when other processes
+// shared the two cores (docs/benchmarks.md, OpenMP waiting). libgomp reads OMP_WAIT_POLICY when it is
+// loaded, before main, so passive waiting is set by running the program again with it, once; a user's
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
 void default_to_passive_waiting(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
                                    "` runs in one process: only finetune and pretrain run data-parallel "
                                    "under mpirun");
     }
+    bertfit::wait_policy();  // an invalid BERTFIT_WAIT_POLICY / BERTFIT_SPIN_US is an error now, not mid-run
     // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.
     std::vector<std::string> args(argv + 1, argv + argc);
     args = bertfit::cli::expand_config_args(args);

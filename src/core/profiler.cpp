@@ -2,13 +2,12 @@
 // the model thread, and per-thread accumulators padded to cache lines for scopes inside parallel regions.
 #include "core/profiler.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <vector>
+#include "core/threading.h"
 
 namespace bertfit {
 
@@ -69,7 +68,7 @@ void Profiler::add_wall(int slot, double seconds) {
 }
 
 void Profiler::add_thread(int slot, double seconds) {
-  const int t = omp_get_thread_num();
+  const int t = thread_index();
   if (t < kMaxThreads) g_thread[t].t[slot] += seconds;
 }
 

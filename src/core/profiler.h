@@ -1,7 +1,7 @@
 // A scoped-timer profile of one step: where the time goes, kernel group by kernel group.
 //
 //   BERTFIT_PROFILE_SCOPE("gemm.qkv.fwd");          // wall time of the enclosing block (main thread only)
-//   BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/softmax");  // thread time inside an OpenMP region
+//   BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/softmax");  // thread time inside a parallel region
 //
 // Cost when disabled: one load of a global flag and a predictable branch per scope (a scope guards kernels of
 // microseconds to seconds; no clock is read, nothing is written). Names are string literals; each call site
@@ -30,7 +30,7 @@ class Profiler {
   // The slot of a name (registered on first use; thread-safe).
   static int slot(const char* name);
   static void add_wall(int slot, double seconds);
-  static void add_thread(int slot, double seconds);  // from any OpenMP thread
+  static void add_thread(int slot, double seconds);  // from any thread of a parallel region
   // Entered/left by wall scopes: tracks nesting so that parents are not counted as kernels.
   static void enter(int slot);
   static void leave(int slot);

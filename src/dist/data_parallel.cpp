@@ -23,12 +23,11 @@ namespace {
 // an element's sum: the bits do not depend on the thread count.
 template <typename T>
 void add_in_rank_order(T* out, const T* in, int64_t n, int W) {
-#pragma omp parallel for schedule(static) if (n * W >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(0, n, n * W >= kParallelMinWork, [&](int64_t i) {
     T s = in[i];
     for (int r = 1; r < W; ++r) s += in[r * n + i];
     out[i] = s;
-  }
+  });
 }
 
 }  // namespace

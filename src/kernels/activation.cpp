@@ -21,8 +21,8 @@ constexpr int64_t kChunk = 16384;
 template <class Body>
 void for_each_chunk(int64_t n, const Body& body) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) body(c * kChunk, std::min(n, c * kChunk + kChunk));
+  parallel_for(0, nchunks, nchunks > 1,
+               [&](int64_t c) { body(c * kChunk, std::min(n, c * kChunk + kChunk)); });
 }
 
 // Each GELU kernel handles a span in three widths computing the same expressions, so the same bits: AVX-512
@@ -106,8 +106,7 @@ void gelu_forward_and_derivative(float* out, float* deriv, const float* inp, int
 }
 
 void gelu_backward_from_derivative(float* dinp, const float* deriv, const float* dout, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) dinp[i] = dout[i] * deriv[i];
+  parallel_for(0, n, n >= kParallelMinWork, [&](int64_t i) { dinp[i] = dout[i] * deriv[i]; });
 }
 
 void gelu_forward_reference(float* out, const float* inp, int64_t n) {
@@ -127,13 +126,11 @@ void gelu_backward_reference(float* dinp, const float* inp, const float* dout, i
 }
 
 void tanh_forward(float* out, const float* inp, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(inp[i]);
+  parallel_for(0, n, n >= kParallelMinWork, [&](int64_t i) { out[i] = std::tanh(inp[i]); });
 }
 
 void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+  parallel_for(0, n, n >= kParallelMinWork, [&](int64_t i) { dinp[i] = dout[i] * (1.0f - out[i] * out[i]); });
 }
 
 }  // namespace bertfit

@@ -83,8 +83,7 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
   // The lists are thread_local to the caller: the worker threads read them through these pointers.
   const Span* span_list = spans.data();
   const Task* task_list = tasks.data();
-#pragma omp parallel for schedule(static) if (ntasks > 1)
-  for (int64_t t = 0; t < ntasks; ++t) {
+  parallel_for(0, ntasks, ntasks > 1, [&](int64_t t) {
     const Span& s = span_list[task_list[t].span];
     float* p = params + s.offset;
     const float* gr = grads + s.offset;
@@ -109,7 +108,7 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
     }
     for (; i < hi; ++i)
       adamw_scalar(p[i], gr[i], mm[i], vv[i], s.c.decay, s.c.step_size, b1, b2, eps, bc2_sqrt);
-  }
+  });
 }
 
 void adamw_step_reference(float* params, const float* grads, float* m, float* v,
@@ -132,8 +131,7 @@ size_t grad_norm_chunk_size(size_t n) {
 void grad_norm_partials(const float* g, size_t n, int c_begin, int c_end, double* partial) {
   const size_t chunk = grad_norm_chunk_size(n);
   const size_t work = std::min(n, static_cast<size_t>(c_end - c_begin) * chunk);
-#pragma omp parallel for schedule(static) if (work >= static_cast <size_t>(kParallelMinWork))
-  for (int c = c_begin; c < c_end; ++c) {
+  parallel_for(c_begin, c_end, work >= static_cast<size_t>(kParallelMinWork), [&](int c) {
     const size_t lo = std::min(n, c * chunk), hi = std::min(n, lo + chunk);
     // Four double lanes, then the lanes in a fixed order: the same value for any thread count.
     __m256d acc = _mm256_setzero_pd();
@@ -147,7 +145,7 @@ void grad_norm_partials(const float* g, size_t n, int c_begin, int c_end, double
     double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     for (; i < hi; ++i) s += static_cast<double>(g[i]) * g[i];
     partial[c - c_begin] = s;
-  }
+  });
 }
 
 double grad_norm(const float* g, size_t n) {
@@ -165,8 +163,7 @@ double clip_grad_norm(float* g, size_t n, double max_norm) {
     BERTFIT_PROFILE_SCOPE("optimizer.clip_scale");
     const float coef = static_cast<float>(max_norm / (norm + 1e-6));
     const int64_t nn = static_cast<int64_t>(n);
-#pragma omp parallel for schedule(static) if (nn >= kParallelMinWork)
-    for (int64_t i = 0; i < nn; ++i) g[i] *= coef;
+    parallel_for(0, nn, nn >= kParallelMinWork, [&](int64_t i) { g[i] *= coef; });
   }
   return norm;
 }

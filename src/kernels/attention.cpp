@@ -6,8 +6,6 @@
 #include "kernels/attention.h"
 #include "core/threading.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -104,7 +102,7 @@ void head_probabilities(float* P, const float* q, const float* k, const float* k
 struct HeadScratch {
   float *a, *b, *c, *keep;
   HeadScratch(float* scratch, int64_t T) {
-    float* base = scratch + static_cast<int64_t>(omp_get_thread_num()) * head_scratch_floats(T);
+    float* base = scratch + static_cast<int64_t>(thread_index()) * head_scratch_floats(T);
     a = base;
     b = a + T * T;
     c = b + T * T;
@@ -118,8 +116,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
                        const AttentionShape& s, float p, uint64_t key, float* scratch) {
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-#pragma omp parallel for schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
-  for (int64_t bh = 0; bh < B * NH; ++bh) {
+  parallel_for(0, B * NH, B * NH * T * T * HS >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH;
     const float* q = qkv + b * T * C3 + h * HS;
     const float* k = q + C;
@@ -140,7 +137,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
     head_gemm(false, false, T, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx + b * T * C + h * HS, C);
-  }
+  });
 }
 
 void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offset, const int32_t* len,
@@ -149,10 +146,9 @@ void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offse
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   int64_t work = 0;
   for (int64_t b = 0; b < B; ++b) work += int64_t{len[b]} * len[b] * NH * HS;
-#pragma omp parallel for schedule(dynamic) if (work >= kParallelMinWork)
-  for (int64_t bh = 0; bh < B * NH; ++bh) {
+  parallel_for_dynamic(0, B * NH, 1, work >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH, n = len[b];
-    if (n == 0) continue;
+    if (n == 0) return;
     // The softmax's width: the padded forward's vector chunks of 8 keys up to the last real key (the rest of
     // its row is masked chunks adding exactly 0), or all T keys when that chunk reaches past T (its scalar
     // tail then holds real keys, summed in the same order here).
@@ -173,7 +169,7 @@ void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offse
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
     head_gemm(false, false, n, HS, n, 1.0f, P, width, v, C3, 0.0f, ctx + int64_t{offset[b]} * C + h * HS, C);
-  }
+  });
 }
 
 void attention_backward(float* dqkv, float* ctx, const float* dctx, const float* qkv, const float* probs,
@@ -181,8 +177,7 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
   const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
-#pragma omp parallel for schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
-  for (int64_t bh = 0; bh < B * NH; ++bh) {
+  parallel_for(0, B * NH, B * NH * T * T * HS >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH;
     const float* q = qkv + b * T * C3 + h * HS;
     const float* k = q + C;
@@ -246,7 +241,7 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
     // dQ = dS K ; dK = dS^T Q
     head_gemm(false, false, T, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
     head_gemm(true, false, T, HS, T, 1.0f, dP, T, q, C3, 0.0f, dk, C3);
-  }
+  });
 }
 
 // ---- reference versions: the straightforward loops (scalar std::exp, masks regenerated where used) ----

@@ -35,14 +35,13 @@ float cross_entropy_forward_backward(float* dlogits, float* row_loss, const floa
   check_labels(labels, N, V);
   const float eps = label_smoothing;
   const float inv_norm = 1.0f / normalizer;
-#pragma omp parallel for schedule(dynamic, 4) if (N * V >= kParallelMinWork)
-  for (int64_t i = 0; i < N; ++i) {
+  parallel_for_dynamic(0, N, 4, N * V >= kParallelMinWork, [&](int64_t i) {
     const float* x = logits + i * V;
     float* d = dlogits ? dlogits + i * V : nullptr;
     if (labels[i] == kIgnoreIndex) {
       row_loss[i] = 0;
       if (d) std::fill(d, d + V, 0.0f);
-      continue;
+      return;
     }
     // Max, then sum(exp(x - max)) with float exps accumulated in double lanes (V can be 50k; the loss is
     // compared with torch at 1e-5), then log Z in double.
@@ -91,7 +90,7 @@ float cross_entropy_forward_backward(float* dlogits, float* row_loss, const floa
       for (; v < V; ++v) d[v] = (vec::exp_scalar(x[v] - mx) * inv_sum - uniform) * inv_norm;
       d[labels[i]] -= (1.0f - eps) * inv_norm;
     }
-  }
+  });
   double total = 0;
   for (int64_t i = 0; i < N; ++i) total += row_loss[i];
   return static_cast<float>(total / normalizer);
@@ -141,8 +140,7 @@ float cross_entropy_forward_backward_reference(float* dlogits, float* row_loss, 
 }
 
 void softmax_rows(float* probs, const float* logits, int64_t N, int64_t V) {
-#pragma omp parallel for schedule(static) if (N * V >= kParallelMinWork)
-  for (int64_t i = 0; i < N; ++i) {
+  parallel_for(0, N, N * V >= kParallelMinWork, [&](int64_t i) {
     const float* x = logits + i * V;
     float* p = probs + i * V;
     float mx = x[0];
@@ -154,7 +152,7 @@ void softmax_rows(float* probs, const float* logits, int64_t N, int64_t V) {
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t v = 0; v < V; ++v) p[v] *= inv;
-  }
+  });
 }
 
 }  // namespace bertfit

@@ -98,11 +98,10 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
     return;
   }
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
+  parallel_for(0, nchunks, nchunks > 1, [&](int64_t c) {
     const int64_t lo = c * kChunk, len = std::min(kChunk, n - lo);
     dropout_span(out + lo, inp + lo, nullptr, len, p, key, static_cast<uint64_t>(lo));
-  }
+  });
 }
 
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t key) {
@@ -112,16 +111,14 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
 void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
                               uint64_t key) {
   if (p <= 0.0f) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-    for (int64_t i = 0; i < n; ++i) out[i] = x[i] + residual[i];
+    parallel_for(0, n, n >= kParallelMinWork, [&](int64_t i) { out[i] = x[i] + residual[i]; });
     return;
   }
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
+  parallel_for(0, nchunks, nchunks > 1, [&](int64_t c) {
     const int64_t lo = c * kChunk, len = std::min(kChunk, n - lo);
     dropout_span(out + lo, x + lo, residual + lo, len, p, key, static_cast<uint64_t>(lo));
-  }
+  });
 }
 
 }  // namespace bertfit

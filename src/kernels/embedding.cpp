@@ -27,23 +27,21 @@ void roberta_position_ids(int32_t* pos, const int32_t* ids, int64_t B, int64_t T
 
 void embedding_forward(float* out, const int32_t* ids, const int32_t* pos, const int32_t* type,
                        const float* wte, const float* wpe, const float* wtt, int64_t N, int64_t C) {
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(0, N, N * C >= kParallelMinWork, [&](int64_t n) {
     const float* a = wte + static_cast<int64_t>(ids[n]) * C;
     const float* p = wpe + static_cast<int64_t>(pos[n]) * C;
     const float* y = wtt + static_cast<int64_t>(type[n]) * C;
     float* o = out + n * C;
     for (int64_t c = 0; c < C; ++c)
       o[c] = a[c] + y[c] + p[c];  // HF order: inputs + token_type, then + position
-  }
+  });
 }
 
 void embedding_backward(float* dwte, float* dwpe, float* dwtt, const float* dout, const int32_t* ids,
                         const int32_t* pos, const int32_t* type, int64_t N, int64_t C,
                         int32_t wte_padding_idx, int32_t wpe_padding_idx) {
   const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
+  parallel_for(0, nblocks, N * C >= kParallelMinWork, [&](int64_t blk) {
     const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     for (int64_t n = 0; n < N; ++n) {
       const float* d = dout + n * C;
@@ -58,7 +56,7 @@ void embedding_backward(float* dwte, float* dwpe, float* dwtt, const float* dout
         for (int64_t c = c0; c < c1; ++c) p[c] += d[c];
       }
     }
-  }
+  });
 }
 
 void check_ids(const char* what, const int32_t* ids, int64_t n, int64_t limit) {

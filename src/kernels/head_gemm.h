@@ -1,11 +1,12 @@
 // The matrix products of one attention head (scores Q K^T, context P V and their four backward products):
 // T x T x HS shapes (128 x 128 x 64 for BERT-base at length 128) computed ~400 times per layer, one (batch,
-// head) per OpenMP task. OpenBLAS packs both operands of every such call, which costs as much as the product
-// at this size (its per-head products ran at ~45% of its large-GEMM rate in the profile of a BERT-base step,
-// docs/benchmarks.md). head_gemm multiplies in place instead: AVX-512 register tiles of 6 rows x 64 columns
-// (24 zmm accumulators), each element of A broadcast from where it lies (A or A^T, any strides), B read as
-// 64-float row segments that stay in L1 across the rows of A. A transposed B (Q K^T, dO V^T) is first copied
-// to a K x N block on the stack (at most kHeadGemmMaxTransposed floats), which is small next to the product.
+// head) per thread of a parallel loop. OpenBLAS packs both operands of every such call, which costs as much
+// as the product at this size (its per-head products ran at ~45% of its large-GEMM rate in the profile of a
+// BERT-base step, docs/benchmarks.md). head_gemm multiplies in place instead: AVX-512 register tiles of 6
+// rows x 64 columns (24 zmm accumulators), each element of A broadcast from where it lies (A or A^T, any
+// strides), B read as 64-float row segments that stay in L1 across the rows of A. A transposed B (Q K^T, dO
+// V^T) is first copied to a K x N block on the stack (at most kHeadGemmMaxTransposed floats), which is small
+// next to the product.
 //
 // Same contract as gemm() (backend/cpu/gemm.h): C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major
 // with row strides; beta == 0 writes C without reading it. Serial in the calling thread (the attention

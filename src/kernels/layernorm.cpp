@@ -43,8 +43,7 @@ float row_centered_sq(const float* x, float m, int64_t C) {
 void layernorm_param_grads(float* dw, float* db, const float* dout, const float* inp, const float* mean,
                            const float* rstd, int64_t N, int64_t C) {
   const int64_t nblocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
+  parallel_for(0, nblocks, N * C >= kParallelMinWork, [&](int64_t blk) {
     const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     float acc_w[kColumnBlock] = {0}, acc_b[kColumnBlock] = {0};
     for (int64_t n = 0; n < N; ++n) {
@@ -60,15 +59,14 @@ void layernorm_param_grads(float* dw, float* db, const float* dout, const float*
       dw[c] += acc_w[c - c0];
       db[c] += acc_b[c - c0];
     }
-  }
+  });
 }
 
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(0, N, N * C >= kParallelMinWork, [&](int64_t n) {
     const float* x = inp + n * C;
     // Two passes in float (mean, then centred squares), as torch's CPU kernel accumulates in float.
     const float m = row_sum(x, C) / static_cast<float>(C);
@@ -84,7 +82,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     for (; c < C; ++c) o[c] = std::fma((x[c] - m) * s, w[c], b[c]);
     mean[n] = m;
     rstd[n] = s;
-  }
+  });
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
@@ -92,8 +90,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
   // Parameter gradients first (dinp may alias dout).
   layernorm_param_grads(dw, db, dout, inp, mean, rstd, N, C);
   // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w.
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(0, N, N * C >= kParallelMinWork, [&](int64_t n) {
     const float* x = inp + n * C;
     const float* d = dout + n * C;
     const float m = mean[n], s = rstd[n];
@@ -126,7 +123,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
       const float xhat = (x[c] - m) * s;
       dx[c] = s * (d[c] * w[c] - sum_g - xhat * sum_gx);
     }
-  }
+  });
 }
 
 void layernorm_forward_reference(float* out, float* mean, float* rstd, const float* inp, const float* w,

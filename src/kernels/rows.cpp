@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include "core/threading.h"
 
 namespace bertfit {
 
@@ -17,8 +18,8 @@ void gather_rows(float* dst, const float* src, const int32_t* rows, int64_t n, i
       if (rows[i] != i) std::memmove(dst + i * width, src + int64_t{rows[i]} * width, bytes);
     return;
   }
-#pragma omp parallel for schedule(static) if (n * width >= kParallelMinFloats)
-  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * width, src + int64_t{rows[i]} * width, bytes);
+  parallel_for(0, n, n * width >= kParallelMinFloats,
+               [&](int64_t i) { std::memcpy(dst + i * width, src + int64_t{rows[i]} * width, bytes); });
 }
 
 void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t total,
@@ -37,12 +38,11 @@ void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, 
     return;
   }
   // Row i's task: the padded rows just before it (after rows[i - 1]), then row i itself.
-#pragma omp parallel for schedule(static) if (total * width >= kParallelMinFloats)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(0, n, total * width >= kParallelMinFloats, [&](int64_t i) {
     const int64_t first = i == 0 ? 0 : int64_t{rows[i - 1]} + 1;
     std::fill(dst + first * width, dst + int64_t{rows[i]} * width, 0.0f);
     std::memcpy(dst + int64_t{rows[i]} * width, src + i * width, bytes);
-  }
+  });
   const int64_t tail = n == 0 ? 0 : int64_t{rows[n - 1]} + 1;
   std::fill(dst + tail * width, dst + total * width, 0.0f);
 }

@@ -9,8 +9,6 @@
 #include <fstream>
 #include <new>
 
-#include <omp.h>
-
 #include "bertfit/error.h"
 #include "core/rng.h"
 #include "core/threading.h"
@@ -264,7 +262,7 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
   work_inter_ = take(N * std::max(I, 3 * C));
   work_c_ = take(N * C);
   scratch_c_ = take(N * C);
-  attn_scratch_ = take(attention_scratch_floats(T, omp_get_max_threads()));
+  attn_scratch_ = take(attention_scratch_floats(T, num_threads()));
   grad_a_ = training ? take(N * C) : nullptr;
   grad_b_ = training ? take(N * C) : nullptr;
   grad_c_ = training ? take(N * C) : nullptr;
@@ -568,8 +566,7 @@ void BertModel::end_separate_grads() {
   const float* s = side_grads_.data();
   const int64_t n = static_cast<int64_t>(grads_.size());
   // One addition per element: the bits do not depend on how threads split the elements.
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t i = 0; i < n; ++i) g[i] += s[i];
+  parallel_for(0, n, n >= kParallelMinWork, [&](int64_t i) { g[i] += s[i]; });
 }
 
 }  // namespace bertfit

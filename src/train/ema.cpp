@@ -7,6 +7,7 @@
 #include "bertfit/error.h"
 #include "bertfit/io/safetensors.h"
 #include "bertfit/io/tensor.h"
+#include "core/threading.h"
 #include "train/progress.h"
 
 namespace bertfit {
@@ -32,8 +33,7 @@ void WeightAverage::after_optimizer_step(StepContext& ctx) {
   float* s = shadow_.data();
   const int64_t n = static_cast<int64_t>(shadow_.size());
   // Element-wise: the same bits for any thread count.
-#pragma omp parallel for schedule(static) if (n >= 1 << 16)
-  for (int64_t i = 0; i < n; ++i) s[i] = d * s[i] + e * p[i];
+  parallel_for(0, n, n >= 1 << 16, [&](int64_t i) { s[i] = d * s[i] + e * p[i]; });
   ++updates_;
 }
 

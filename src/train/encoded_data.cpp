@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 
 #include "bertfit/error.h"
 #include "train/progress.h"
@@ -53,7 +54,8 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
     const std::vector<int64_t> ids = labels->encode(ds);  // FormatError "<file>:<line>: unknown label ..."
     for (int64_t i = 0; i < n; ++i) out[i].label = static_cast<int32_t>(ids[i]);
   }
-  std::string error;
+  std::string error;  // the first failure a thread reports
+  std::mutex error_mutex;
   // Large files show a progress display (rate, ETA) while they are tokenized.
   parallel_for_with_progress("tokenize " + ds.path, "texts", n, threads, [&](int64_t i) {
     try {
@@ -78,7 +80,7 @@ std::vector<EncodedExample> encode_examples(const Tokenizer& tok, const Dataset&
         }
       }
     } catch (const std::exception& ex) {
-#pragma omp critical
+      std::lock_guard<std::mutex> lock(error_mutex);
       if (error.empty()) error = data::where(ds, ds.examples[i]) + ": " + ex.what();
     }
   });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
+#include "core/threading.h"
 
 namespace bertfit {
 
@@ -147,8 +148,8 @@ void parallel_for_with_progress(const std::string& what, const std::string& unit
   if (progress) progress->update(0);
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t end = std::min(n, start + kBlock);
-#pragma omp parallel for schedule(dynamic, 64) num_threads(threads > 0 ? threads : 1)
-    for (int64_t i = start; i < end; ++i) body(i);
+    parallel_for_dynamic(
+        start, end, 64, true, [&](int64_t i) { body(i); }, threads > 0 ? threads : 1);
     if (progress) progress->update(end);
   }
   if (progress) progress->finish();

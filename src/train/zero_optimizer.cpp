@@ -42,12 +42,11 @@ double ZeroOptimizerStep::step(double max_grad_norm, double lr_multiplier) {
   recv_.resize(static_cast<size_t>(W * mine));
   comm_.all_to_all(g, counts_.data(), offsets_.data(), recv_.data(), recv_counts.data(), recv_offsets.data());
   float* out = g + offsets_[me];
-#pragma omp parallel for schedule(static) if (mine * W >= kParallelMinWork)
-  for (int64_t i = 0; i < mine; ++i) {
+  parallel_for(0, mine, mine * W >= kParallelMinWork, [&](int64_t i) {
     float s = recv_[i];
     for (int r = 1; r < W; ++r) s += recv_[r * mine + i];
     out[i] = s;
-  }
+  });
   // The norm: grad_norm's chunk partials, each computed by the chunk's owner, combined in chunk order.
   std::vector<double> partial(kGradNormChunks, 0.0);
   const int c_begin = static_cast<int>(chunk_offsets_[me] / 2),
@@ -61,8 +60,7 @@ double ZeroOptimizerStep::step(double max_grad_norm, double lr_multiplier) {
   // clip_grad_norm's factor, on my shard.
   if (max_grad_norm > 0 && norm > max_grad_norm) {
     const float coef = static_cast<float>(max_grad_norm / (norm + 1e-6));
-#pragma omp parallel for schedule(static) if (mine >= kParallelMinWork)
-    for (int64_t i = 0; i < mine; ++i) out[i] *= coef;
+    parallel_for(0, mine, mine >= kParallelMinWork, [&](int64_t i) { out[i] *= coef; });
   }
   opt_.step(model_, lr_multiplier);  // my shard of the parameters
   comm_.all_gather_in_place(model_.params(), counts_.data(), offsets_.data());

@@ -6,7 +6,6 @@
 #include "backend/cpu/gemm_nt_small.h"
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -164,13 +163,14 @@ TEST(GemmNtSmall, OneAndTwoThreadsBitwiseEqualAndSplitIndependent) {
   set_num_threads(saved);
   EXPECT_TRUE(bitwise_equal(c1, c2));
 
-  // Inside a parallel region the call runs serially in the calling thread: the same bits.
+  // Inside a parallel region the call runs serially in the calling thread (here a worker): the same bits.
   std::vector<float> cin(M * N);
-#pragma omp parallel num_threads(2)
-  {
-#pragma omp single
-    gemm_nt_small(M, N, K, A.data(), K, B.data(), K, bias.data(), false, cin.data(), N);
-  }
+  parallel_region(
+      [&](const Team& team) {
+        if (team.thread() == team.size() - 1)
+          gemm_nt_small(M, N, K, A.data(), K, B.data(), K, bias.data(), false, cin.data(), N);
+      },
+      true, 2);
   EXPECT_TRUE(bitwise_equal(c1, cin));
 
   // Each output is one FMA chain over k from 0, whatever the call's M and N: row by row, and a column range

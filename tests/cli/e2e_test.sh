@@ -246,6 +246,12 @@ errors)
     "$BF" finetune "${FT[@]}" --max_steps 1 --output_dir /proc/bertfit-e2e/run
   expect_error predict-unwritable "/proc/bertfit-e2e" \
     "$BF" predict --model ft --file "$DATA/test.tsv" --text_columns title,abstract --output /proc/bertfit-e2e/p.tsv
+  # The thread pool's waiting (core/wait_policy.h): bad settings are refused before any work, good ones shown.
+  expect_error wait-policy "BERTFIT_WAIT_POLICY=spinny: expected adaptive, passive or active" \
+    env BERTFIT_WAIT_POLICY=spinny "$BF" evaluate --model ft --file "$DATA/dev.tsv"
+  expect_error spin-us "BERTFIT_SPIN_US=-5: expected microseconds" env BERTFIT_SPIN_US=-5 "$BF" info
+  BERTFIT_WAIT_POLICY=active BERTFIT_SPIN_US=20 "$BF" info >info.log
+  grep -q "^waiting: active (spin 20 us, then sleep)" info.log || fail "bertfit info: $(grep waiting info.log)"
   # A3: a header and no rows.
   head -1 "$DATA/dev.tsv" >header_only.tsv
   expect_error empty-finetune "header_only.tsv: no data rows" \
@@ -283,12 +289,16 @@ errors)
   ;;
 
 wired)
-  # OpenMP threads wait passively unless the user says otherwise (main.cpp re-executes itself once with
-  # OMP_WAIT_POLICY=PASSIVE, since libgomp reads it before main).
-  env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$BF" info >info_default.log
-  grep -q '^waiting: OMP_WAIT_POLICY=PASSIVE ' info_default.log || fail "default waiting: $(grep waiting info_default.log)"
+  # bertfit's pool waits adaptively by default; OpenBLAS's libgomp threads wait passively unless the user says
+  # otherwise (main.cpp re-executes itself once with OMP_WAIT_POLICY=PASSIVE, since libgomp reads it before
+  # main).
+  env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u BERTFIT_WAIT_POLICY -u BERTFIT_SPIN_US "$BF" info >info_default.log
+  grep -q '^waiting: adaptive (spin 100 us while' info_default.log || fail "default waiting: $(grep waiting info_default.log)"
+  grep -q '^OpenBLAS waiting: OMP_WAIT_POLICY=PASSIVE ' info_default.log ||
+    fail "default OpenBLAS waiting: $(grep waiting info_default.log)"
   OMP_WAIT_POLICY=ACTIVE "$BF" info >info_active.log
-  grep -q '^waiting: OMP_WAIT_POLICY=ACTIVE ' info_active.log || fail "the user's policy: $(grep waiting info_active.log)"
+  grep -q '^OpenBLAS waiting: OMP_WAIT_POLICY=ACTIVE ' info_active.log ||
+    fail "the user's policy: $(grep waiting info_active.log)"
   make_model
   # A5: the default quoting reads TSVs with bare quotes (needs the default "auto" in training_args.h).
   { head -3 "$DATA/train.tsv"; printf 'q1\t"Hello" world\tPrints "hello".\t%s\n' "$(sed -n 2p "$DATA/train.tsv" | cut -f4)"

@@ -1,7 +1,6 @@
 // The vectorised kernels against their plain reference versions (and against double-precision truth where the
 // reference itself rounds badly), plus thread-count independence of the fast paths. Each tolerance says why.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -163,7 +162,7 @@ TEST(FastKernels, AttentionMatchesReferenceWithPaddingAndDropout) {
   for (float p : {0.0f, 0.1f}) {
     const int64_t PP = s.B * s.NH * s.T * s.T;
     std::vector<float> ctx(N * s.C), ctx_ref(N * s.C), probs(PP), probs_ref(PP);
-    std::vector<float> scratch(attention_scratch_floats(s.T, omp_get_max_threads()));
+    std::vector<float> scratch(attention_scratch_floats(s.T, num_threads()));
     attention_forward(ctx.data(), probs.data(), qkv.data(), mask.data(), s, p, 99, scratch.data());
     attention_forward_reference(ctx_ref.data(), probs_ref.data(), qkv.data(), mask.data(), s, p, 99);
     // sgemm vs double-accumulated reference GEMM and a 3-ulp exp: ~1e-7 relative; 1e-5 leaves 100x margin
@@ -263,7 +262,7 @@ TEST(FastKernels, CrossEntropyMatchesReference) {
 }
 
 TEST(FastKernels, ResultsDoNotDependOnThreadCount) {
-  const int saved = omp_get_max_threads();
+  const int saved = num_threads();
   auto run = [](int threads) {
     set_num_threads(threads);
     const int64_t n = 70001;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "bertfit/error.h"
+#include "core/threading.h"
 #include "grad_check.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
@@ -12,8 +13,6 @@
 #include "kernels/embedding.h"
 #include "kernels/layernorm.h"
 #include "kernels/linear.h"
-
-#include <omp.h>
 
 namespace bertfit {
 namespace {
@@ -108,11 +107,11 @@ TEST(KernelGrad, DropoutIsAFixedMaskScaledByKeepProbability) {
   std::vector<float> d(n);
   dropout_backward(d.data(), x.data(), n, p, 1234);
   EXPECT_EQ(0, std::memcmp(d.data(), out.data(), n * sizeof(float)));
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const int saved = num_threads();
+  set_num_threads(1);
   std::vector<float> out1(n);
   dropout_forward(out1.data(), x.data(), n, p, 1234);
-  omp_set_num_threads(saved);
+  set_num_threads(saved);
   EXPECT_EQ(0, std::memcmp(out1.data(), out.data(), n * sizeof(float)));
   // Another key, another mask.
   dropout_forward(out1.data(), x.data(), n, p, 1235);
@@ -172,7 +171,7 @@ void attention_case(float p) {
   std::vector<uint8_t> mask = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};  // second sequence padded after 3 tokens
   auto r = random_vector(s.B * s.T * s.C, 62);
   std::vector<float> ctx(s.B * s.T * s.C), probs(s.B * s.NH * s.T * s.T);
-  std::vector<float> scratch(attention_scratch_floats(s.T, omp_get_max_threads()));
+  std::vector<float> scratch(attention_scratch_floats(s.T, num_threads()));
   auto loss = [&] {
     attention_forward(ctx.data(), probs.data(), qkv.data(), mask.data(), s, p, 99, scratch.data());
     return weighted_sum(ctx, r);

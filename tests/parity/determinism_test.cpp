@@ -8,7 +8,6 @@
 // this depends on OpenBLAS (whose bits change with OPENBLAS_CORETYPE and, for some kernels, the thread
 // count).
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cstring>
 #include <vector>
@@ -41,7 +40,7 @@ ModelConfig small_config(int64_t C, int64_t layers = 2) {
 }
 
 TrainRun train(HeadKind head, int threads, uint64_t seed, int64_t C = 64, int64_t B = 4, int64_t T = 32) {
-  const int saved = omp_get_max_threads();
+  const int saved = num_threads();
   set_num_threads(threads);
   const ModelConfig c = small_config(C);
   BertModel m(c, head);  // dropout 0.1 everywhere (the config defaults)
@@ -98,7 +97,7 @@ Inputs make_inputs(int64_t B, int64_t T) {
 
 std::vector<float> infer(HeadKind head, int threads, const Inputs& in, int64_t b0, int64_t B, int64_t T,
                          int64_t C = 128) {
-  const int saved = omp_get_max_threads();
+  const int saved = num_threads();
   set_num_threads(threads);
   const ModelConfig c = small_config(C);
   BertModel m(c, head);

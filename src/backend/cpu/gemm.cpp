@@ -2,11 +2,11 @@
 #include "backend/cpu/gemm.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include "core/threading.h"
 
 namespace bertfit {
 
@@ -47,12 +47,12 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   }
   if (bias) {  // OpenBLAS: C = beta C + bias first, then sgemm with beta = 1 (one pass over C)
     if (M <= 0 || N <= 0) return;
-#pragma omp parallel for schedule(static) if (M * N >= 32768 && !omp_in_parallel())
-    for (int64_t i = 0; i < M; ++i)
+    parallel_for(0, M, M * N >= kParallelMinWork, [&](int64_t i) {
       for (int64_t j = 0; j < N; ++j) {
         float& c = C[i * ldc + j];
         c = beta == 0.0f ? bias[j] : beta * c + bias[j];
       }
+    });
     beta = 1.0f;
   }
   gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

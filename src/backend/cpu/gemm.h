@@ -42,7 +42,8 @@ struct Epilogue {
 // The engine's GEMM: gemm_packed, unless the environment says BERTFIT_GEMM=openblas (read once, at the
 // first call), which routes it to gemm_openblas -- for comparisons only: OpenBLAS's bits depend on the
 // kernel it picks for the CPU (OPENBLAS_CORETYPE) and, with some kernels, on the thread count.
-// Multi-threaded (OpenMP) when called outside a parallel region, serial in the calling thread inside one.
+// Multi-threaded (core/threading.h) when called outside a parallel region, serial in the calling thread
+// inside one.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
@@ -73,7 +74,8 @@ double gemm_packed_tile_gflops(int threads, int64_t rounds);
 // epilogue does, the same bits (for K = 0, the OpenBLAS route and products computed elsewhere: int8).
 void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilogue& ep);
 
-// OpenBLAS sgemm (OpenMP build), same threading rule; its own order of the sums.
+// OpenBLAS sgemm (OpenMP build, its own libgomp threads; call it outside our regions); its own order of the
+// sums.
 void gemm_openblas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -11,8 +11,6 @@
 // pass over the data that the fp32 GEMM makes anyway.
 #include "backend/cpu/gemm_bf16.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -23,6 +21,7 @@
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/simd.h"
+#include "core/threading.h"
 
 #define BERTFIT_AVX512_BF16 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512bf16")))
 
@@ -345,7 +344,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   const Problem pr{
       trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc)};
   const Kernel& kn = kernel();
-  const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
+  const bool parallel = M * N * K >= kParallelMinFma && !in_parallel() && num_threads() > 1;
   if (!parallel) {
     gemm_range(kn, pr, 0, M, 0, N);
     return;

@@ -7,8 +7,6 @@
 // of weights, 12 broadcasts, 24 vpdpbusd.
 #include "backend/cpu/gemm_int8.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,6 +15,7 @@
 #include "bertfit/error.h"
 #include "core/cpu_features.h"
 #include "core/simd.h"
+#include "core/threading.h"
 
 #define BERTFIT_AVX512_VNNI __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx512vnni")))
 
@@ -243,7 +242,7 @@ void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, con
   // A thread's own buffers: gemm_int8 may be called from several threads at once (inside a parallel region).
   uint8_t* xq = scratch(q_buf, M * ldq);
   float* xs = scratch(s_buf, M);
-  const bool parallel = M * W.N() * K >= kParallelMinMac && !omp_in_parallel() && omp_get_max_threads() > 1;
+  const bool parallel = M * W.N() * K >= kParallelMinMac && !in_parallel() && num_threads() > 1;
   // Quantize (xq + 128 as bytes; the k padding stays as it is: the weights' padding is 0).
   const bool vnni = use_avx512_vnni();
   auto quantize = [&](int64_t r0, int64_t r1) {
@@ -262,17 +261,16 @@ void gemm_int8(const float* x, int64_t M, int64_t ldx, const Int8Weights& W, con
     quantize(0, M);
     gemm_range(pr, 0, M, 0, panels);
   } else {
-#pragma omp parallel
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    parallel_region([&](const Team& team) {
+      const int64_t nt = team.size(), t = team.thread();
       quantize(M * t / nt, M * (t + 1) / nt);
-#pragma omp barrier
+      team.barrier();
       if (panels >= 2 * nt || panels >= row_units)
         gemm_range(pr, 0, M, panels * t / nt, panels * (t + 1) / nt);
       else
         gemm_range(pr, std::min(M, row_units * t / nt * kMR), std::min(M, row_units * (t + 1) / nt * kMR), 0,
                    panels);
-    }
+    });
   }
   if (!vnni) gemm_epilogue_pass(M, W.N(), y, ldy, ep);  // the plain tiles wrote y: the step as a pass
 }

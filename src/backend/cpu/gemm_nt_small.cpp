@@ -15,7 +15,6 @@
 // prefetches into L2 the weights of the tile that comes next.
 #include "backend/cpu/gemm_nt_small.h"
 
-#include <omp.h>
 #include "core/simd.h"  // <immintrin.h> without GCC 12's false warnings
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 #include "backend/cpu/transpose16.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
+#include "core/threading.h"
 
 namespace bertfit {
 namespace {
@@ -387,8 +387,8 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
   const int64_t ldct = (mc_max + kMP - 1) / kMP * kMP;  // panels' padded width
   const int64_t nblocks = (N + kNB - 1) / kNB;
   const int64_t work = (M + 15) / 16 * 16 * N * K;
-  const bool parallel = work >= kParallelMinFma && !omp_in_parallel();
-  const int64_t T = parallel ? omp_get_max_threads() : 1;
+  const bool parallel = work >= kParallelMinFma && !in_parallel();
+  const int64_t T = parallel ? num_threads() : 1;
   // The K range packed at once (ko): all of K when the panels fit the budget; otherwise equal chunks (a
   // multiple of kKC), and each thread keeps the partial sums of all its blocks in ct between chunks, which
   // continues every FMA chain exactly (the same bits as one chunk) -- unless that would take too much memory.
@@ -402,55 +402,56 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
   static thread_local AlignedBuffer<float> at_buf;
   float* at = scratch(at_buf, static_cast<size_t>(ldct * ko));
 
-#pragma omp parallel if (parallel)
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    // A contiguous range of blocks per thread (the same split every call): each thread prefetches its own
-    // next block.
-    const int64_t b_begin = nblocks * t / nt, b_end = nblocks * (t + 1) / nt;
-    static thread_local AlignedBuffer<float> ct_buf;
-    float* ct = scratch(
-        ct_buf, static_cast<size_t>((split ? std::max<int64_t>(b_end - b_begin, 1) : 1) * kNB * ldct));
-    for (int64_t m0 = 0; m0 < M; m0 += kMC) {
-      const int64_t mc = std::min(kMC, M - m0);
-      for (int64_t kb = 0; kb < K; kb += ko) {
-        const int64_t ke = std::min(K, kb + ko), kw = ke - kb;
-        const int64_t groups = (mc + 15) / 16, kgroups = (kw + 15) / 16;
-#pragma omp for schedule(static)
-        for (int64_t task = 0; task < groups * kgroups; ++task) {
-          const int64_t g = task / kgroups, kg = task % kgroups;
-          const int64_t m = g * 16;
-          pack_16x16(pr.A + (m0 + m) * pr.lda, pr.lda, std::min<int64_t>(16, mc - m), kb + kg * 16,
-                     std::min<int64_t>(16, kw - kg * 16),
-                     at + (m / kMP) * kMP * kw + kg * 16 * kMP + m % kMP);
-        }  // implicit barrier: the panels are complete before anyone multiplies
-        for (int64_t b = b_begin; b < b_end; ++b) {
-          const int64_t n0 = b * kNB, nb = std::min(kNB, N - n0);
-          float* ctb = split ? ct + (b - b_begin) * kNB * ldct : ct;
-          // Prefetch target: the next block at this K range, else the first block at the next K range.
-          const float* next = nullptr;
-          int64_t next_nb = 0, next_len = 0;
-          if (b + 1 < b_end) {
-            next = pr.B + (n0 + kNB) * pr.ldb + kb;
-            next_nb = std::min(kNB, N - n0 - kNB);
-            next_len = std::min(kKC, kw);
-          } else if (ke < K) {
-            next = pr.B + b_begin * kNB * pr.ldb + ke;
-            next_nb = std::min(kNB, N - b_begin * kNB);
-            next_len = std::min(kKC, K - ke);
+  parallel_region(
+      [&](const Team& team) {
+        const int64_t nt = team.size(), t = team.thread();
+        // A contiguous range of blocks per thread (the same split every call): each thread prefetches its own
+        // next block.
+        const int64_t b_begin = nblocks * t / nt, b_end = nblocks * (t + 1) / nt;
+        static thread_local AlignedBuffer<float> ct_buf;
+        float* ct = scratch(
+            ct_buf, static_cast<size_t>((split ? std::max<int64_t>(b_end - b_begin, 1) : 1) * kNB * ldct));
+        for (int64_t m0 = 0; m0 < M; m0 += kMC) {
+          const int64_t mc = std::min(kMC, M - m0);
+          for (int64_t kb = 0; kb < K; kb += ko) {
+            const int64_t ke = std::min(K, kb + ko), kw = ke - kb;
+            const int64_t groups = (mc + 15) / 16, kgroups = (kw + 15) / 16;
+            const auto [task_begin, task_end] = team.share(0, groups * kgroups);
+            for (int64_t task = task_begin; task < task_end; ++task) {
+              const int64_t g = task / kgroups, kg = task % kgroups;
+              const int64_t m = g * 16;
+              pack_16x16(pr.A + (m0 + m) * pr.lda, pr.lda, std::min<int64_t>(16, mc - m), kb + kg * 16,
+                         std::min<int64_t>(16, kw - kg * 16),
+                         at + (m / kMP) * kMP * kw + kg * 16 * kMP + m % kMP);
+            }
+            team.barrier();  // the panels are complete before anyone multiplies
+            for (int64_t b = b_begin; b < b_end; ++b) {
+              const int64_t n0 = b * kNB, nb = std::min(kNB, N - n0);
+              float* ctb = split ? ct + (b - b_begin) * kNB * ldct : ct;
+              // Prefetch target: the next block at this K range, else the first block at the next K range.
+              const float* next = nullptr;
+              int64_t next_nb = 0, next_len = 0;
+              if (b + 1 < b_end) {
+                next = pr.B + (n0 + kNB) * pr.ldb + kb;
+                next_nb = std::min(kNB, N - n0 - kNB);
+                next_len = std::min(kKC, kw);
+              } else if (ke < K) {
+                next = pr.B + b_begin * kNB * pr.ldb + ke;
+                next_nb = std::min(kNB, N - b_begin * kNB);
+                next_len = std::min(kKC, K - ke);
+              }
+              block_product(pr, mc, at, kb, ke, n0, nb, next, next_nb, next_len, ctb, ldct);
+              if (ke == K) block_store(pr, m0, mc, n0, nb, ctb, ldct);
+            }
+            // The panels are not repacked under a thread still reading them; after the last K range of the
+            // last m-block, the end of the parallel region is the barrier (one fewer wait).
+            if (m0 + kMC < M || ke < K) {
+              team.barrier();
+            }
           }
-          block_product(pr, mc, at, kb, ke, n0, nb, next, next_nb, next_len, ctb, ldct);
-          if (ke == K) block_store(pr, m0, mc, n0, nb, ctb, ldct);
         }
-        // The panels are not repacked under a thread still reading them; after the last K range of the last
-        // m-block, the end of the parallel region is the barrier (one fewer sleep and wake-up with
-        // OMP_WAIT_POLICY=PASSIVE).
-        if (m0 + kMC < M || ke < K) {
-#pragma omp barrier
-        }
-      }
-    }
-  }
+      },
+      parallel);
 }
 
 }  // namespace

@@ -20,8 +20,6 @@
 // at the store; C outside the product is never read or written.
 #include "backend/cpu/gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -59,7 +57,7 @@ struct Problem {
   Epilogue ep;        // ep.ld_aux resolved (never 0)
 };
 
-// Grow-only per-thread scratch (the OpenMP pool's threads persist: allocated once per run).
+// Grow-only per-thread scratch (the pool's threads persist: allocated once per run).
 float* scratch(AlignedBuffer<float>& buf, int64_t n) {
   if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
   return buf.data();
@@ -317,14 +315,13 @@ void gemm_epilogue_pass(int64_t M, int64_t N, float* C, int64_t ldc, const Epilo
   if (ep.op == EpilogueOp::NONE || M <= 0 || N <= 0) return;
   const int64_t ld_aux = with_aux_stride(ep, ldc).ld_aux;
   const bool wide = use_avx512();
-#pragma omp parallel for schedule(static) if (M * N >= kParallelMinWork && !omp_in_parallel())
-  for (int64_t i = 0; i < M; ++i) {
+  parallel_for(0, M, M * N >= kParallelMinWork, [&](int64_t i) {
     float* a = ep.aux ? ep.aux + i * ld_aux : nullptr;
     if (wide)
       gelu_row512(C + i * ldc, a, N);
     else
       gelu_row256(C + i * ldc, a, N);
-  }
+  });
 }
 
 double gemm_packed_tile_gflops(int threads, int64_t rounds) {
@@ -333,39 +330,40 @@ double gemm_packed_tile_gflops(int threads, int64_t rounds) {
   constexpr int64_t kPanels = 2;
   const int64_t mc = kn.MC, kc = kn.KC, ldc = kPanels * kn.NR;
   double seconds = 0;
-#pragma omp parallel num_threads(threads)
-  {
-    AlignedBuffer<float> a(static_cast<size_t>(mc * kc)), b(static_cast<size_t>(kPanels * kc * kn.NR)),
-        c(static_cast<size_t>(mc * ldc));
-    // Small values: the sums stay far from overflow and subnormals over any number of rounds (beta = 0).
-    for (size_t i = 0; i < a.size(); ++i) a.data()[i] = 1e-3f * static_cast<float>(i % 7);
-    for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 1e-3f * static_cast<float>(i % 5);
-    for (size_t i = 0; i < c.size(); ++i) c.data()[i] = 0.0f;
-#pragma omp barrier
-    // Timed between barriers: the allocation, first touch and filling above are not the tile's.
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t r = 0; r < rounds; ++r)
-      for (int64_t jr = 0; jr < kPanels; ++jr)
-        for (int64_t ir = 0; ir < mc; ir += kn.MR) {
-          const TileArgs t{nullptr,
-                           0,
-                           c.data() + ir * ldc + jr * kn.NR,
-                           ldc,
-                           kn.MR,
-                           kn.NR,
-                           1.0f,
-                           0.0f,
-                           nullptr,
-                           kFirst | kLast,
-                           EpilogueOp::NONE,
-                           nullptr,
-                           0};
-          kn.tile(kc, a.data() + ir * kc, b.data() + jr * kc * kn.NR, t);
-        }
-#pragma omp barrier
-#pragma omp master
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
+  parallel_region(
+      [&](const Team& team) {
+        AlignedBuffer<float> a(static_cast<size_t>(mc * kc)), b(static_cast<size_t>(kPanels * kc * kn.NR)),
+            c(static_cast<size_t>(mc * ldc));
+        // Small values: the sums stay far from overflow and subnormals over any number of rounds (beta = 0).
+        for (size_t i = 0; i < a.size(); ++i) a.data()[i] = 1e-3f * static_cast<float>(i % 7);
+        for (size_t i = 0; i < b.size(); ++i) b.data()[i] = 1e-3f * static_cast<float>(i % 5);
+        for (size_t i = 0; i < c.size(); ++i) c.data()[i] = 0.0f;
+        team.barrier();
+        // Timed between barriers: the allocation, first touch and filling above are not the tile's.
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int64_t r = 0; r < rounds; ++r)
+          for (int64_t jr = 0; jr < kPanels; ++jr)
+            for (int64_t ir = 0; ir < mc; ir += kn.MR) {
+              const TileArgs t{nullptr,
+                               0,
+                               c.data() + ir * ldc + jr * kn.NR,
+                               ldc,
+                               kn.MR,
+                               kn.NR,
+                               1.0f,
+                               0.0f,
+                               nullptr,
+                               kFirst | kLast,
+                               EpilogueOp::NONE,
+                               nullptr,
+                               0};
+              kn.tile(kc, a.data() + ir * kc, b.data() + jr * kc * kn.NR, t);
+            }
+        team.barrier();
+        if (team.thread() == 0)
+          seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      },
+      true, threads);
   const double flop = 2.0 * threads * static_cast<double>(rounds) * kPanels * mc * kn.NR * kc;
   return flop / seconds / 1e9;
 }
@@ -393,7 +391,7 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
   const Problem pr{
       trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc)};
   const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
-  const bool parallel = M * N * K >= kParallelMinFma && !omp_in_parallel() && omp_get_max_threads() > 1;
+  const bool parallel = M * N * K >= kParallelMinFma && !in_parallel() && num_threads() > 1;
   if (!parallel) {
     gemm_range(kn, pr, 0, M, 0, N);
     return;

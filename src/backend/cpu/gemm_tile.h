@@ -11,15 +11,14 @@
 // link time.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 
 #include "backend/cpu/gemm.h"         // Epilogue
 #include "backend/cpu/transpose16.h"  // BERTFIT_AVX512
 #include "core/simd.h"                // <immintrin.h> without GCC 12's false warnings
-#include "core/vec_math512.h"         // the GELU's normal CDF (kernels/activation.cpp's formula)
+#include "core/threading.h"
+#include "core/vec_math512.h"  // the GELU's normal CDF (kernels/activation.cpp's formula)
 
 namespace bertfit {
 namespace {
@@ -86,24 +85,23 @@ struct Blocking {
     return mp * np * K + pack_weight * (mp * K * nblocks + np * K);
   }
 
-  // range(m0, m1, n0, n1) on each thread of an OpenMP team: a contiguous range of columns (in NR panels) or
+  // range(m0, m1, n0, n1) on each thread of a team (core/threading.h): a contiguous range of columns (in NR panels) or
   // of rows (MR panels), whichever costs the busiest thread less (range_cost): a column split has every
   // thread pack all of op(A), a row split all of op(B), so C taller than wide splits rows. The split touches
   // only which thread computes an element, never its chain.
   template <class Range>
   void split_among_threads(int64_t M, int64_t N, int64_t K, const Range& range) const {
     const int64_t col_units = (N + NR - 1) / NR, row_units = (M + MR - 1) / MR;
-    const int64_t nt_max = omp_get_max_threads();
+    const int64_t nt_max = num_threads();
     const bool split_cols = range_cost(K, M, (col_units + nt_max - 1) / nt_max * NR) <=
                             range_cost(K, (row_units + nt_max - 1) / nt_max * MR, N);
-#pragma omp parallel
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    parallel_region([&](const Team& team) {
+      const int64_t nt = team.size(), t = team.thread();
       if (split_cols)
         range(0, M, std::min(N, col_units * t / nt * NR), std::min(N, col_units * (t + 1) / nt * NR));
       else
         range(std::min(M, row_units * t / nt * MR), std::min(M, row_units * (t + 1) / nt * MR), 0, N);
-    }
+    });
   }
 };
 
