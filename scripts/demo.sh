@@ -76,9 +76,9 @@ if ((FULL)); then
   SCRATCH=0
 fi
 
-# OpenMP threads sleep instead of spinning while they wait: on a machine shared with other jobs, spinning
-# threads fight the other processes for the 2 cores (measured: a tiny-BERT step 3-4x slower than with
-# PASSIVE under load); on a quiet machine the two are close. Set OMP_WAIT_POLICY to override.
+# bertfit's own threads wait adaptively (spin only while the cores are not shared; BERTFIT_WAIT_POLICY
+# overrides it). OMP_WAIT_POLICY is for libgomp's threads (OpenBLAS, PyTorch's baselines): they sleep instead
+# of spinning, which on a machine shared with other jobs made a tiny-BERT step 3-4x faster (measured).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 # Any setting can be overridden from the environment: DEMO_SIZE, DEMO_VOCAB, DEMO_PT_EPOCHS, DEMO_PT_LR,

@@ -16,8 +16,9 @@ bash scripts/setup.sh
 [[ -f scripts/fetch-oracle-data.sh ]] && bash scripts/fetch-oracle-data.sh
 JOBS=$(nproc)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-# ctest runs two test programs at once on 2 cores: OpenMP workers that spin while waiting would steal the other
-# program's cores (20x slower tests under contention, measured); passive waiting keeps both fast.
+# ctest runs two test programs at once on 2 cores: libgomp's workers (OpenBLAS, the tests' reference) that spin
+# while waiting would steal the other program's cores (20x slower tests under contention, measured); passive
+# waiting keeps both fast. bertfit's own pool sees the shared cores and sleeps by itself (core/wait_policy.h).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 echo "== Release build and tests"

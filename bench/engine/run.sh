@@ -18,8 +18,8 @@
 #   p2: OMP_WAIT_POLICY=PASSIVE, 2 threads (torch and OpenBLAS pools both sized 2)
 #   b2: Debian's BLIS OpenMP build as the BLAS (LD_LIBRARY_PATH=.../blis-openmp), 2 threads
 #   t1: 1 thread
-# bertfit runs with libgomp's default waiting (t2 / t1) and, with 2 threads, OMP_WAIT_POLICY=PASSIVE (p2): its
-# figure is the faster of the two (PASSIVE only matters when other processes compete for the cores).
+# bertfit runs with its pool's default, adaptive waiting (t2 / t1) and, with 2 threads, BERTFIT_WAIT_POLICY=passive
+# (p2): its figure is the faster of the two (core/wait_policy.h; on a quiet machine the default is the faster).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -83,14 +83,14 @@ run() {
   "$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print("   %-11s %-10s %-5s b%-3d %-6s median %9.1f ms  [%0.1f-%0.1f]  rss %6.0f MB  load %s" % (r["engine"], r["case"], r["model"], r["batch"], r["setting"], r["median_ms"], r["min_ms"], r["max_ms"], r["peak_rss_mb"], r["load_before"]))' "$line"
 }
 
-bertfit() {  # MODEL CASE BATCH THREADS [extra args]: default OpenMP waiting, and with 2 threads also PASSIVE
+bertfit() {  # MODEL CASE BATCH THREADS [extra args]: default (adaptive) waiting, and with 2 threads also passive
   local model=$1 kase=$2 b=$3 t=$4
   shift 4
   local common=(--model "$model" --case "$kase" --batch "$b" --seq 128 --threads "$t" --warmup $W --repeats $R)
   run OMP_NUM_THREADS="$t" -- "$BENCH" "${common[@]}" "$@"
   cp "$OUT/last_stderr.txt" "$OUT/last_profile.txt"
   if ((t == 2)); then
-    run OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE -- "$BENCH" "${common[@]}" --setting p2
+    run OMP_NUM_THREADS=2 BERTFIT_WAIT_POLICY=passive -- "$BENCH" "${common[@]}" --setting p2
   fi
 }
 torch_all() {  # MODEL CASE BATCH [settings...]

@@ -1,6 +1,7 @@
 #include "core/threading.h"
 
 #include <omp.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -48,10 +49,28 @@ std::atomic<int> g_threads{0};  // 0: not set yet (OpenMP's default)
 thread_local bool t_in_parallel = false;
 thread_local int t_index = 0;
 
+// Never destroyed: workers sleep in it until the process exits (no join at static destruction, when other
+// statics a late region might use are gone). Only the thread holding no pool lock creates it or swaps it.
+std::atomic<PoolState*> g_pool{nullptr};
+std::mutex g_pool_create;
+
+// A child of fork() has the pool's memory but none of its workers: it starts a pool of its own on its first
+// region (the old one is left as it is; its mutex may be held by a thread the child does not have).
+void forget_pool_in_child() {
+  g_pool.store(nullptr, std::memory_order_relaxed);
+}
+
 PoolState& pool() {
-  // Never destroyed: workers sleep in it until the process exits (no join at static destruction, when other
-  // statics a late region might use are gone).
-  static PoolState* p = new PoolState;
+  PoolState* p = g_pool.load(std::memory_order_acquire);
+  if (p) return *p;
+  std::lock_guard<std::mutex> lock(g_pool_create);
+  p = g_pool.load(std::memory_order_acquire);
+  if (!p) {
+    static const bool registered = pthread_atfork(nullptr, nullptr, forget_pool_in_child) == 0;
+    (void)registered;
+    p = new PoolState;
+    g_pool.store(p, std::memory_order_release);
+  }
   return *p;
 }
 

@@ -1,6 +1,10 @@
 // The thread pool (core/threading.h) and its waiting (core/wait_policy.h): every index once, the barrier's
 // phases, regions inside regions, callers on several threads, exceptions, and the adaptive policy's
 // contention signal. Every test runs under each wait policy where the policy could change the outcome.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -183,6 +187,35 @@ TEST_F(ThreadPool, AnExceptionInAWorkerReachesTheCaller) {
   std::atomic<int> ran{0};
   parallel_region([&](const Team&) { ran.fetch_add(1); }, true, 2);
   EXPECT_EQ(ran.load(), 2);
+}
+
+// A child of fork() (a test's crash simulation, a user's multiprocessing) has none of the parent's workers:
+// its regions must start workers of its own, not wait for the parent's.
+TEST_F(ThreadPool, AForkedChildRunsRegions) {
+  set_num_threads(2);
+  std::atomic<int> ran{0};
+  parallel_region([&](const Team&) { ran.fetch_add(1); }, true, 2);  // the parent's pool exists
+  ASSERT_EQ(ran.load(), 2);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::atomic<int> child_ran{0};
+    parallel_region([&](const Team&) { child_ran.fetch_add(1); }, true, 2);
+    _exit(child_ran.load() == 2 ? 0 : 1);
+  }
+  // A child waiting for the parent's workers hangs: give it 30 s (it needs milliseconds), then fail.
+  int status = 0;
+  pid_t done = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "the forked child's region never finished";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // The adaptive policy's signal: with three busy threads per core, every thread of ours spends most of its
