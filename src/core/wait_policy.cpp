@@ -106,6 +106,7 @@ const Settings& settings() {
 struct RunDelay {
   int fd = -2;  // -2: not opened yet; -1: not available here
   int64_t last_check = 0, last_delay = 0;
+  bool last_window_quiet = true;  // optimistic until the first window is measured
   ~RunDelay() {
     if (fd >= 0) close(fd);
   }
@@ -127,10 +128,12 @@ thread_local RunDelay t_run_delay;
 
 void mark_contended(int64_t now) {
   g_contended_until.store(now + kContendedNs, std::memory_order_relaxed);
+  t_run_delay.last_window_quiet = false;
 }
 
-// Whether to skip the spin now: the machine was found oversubscribed within the last kContendedNs, or this
-// thread's run delay over its last window says so (looked at once per window).
+// Whether to skip the spin now: this thread's last window (its run delay, looked at once per window) was not
+// quiet, or any thread found the cores shared within the last kContendedNs. The first keeps a thread passive
+// under lasting contention between the second's periods: it spins again only after a window that was quiet.
 bool cores_shared(int64_t now) {
   RunDelay& rd = t_run_delay;
   if (now - rd.last_check >= kWindowNs) {
@@ -141,9 +144,10 @@ bool cores_shared(int64_t now) {
     const bool contended = !first && (delay - rd.last_delay) * kDelayFractionDivisor > window;
     rd.last_check = now;
     rd.last_delay = delay;
+    rd.last_window_quiet = !contended;
     if (contended) mark_contended(now);
   }
-  return now < g_contended_until.load(std::memory_order_relaxed);
+  return !rd.last_window_quiet || now < g_contended_until.load(std::memory_order_relaxed);
 }
 
 long futex(std::atomic<uint32_t>* addr, int op, uint32_t val) {
