@@ -49,8 +49,8 @@ std::atomic<int> g_threads{0};  // 0: not set yet (OpenMP's default)
 thread_local bool t_in_parallel = false;
 thread_local int t_index = 0;
 
-// Created by the first region (under g_pool_create) and never destroyed: workers sleep in it until the process
-// exits (no join at static destruction, when other statics a late region might use are gone).
+// Created by the first region (under g_pool_create) and never destroyed: workers sleep in it until the
+// process exits (no join at static destruction, when other statics a late region might use are gone).
 std::atomic<PoolState*> g_pool{nullptr};
 std::mutex g_pool_create;
 

@@ -65,9 +65,9 @@ class PhaseProgress {
   std::unique_ptr<Progress> progress_;
 };
 
-// body(i) for every i in [0, n) on `threads` threads of the pool (dynamic chunks of 64), in blocks of 4096 with a
-// progress display "<what>" counted in `unit` between blocks when n is large (tokenizing big files). body
-// must not throw (catch inside, as encode_examples does).
+// body(i) for every i in [0, n) on `threads` threads of the pool (dynamic chunks of 64), in blocks of 4096
+// with a progress display "<what>" counted in `unit` between blocks when n is large (tokenizing big files).
+// body must not throw (catch inside, as encode_examples does).
 void parallel_for_with_progress(const std::string& what, const std::string& unit, int64_t n, int threads,
                                 const std::function<void(int64_t)>& body);
 

@@ -31,8 +31,8 @@ bool gemm_nt_small_available();
 
 // C[m,n] = sum_k A[m*lda + k] * B[n*ldb + k]  (+ bias[n] when bias is not null)  (+ C[m*ldc + n] when
 // accumulate; otherwise C is only written, its old contents, even NaN, ignored). Any M, N, K >= 0; lda, ldb
-// >= K, ldc >= N. C must not overlap A, B or bias. Threads: a parallel region (core/threading.h) over N (the weight
-// rows) when called outside one and the product is large enough; serial in the calling thread inside a
+// >= K, ldc >= N. C must not overlap A, B or bias. Threads: a parallel region (core/threading.h) over N (the
+// weight rows) when called outside one and the product is large enough; serial in the calling thread inside a
 // parallel region. ep: an elementwise step fused into the epilogue after + C (gemm.h's Epilogue, the same
 // bits as gemm_bias's).
 void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,

@@ -85,10 +85,10 @@ struct Blocking {
     return mp * np * K + pack_weight * (mp * K * nblocks + np * K);
   }
 
-  // range(m0, m1, n0, n1) on each thread of a team (core/threading.h): a contiguous range of columns (in NR panels) or
-  // of rows (MR panels), whichever costs the busiest thread less (range_cost): a column split has every
-  // thread pack all of op(A), a row split all of op(B), so C taller than wide splits rows. The split touches
-  // only which thread computes an element, never its chain.
+  // range(m0, m1, n0, n1) on each thread of a team (core/threading.h): a contiguous range of columns (in NR
+  // panels) or of rows (MR panels), whichever costs the busiest thread less (range_cost): a column split has
+  // every thread pack all of op(A), a row split all of op(B), so C taller than wide splits rows. The split
+  // touches only which thread computes an element, never its chain.
   template <class Range>
   void split_among_threads(int64_t M, int64_t N, int64_t K, const Range& range) const {
     const int64_t col_units = (N + NR - 1) / NR, row_units = (M + MR - 1) / MR;
