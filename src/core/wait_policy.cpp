@@ -23,7 +23,8 @@ namespace {
 
 // Default spin budget: long enough to cover the gaps between the parallel regions of a forward pass (the
 // serial work between two GEMMs of a small batch is tens of microseconds), short enough that an idle server
-// sleeps at once for any human-scale pause. Measured in docs/benchmarks.md (our own thread pool).
+// sleeps at once for any human-scale pause. Chosen, not yet swept: docs/benchmarks.md ("Our own thread pool")
+// has what it gives against passive and active waiting.
 constexpr int64_t kDefaultSpinNs = 100'000;
 // Contention: run delay above this fraction of a window (10%; a quiet machine shows under 1%, a shared one
 // 30-50%, docs/benchmarks.md), looked at no more often than every kWindowNs per thread (a look is one pread,
