@@ -11,6 +11,10 @@
 // dout W (no transposes).
 //
 //   bertfit_gemm_bench [--m 128,1024] [--threads 2] [--repeats 15] [--warmup 2] [--backward 1]
+//                      [--forward 0] [--hidden 768]
+//
+// --hidden H: the shapes of a model with hidden size H and intermediate 4H (256: the mini model); --forward 0
+// skips the forward regimes (with --backward 1: the backward products alone).
 //
 // Prints, per M, regime and shape, the median time per GEMM (ms), GFLOP/s, and the spread (min-max).
 #include <algorithm>
@@ -35,13 +39,21 @@ namespace {
 using namespace bertfit;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kC = 768, kI = 3072, kLayers = 12;
+constexpr int64_t kLayers = 12;
+int64_t kC = 768, kI = 3072;  // --hidden
 struct Shape {
   const char* name;
   int64_t N, K;  // out, in
 };
-constexpr Shape kShapes[4] = {
-    {"qkv", 3 * kC, kC}, {"attn_out", kC, kC}, {"ffn_in", kI, kC}, {"ffn_out", kC, kI}};
+Shape kShapes[4];
+void set_shapes(int64_t hidden) {
+  kC = hidden;
+  kI = 4 * hidden;
+  kShapes[0] = {"qkv", 3 * kC, kC};
+  kShapes[1] = {"attn_out", kC, kC};
+  kShapes[2] = {"ffn_in", kI, kC};
+  kShapes[3] = {"ffn_out", kC, kI};
+}
 
 void blas_linear(float* out, const float* inp, const float* W, const float* b, int64_t M, int64_t K,
                  int64_t N) {
@@ -96,7 +108,8 @@ void fill(AlignedBuffer<float>& buf, uint64_t seed, float scale) {
 
 int main(int argc, char** argv) {
   std::vector<int64_t> ms = {128};
-  int threads = 2, repeats = 15, warmup = 2, backward = 0;
+  int threads = 2, repeats = 15, warmup = 2, backward = 0, forward = 1;
+  int64_t hidden = 768;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw std::runtime_error("missing value after " + k);
@@ -114,12 +127,19 @@ int main(int argc, char** argv) {
       warmup = std::stoi(v);
     } else if (k == "--backward") {
       backward = std::stoi(v);
+    } else if (k == "--forward") {
+      forward = std::stoi(v);
+    } else if (k == "--hidden") {
+      hidden = std::stoll(v);
+      if (hidden <= 0) throw std::runtime_error("--hidden: a positive size");
     } else {
       throw std::runtime_error("unknown argument " + k);
     }
   }
+  set_shapes(hidden);
   set_num_threads(threads);
-  std::printf("threads %d, repeats %d, gemm_nt_small AVX-512: %s\n", threads, repeats,
+  std::printf("hidden %lld, threads %d, repeats %d, gemm_nt_small AVX-512: %s\n",
+              static_cast<long long>(hidden), threads, repeats,
               gemm_nt_small_available() ? "yes" : "no (fallback = OpenBLAS)");
 
   // The 48 weight matrices and biases, back to back as the parameter buffer holds them.
@@ -158,7 +178,7 @@ int main(int argc, char** argv) {
                     kImplName[impl], md, mx);
       }
     }
-    for (int regime = 0; regime < 2; ++regime) {
+    for (int regime = 0; regime < (forward ? 2 : 0); ++regime) {
       // t[impl][shape]: per repeat, the mean time of the 12 calls of that shape in the forward order
       std::vector<double> t[kImpls][4];
       for (int r = -warmup; r < repeats; ++r)
