@@ -3,18 +3,20 @@
 # one, in one command:
 #
 #   bash bench/engine/waiting.sh [--rounds N] [--model mini|base] [--batch B] [--repeats R] [--loads "quiet busy pair"]
-#                                [--old BIN]
+#                                [--old BIN] [--spins "20 300"] [--policies "adaptive passive active"]
 #
 # Inference (bertfit_engine_bench --case infer, seq 128, 2 threads), each policy in turn within a round:
 # BERTFIT_WAIT_POLICY=adaptive (the default), passive, active. Loads: quiet (nothing else; run it on a quiet
 # machine), busy (two busy loops on the cores, started by this script), pair (two copies of the benchmark at
 # once, both with the same policy). --old BIN adds an engine bench built before the pool (libgomp, with
-# OMP_WAIT_POLICY=PASSIVE, bertfit's old default). Shared cores make the times bimodal (where the scheduler
+# OMP_WAIT_POLICY=PASSIVE, bertfit's old default). --spins adds the adaptive policy with other spin budgets
+# (BERTFIT_SPIN_US; the default is 100 us); --policies picks which of the three plain policies run. Shared cores
+# make the times bimodal (where the scheduler
 # puts the threads), so use 8 rounds or more there: the summary gives the median of the runs' medians, the
 # mean, and every run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROUNDS=6 MODEL=mini BATCH=1 REPEATS=100 LOADS="quiet busy pair" OLD=""
+ROUNDS=6 MODEL=mini BATCH=1 REPEATS=100 LOADS="quiet busy pair" OLD="" SPINS="" POLICIES="adaptive passive active"
 BUILD=${BERTFIT_BENCH_BUILD:-build-perf}
 while (($#)); do
   case "$1" in
@@ -24,6 +26,8 @@ while (($#)); do
     --repeats) REPEATS=$2; shift ;;
     --loads) LOADS=$2; shift ;;
     --old) OLD=$2; shift ;;
+    --spins) SPINS=$2; shift ;;
+    --policies) POLICIES=$2; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -34,8 +38,9 @@ PY=/usr/bin/python3
 OUT=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 ARGS=(--case infer --model "$MODEL" --batch "$BATCH" --seq 128 --threads 2 --warmup 20 --repeats "$REPEATS")
-CONFIGS=("adaptive|BERTFIT_WAIT_POLICY=adaptive|$BENCH" "passive|BERTFIT_WAIT_POLICY=passive|$BENCH"
-         "active|BERTFIT_WAIT_POLICY=active|$BENCH")
+CONFIGS=()
+for p in $POLICIES; do CONFIGS+=("$p|BERTFIT_WAIT_POLICY=$p|$BENCH"); done
+for us in $SPINS; do CONFIGS+=("adaptive-spin-${us}us|BERTFIT_WAIT_POLICY=adaptive BERTFIT_SPIN_US=$us|$BENCH"); done
 [[ -n $OLD ]] && CONFIGS+=("old-libgomp-passive|OMP_WAIT_POLICY=PASSIVE|$OLD")
 
 median_of() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read().split("RESULT ",1)[1])["median_ms"])'; }

@@ -23,8 +23,9 @@ namespace {
 
 // Default spin budget: long enough to cover the gaps between the parallel regions of a forward pass (the
 // serial work between two GEMMs of a small batch is tens of microseconds), short enough that an idle server
-// sleeps at once for any human-scale pause. Chosen, not yet swept: docs/benchmarks.md ("Our own thread pool")
-// has what it gives against passive and active waiting.
+// sleeps at once for any human-scale pause. Swept on a quiet AMD EPYC (Zen 5), inference at batch 1
+// (bench/engine/waiting.sh --spins, docs/benchmarks.md): mini 20-1000 us all within 5% of each other (passive
+// 20% slower); BERT-base 100 and 300 us within 2%, 20 us 10% slower (nearly passive's 13%).
 constexpr int64_t kDefaultSpinNs = 100'000;
 // Contention: run delay above this fraction of a window (10%; a quiet machine shows under 1%, a shared one
 // 30-50%, docs/benchmarks.md), looked at no more often than every kWindowNs per thread (a look is one pread,
