@@ -43,7 +43,8 @@ constexpr int64_t kKC = 256;
 // partial sums in L2) although the weights stream twice (the second time mostly from L3).
 constexpr int64_t kMC = 256;
 // Panel floats packed at once: half of the 2 MiB L2, the rest for the streaming weights and ct. A larger K is
-// packed in ranges (ffn_out, K = 3072: 5-13% faster at M = 128-1024 than packing all of it at once).
+// packed in ranges (ffn_out, K = 3072: 5-13% faster at M = 128-1024 than packing all of it at once). On a Zen
+// 5 (1 MiB L2) half or a quarter of this budget was no faster (BERT-base at batch 1, 2026-12-05).
 constexpr int64_t kPanelBudget = int64_t{1} << 18;
 // At most this many floats of partial sums per thread (16 MiB) when K is packed in ranges.
 constexpr int64_t kPartialSumsMax = int64_t{1} << 22;
