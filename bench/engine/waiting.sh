@@ -10,10 +10,9 @@
 # machine), busy (two busy loops on the cores, started by this script), pair (two copies of the benchmark at
 # once, both with the same policy). --old BIN adds an engine bench built before the pool (libgomp, with
 # OMP_WAIT_POLICY=PASSIVE, bertfit's old default). --spins adds the adaptive policy with other spin budgets
-# (BERTFIT_SPIN_US; the default is 100 us); --policies picks which of the three plain policies run. Shared cores
-# make the times bimodal (where the scheduler
-# puts the threads), so use 8 rounds or more there: the summary gives the median of the runs' medians, the
-# mean, and every run.
+# (BERTFIT_SPIN_US; the default is 100 us); --policies picks which of the three plain policies run. Shared
+# cores make the times bimodal (where the scheduler puts the threads), so use 8 rounds or more there: the
+# summary gives the median of the runs' medians, the mean, and every run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=6 MODEL=mini BATCH=1 REPEATS=100 LOADS="quiet busy pair" OLD="" SPINS="" POLICIES="adaptive passive active"

@@ -40,19 +40,19 @@ using namespace bertfit;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kLayers = 12;
-int64_t kC = 768, kI = 3072;  // --hidden
+int64_t g_hidden = 768, g_inter = 3072;  // --hidden
 struct Shape {
   const char* name;
   int64_t N, K;  // out, in
 };
-Shape kShapes[4];
+Shape g_shapes[4];
 void set_shapes(int64_t hidden) {
-  kC = hidden;
-  kI = 4 * hidden;
-  kShapes[0] = {"qkv", 3 * kC, kC};
-  kShapes[1] = {"attn_out", kC, kC};
-  kShapes[2] = {"ffn_in", kI, kC};
-  kShapes[3] = {"ffn_out", kC, kI};
+  g_hidden = hidden;
+  g_inter = 4 * hidden;
+  g_shapes[0] = {"qkv", 3 * g_hidden, g_hidden};
+  g_shapes[1] = {"attn_out", g_hidden, g_hidden};
+  g_shapes[2] = {"ffn_in", g_inter, g_hidden};
+  g_shapes[3] = {"ffn_out", g_hidden, g_inter};
 }
 
 void blas_linear(float* out, const float* inp, const float* W, const float* b, int64_t M, int64_t K,
@@ -144,14 +144,14 @@ int main(int argc, char** argv) {
 
   // The 48 weight matrices and biases, back to back as the parameter buffer holds them.
   int64_t per_layer = 0;
-  for (const Shape& s : kShapes) per_layer += s.N * s.K + s.N;
+  for (const Shape& s : g_shapes) per_layer += s.N * s.K + s.N;
   AlignedBuffer<float> params(static_cast<size_t>(per_layer * kLayers));
   fill(params, 1, 0.05f);
   std::vector<const float*> Ws, bs;
   {
     const float* p = params.data();
     for (int64_t l = 0; l < kLayers; ++l)
-      for (const Shape& s : kShapes) {
+      for (const Shape& s : g_shapes) {
         Ws.push_back(p);
         p += s.N * s.K;
         bs.push_back(p);
@@ -160,12 +160,12 @@ int main(int argc, char** argv) {
   }
 
   for (int64_t M : ms) {
-    AlignedBuffer<float> x(static_cast<size_t>(M * kI)), y(static_cast<size_t>(M * kI)),
-        y2(static_cast<size_t>(M * kI));
+    AlignedBuffer<float> x(static_cast<size_t>(M * g_inter)), y(static_cast<size_t>(M * g_inter)),
+        y2(static_cast<size_t>(M * g_inter));
     fill(x, 2, 1.0f);
     // Agreement check (not a test: tests/backend has those): max |openblas - other| / max |value|.
     for (int si = 0; si < 4; ++si) {
-      const Shape& s = kShapes[si];
+      const Shape& s = g_shapes[si];
       run(0, y.data(), x.data(), Ws[si], bs[si], M, s.K, s.N);
       for (int impl = 1; impl < kImpls; ++impl) {
         run(impl, y2.data(), x.data(), Ws[si], bs[si], M, s.K, s.N);
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
           double sum[4] = {0, 0, 0, 0};
           for (int64_t l = 0; l < kLayers; ++l)
             for (int si = 0; si < 4; ++si) {
-              const Shape& s = kShapes[si];
+              const Shape& s = g_shapes[si];
               const size_t w = regime == 0 ? si : static_cast<size_t>(l * 4 + si);
               const auto t0 = Clock::now();
               run(impl, y.data(), x.data(), Ws[w], bs[w], M, s.K, s.N);
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(M), regime == 0 ? "WARM" : "COLD");
       double tot[kImpls] = {0, 0, 0};
       for (int si = 0; si < 4; ++si) {
-        const Shape& s = kShapes[si];
+        const Shape& s = g_shapes[si];
         const double flops = 2.0 * M * s.N * s.K;
         std::printf("  %-8s %5lldx%4lldx%4lld", s.name, static_cast<long long>(M),
                     static_cast<long long>(s.N), static_cast<long long>(s.K));
@@ -215,12 +215,12 @@ int main(int argc, char** argv) {
       std::printf("  48 GEMMs: openblas %.2f ms, nt_small %.2f ms, packed %.2f ms\n", tot[0], tot[1], tot[2]);
     }
     if (backward) {
-      AlignedBuffer<float> dW(static_cast<size_t>(kI * kC)), dx(static_cast<size_t>(M * kI));
+      AlignedBuffer<float> dW(static_cast<size_t>(g_inter * g_hidden)), dx(static_cast<size_t>(M * g_inter));
       std::printf("\nM=%lld BACKWARD, warm weights (median ms per GEMM, GFLOP/s)\n",
                   static_cast<long long>(M));
       for (int si = 0; si < 4; ++si)
         for (int dw = 1; dw >= 0; --dw) {
-          const Shape& s = kShapes[si];
+          const Shape& s = g_shapes[si];
           std::vector<double> t[2];
           for (int r = -warmup; r < repeats; ++r)
             for (int impl = 0; impl < 2; ++impl) {
