@@ -120,7 +120,7 @@ void pack_b(const Problem& pr, int64_t j0, int64_t nc, float* dst) {
 // ways of Zen 5's (and recent Intel cores') L1D. One thread packing 96 x 1024 blocks of op(A) out of a
 // 4096-row matrix (AMD EPYC Zen 5, 2026-12-05): 1.4-3.9x faster at row strides of 256-3072 floats (the old
 // order's masked 12-float loads and stores cost a little too); over 4096 rows, 2 threads, the weight
-// gradients of the mini model's four products 8% faster, BERT-base's 10% (docs/benchmarks.md).
+// gradients of the mini model's four products 8% faster, BERT-base's 9% (docs/benchmarks.md).
 constexpr int64_t kPackRows = 8;
 
 // The two packings that transpose (op(A) = A row-major into k-major panels, op(B) = B^T: nn.Linear weights),
@@ -130,21 +130,20 @@ BERTFIT_AVX512 void pack_a_512(const Problem& pr, int64_t i0, int64_t mc, int64_
                                float* dst) {
   constexpr int MR = 12;
   if (pr.ta) {  // already k-major: a copy of MR floats per k, kPackRows k at a time (see there)
-    const int64_t full = mc / MR;                 // whole panels: unmasked 8 + 4 float copies
-    const __mmask16 rm = mask16(mc - full * MR);  // the last panel's rows (past mc: zero)
     for (int64_t kb = 0; kb < kc; kb += kPackRows) {
       const int64_t ke = std::min(kc, kb + kPackRows);
-      for (int64_t q = 0; q <= full; ++q) {
-        if (q == full && rm == 0) break;
-        const float* s = pr.A + (k0 + kb) * pr.lda + i0 + q * MR;
-        float* d = dst + q * MR * kc + kb * MR;
-        for (int64_t k = 0; k < ke - kb; ++k, s += pr.lda, d += MR) {
-          if (q < full) {
+      for (int64_t p = 0; p < mc; p += MR) {
+        const float* s = pr.A + (k0 + kb) * pr.lda + i0 + p;
+        float* d = dst + p * kc + kb * MR;
+        if (mc - p >= MR) {  // a whole panel: unmasked 8 + 4 float copies
+          for (int64_t k = 0; k < ke - kb; ++k, s += pr.lda, d += MR) {
             _mm256_storeu_ps(d, _mm256_loadu_ps(s));
             _mm_storeu_ps(d + 8, _mm_loadu_ps(s + 8));
-          } else {
-            _mm512_mask_storeu_ps(d, 0x0FFF, _mm512_maskz_loadu_ps(rm, s));
           }
+        } else {  // the last panel: rows past mc are zero
+          const __mmask16 rm = mask16(mc - p);
+          for (int64_t k = 0; k < ke - kb; ++k, s += pr.lda, d += MR)
+            _mm512_mask_storeu_ps(d, 0x0FFF, _mm512_maskz_loadu_ps(rm, s));
         }
       }
     }
