@@ -60,7 +60,7 @@ void blas_linear(float* out, const float* inp, const float* W, const float* b, i
   parallel_for(0, M, M * N >= kParallelMinWork, [&](int64_t m) {
     for (int64_t n = 0; n < N; ++n) out[m * N + n] = b[n];
   });
-  gemm(false, true, M, N, K, 1.0f, inp, K, W, K, 1.0f, out, N);
+  gemm_openblas(false, true, M, N, K, 1.0f, inp, K, W, K, 1.0f, out, N);
 }
 
 void packed_linear(float* out, const float* inp, const float* W, const float* b, int64_t M, int64_t K,
