@@ -8,7 +8,7 @@
 // --precision bf16: the encoder's products with bf16 operands (--bf16 of finetune / pretrain); int8 (infer
 // only): the encoder's linear layers quantized in memory as bertfit quantize does (train/quantized_model.h).
 //
-// Every case runs the library's real code path (BertModel forward/backward, clip_grad_norm, adamw_step), the
+// Every case runs the library's real code path (BertModel forward/backward, grad_norm, adamw_step), the
 // same calls a trainer makes; nothing here is benchmark-specific in the engine. Random token ids without
 // padding, dropout 0.1 as in the config defaults, labels random. Timings: `warmup` untimed steps, then
 // `repeats` timed steps; the JSON carries every sample, the median, min and max, FLOPs per step and peak RSS.
@@ -253,9 +253,10 @@ void run_model(const Args& a) {
         m.backward();
       }
       BERTFIT_PROFILE_SCOPE("optimizer");
-      clip_grad_norm(m.grads(), m.buffer_floats(), 1.0);
+      // The training loop's optimizer step: the norm, then AdamW with the clipping factor fused.
+      const double norm = grad_norm(m.grads(), m.buffer_floats());
       adamw_step(m.params(), m.grads(), mom.data(), var.data(), groups, AdamWHyper{},
-                 static_cast<int64_t>(r + a.warmup + 1));
+                 static_cast<int64_t>(r + a.warmup + 1), clip_coefficient(norm, 1.0));
     } else {
       BERTFIT_PROFILE_SCOPE("forward");
       m.forward(batch, false);

@@ -24,11 +24,15 @@ struct ParamGroup {
 // Adjacent groups with the same lr and weight decay are merged into one span and the update is vectorised;
 // the result is bitwise identical to adamw_step_reference (same operations in the same order) for any thread
 // count.
+// grad_scale: the update uses g = grads[i] * grad_scale (a float multiply; grads is not written), exactly the
+// values clip_grad_norm's in-place scaling would leave, so clipping costs no pass of its own (see
+// clip_coefficient); 1 multiplies nothing.
 void adamw_step(float* params, const float* grads, float* m, float* v, const std::vector<ParamGroup>& groups,
-                const AdamWHyper& hyper, int64_t step);
+                const AdamWHyper& hyper, int64_t step, float grad_scale = 1.0f);
 // The plain per-group, per-element loop (the oracle of the fast path).
 void adamw_step_reference(float* params, const float* grads, float* m, float* v,
-                          const std::vector<ParamGroup>& groups, const AdamWHyper& hyper, int64_t step);
+                          const std::vector<ParamGroup>& groups, const AdamWHyper& hyper, int64_t step,
+                          float grad_scale = 1.0f);
 
 // L2 norm of g[0, n), summed in double over fixed chunks combined in order: the same value for any thread
 // count.
@@ -43,5 +47,8 @@ void grad_norm_partials(const float* g, size_t n, int c_begin, int c_end, double
 // torch.nn.utils.clip_grad_norm_: if norm > max_norm, g *= max_norm / (norm + 1e-6). Returns the norm before
 // clipping. max_norm <= 0 disables clipping (the norm is still returned, for logging).
 double clip_grad_norm(float* g, size_t n, double max_norm);
+// clip_grad_norm's factor for a norm: float(max_norm / (norm + 1e-6)) when max_norm > 0 and norm > max_norm,
+// else 1. The training loop passes it to adamw_step as grad_scale instead of scaling the gradients in place.
+float clip_coefficient(double norm, double max_norm);
 
 }  // namespace bertfit

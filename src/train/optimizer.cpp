@@ -59,12 +59,12 @@ void Optimizer::unshard(const std::function<void(float* whole)>& fill) {
   scaled_ = base_;
 }
 
-void Optimizer::step(BertModel& model, double lr_multiplier) {
+void Optimizer::step(BertModel& model, double lr_multiplier, float grad_scale) {
   for (size_t i = 0; i < shard_base_.size(); ++i)
     scaled_[i].lr = static_cast<float>(shard_base_[i].lr * lr_multiplier);
   ++step_;
   adamw_step(model.params() + shard_begin_, model.grads() + shard_begin_, m_.data(), v_.data(), scaled_,
-             options_.hyper, step_);
+             options_.hyper, step_, grad_scale);
 }
 
 void Optimizer::save(const std::string& path) const {

@@ -31,8 +31,10 @@ double layerwise_lr(const OptimizerOptions& o, int depth, int num_layers);
 class Optimizer {
  public:
   Optimizer(const BertModel& model, const OptimizerOptions& options);
-  // One AdamW step with every group's rate multiplied by lr_multiplier (the schedule's value for this step).
-  void step(BertModel& model, double lr_multiplier);
+  // One AdamW step with every group's rate multiplied by lr_multiplier (the schedule's value for this step),
+  // on the gradients times grad_scale (the clipping factor, kernels/adamw.h's clip_coefficient; the gradient
+  // buffer itself is not scaled).
+  void step(BertModel& model, double lr_multiplier, float grad_scale = 1.0f);
   int64_t steps() const { return step_; }
   // The base (unscheduled) groups: spans of the buffers with their lr and weight decay.
   const std::vector<ParamGroup>& groups() const { return base_; }

@@ -99,8 +99,11 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
   if (hooks.zero_step) {
     norm = hooks.zero_step->step(max_grad_norm, lr_multiplier);
   } else {
-    norm = clip_grad_norm(model.grads(), model.buffer_floats(), max_grad_norm);
-    opt.step(model, lr_multiplier);
+    // torch's clip_grad_norm_ then AdamW, with the clipping factor applied as AdamW reads each gradient (the
+    // same values; one pass over the gradients fewer). The buffer keeps the unclipped gradients, which
+    // nothing reads after the step (the next step zeroes them).
+    norm = bertfit::grad_norm(model.grads(), model.buffer_floats());  // the parameter grad_norm shadows it
+    opt.step(model, lr_multiplier, clip_coefficient(norm, max_grad_norm));
   }
   if (grad_norm) *grad_norm = norm;
   for (const auto& h : hooks.step_hooks) h->after_optimizer_step(ctx);

@@ -57,12 +57,9 @@ double ZeroOptimizerStep::step(double max_grad_norm, double lr_multiplier) {
   double total = 0;
   for (double p : partial) total += p;
   const double norm = std::sqrt(total);
-  // clip_grad_norm's factor, on my shard.
-  if (max_grad_norm > 0 && norm > max_grad_norm) {
-    const float coef = static_cast<float>(max_grad_norm / (norm + 1e-6));
-    parallel_for(0, mine, mine >= kParallelMinWork, [&](int64_t i) { out[i] *= coef; });
-  }
-  opt_.step(model_, lr_multiplier);  // my shard of the parameters
+  // clip_grad_norm's factor, applied as AdamW reads my shard's gradients (the values in-place scaling would
+  // leave).
+  opt_.step(model_, lr_multiplier, clip_coefficient(norm, max_grad_norm));  // my shard of the parameters
   comm_.all_gather_in_place(model_.params(), counts_.data(), offsets_.data());
   return norm;
 }

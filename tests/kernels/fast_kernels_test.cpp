@@ -213,6 +213,35 @@ TEST(FastKernels, AdamWIsBitwiseTheReference) {
   EXPECT_TRUE(bitwise_equal(v, v_ref));
 }
 
+TEST(FastKernels, AdamWGradScaleIsClippingInPlace) {
+  // The training loop's fused clipping: adamw_step with grad_scale = clip_coefficient must leave exactly what
+  // clip_grad_norm's in-place scaling followed by an unscaled step leaves (the same float multiply), on the
+  // vector path (spans of 8) and the scalar tail (n % 8 != 0), and the reference must agree.
+  const size_t n = 1003;
+  const std::vector<ParamGroup> groups = {{0, 500, 1e-3f, 0.01f}, {500, 503, 5e-4f, 0.0f}};
+  const std::vector<float> g = randn(n, 31, 0.5);
+  const double norm = grad_norm(g.data(), n);
+  const float coef = clip_coefficient(norm, 1.0);
+  ASSERT_LT(coef, 1.0f);  // the norm (~0.5 sqrt(1003) ~ 16) is above 1: clipping happens
+  EXPECT_EQ(clip_coefficient(norm, 0.0), 1.0f);        // max_norm <= 0: no clipping
+  EXPECT_EQ(clip_coefficient(norm, 2 * norm), 1.0f);   // under the limit: no clipping
+  std::vector<float> clipped = g;
+  EXPECT_EQ(clip_grad_norm(clipped.data(), n, 1.0), norm);
+  std::vector<float> p_in = randn(n, 32), m_in = randn(n, 33, 1e-3), v_in(n, 1e-6f);
+  std::vector<float> p1 = p_in, m1 = m_in, v1 = v_in, p2 = p_in, m2 = m_in, v2 = v_in, p3 = p_in, m3 = m_in,
+                     v3 = v_in;
+  adamw_step(p1.data(), clipped.data(), m1.data(), v1.data(), groups, AdamWHyper{}, 3);
+  adamw_step(p2.data(), g.data(), m2.data(), v2.data(), groups, AdamWHyper{}, 3, coef);
+  adamw_step_reference(p3.data(), g.data(), m3.data(), v3.data(), groups, AdamWHyper{}, 3, coef);
+  for (const auto* x : {&p2, &p3}) EXPECT_TRUE(bitwise_equal(*x, p1));
+  for (const auto* x : {&m2, &m3}) EXPECT_TRUE(bitwise_equal(*x, m1));
+  for (const auto* x : {&v2, &v3}) EXPECT_TRUE(bitwise_equal(*x, v1));
+  // The scale is used: without it the step differs.
+  std::vector<float> p4 = p_in, m4 = m_in, v4 = v_in;
+  adamw_step(p4.data(), g.data(), m4.data(), v4.data(), groups, AdamWHyper{}, 3);
+  EXPECT_FALSE(bitwise_equal(m4, m1));
+}
+
 TEST(FastKernels, DropoutSpanIsBitwiseTheReference) {
   // Integer hashing on every path (AVX-512 when the CPU has it, scalar otherwise): identical bits expected.
   const int64_t n = 1003;
