@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <new>
 
@@ -477,6 +478,18 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
   if (head_ == HeadKind::REPLACED_TOKEN_DETECTION)
     return discriminator_forward(batch.labels, loss_normalizer);
   return 0.0f;
+}
+
+void BertModel::zero_grad() {
+  if (ensure_grads()) return;  // freshly allocated: already zero
+  float* g = grads_.data();
+  const int64_t n = static_cast<int64_t>(grads_.size());
+  parallel_region(
+      [&](const Team& team) {
+        const auto [b, e] = team.share(0, n);
+        std::memset(static_cast<void*>(g + b), 0, static_cast<size_t>(e - b) * sizeof(float));
+      },
+      n >= kParallelMinWork);
 }
 
 void BertModel::backward() {

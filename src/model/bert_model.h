@@ -138,9 +138,9 @@ class BertModel {
   float forward(const Batch& batch, bool training, uint64_t step = 0, float loss_normalizer = 0);
   // Backward of the last forward (which must have had labels): parameter gradients are ACCUMULATED.
   void backward();
-  void zero_grad() {
-    if (!ensure_grads()) grads_.zero();
-  }
+  // Zeroes the gradients (allocating them on the first call), each thread its half: one core's memset
+  // writes ~24 GB/s on the Zen 5 machines, 18 ms of a 1.7 s BERT-base step at batch 8.
+  void zero_grad();
   // Gradient accumulation with one rounding per micro-batch and element: between begin_separate_grads() and
   // end_separate_grads(), backward() accumulates into a zeroed side buffer, which the end then adds to the
   // gradients element by element. A step's gradient is then ((g_0 + g_1) + g_2) + ... of the micro-batches'
