@@ -193,6 +193,30 @@ TEST(FastKernels, AttentionMatchesReferenceWithPaddingAndDropout) {
   }
 }
 
+TEST(FastKernels, AttentionAvx512AndAvx2Agree) {
+  // The softmax rows with 16 lanes (masked_softmax_row_avx512) must give the AVX2 rows' bits: T = 29 has a
+  // 16-block, an 8-block and a scalar tail, T = 128 whole blocks only; a padded sequence masks keys.
+  for (int64_t T : {29, 128}) {
+    const AttentionShape s{2, T, 32, 2};
+    const int64_t N = s.B * s.T, C3 = 3 * s.C;
+    const std::vector<float> qkv = randn(N * C3, 40, 3.0);
+    std::vector<uint8_t> mask(N, 1);
+    for (int64_t t = T - 7; t < T; ++t) mask[s.T + t] = 0;
+    std::vector<float> scratch(attention_scratch_floats(T, num_threads()));
+    auto run = [&](Isa isa) {
+      set_max_isa(isa);
+      std::vector<float> ctx(N * s.C), probs(s.B * s.NH * T * T);
+      attention_forward(ctx.data(), probs.data(), qkv.data(), mask.data(), s, 0.1f, 7, scratch.data());
+      probs.insert(probs.end(), ctx.begin(), ctx.end());
+      return probs;
+    };
+    const std::vector<float> wide = run(Isa::AVX512), narrow = run(Isa::AVX2);
+    set_max_isa(Isa::AVX512);
+    if (!use_avx512()) GTEST_SKIP() << "this CPU has no AVX-512: both runs took the AVX2 path";
+    EXPECT_TRUE(bitwise_equal(wide, narrow)) << T;
+  }
+}
+
 TEST(FastKernels, AdamWIsBitwiseTheReference) {
   // Groups with different lr / weight decay, adjacent (merged by the fast path) and with gaps, odd sizes.
   const size_t n = 5000;
