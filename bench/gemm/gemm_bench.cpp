@@ -17,14 +17,14 @@
 // skips the forward regimes (with --backward 1: the backward products alone).
 //
 // Prints, per M, regime and shape, the median time per GEMM (ms), GFLOP/s, and the spread (min-max).
+#include <strings.h>  // strcasecmp
+#include <unistd.h>   // execv
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <strings.h>  // strcasecmp
-#include <unistd.h>   // execv
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -122,18 +122,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (strcasecmp(policy, "passive") != 0)
-    std::printf("warning: OMP_WAIT_POLICY=%s: OpenBLAS's spinning threads slow the implementation timed after "
-                "it\n",
-                policy);
+    std::printf(
+        "warning: OMP_WAIT_POLICY=%s: OpenBLAS's spinning threads slow the implementation timed after "
+        "it\n",
+        policy);
   std::vector<int64_t> ms = {128};
   int threads = 2, repeats = 15, warmup = 2, backward = 0, forward = 1;
   int64_t hidden = 768;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (k == "--help" || k == "-h") {
-      std::printf("usage: bertfit_gemm_bench [--m 128,1024] [--threads 2] [--repeats 15] [--warmup 2]\n"
-                  "                          [--backward 0|1] [--forward 0|1] [--hidden 768]\n"
-                  "(see the header of bench/gemm/gemm_bench.cpp)\n");
+      std::printf(
+          "usage: bertfit_gemm_bench [--m 128,1024] [--threads 2] [--repeats 15] [--warmup 2]\n"
+          "                          [--backward 0|1] [--forward 0|1] [--hidden 768]\n"
+          "(see the header of bench/gemm/gemm_bench.cpp)\n");
       return 0;
     }
     if (i + 1 >= argc) throw std::runtime_error("missing value after " + k);

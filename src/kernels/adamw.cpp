@@ -147,7 +147,8 @@ void grad_norm_partials(const float* g, size_t n, int c_begin, int c_end, double
     size_t i = lo;
     for (; i + 16 <= hi; i += 16) {
       const __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(g + i)), x1 = _mm256_cvtps_pd(_mm_loadu_ps(g + i + 4)),
-                    x2 = _mm256_cvtps_pd(_mm_loadu_ps(g + i + 8)), x3 = _mm256_cvtps_pd(_mm_loadu_ps(g + i + 12));
+                    x2 = _mm256_cvtps_pd(_mm_loadu_ps(g + i + 8)),
+                    x3 = _mm256_cvtps_pd(_mm_loadu_ps(g + i + 12));
       acc0 = _mm256_fmadd_pd(x0, x0, acc0);
       acc1 = _mm256_fmadd_pd(x1, x1, acc1);
       acc2 = _mm256_fmadd_pd(x2, x2, acc2);

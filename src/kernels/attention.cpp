@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "backend/cpu/gemm.h"
+#include "core/cpu_features.h"
 #include "core/profiler.h"
 #include "core/rng.h"
-#include "core/cpu_features.h"
 #include "core/vec_math.h"
 #include "core/vec_math512.h"
 #include "kernels/dropout.h"
@@ -41,6 +41,17 @@ inline uint64_t prob_index(const AttentionShape& s, int64_t b, int64_t h, int64_
   return static_cast<uint64_t>(((b * s.NH + h) * s.T + i) * s.T + j);
 }
 
+// A softmax row's scalar tail, elements [j, T): exp(row - mx) where kept (0 elsewhere) written back and added
+// to sum in order, the vector bodies' expressions on one element. Returns 1 / the row's sum.
+inline float exp_tail_inverse_sum(float* row, const float* keep, int64_t j, int64_t T, float mx, float sum) {
+  for (int64_t t = j; t < T; ++t) {
+    const float e = keep[t] != 0.0f ? vec::exp_scalar(row[t] - mx) : 0.0f;
+    row[t] = e;
+    sum += e;
+  }
+  return 1.0f / sum;
+}
+
 // row = softmax(row) over the keys with keep[j] = 1; keys with keep[j] = 0 get exactly 0 (see attention.h).
 // Scalar tail computes the same expressions as the vector body.
 void masked_softmax_row_avx2(float* row, const float* keep, int64_t T) {
@@ -64,12 +75,7 @@ void masked_softmax_row_avx2(float* row, const float* keep, int64_t T) {
     vsum = _mm256_add_ps(vsum, e);
   }
   float sum = vec::hsum_ps(vsum);
-  for (int64_t t = j; t < T; ++t) {
-    const float e = keep[t] != 0.0f ? vec::exp_scalar(row[t] - mx) : 0.0f;
-    row[t] = e;
-    sum += e;
-  }
-  const float inv = 1.0f / sum;
+  const float inv = exp_tail_inverse_sum(row, keep, j, T, mx, sum);
   const __m256 vinv = _mm256_set1_ps(inv);
   for (j = 0; j + 8 <= T; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
   for (; j < T; ++j) row[j] *= inv;
@@ -108,12 +114,7 @@ BERTFIT_AVX512 void masked_softmax_row_avx512(float* row, const float* keep, int
     j += 8;
   }
   float sum = vec::hsum_ps(vsum);
-  for (int64_t t = j; t < T; ++t) {
-    const float e = keep[t] != 0.0f ? vec::exp_scalar(row[t] - mx) : 0.0f;
-    row[t] = e;
-    sum += e;
-  }
-  const float inv = 1.0f / sum;
+  const float inv = exp_tail_inverse_sum(row, keep, j, T, mx, sum);
   const __m512 vinv = _mm512_set1_ps(inv);
   for (j = 0; j + 16 <= T; j += 16) _mm512_storeu_ps(row + j, _mm512_mul_ps(_mm512_loadu_ps(row + j), vinv));
   for (; j < T; ++j) row[j] *= inv;

@@ -247,8 +247,8 @@ TEST(FastKernels, AdamWGradScaleIsClippingInPlace) {
   const double norm = grad_norm(g.data(), n);
   const float coef = clip_coefficient(norm, 1.0);
   ASSERT_LT(coef, 1.0f);  // the norm (~0.5 sqrt(1003) ~ 16) is above 1: clipping happens
-  EXPECT_EQ(clip_coefficient(norm, 0.0), 1.0f);        // max_norm <= 0: no clipping
-  EXPECT_EQ(clip_coefficient(norm, 2 * norm), 1.0f);   // under the limit: no clipping
+  EXPECT_EQ(clip_coefficient(norm, 0.0), 1.0f);       // max_norm <= 0: no clipping
+  EXPECT_EQ(clip_coefficient(norm, 2 * norm), 1.0f);  // under the limit: no clipping
   std::vector<float> clipped = g;
   EXPECT_EQ(clip_grad_norm(clipped.data(), n, 1.0), norm);
   std::vector<float> p_in = randn(n, 32), m_in = randn(n, 33, 1e-3), v_in(n, 1e-6f);
