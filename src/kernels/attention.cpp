@@ -1,8 +1,9 @@
 // Multi-head attention core (see attention.h). The fast kernels vectorise the masked softmax (AVX-512 rows
-// where it runs, AVX2 otherwise: the same bits) and its backward (AVX2) with core/vec_math*.h's exp, keep one (batch, head) per task so its T x T block stays in L2 between
-// the score GEMM, the softmax, dropout and the PV GEMM, and in backward generate the dropout mask once (the
-// reference regenerates it twice). attention_forward_reference / attention_backward_reference are the plain
-// loops they are tested against (tests/kernels/fast_kernels_test.cpp).
+// where it runs, AVX2 otherwise: the same bits) and its backward (AVX2) with core/vec_math*.h's exp, keep one
+// (batch, head) per task so its T x T block stays in L2 between the score GEMM, the softmax, dropout and the
+// PV GEMM, and in backward generate the dropout mask once (the reference regenerates it twice).
+// attention_forward_reference / attention_backward_reference are the plain loops they are tested against
+// (tests/kernels/fast_kernels_test.cpp).
 #include "kernels/attention.h"
 #include "core/threading.h"
 
