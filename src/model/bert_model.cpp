@@ -480,16 +480,23 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
   return 0.0f;
 }
 
-void BertModel::zero_grad() {
-  if (ensure_grads()) return;  // freshly allocated: already zero
-  float* g = grads_.data();
-  const int64_t n = static_cast<int64_t>(grads_.size());
+namespace {
+// A gradient-sized buffer zeroed with each thread taking its share: one core's memset writes ~24 GB/s on the
+// Zen 5 machines (18 ms for BERT-base's 440 MB), two cores 6.4 ms.
+void zero_in_parallel(AlignedBuffer<float>& buf) {
+  float* g = buf.data();
+  const int64_t n = static_cast<int64_t>(buf.size());
   parallel_region(
       [&](const Team& team) {
         const auto [b, e] = team.share(0, n);
         std::memset(static_cast<void*>(g + b), 0, static_cast<size_t>(e - b) * sizeof(float));
       },
       n >= kParallelMinWork);
+}
+}  // namespace
+
+void BertModel::zero_grad() {
+  if (!ensure_grads()) zero_in_parallel(grads_);  // freshly allocated: already zero
 }
 
 void BertModel::backward() {
@@ -569,7 +576,7 @@ void BertModel::begin_separate_grads() {
   if (side_grads_.size() != grads_.size())
     side_grads_.resize(grads_.size());  // zeroed
   else
-    side_grads_.zero();
+    zero_in_parallel(side_grads_);
   std::swap(grads_, side_grads_);
 }
 

@@ -138,8 +138,8 @@ class BertModel {
   float forward(const Batch& batch, bool training, uint64_t step = 0, float loss_normalizer = 0);
   // Backward of the last forward (which must have had labels): parameter gradients are ACCUMULATED.
   void backward();
-  // Zeroes the gradients (allocating them on the first call), each thread its half: one core's memset
-  // writes ~24 GB/s on the Zen 5 machines, 18 ms of a 1.7 s BERT-base step at batch 8.
+  // Zeroes the gradients (allocating them on the first call), split among the threads (one core's memset
+  // is 18 ms of a 1.7 s BERT-base step at batch 8 on the Zen 5 machines).
   void zero_grad();
   // Gradient accumulation with one rounding per micro-batch and element: between begin_separate_grads() and
   // end_separate_grads(), backward() accumulates into a zeroed side buffer, which the end then adds to the
