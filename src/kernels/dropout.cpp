@@ -121,4 +121,25 @@ void dropout_residual_forward(float* out, const float* x, const float* residual,
   });
 }
 
+void dropout_rows_residual_forward(float* out, const float* x, const float* residual, int64_t n,
+                                   int64_t width, const int32_t* rows, float p, uint64_t key) {
+  if (!rows) {
+    if (residual)
+      dropout_residual_forward(out, x, residual, n * width, p, key);
+    else
+      dropout_forward(out, x, n * width, p, key);
+    return;
+  }
+  parallel_for(0, n, n * width >= kParallelMinWork, [&](int64_t i) {
+    float* o = out + i * width;
+    const float* in = x + i * width;
+    const float* res = residual ? residual + i * width : nullptr;
+    if (p > 0.0f) {
+      dropout_span(o, in, res, width, p, key, static_cast<uint64_t>(rows[i]) * static_cast<uint64_t>(width));
+    } else {  // the identity: dropout_residual_forward's x + residual, or a copy
+      for (int64_t j = 0; j < width; ++j) o[j] = res ? in[j] + res[j] : in[j];
+    }
+  });
+}
+
 }  // namespace bertfit

@@ -18,6 +18,13 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
 void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
                               uint64_t key);
 
+// Dropout on n rows of `width` floats that are rows rows[i] of a larger layout: row i's mask is that of
+// elements rows[i] * width + j (the bits the call on the whole layout gives those rows). out = (residual ?
+// residual : 0) + dropout(x), row by row; rows null: rows 0 .. n-1 (dropout_forward or
+// dropout_residual_forward on n * width elements). out may alias x or residual.
+void dropout_rows_residual_forward(float* out, const float* x, const float* residual, int64_t n,
+                                   int64_t width, const int32_t* rows, float p, uint64_t key);
+
 // The kernel under all of the above and the attention-probability dropout: for i < n,
 //   out[i] = (residual ? residual[i] : 0) + (counter_uniform(key, first + i) >= p ? in[i] / (1 - p) : 0)
 // Serial (callers parallelise over spans); p must be in (0, 1). out may alias in or residual.

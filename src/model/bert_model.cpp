@@ -267,6 +267,11 @@ void BertModel::plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool a
   grad_a_ = training ? take(N * C) : nullptr;
   grad_b_ = training ? take(N * C) : nullptr;
   grad_c_ = training ? take(N * C) : nullptr;
+  cls_x_ = take(B * C);
+  cls_ctx_ = take(B * C);
+  cls_out_ = take(B * C);
+  cls_g_ = training ? take(B * C) : nullptr;
+  cls_g2_ = training ? take(B * C) : nullptr;
   // Head rows: the sequences (classification), the labelled rows (masked LM) or every token (replaced-token
   // detection, M = N); the masked-LM transform's width is the embeddings' (ELECTRA's generator).
   const int64_t rows = std::max(B, M), HC = std::max(C, E);
@@ -337,7 +342,7 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   size_t total = 0;
   plan_arena(max_B, max_T, M, use, false, &total);
   const int64_t N = max_B * max_T;
-  const size_t n_int = static_cast<size_t>(N * 5 + std::max<int64_t>(N, max_B) + 2 * max_B);
+  const size_t n_int = static_cast<size_t>(N * 5 + std::max<int64_t>(N, max_B) + 4 * max_B);
   const size_t n_cls_int = head_ == HeadKind::SEQUENCE_CLASSIFICATION
                                ? static_cast<size_t>(max_B * (config_.hidden_size + head_in_dim_))
                                : 0;
@@ -375,6 +380,8 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   real_rows_ = labels_ + std::max<int64_t>(N, max_B);
   seq_offset_ = real_rows_ + N;
   seq_len_ = seq_offset_ + max_B;
+  cls_rows_ = seq_len_ + max_B;
+  cls_pos_ = cls_rows_ + max_B;
   mask_arena_.resize(static_cast<size_t>(N));
   mask_ = mask_arena_.data();
   chunk_mask_arena_.resize(static_cast<size_t>(max_B));
@@ -467,10 +474,19 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
       gather_rows(hidden_[0], hidden_[0], real_rows_, rows_, config_.hidden_size);
     }
   }
+  cls_rows_only_ = use_cls_rows_layer();
+  if (cls_rows_only_)
+    for (int64_t b = 0; b < B_; ++b) {
+      cls_pos_[b] = static_cast<int32_t>(b * T_);
+      cls_rows_[b] = rows_ < N_ ? seq_offset_[b] : cls_pos_[b];
+    }
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layer_forward(l);
-  if (rows_ < N_)  // the kept hidden states back to [B, T, C]: the heads and features read that layout
+  // The kept hidden states back to [B, T, C]: the heads and features read that layout (the [CLS]-row last
+  // layer wrote its output there).
+  if (rows_ < N_)
     for (int64_t l = 0; l <= config_.num_hidden_layers; ++l)
-      if (hidden_kept_[l]) scatter_rows(hidden_[l], hidden_[l], real_rows_, rows_, N_, config_.hidden_size);
+      if (hidden_kept_[l] && !(cls_rows_only_ && l == config_.num_hidden_layers))
+        scatter_rows(hidden_[l], hidden_[l], real_rows_, rows_, N_, config_.hidden_size);
   logits_rows_ = 0;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
     return classification_forward(batch.labels, loss_normalizer);

@@ -189,6 +189,16 @@ class BertModel {
   // positions (the padded computation left values there that no feature or head reads: the features read
   // [CLS] or mask-weighted tokens). Off: every position is computed (tests compare the two).
   bool padding_free_inference = true;
+  // Sequence classification whose features read the last layer only at [CLS] (every kind but MEAN_TOKENS),
+  // without output_hidden_states: the last layer computes Q|K|V and attention on every row (the [CLS] queries
+  // attend to all keys) and the rest of the layer (attention output, FFN, residuals, LayerNorms) on the B
+  // [CLS] rows only, in the forward and in the backward (cls_rows_layer.cpp). Every row is its own
+  // computation in those steps (the products' FMA chains, LayerNorm and dropout per row, the masks keyed by
+  // the [B, T] position), and the gradient of hidden[L] is zero outside [CLS], so the logits, the loss and
+  // every gradient have the full layer's values (only a zero's sign may differ); about 1/16 of BERT-base's
+  // products are skipped. hidden_state(L) then holds the [CLS] rows, zero elsewhere. Padding-free inference
+  // uses it when every sequence's position 0 is a real token. Off: every row (tests compare the two).
+  bool last_layer_cls_only = true;
   // --bf16: the encoder layers' linear products (forward and backward) take bf16 operands with float
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
   // stay float.
@@ -223,11 +233,22 @@ class BertModel {
   // Rows of the layers' row-wise work: N_, or the real tokens' count (padding-free inference), whose
   // positions in the [B, T] layout real_rows_ lists in order.
   void layer_forward(int64_t l);
-  // One of a layer's linear layers: gemm_int8 when `q` is given, else linear_forward at matmul_precision;
-  // ep's step fused into the product's epilogue.
-  void encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC, int64_t OC,
-                      const Int8Weights* q, const Epilogue& ep = {});
+  // One of a layer's linear layers on n rows: gemm_int8 when `q` is given, else linear_forward at
+  // matmul_precision; ep's step fused into the product's epilogue.
+  void encoder_linear(float* out, const float* inp, int64_t n, size_t w_off, size_t b_off, int64_t IC,
+                      int64_t OC, const Int8Weights* q, const Epilogue& ep = {});
   void layer_backward(int64_t l, const float* dout, float* dinp);
+  // The two halves of layer_forward: Q|K|V and attention on the rows_ rows, returning ctx (in work_inter_ or
+  // work_c_); then the rest of the layer on n rows of ctx and x (hidden[l] or its [CLS] rows) into out, its
+  // dropout masks keyed by row drop_rows[i] of the [B, T] layout (null: row i).
+  const float* attention_block_forward(int64_t l);
+  void output_block_forward(int64_t l, int64_t n, const float* ctx, const float* x, float* out,
+                            const int32_t* drop_rows);
+  // The last layer on the [CLS] rows only (last_layer_cls_only; cls_rows_layer.cpp): whether this forward
+  // does it (decided before the layers run), the rest of its forward after attention, and its backward.
+  bool use_cls_rows_layer() const;
+  void cls_rows_forward(int64_t l, const float* ctx);
+  void cls_rows_backward(int64_t l, const float* dout, float* dinp);
   // hidden[l] (l >= 1) again from layer l-1's res2 and LN2 statistics, into out; returns hidden_[l] itself
   // when that layer was kept.
   const float* hidden_for_backward(int64_t l, float* out);
@@ -332,6 +353,12 @@ class BertModel {
   // (attention_forward_varlen), else on the padded layout.
   int32_t *seq_offset_ = nullptr, *seq_len_ = nullptr;
   bool prefix_masks_ = true;
+  // The last layer on the [CLS] rows (last_layer_cls_only): whether the last forward did it; sequence b's
+  // [CLS] row among the rows_ rows (b * T, or its first real token's row when padding-free) and in the
+  // [B, T] layout (b * T); that layer's [CLS]-row inputs, outputs and gradients ([B, C] each).
+  bool cls_rows_only_ = false;
+  int32_t *cls_rows_ = nullptr, *cls_pos_ = nullptr;
+  float *cls_x_ = nullptr, *cls_ctx_ = nullptr, *cls_out_ = nullptr, *cls_g_ = nullptr, *cls_g2_ = nullptr;
 
   // State of the last forward.
   int64_t B_ = 0, T_ = 0, N_ = 0, logits_rows_ = 0;

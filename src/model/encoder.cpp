@@ -78,37 +78,42 @@ void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
   int8_layers_ = std::move(layers);
 }
 
-void BertModel::encoder_linear(float* out, const float* inp, size_t w_off, size_t b_off, int64_t IC,
-                               int64_t OC, const Int8Weights* q, const Epilogue& ep) {
+void BertModel::encoder_linear(float* out, const float* inp, int64_t n, size_t w_off, size_t b_off,
+                               int64_t IC, int64_t OC, const Int8Weights* q, const Epilogue& ep) {
   if (q)
-    gemm_int8(inp, rows_, IC, *q, P(b_off), out, OC, ep);
+    gemm_int8(inp, n, IC, *q, P(b_off), out, OC, ep);
   else
-    linear_forward(out, inp, P(w_off), P(b_off), rows_, IC, OC, 0, 0, matmul_precision, ep);
+    linear_forward(out, inp, P(w_off), P(b_off), n, IC, OC, 0, 0, matmul_precision, ep);
 }
 
 void BertModel::layer_forward(int64_t l) {
-  const int64_t C = config_.hidden_size, I = config_.intermediate_size;
+  const float* ctx = attention_block_forward(l);
+  if (cls_rows_only_ && l == config_.num_hidden_layers - 1)
+    cls_rows_forward(l, ctx);
+  else
+    output_block_forward(l, rows_, ctx, hidden_[l], hidden_[l + 1], nullptr);
+}
+
+const float* BertModel::attention_block_forward(int64_t l) {
+  const int64_t C = config_.hidden_size;
   const LayerOffsets& o = layer_off_[l];
   const LayerActs& a = layers_[l];
   const float* x = hidden_[l];
-  const float eps = config_.layer_norm_eps;
-  const float p_hidden = dropout_p(config_.hidden_dropout_prob);
-  // Work buffers: ctx in work_inter_ (dead before the GELU output goes there), h1 in work_c_, the two dense
-  // outputs in scratch_c_. Every step runs on rows_ rows: all N_ positions, or the real tokens only
-  // (padding-free inference: x and the outputs are then consecutive real-token rows; attention runs on them
-  // in place when every mask is a prefix, else its operands move to the [B, T] layout and back: Q|K|V through
-  // work_inter_, ctx into work_c_).
+  // Work buffers: ctx in work_inter_ (dead before the GELU output goes there) or work_c_, which
+  // output_block_forward's h1 takes only after the attention output's product has read ctx. Every step runs
+  // on rows_ rows: all N_ positions, or the real tokens only (padding-free inference: x and the outputs are
+  // then consecutive real-token rows; attention runs on them in place when every mask is a prefix, else its
+  // operands move to the [B, T] layout and back: Q|K|V through work_inter_, ctx into work_c_).
   const int64_t n = rows_;
   const bool compact = n < N_;
   float* ctx = work_inter_;
-  float* h1 = work_c_;
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
 
   const bool varlen = compact && prefix_masks_;  // each sequence's rows attend to each other in place
-  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, o.qkv_w, o.qkv_b,
-                                               C, 3 * C, q ? &q->qkv : nullptr));
+  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, n, o.qkv_w,
+                                               o.qkv_b, C, 3 * C, q ? &q->qkv : nullptr));
   if (varlen) {
-    ctx = work_c_;  // h1 goes there only after the attention output's product has read it
+    ctx = work_c_;
     BERTFIT_TIMED("attention.fwd", attention_forward_varlen(ctx, a.qkv, seq_offset_, seq_len_, B_, T_, C,
                                                             config_.num_attention_heads, attn_scratch_));
   } else {
@@ -120,26 +125,39 @@ void BertModel::layer_forward(int64_t l) {
                                                      site_key(layer_site(l, 0)), attn_scratch_));
     if (compact) {
       BERTFIT_TIMED("rows.fwd", gather_rows(work_c_, ctx, real_rows_, n, C));
-      ctx = work_c_;  // as above
+      ctx = work_c_;
     }
   }
-  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, o.attn_out_w, o.attn_out_b, C, C,
+  return ctx;
+}
+
+void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, const float* x, float* out,
+                                     const int32_t* drop_rows) {
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size;
+  const LayerOffsets& o = layer_off_[l];
+  const LayerActs& a = layers_[l];
+  const float eps = config_.layer_norm_eps;
+  const float p_hidden = dropout_p(config_.hidden_dropout_prob);
+  const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
+  // The two dense outputs in scratch_c_, h1 in work_c_, the GELU output in work_inter_.
+  float* h1 = work_c_;
+  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, n, o.attn_out_w, o.attn_out_b, C, C,
                                                     q ? &q->attn_out : nullptr));
-  BERTFIT_TIMED("dropout.fwd",
-                dropout_residual_forward(a.res1, scratch_c_, x, n * C, p_hidden, site_key(layer_site(l, 1))));
+  BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res1, scratch_c_, x, n, C, drop_rows, p_hidden,
+                                                             site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
                 layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), n, C, eps));
   // The GELU runs in the product's epilogue (gelu_forward's bits), which also keeps its input, inter_pre,
   // when a backward will need it.
   BERTFIT_TIMED("gemm.ffn_in.fwd",
-                encoder_linear(work_inter_, h1, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
+                encoder_linear(work_inter_, h1, n, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
                                {EpilogueOp::GELU, training_ ? a.inter_pre : nullptr, 0}));
   BERTFIT_TIMED("gemm.ffn_out.fwd",
-                encoder_linear(scratch_c_, work_inter_, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
-  BERTFIT_TIMED("dropout.fwd", dropout_residual_forward(a.res2, scratch_c_, h1, n * C, p_hidden,
-                                                        site_key(layer_site(l, 2))));
-  BERTFIT_TIMED("layernorm.fwd", layernorm_forward(hidden_[l + 1], a.mean2, a.rstd2, a.res2, P(o.ln2_w),
-                                                   P(o.ln2_b), n, C, eps));
+                encoder_linear(scratch_c_, work_inter_, n, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
+  BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res2, scratch_c_, h1, n, C, drop_rows,
+                                                             p_hidden, site_key(layer_site(l, 2))));
+  BERTFIT_TIMED("layernorm.fwd",
+                layernorm_forward(out, a.mean2, a.rstd2, a.res2, P(o.ln2_w), P(o.ln2_b), n, C, eps));
 }
 
 const float* BertModel::hidden_for_backward(int64_t l, float* out) {
@@ -156,6 +174,7 @@ const float* BertModel::hidden_for_backward(int64_t l, float* out) {
 // dout: gradient w.r.t. hidden[l+1]; writes dinp: gradient w.r.t. hidden[l]. Besides the layer's kept
 // activations it uses grad_c_, scratch_c_, work_c_ and work_inter_; what each holds is said step by step.
 void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
+  if (cls_rows_only_ && l == config_.num_hidden_layers - 1) return cls_rows_backward(l, dout, dinp);
   const int64_t C = config_.hidden_size, I = config_.intermediate_size;
   const LayerOffsets& o = layer_off_[l];
   const LayerActs& a = layers_[l];

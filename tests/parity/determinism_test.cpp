@@ -181,6 +181,9 @@ TEST(Determinism, PaddingFreeInferenceGivesThePaddedBits) {
     BertModel m(c, head, options);
     m.init_weights(7);
     m.padding_free_inference = padding_free;
+    // Every row of the last layer, so that all real tokens' hidden states are compared (the [CLS]-row last
+    // layer has its own tests: tests/model/cls_rows_layer_test.cpp).
+    m.last_layer_cls_only = false;
     m.reserve(B, T, -1, ArenaUse::INFERENCE);
     m.forward({B, T, in.ids.data(), nullptr, in.mask.data(), nullptr}, false);
     const int64_t cols = head == HeadKind::MASKED_LM ? c.vocab_size : 3;
