@@ -11,7 +11,9 @@
 // Every case runs the library's real code path (BertModel forward/backward, grad_norm, adamw_step), the
 // same calls a trainer makes; nothing here is benchmark-specific in the engine. Random token ids without
 // padding, dropout 0.1 as in the config defaults, labels random. Timings: `warmup` untimed steps, then
-// `repeats` timed steps; the JSON carries every sample, the median, min and max, FLOPs per step and peak RSS.
+// `repeats` timed steps; the JSON carries every sample, the median, min and max, FLOPs per step (gflop: the
+// model's count, HF's computation; executed_gflop: what the step ran, fewer when the classifier's last layer
+// runs on the [CLS] rows) and peak RSS.
 // --profile prints the per-kernel profile of the LAST timed step (core/profiler.h) to stderr.
 #include <cblas.h>
 #include <sys/resource.h>
@@ -182,6 +184,18 @@ double model_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int6
   return (a.kase == "infer" ? train / 3.0 : train) * 1e-9;
 }
 
+// The FLOPs the step executes, when it differs from model_gflop's count (HF's computation): with the last
+// layer on the [CLS] rows (BertModel::last_layer_cls_only), its attention output and FFN products run on B
+// rows instead of all B*T (2 FLOPs per parameter and row forward, 4 backward).
+double executed_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int64_t masked_rows) {
+  const double model = model_gflop(c, m, a, masked_rows);
+  if (!m.last_forward_cls_rows_only()) return model;
+  const double C = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
+  const double per_row = C * C + 2.0 * C * I + I + 2.0 * C;  // attention output, intermediate, output
+  const double rows_skipped = static_cast<double>(a.batch * a.seq - a.batch);
+  return model - (a.kase == "infer" ? 2.0 : 6.0) * per_row * rows_skipped * 1e-9;
+}
+
 void run_model(const Args& a) {
   ModelConfig c = model_config(a.model);
   const HeadKind head = a.kase == "mlm" ? HeadKind::MASKED_LM : HeadKind::SEQUENCE_CLASSIFICATION;
@@ -271,9 +285,9 @@ void run_model(const Args& a) {
   char extra[256];
   std::snprintf(extra, sizeof extra,
                 ",\"loss\":%.6f,\"masked_rows\":%lld,\"sgemm_gflops\":%.1f,\"fma_gflops\":%.1f,"
-                "\"precision\":\"%s\"",
+                "\"precision\":\"%s\",\"executed_gflop\":%.4f",
                 static_cast<double>(loss), static_cast<long long>(masked), sgemm_gflops, fma_gflops,
-                a.precision.c_str());
+                a.precision.c_str(), executed_gflop(c, m, a, masked));
   print_result(a, ms, model_gflop(c, m, a, masked), extra);
 }
 

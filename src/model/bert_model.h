@@ -199,6 +199,8 @@ class BertModel {
   // products are skipped. hidden_state(L) then holds the [CLS] rows, zero elsewhere. Padding-free inference
   // uses it when every sequence's position 0 is a real token. Off: every row (tests compare the two).
   bool last_layer_cls_only = true;
+  // Whether the last forward ran its last layer on the [CLS] rows only (what benchmarks count as executed).
+  bool last_forward_cls_rows_only() const { return cls_rows_only_; }
   // --bf16: the encoder layers' linear products (forward and backward) take bf16 operands with float
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
   // stay float.
