@@ -228,6 +228,9 @@ class BertModel {
   void plan_arena(int64_t B, int64_t T, int64_t M, ArenaUse use, bool allocate, size_t* total);
   void check_batch(const Batch& b) const;
   float dropout_p(float p) const { return training_ ? p : 0.0f; }
+  // Dropout sites: 0 = embeddings, then three per layer (k = 0: attention probabilities, 1: attention output,
+  // 2: FFN output), then the classification head (classification_head.cpp uses kHeadSite + k).
+  static uint64_t layer_site(int64_t l, int k) { return 1 + 3 * static_cast<uint64_t>(l) + k; }
   uint64_t site_key(uint64_t site) const;
 
   void embeddings_forward();
@@ -246,6 +249,13 @@ class BertModel {
   const float* attention_block_forward(int64_t l);
   void output_block_forward(int64_t l, int64_t n, const float* ctx, const float* x, float* out,
                             const int32_t* drop_rows);
+  // layer_backward's steps from hidden[l+1]'s gradient (n rows of dout) back to the attention output: the
+  // residual gradient reaching x into dres, the attention output dense's output gradient into dattn (n rows
+  // each; dres may be dout, which is read first); h1 recomputed into h1; dropout masks as
+  // output_block_forward's. Then the fused Q|K|V product's backward from dqkv, adding to dinp.
+  void output_block_backward(int64_t l, int64_t n, const float* dout, float* dres, float* dattn, float* h1,
+                             const int32_t* drop_rows);
+  void qkv_backward(int64_t l, const float* dqkv, float* dinp);
   // The last layer on the [CLS] rows only (last_layer_cls_only; cls_rows_layer.cpp): whether this forward
   // does it (decided before the layers run), the rest of its forward after attention, and its backward.
   bool use_cls_rows_layer() const;

@@ -14,14 +14,6 @@
 
 namespace bertfit {
 
-namespace {
-// Dropout sites: 0 = embeddings, then three per layer, then the classification head
-// (classification_head.cpp uses kHeadSite + k).
-inline uint64_t layer_site(int64_t l, int k) {
-  return 1 + 3 * static_cast<uint64_t>(l) + k;
-}
-}  // namespace
-
 // ELECTRA with embedding_size != hidden_size: hidden[0] = embeddings_project(dropout(LN(sum))), the
 // embeddings computed at their own width E into emb_out_.
 void BertModel::embeddings_forward() {
@@ -175,37 +167,15 @@ const float* BertModel::hidden_for_backward(int64_t l, float* out) {
 // activations it uses grad_c_, scratch_c_, work_c_ and work_inter_; what each holds is said step by step.
 void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   if (cls_rows_only_ && l == config_.num_hidden_layers - 1) return cls_rows_backward(l, dout, dinp);
-  const int64_t C = config_.hidden_size, I = config_.intermediate_size;
+  const int64_t C = config_.hidden_size;
   const LayerOffsets& o = layer_off_[l];
   const LayerActs& a = layers_[l];
-  const float eps = config_.layer_norm_eps;
-  const float p_hidden = dropout_p(config_.hidden_dropout_prob);
   const AttentionShape shape{B_, T_, C, config_.num_attention_heads};
   const float p_attn = dropout_p(config_.attention_probs_dropout_prob);
 
-  // LN2: dres2 -> grad_c_ (it is also the residual gradient reaching h1).
-  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(grad_c_, G(o.ln2_w), G(o.ln2_b), dout, a.res2, P(o.ln2_w),
-                                                    a.mean2, a.rstd2, N_, C));
-  // Through the FFN output dropout into dense2 (dinp is free scratch until LN1's backward).
-  BERTFIT_TIMED("dropout.bwd", dropout_backward(dinp, grad_c_, N_ * C, p_hidden, site_key(layer_site(l, 2))));
-  // The GELU output again (work_inter_), and its derivative over inter_pre (not needed after this).
-  BERTFIT_TIMED("gelu.recompute", gelu_forward_and_derivative(work_inter_, a.inter_pre, a.inter_pre, N_ * I));
-  // dense2: dW2 += d^T gelu_out first, then d(gelu_out) = d W2 written over the GELU output.
-  BERTFIT_TIMED("gemm.ffn_out.bwd", linear_backward(work_inter_, G(o.out_w), G(o.out_b), dinp, work_inter_,
-                                                    P(o.out_w), N_, I, C, false, 0, 0, 0, matmul_precision));
-  BERTFIT_TIMED("gelu.bwd", gelu_backward_from_derivative(work_inter_, a.inter_pre, work_inter_, N_ * I));
-  // h1 again (work_c_), for dense1's weight gradient.
-  float* h1 = work_c_;
-  BERTFIT_TIMED("layernorm.recompute",
-                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), N_, C, eps));
-  // dense1: dh1 = dres2 + d(inter_pre) W1, accumulated onto grad_c_.
-  BERTFIT_TIMED("gemm.ffn_in.bwd",
-                linear_backward(grad_c_, G(o.inter_w), G(o.inter_b), work_inter_, h1, P(o.inter_w), N_, C, I,
-                                /*accumulate_dinp=*/true, 0, 0, 0, matmul_precision));
-  // LN1: dres1 -> dinp (the residual gradient reaching x).
-  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dinp, G(o.ln1_w), G(o.ln1_b), grad_c_, a.res1, P(o.ln1_w),
-                                                    a.mean1, a.rstd1, N_, C));
-  BERTFIT_TIMED("dropout.bwd", dropout_backward(grad_c_, dinp, N_ * C, p_hidden, site_key(layer_site(l, 1))));
+  // Back to the attention output: the residual gradient reaching x into dinp, the attention output dense's
+  // output gradient into grad_c_ (h1 recomputed into work_c_).
+  output_block_backward(l, N_, dout, dinp, grad_c_, work_c_, nullptr);
   // Attention output dense, input gradient only: dctx -> scratch_c_. Its weight gradient needs ctx, which the
   // attention backward recomputes (into work_c_) on its way.
   BERTFIT_TIMED("gemm.attn_out.bwd",
@@ -220,6 +190,45 @@ void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
   BERTFIT_TIMED("gemm.attn_out.bwd",
                 linear_backward(nullptr, G(o.attn_out_w), G(o.attn_out_b), grad_c_, ctx, P(o.attn_out_w), N_,
                                 C, C, false, 0, 0, 0, matmul_precision));
+  qkv_backward(l, dqkv, dinp);
+}
+
+void BertModel::output_block_backward(int64_t l, int64_t n, const float* dout, float* dres, float* dattn,
+                                      float* h1, const int32_t* drop_rows) {
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size;
+  const LayerOffsets& o = layer_off_[l];
+  const LayerActs& a = layers_[l];
+  const float eps = config_.layer_norm_eps;
+  const float p_hidden = dropout_p(config_.hidden_dropout_prob);
+  // LN2: dres2 -> dattn (it is also the residual gradient reaching h1).
+  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dattn, G(o.ln2_w), G(o.ln2_b), dout, a.res2, P(o.ln2_w),
+                                                    a.mean2, a.rstd2, n, C));
+  // Through the FFN output dropout into dense2 (dres is free scratch until LN1's backward).
+  BERTFIT_TIMED("dropout.bwd", dropout_rows_residual_forward(dres, dattn, nullptr, n, C, drop_rows, p_hidden,
+                                                             site_key(layer_site(l, 2))));
+  // The GELU output again (work_inter_), and its derivative over inter_pre (not needed after this).
+  BERTFIT_TIMED("gelu.recompute", gelu_forward_and_derivative(work_inter_, a.inter_pre, a.inter_pre, n * I));
+  // dense2: dW2 += d^T gelu_out first, then d(gelu_out) = d W2 written over the GELU output.
+  BERTFIT_TIMED("gemm.ffn_out.bwd", linear_backward(work_inter_, G(o.out_w), G(o.out_b), dres, work_inter_,
+                                                    P(o.out_w), n, I, C, false, 0, 0, 0, matmul_precision));
+  BERTFIT_TIMED("gelu.bwd", gelu_backward_from_derivative(work_inter_, a.inter_pre, work_inter_, n * I));
+  // h1 again, for dense1's weight gradient.
+  BERTFIT_TIMED("layernorm.recompute",
+                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), n, C, eps));
+  // dense1: dh1 = dres2 + d(inter_pre) W1, accumulated onto dattn.
+  BERTFIT_TIMED("gemm.ffn_in.bwd",
+                linear_backward(dattn, G(o.inter_w), G(o.inter_b), work_inter_, h1, P(o.inter_w), n, C, I,
+                                /*accumulate_dinp=*/true, 0, 0, 0, matmul_precision));
+  // LN1: dres1 -> dres (the residual gradient reaching x), then through the attention output's dropout.
+  BERTFIT_TIMED("layernorm.bwd", layernorm_backward(dres, G(o.ln1_w), G(o.ln1_b), dattn, a.res1, P(o.ln1_w),
+                                                    a.mean1, a.rstd1, n, C));
+  BERTFIT_TIMED("dropout.bwd", dropout_rows_residual_forward(dattn, dres, nullptr, n, C, drop_rows, p_hidden,
+                                                             site_key(layer_site(l, 1))));
+}
+
+void BertModel::qkv_backward(int64_t l, const float* dqkv, float* dinp) {
+  const int64_t C = config_.hidden_size;
+  const LayerOffsets& o = layer_off_[l];
   // Fused QKV: dx += dqkv Wqkv; dWqkv += dqkv^T x; dbqkv += colsum(dqkv) (Q|K|V weights and biases are
   // adjacent). x: hidden[l], recomputed into scratch_c_ (dctx is dead) when it was not kept.
   const float* x = hidden_for_backward(l, scratch_c_);
