@@ -418,6 +418,11 @@ const float* BertModel::hidden_state(int64_t l) const {
   if (!hidden_kept_.empty() && !hidden_kept_[l])
     throw Error("hidden_state: layer " + std::to_string(l) +
                 " was not kept (set output_hidden_states before reserve() to keep every layer)");
+  if (N_ > 0 && l > top_)
+    throw Error("hidden_state: layer " + std::to_string(l) +
+                " was not computed: the classifier's features read "
+                "no layer above " +
+                std::to_string(top_) + " (skip_layers_above_features)");
   return hidden_[l];
 }
 
@@ -474,18 +479,21 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
       gather_rows(hidden_[0], hidden_[0], real_rows_, rows_, config_.hidden_size);
     }
   }
+  top_ = config_.num_hidden_layers;
+  if (skip_layers_above_features && head_ == HeadKind::SEQUENCE_CLASSIFICATION && !output_hidden_states)
+    top_ = *std::max_element(feature_layers_.begin(), feature_layers_.end());
   cls_rows_only_ = use_cls_rows_layer();
   if (cls_rows_only_)
     for (int64_t b = 0; b < B_; ++b) {
       cls_pos_[b] = static_cast<int32_t>(b * T_);
       cls_rows_[b] = rows_ < N_ ? seq_offset_[b] : cls_pos_[b];
     }
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) layer_forward(l);
+  for (int64_t l = 0; l < top_; ++l) layer_forward(l);
   // The kept hidden states back to [B, T, C]: the heads and features read that layout (the [CLS]-row last
   // layer wrote its output there).
   if (rows_ < N_)
-    for (int64_t l = 0; l <= config_.num_hidden_layers; ++l)
-      if (hidden_kept_[l] && !(cls_rows_only_ && l == config_.num_hidden_layers))
+    for (int64_t l = 0; l <= top_; ++l)
+      if (hidden_kept_[l] && !(cls_rows_only_ && l == top_))
         scatter_rows(hidden_[l], hidden_[l], real_rows_, rows_, N_, config_.hidden_size);
   logits_rows_ = 0;
   if (head_ == HeadKind::SEQUENCE_CLASSIFICATION)
@@ -538,8 +546,12 @@ void BertModel::backward() {
   const bool classify = head_ == HeadKind::SEQUENCE_CLASSIFICATION;
   const std::vector<int64_t> ready = on_gradients_ready ? gradient_ready_offsets() : std::vector<int64_t>{};
   if (on_gradients_ready) on_gradients_ready(ready[0]);  // the head's parameters
-  if (classify) feature_backward_into(d, config_.num_hidden_layers);
+  if (classify) feature_backward_into(d, top_);
   for (int64_t l = config_.num_hidden_layers - 1; l >= 0; --l) {
+    if (l >= top_) {  // not run (skip_layers_above_features): no gradient reaches it
+      if (on_gradients_ready) on_gradients_ready(ready[config_.num_hidden_layers - l]);
+      continue;
+    }
     layer_backward(l, d, other);
     if (on_gradients_ready) on_gradients_ready(ready[config_.num_hidden_layers - l]);
     std::swap(d, other);

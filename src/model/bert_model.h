@@ -201,6 +201,14 @@ class BertModel {
   bool last_layer_cls_only = true;
   // Whether the last forward ran its last layer on the [CLS] rows only (what benchmarks count as executed).
   bool last_forward_cls_rows_only() const { return cls_rows_only_; }
+  // Sequence classification whose features read no layer above k (`layer` features, the paper's table 3),
+  // without output_hidden_states: the layers above k are not run, forward or backward (they cannot change
+  // the output, and their gradient is zero either way; AdamW still applies their weight decay).
+  // hidden_state() of those layers then throws. The [CLS]-row option above applies to layer k's computing
+  // layer. Off: every layer (tests compare the two).
+  bool skip_layers_above_features = true;
+  // The layers the last forward ran (hidden[0 .. layers_run()] are computed).
+  int64_t layers_run() const { return top_; }
   // --bf16: the encoder layers' linear products (forward and backward) take bf16 operands with float
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
   // stay float.
@@ -369,6 +377,7 @@ class BertModel {
   // [CLS] row among the rows_ rows (b * T, or its first real token's row when padding-free) and in the
   // [B, T] layout (b * T); that layer's [CLS]-row inputs, outputs and gradients ([B, C] each).
   bool cls_rows_only_ = false;
+  int64_t top_ = 0;  // layers the last forward ran (skip_layers_above_features)
   int32_t *cls_rows_ = nullptr, *cls_pos_ = nullptr;
   float *cls_x_ = nullptr, *cls_ctx_ = nullptr, *cls_out_ = nullptr, *cls_g_ = nullptr, *cls_g2_ = nullptr;
 

@@ -20,7 +20,7 @@ namespace bertfit {
 
 bool BertModel::use_cls_rows_layer() const {
   if (!last_layer_cls_only || head_ != HeadKind::SEQUENCE_CLASSIFICATION || output_hidden_states ||
-      head_options_.features == FeatureKind::MEAN_TOKENS || config_.num_hidden_layers < 1)
+      head_options_.features == FeatureKind::MEAN_TOKENS || top_ < 1)
     return false;
   if (rows_ < N_)  // padding-free: each sequence's [CLS] (position 0) must be one of the computed rows
     for (int64_t b = 0; b < B_; ++b)

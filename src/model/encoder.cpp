@@ -80,7 +80,7 @@ void BertModel::encoder_linear(float* out, const float* inp, int64_t n, size_t w
 
 void BertModel::layer_forward(int64_t l) {
   const float* ctx = attention_block_forward(l);
-  if (cls_rows_only_ && l == config_.num_hidden_layers - 1)
+  if (cls_rows_only_ && l == top_ - 1)
     cls_rows_forward(l, ctx);
   else
     output_block_forward(l, rows_, ctx, hidden_[l], hidden_[l + 1], nullptr);
@@ -166,7 +166,7 @@ const float* BertModel::hidden_for_backward(int64_t l, float* out) {
 // dout: gradient w.r.t. hidden[l+1]; writes dinp: gradient w.r.t. hidden[l]. Besides the layer's kept
 // activations it uses grad_c_, scratch_c_, work_c_ and work_inter_; what each holds is said step by step.
 void BertModel::layer_backward(int64_t l, const float* dout, float* dinp) {
-  if (cls_rows_only_ && l == config_.num_hidden_layers - 1) return cls_rows_backward(l, dout, dinp);
+  if (cls_rows_only_ && l == top_ - 1) return cls_rows_backward(l, dout, dinp);
   const int64_t C = config_.hidden_size;
   const LayerOffsets& o = layer_off_[l];
   const LayerActs& a = layers_[l];

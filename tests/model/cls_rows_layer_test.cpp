@@ -1,16 +1,19 @@
 // BertModel::last_layer_cls_only (model/cls_rows_layer.cpp): the last layer computed on the [CLS] rows after
-// attention gives the full layer's logits, loss and gradients. Every value is expected EQUAL (==, not within
-// a tolerance): the skipped rows only ever contributed exact zeros (their gradient is zero; each output row
-// is its own FMA chain; the sums over rows keep their order), so a different value means a step that is not
-// the full layer's (a dropout mask keyed by the wrong position, a row taken from the wrong place, a missing
-// gradient term). Only a zero's sign may differ, which == ignores. Dropout is on in training, batches are
-// padded, and each case also checks that the [CLS]-row path did run (hidden[L] zero outside [CLS]).
+// attention gives the full layer's logits, loss and gradients; BertModel::skip_layers_above_features: a
+// `layer` feature's model runs no layer above it, with the full model's results. Every value is expected
+// EQUAL (==, not within a tolerance): the skipped rows only ever contributed exact zeros (their gradient is
+// zero; each output row is its own FMA chain; the sums over rows keep their order), so a different value
+// means a step that is not the full layer's (a dropout mask keyed by the wrong position, a row taken from the
+// wrong place, a missing gradient term). Only a zero's sign may differ, which == ignores. Dropout is on in
+// training, batches are padded, and each case also checks that the [CLS]-row path did run (hidden[L] zero
+// outside [CLS]).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "bertfit/error.h"
 #include "core/rng.h"
 #include "model/bert_model.h"
 
@@ -65,6 +68,7 @@ Inputs make_inputs(const ModelConfig& c, int64_t B, int64_t T, int64_t docs, boo
 struct Outputs {
   std::vector<float> logits, grads, last;
   float loss = 0;
+  int64_t layers_run = 0;
 };
 
 Outputs run(const Case& k, bool cls_only, bool training, bool padding_free, bool left_pad) {
@@ -75,6 +79,7 @@ Outputs run(const Case& k, bool cls_only, bool training, bool padding_free, bool
   Rng rng(9);  // larger weights than HF's 0.02: every path carries values well away from zero
   for (size_t i = 0; i < m.buffer_floats(); ++i) m.params()[i] += static_cast<float>(0.05 * rng.normal());
   m.last_layer_cls_only = cls_only;
+  m.skip_layers_above_features = cls_only;
   m.padding_free_inference = padding_free;
   m.dropout_seed = 77;
   m.reserve(B, T, -1, training ? ArenaUse::TRAINING : ArenaUse::INFERENCE);
@@ -83,7 +88,8 @@ Outputs run(const Case& k, bool cls_only, bool training, bool padding_free, bool
   Outputs r;
   r.loss = m.forward(batch, training, /*step=*/5);
   r.logits.assign(m.logits(), m.logits() + m.logits_rows() * 3);
-  const float* h = m.hidden_state(c.num_hidden_layers);
+  r.layers_run = m.layers_run();
+  const float* h = m.hidden_state(r.layers_run);
   r.last.assign(h, h + B * T * C);
   if (training) {
     m.zero_grad();
@@ -165,6 +171,45 @@ TEST(ClsRowsLayer, MeanTokensComputesEveryRow) {
   EXPECT_FALSE(row_is_zero(cls.last, 1, C));
   expect_equal(full.logits, cls.logits, "logits");
   expect_equal(full.grads, cls.grads, "gradients");
+}
+
+// A `layer` feature (hidden[2] of 4 layers): layers 3 and 4 are not run; the layer computing hidden[2] runs
+// on the [CLS] rows. Everything equals the full model's, whose layers above the feature get exact zeros as
+// gradients.
+TEST(SkipLayersAboveFeatures, LayerFeatureGivesTheFullModelsResults) {
+  const ModelConfig c = config_for(ModelFamily::BERT);
+  const int64_t C = c.hidden_size;
+  const Case k{"bert_layer2", ModelFamily::BERT, {FeatureKind::LAYER_CLS, 2}, 1};
+  const Outputs full = run(k, false, true, false, false), skip = run(k, true, true, false, false);
+  EXPECT_EQ(full.layers_run, c.num_hidden_layers);
+  EXPECT_EQ(skip.layers_run, 2);
+  EXPECT_TRUE(row_is_zero(skip.last, 1, C)) << "the [CLS]-row layer did not run";
+  EXPECT_TRUE(full.loss == skip.loss) << full.loss << " vs " << skip.loss;
+  expect_equal(full.logits, skip.logits, "logits");
+  expect_equal(full.grads, skip.grads, "gradients");
+  // The skipped layers' gradients: zero in both (so the comparison above covers them).
+  BertModel m(c, HeadKind::SEQUENCE_CLASSIFICATION, k.opts);
+  const float* top = m.param("bert.encoder.layer.3.output.dense.weight");
+  const size_t off = static_cast<size_t>(top - m.params());
+  EXPECT_EQ(skip.grads[off], 0.0f);
+  EXPECT_EQ(full.grads[off], 0.0f);
+  for (bool padding_free : {false, true}) {
+    SCOPED_TRACE(padding_free ? "inference, padding-free" : "inference, padded");
+    expect_equal(run(k, false, false, padding_free, false).logits,
+                 run(k, true, false, padding_free, false).logits, "logits");
+  }
+}
+
+TEST(SkipLayersAboveFeatures, HiddenStatesAboveTheFeatureAreNotComputed) {
+  const ModelConfig c = config_for(ModelFamily::BERT);
+  BertModel m(c, HeadKind::SEQUENCE_CLASSIFICATION, {FeatureKind::LAYER_CLS, 1});
+  m.init_weights(1);
+  m.reserve(2, 5, -1, ArenaUse::INFERENCE);
+  const Inputs in = make_inputs(c, 2, 5, 2, false);
+  m.forward({2, 5, in.ids.data(), nullptr, in.mask.data()}, false);
+  EXPECT_EQ(m.layers_run(), 1);
+  EXPECT_NO_THROW(m.hidden_state(1));
+  EXPECT_THROW(m.hidden_state(4), Error);
 }
 
 }  // namespace
