@@ -420,9 +420,8 @@ const float* BertModel::hidden_state(int64_t l) const {
                 " was not kept (set output_hidden_states before reserve() to keep every layer)");
   if (N_ > 0 && l > top_)
     throw Error("hidden_state: layer " + std::to_string(l) +
-                " was not computed: the classifier's features read "
-                "no layer above " +
-                std::to_string(top_) + " (skip_layers_above_features)");
+                " was not computed (the classifier reads no layer above " + std::to_string(top_) +
+                ": skip_layers_above_features)");
   return hidden_[l];
 }
 

@@ -189,15 +189,16 @@ class BertModel {
   // positions (the padded computation left values there that no feature or head reads: the features read
   // [CLS] or mask-weighted tokens). Off: every position is computed (tests compare the two).
   bool padding_free_inference = true;
-  // Sequence classification whose features read the last layer only at [CLS] (every kind but MEAN_TOKENS),
-  // without output_hidden_states: the last layer computes Q|K|V and attention on every row (the [CLS] queries
-  // attend to all keys) and the rest of the layer (attention output, FFN, residuals, LayerNorms) on the B
-  // [CLS] rows only, in the forward and in the backward (cls_rows_layer.cpp). Every row is its own
-  // computation in those steps (the products' FMA chains, LayerNorm and dropout per row, the masks keyed by
-  // the [B, T] position), and the gradient of hidden[L] is zero outside [CLS], so the logits, the loss and
-  // every gradient have the full layer's values (only a zero's sign may differ); about 1/16 of BERT-base's
-  // products are skipped. hidden_state(L) then holds the [CLS] rows, zero elsewhere. Padding-free inference
-  // uses it when every sequence's position 0 is a real token. Off: every row (tests compare the two).
+  // Sequence classification whose features read the last layer run only at [CLS] (every kind but
+  // MEAN_TOKENS), without output_hidden_states: that layer computes Q|K|V and attention on every row (the
+  // [CLS] queries attend to all keys) and the rest of the layer (attention output, FFN, residuals,
+  // LayerNorms) on the B [CLS] rows only, in the forward and in the backward (cls_rows_layer.cpp). Every row
+  // is its own computation in those steps (the products' FMA chains, LayerNorm and dropout per row, the masks
+  // keyed by the [B, T] position), and the gradient of hidden[L] is zero outside [CLS], so the logits, the
+  // loss and every gradient have the full layer's values (only a zero's sign may differ); about 1/16 of
+  // BERT-base's products are skipped. hidden_state(layers_run()) then holds the [CLS] rows, zero elsewhere.
+  // Padding-free inference uses it when every sequence's position 0 is a real token. Off: every row (tests
+  // compare the two).
   bool last_layer_cls_only = true;
   // Whether the last forward ran its last layer on the [CLS] rows only (what benchmarks count as executed).
   bool last_forward_cls_rows_only() const { return cls_rows_only_; }
