@@ -2,9 +2,10 @@
 //
 //   bertfit_engine_bench --case train|infer|mlm|sgemm|fma|tile --model base|mini --batch B --seq T
 //                        --threads N [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15]
-//                        [--setting LABEL] [--precision fp32|bf16|int8]
+//                        [--setting LABEL] [--precision fp32|bf16|int8] [--feature-layer K]
 // --case fma / tile: the ceilings, no model: the FMA probe (fma_peak.h) and gemm_packed's register tile alone
 // (gemm_packed_tile_gflops); --setting avx2 caps either to AVX2.
+// --feature-layer K: the classifier reads hidden state K's [CLS] (the `layer` feature) instead of the pooler.
 // --precision bf16: the encoder's products with bf16 operands (--bf16 of finetune / pretrain); int8 (infer
 // only): the encoder's linear layers quantized in memory as bertfit quantize does (train/quantized_model.h).
 //
@@ -50,6 +51,7 @@ struct Args {
   int threads = 2, warmup = 1, repeats = 3;
   bool profile = false;
   double mask_frac = 0.15;
+  int64_t feature_layer = -1;  // classification: the `layer` feature (hidden state k), -1: the pooler
 };
 
 Args parse(int argc, char** argv) {
@@ -82,6 +84,8 @@ Args parse(int argc, char** argv) {
       a.setting = val();
     else if (k == "--precision")
       a.precision = val();
+    else if (k == "--feature-layer")
+      a.feature_layer = std::stoll(val());
     else
       throw std::runtime_error("unknown argument " + k);
   }
@@ -184,16 +188,30 @@ double model_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int6
   return (a.kase == "infer" ? train / 3.0 : train) * 1e-9;
 }
 
-// The FLOPs the step executes, when it differs from model_gflop's count (HF's computation): with the last
-// layer on the [CLS] rows (BertModel::last_layer_cls_only), its attention output and FFN products run on B
-// rows instead of all B*T (2 FLOPs per parameter and row forward, 4 backward).
+// The FLOPs the classification step executes, with model_gflop's conventions (2 FLOPs per parameter and row
+// forward, 4 backward; attention's two products), where they differ from its count of HF's computation: the
+// pooler and classifier run on the B sequences, not on every token; the layers above a `layer` feature do not
+// run (BertModel::skip_layers_above_features); the last layer run has its attention output and FFN products
+// on the B [CLS] rows only (BertModel::last_layer_cls_only). The masked-LM step: model_gflop's count.
 double executed_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int64_t masked_rows) {
-  const double model = model_gflop(c, m, a, masked_rows);
-  if (!m.last_forward_cls_rows_only()) return model;
+  if (a.kase == "mlm") return model_gflop(c, m, a, masked_rows);
   const double C = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
-  const double per_row = C * C + 2.0 * C * I + I + 2.0 * C;  // attention output, intermediate, output
-  const double rows_skipped = static_cast<double>(a.batch * a.seq - a.batch);
-  return model - (a.kase == "infer" ? 2.0 : 6.0) * per_row * rows_skipped * 1e-9;
+  const double tokens = static_cast<double>(a.batch * a.seq), T = static_cast<double>(a.seq);
+  const double B = static_cast<double>(a.batch), mult = a.kase == "infer" ? 2.0 : 6.0;
+  double layer = 0, head = 0;  // parameters of one encoder layer, of the pooler and classifier
+  for (const ParamEntry& e : m.table().entries()) {
+    if (e.name.find(".encoder.layer.0.") != std::string::npos)
+      layer += static_cast<double>(e.numel);
+    else if (e.name.find(".encoder.") == std::string::npos &&
+             e.name.find(".embeddings.") == std::string::npos)
+      head += static_cast<double>(e.numel);
+  }
+  const double layers = static_cast<double>(m.layers_run());
+  double flop = layers * (mult * layer * tokens + 2.0 * mult * T * C * tokens) + mult * head * B;
+  if (m.last_forward_cls_rows_only())
+    flop -=
+        mult * (C * C + 2.0 * C * I + I + 2.0 * C) * (tokens - B);  // attention output, intermediate, output
+  return flop * 1e-9;
 }
 
 void run_model(const Args& a) {
@@ -229,7 +247,12 @@ void run_model(const Args& a) {
   // against: independent of OpenBLAS's kernel choice).
   const double fma_gflops = bench::fma_peak_gflops(a.threads);
 
-  BertModel m(c, head);
+  HeadOptions options;
+  if (a.feature_layer >= 0) {
+    options.features = FeatureKind::LAYER_CLS;
+    options.layer = a.feature_layer;
+  }
+  BertModel m(c, head, options);
   m.init_weights(1);
   m.dropout_seed = 5;
   if (a.precision == "bf16") m.matmul_precision = MatmulPrecision::BF16;
