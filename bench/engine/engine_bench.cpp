@@ -62,6 +62,16 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error("missing value after " + k);
       return argv[++i];
     };
+    if (k == "--help" || k == "-h") {
+      std::printf(
+          "usage: bertfit_engine_bench --case train|infer|mlm|sgemm|fma|tile --model base|mini --batch B "
+          "--seq T\n"
+          "                            --threads N [--warmup W] [--repeats R] [--profile] [--mask-frac "
+          "0.15]\n"
+          "                            [--setting LABEL] [--precision fp32|bf16|int8] [--feature-layer K]\n"
+          "Prints one JSON line (RESULT); see the header of bench/engine/engine_bench.cpp.\n");
+      std::exit(0);
+    }
     if (k == "--case")
       a.kase = val();
     else if (k == "--model")
