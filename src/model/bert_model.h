@@ -158,7 +158,9 @@ class BertModel {
 
   // Outputs of the last forward. hidden_state(l), l = 0..L: [B, T, C] (l = 0 is the embedding output).
   // Layers 0 and L and those the classifier's features read are always kept; the others only with
-  // output_hidden_states (hidden_state() throws for a layer that was not kept).
+  // output_hidden_states (hidden_state() throws for a layer that was not kept, and for one above
+  // layers_run(): skip_layers_above_features). With last_layer_cls_only, layer layers_run() holds the [CLS]
+  // rows only (zero elsewhere).
   const float* hidden_state(int64_t l) const;
   // Classification: [B / chunks, num_labels]. Masked LM: [M, V] for the M labelled rows, in row-major batch
   // order. Replaced-token detection: [B*T], one logit per token (padding rows included).
