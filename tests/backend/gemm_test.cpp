@@ -4,8 +4,8 @@
 // chunks (AVX-512 1024, AVX2 256),
 // strides, alpha and beta (beta = 0 with NaN in C); and the determinism the contract promises: AVX-512 and
 // AVX2 bitwise equal, 1 and 2 threads bitwise equal (column and row splits), inside a parallel region, a row
-// or a column block computed alone equal to the same outputs inside a big product, and gemm_nt_small's bits
-// for a linear layer.
+// or a column block computed alone equal to the same outputs inside a big product, op(A) read in place equal
+// to op(A) packed, and gemm_nt_small's bits for a linear layer.
 #include "backend/cpu/gemm.h"
 
 #include <gtest/gtest.h>
@@ -247,6 +247,33 @@ TEST(Gemm, ARowOrAColumnBlockAloneGivesTheSameBitsAsInsideTheProduct) {
       same = same && std::memcmp(&part[m * o.ldc + n0], &whole[m * o.ldc + n0], nc * sizeof(float)) == 0;
     EXPECT_TRUE(same);
   }
+}
+
+TEST(Gemm, AReadInPlaceGivesThePackedBits) {
+  set_max_isa(Isa::AVX512);
+  if (!use_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  // The same A stored with two row strides: 1100 floats (rows spread over the L1 sets: read in place) and
+  // 2048 (every row in one set: packed). 150 rows: a last panel of 6 of the tile's 12 rows; K = 1100: two
+  // K chunks, so partial sums go through P; 1 and 2 threads, with a bias and beta = 1.
+  ASSERT_TRUE(gemm_packed_reads_a_in_place(false, 1100));
+  ASSERT_FALSE(gemm_packed_reads_a_in_place(false, 2048));
+  ASSERT_FALSE(gemm_packed_reads_a_in_place(true, 1100));
+  const int saved = num_threads();
+  const int64_t M = 150, N = 100, K = 1100;
+  const std::vector<float> A = randn(M * K, 41), B = randn(N * K, 42), bias = randn(N, 43),
+                           C0 = randn(M * N, 44);
+  std::vector<float> A_wide(M * 2048, 0.0f);
+  for (int64_t m = 0; m < M; ++m) std::memcpy(&A_wide[m * 2048], &A[m * K], K * sizeof(float));
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<float> in_place = C0, packed = C0;
+    gemm_packed_bias(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, bias.data(), 1.0f, in_place.data(),
+                     N);
+    gemm_packed_bias(false, true, M, N, K, 1.0f, A_wide.data(), 2048, B.data(), K, bias.data(), 1.0f,
+                     packed.data(), N);
+    EXPECT_TRUE(bitwise_equal(in_place, packed)) << threads << " threads";
+  }
+  set_num_threads(saved);
 }
 
 TEST(Gemm, LinearLayerSameBitsAsGemmNtSmall) {

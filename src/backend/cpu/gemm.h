@@ -63,6 +63,11 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float beta,
                       float* C, int64_t ldc, const Epilogue& ep = {});
 
+// Whether gemm_packed, on this CPU's instruction set now, reads op(A) where it is instead of packing it
+// (gemm_packed.cpp's reads_a_in_place: AVX-512, A not transposed, rows that do not alias in L1). A choice of
+// speed only, never of bits; exposed so that the tests can check they cover both ways.
+bool gemm_packed_reads_a_in_place(bool trans_a, int64_t lda);
+
 // gemm_packed's register tile alone, for benchmarks (bench/engine's `--case tile`): each of `threads` threads
 // multiplies its own packed A block (MC x KC) by two packed B panels (KC x NR), all resident in L2, `rounds`
 // times over, with the tile's real code and epilogue into a small C. No packing and no traffic beyond L2, so

@@ -63,7 +63,8 @@ inline __attribute__((always_inline)) __m256 gelu_step256(__m256 x, __m256i m, f
 // panels of packed op(B) (K long) a thread keeps at once.
 struct Blocking {
   int64_t MR, NR, budget_panels;
-  int64_t pack_weight;  // a packed element's cost in multiply-adds (for the thread split)
+  int64_t pack_weight;      // a packed element's cost in multiply-adds (for the thread split)
+  bool a_in_place = false;  // the tiles read op(A) where it is (gemm_packed.cpp): op(A) costs no packing
 
   // The width of gemm_range's column blocks for n columns: blocks of equal width (in NR panels) within the
   // budget. 768 columns at K = 3072 are two blocks of 384, not 672 + 96 (a thin second block repacks all of
@@ -75,14 +76,14 @@ struct Blocking {
   }
 
   // What gemm_range costs one thread for m rows x n columns, in multiply-adds: its tiles' (padded to whole
-  // tiles) plus the elements it packs, each weighted as pack_weight. op(A) is packed once per column block,
-  // op(B) once.
+  // tiles) plus the elements it packs, each weighted as pack_weight. op(A) is packed once per column block
+  // (unless read in place), op(B) once.
   int64_t range_cost(int64_t K, int64_t m, int64_t n) const {
     if (m <= 0 || n <= 0) return 0;
     const int64_t mp = (m + MR - 1) / MR * MR, np = (n + NR - 1) / NR * NR;
     const int64_t width = column_block_width(n);
     const int64_t nblocks = (np + width - 1) / width;
-    return mp * np * K + pack_weight * (mp * K * nblocks + np * K);
+    return mp * np * K + pack_weight * ((a_in_place ? 0 : mp * K * nblocks) + np * K);
   }
 
   // range(m0, m1, n0, n1) on each thread of a team (core/threading.h): a contiguous range of columns (in NR
