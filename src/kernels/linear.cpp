@@ -28,12 +28,18 @@ namespace {
 // OpenBLAS's packing; with more rows, or weights that stay in the caches, OpenBLAS's packed kernel is faster.
 // Rechecked against gemm_packed on an AMD EPYC (Zen 5), bertfit_gemm_bench, 2 threads, 48 BERT-base GEMMs
 // (2026-12-03, docs/benchmarks.md), gemm_nt_small / gemm_packed: M = 256 0.91 (warm) 0.94 (cold); M = 512
-// 0.93 / 1.06; M = 1024 0.99 / 0.95 -- within that machine's noise above 256 rows, so the rule stays.
-// Other CPUs (no AVX-512) use gemm().
+// 0.93 / 1.06; M = 1024 0.99 / 0.95 -- within that machine's noise above 256 rows, so the rule stayed.
+// Since gemm_packed reads the activations in place instead of packing them (2026-12-06), it wins from fewer
+// rows. Same machine and bench, 48 GEMMs, medians of 21 alternating repeats, gemm_nt_small / gemm_packed
+// (warm, cold weights): BERT-base M = 128 0.91 / 0.91, 160 0.96 / 0.94, 192 0.98 / 0.98, 224 1.00 / 1.01,
+// 256 1.01-1.04 / 1.01-1.07, 384 1.08 / 1.09, 512 1.10 / 1.09; the mini model (hidden 256, weights <= 1 MiB)
+// M = 64 0.87 / 0.75, 128 0.98 / 0.90, 192 1.05 / 1.02, 256 1.11 / 1.01, 384 1.17 / 1.09, 512 1.15 / 1.23.
+// So gemm_nt_small up to 192 rows for weights larger than 2 MiB, 160 for smaller ones. Other CPUs (no
+// AVX-512) use gemm().
 bool use_gemm_nt_small(int64_t rows, int64_t in, int64_t out) {
   if (!gemm_nt_small_available()) return false;
-  if (rows <= 256) return true;
-  return rows <= 512 && in * out * static_cast<int64_t>(sizeof(float)) > (int64_t{2} << 20);
+  const bool big_weights = in * out * static_cast<int64_t>(sizeof(float)) > (int64_t{2} << 20);
+  return rows <= (big_weights ? 192 : 160);
 }
 
 }  // namespace
