@@ -212,23 +212,32 @@ BERTFIT_AVX512 void pack_b_512(const Problem& pr, int64_t j0, int64_t nc, float*
 
 // ---- AVX-512: 12 x 32 ----
 
-template <int MR, int NV>
-BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const TileArgs& t) {
+// The tile's k loop, op(A)'s value at (k, r) from a_at(k, r): a packed panel or A in place (below).
+// Fixed-size loops, fully unrolled (here and in gemm_tile.h), so that the MR x NV sums live in registers.
+template <int MR, int NV, class AAt>
+BERTFIT_AVX512 inline __attribute__((always_inline)) void tile512_k_loop(int64_t kc, const AAt& a_at,
+                                                                         const float* b,
+                                                                         __m512 (&acc)[MR][NV]) {
   constexpr int NR = 16 * NV;
-  __m512 acc[MR][NV];
-  // Fixed-size loops, fully unrolled (here and in gemm_tile.h), so that the MR x NV sums live in registers.
-  load_sums512(acc, t);
   for (int64_t k = 0; k < kc; ++k) {
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + k * NR + 16 * v);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const __m512 ar = _mm512_set1_ps(a[k * MR + r]);
+      const __m512 ar = _mm512_set1_ps(a_at(k, r));
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
+}
+
+template <int MR, int NV>
+BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const TileArgs& t) {
+  __m512 acc[MR][NV];
+  load_sums512(acc, t);
+  tile512_k_loop<MR, NV>(
+      kc, [a](int64_t k, int r) { return a[k * MR + r]; }, b, acc);
   finish_tile512(acc, t);
 }
 
@@ -240,22 +249,12 @@ BERTFIT_AVX512 void tile512(int64_t kc, const float* a, const float* b, const Ti
 template <int MR, int NV>
 BERTFIT_AVX512 void tile512_a_in_place(int64_t kc, const float* a, int64_t lda, int64_t rows, const float* b,
                                        const TileArgs& t) {
-  constexpr int NR = 16 * NV;
   __m512 acc[MR][NV];
-  const float* ar_ptr[MR];
-  for (int r = 0; r < MR; ++r) ar_ptr[r] = a + (r < rows ? r : 0) * lda;
+  const float* row[MR];
+  for (int r = 0; r < MR; ++r) row[r] = a + (r < rows ? r : 0) * lda;
   load_sums512(acc, t);
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + k * NR + 16 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m512 ar = _mm512_set1_ps(ar_ptr[r][k]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
-    }
-  }
+  tile512_k_loop<MR, NV>(
+      kc, [&row](int64_t k, int r) { return row[r][k]; }, b, acc);
   finish_tile512(acc, t);
 }
 
