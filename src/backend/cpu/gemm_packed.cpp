@@ -56,6 +56,7 @@ struct Problem {
   int64_t ldc;
   const float* bias;  // [N] or null
   Epilogue ep;        // ep.ld_aux resolved (never 0)
+  bool a_in_place;    // the tiles read op(A) where it is (reads_a_in_place), not from packed panels
 };
 
 // Grow-only per-thread scratch (the pool's threads persist: allocated once per run).
@@ -350,9 +351,8 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
   static thread_local AlignedBuffer<float> a_buf, b_buf, p_buf;
   const int64_t nc_cap = std::min(nc_max, (n1 - n0 + NR - 1) / NR * NR);
   const int64_t mc_cap = std::min(kn.MC, (m1 - m0 + MR - 1) / MR * MR);
-  const bool a_in_place = reads_a_in_place(kn, pr);
   float* Bp = scratch(b_buf, K * nc_cap);
-  float* Ap = a_in_place ? nullptr : scratch(a_buf, mc_cap * std::min(kn.KC, K));
+  float* Ap = pr.a_in_place ? nullptr : scratch(a_buf, mc_cap * std::min(kn.KC, K));
   float* P = K > kn.KC ? scratch(p_buf, mc_cap * nc_cap) : nullptr;
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
     const int64_t nc = std::min(nc_max, n1 - jc);
@@ -362,7 +362,7 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
       const int64_t mc = std::min(kn.MC, m1 - ic);
       for (int64_t pc = 0; pc < K; pc += kn.KC) {
         const int64_t kc = std::min(kn.KC, K - pc);
-        if (!a_in_place) kn.pack_a(pr, ic, mc, pc, kc, Ap);
+        if (!pr.a_in_place) kn.pack_a(pr, ic, mc, pc, kc, Ap);
         const int flags = (pc == 0 ? kFirst : 0) | (pc + kc == K ? kLast : 0);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const float* b = Bp + jr * K + pc * NR;
@@ -380,7 +380,7 @@ void gemm_range(const Kernel& kn, const Problem& pr, int64_t m0, int64_t m1, int
                              pr.ep.op,
                              pr.ep.aux ? pr.ep.aux + (ic + ir) * pr.ep.ld_aux + jc + jr : nullptr,
                              pr.ep.ld_aux};
-            if (a_in_place)
+            if (pr.a_in_place)
               kn.tile_a_in_place(kc, pr.A + (ic + ir) * pr.lda + pc, pr.lda, std::min(MR, mc - ir), b, t);
             else
               kn.tile(kc, Ap + ir * kc, b, t);
@@ -477,15 +477,16 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     gemm_epilogue_pass(M, N, C, ldc, ep);
     return;
   }
-  const Problem pr{
-      trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc)};
   const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
+  Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc),
+             false};
+  pr.a_in_place = reads_a_in_place(kn, pr);
   const bool parallel = M * N * K >= kParallelMinFma && !in_parallel() && num_threads() > 1;
   if (!parallel) {
     gemm_range(kn, pr, 0, M, 0, N);
     return;
   }
-  blocking(kn, K, reads_a_in_place(kn, pr))
+  blocking(kn, K, pr.a_in_place)
       .split_among_threads(M, N, K, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
         gemm_range(kn, pr, m0, m1, n0, n1);
       });
