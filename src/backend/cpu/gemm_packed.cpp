@@ -313,11 +313,11 @@ const Kernel kAvx2{6, 16, 144, 256, &tile256<6, 2>, &pack_a<6>, &pack_b<16>, nul
 // on an AMD EPYC (Zen 5), 2 threads, both ways alternating in one process (2026-12-06): BERT-base's products
 // at 1024 rows with lda = 768 or 2304 3-11% faster, at 4096 rows 2-6%; the mini model's (lda 256) 5-21%.
 // Packing is a copy whose stores and second pass over op(A) the tile's own reads replace.
-bool reads_a_in_place(const Kernel& kn, const Problem& pr) {
-  if (!kn.tile_a_in_place || pr.ta) return false;
+bool reads_a_in_place(const Kernel& kn, bool trans_a, int64_t lda) {
+  if (!kn.tile_a_in_place || trans_a) return false;
   int per_set[64] = {};
   for (int64_t r = 0; r < kn.MR; ++r)
-    if (++per_set[(r * pr.lda * static_cast<int64_t>(sizeof(float)) / 64) % 64] > 3) return false;
+    if (++per_set[(r * lda * static_cast<int64_t>(sizeof(float)) / 64) % 64] > 3) return false;
   return true;
 }
 
@@ -451,10 +451,7 @@ double gemm_packed_tile_gflops(int threads, int64_t rounds) {
 }
 
 bool gemm_packed_reads_a_in_place(bool trans_a, int64_t lda) {
-  Problem pr{};
-  pr.ta = trans_a;
-  pr.lda = lda;
-  return reads_a_in_place(use_avx512() ? kAvx512 : kAvx2, pr);
+  return reads_a_in_place(use_avx512() ? kAvx512 : kAvx2, trans_a, lda);
 }
 
 void gemm_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -478,9 +475,10 @@ void gemm_packed_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     return;
   }
   const Kernel& kn = use_avx512() ? kAvx512 : kAvx2;
-  Problem pr{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc),
-             false};
-  pr.a_in_place = reads_a_in_place(kn, pr);
+  const bool a_in_place = reads_a_in_place(kn, trans_a, lda);
+  const Problem pr{
+      trans_a,   trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, with_aux_stride(ep, ldc),
+      a_in_place};
   const bool parallel = M * N * K >= kParallelMinFma && !in_parallel() && num_threads() > 1;
   if (!parallel) {
     gemm_range(kn, pr, 0, M, 0, N);
