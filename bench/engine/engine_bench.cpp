@@ -3,9 +3,11 @@
 //   bertfit_engine_bench --case train|infer|mlm|sgemm|fma|tile --model base|mini --batch B --seq T
 //                        --threads N [--warmup W] [--repeats R] [--profile] [--mask-frac 0.15]
 //                        [--setting LABEL] [--precision fp32|bf16|int8] [--feature-layer K]
+//                        [--cls-query 0|1]
 // --case fma / tile: the ceilings, no model: the FMA probe (fma_peak.h) and gemm_packed's register tile alone
 // (gemm_packed_tile_gflops); --setting avx2 caps either to AVX2.
 // --feature-layer K: the classifier reads hidden state K's [CLS] (the `layer` feature) instead of the pooler.
+// --cls-query 0: the last layer's Q and attention on every query (BertModel::last_layer_cls_query_only off).
 // --precision bf16: the encoder's products with bf16 operands (--bf16 of finetune / pretrain); int8 (infer
 // only): the encoder's linear layers quantized in memory as bertfit quantize does (train/quantized_model.h).
 //
@@ -52,6 +54,7 @@ struct Args {
   bool profile = false;
   double mask_frac = 0.15;
   int64_t feature_layer = -1;  // classification: the `layer` feature (hidden state k), -1: the pooler
+  bool cls_query = true;       // BertModel::last_layer_cls_query_only
 };
 
 Args parse(int argc, char** argv) {
@@ -69,6 +72,7 @@ Args parse(int argc, char** argv) {
           "                            --threads N [--warmup W] [--repeats R] [--profile] [--mask-frac "
           "0.15]\n"
           "                            [--setting LABEL] [--precision fp32|bf16|int8] [--feature-layer K]\n"
+          "                            [--cls-query 0|1]\n"
           "Prints one JSON line (RESULT); see the header of bench/engine/engine_bench.cpp.\n");
       std::exit(0);
     }
@@ -96,6 +100,8 @@ Args parse(int argc, char** argv) {
       a.precision = val();
     else if (k == "--feature-layer")
       a.feature_layer = std::stoll(val());
+    else if (k == "--cls-query")
+      a.cls_query = std::stoll(val()) != 0;
     else
       throw std::runtime_error("unknown argument " + k);
   }
@@ -202,7 +208,8 @@ double model_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int6
 // forward, 4 backward; attention's two products), where they differ from its count of HF's computation: the
 // pooler and classifier run on the B sequences, not on every token; the layers above a `layer` feature do not
 // run (BertModel::skip_layers_above_features); the last layer run has its attention output and FFN products
-// on the B [CLS] rows only (BertModel::last_layer_cls_only). The masked-LM step: model_gflop's count.
+// on the B [CLS] rows only (BertModel::last_layer_cls_only), and its Q product and attention too
+// (last_forward_cls_query_only). The masked-LM step: model_gflop's count.
 double executed_gflop(const ModelConfig& c, const BertModel& m, const Args& a, int64_t masked_rows) {
   if (a.kase == "mlm") return model_gflop(c, m, a, masked_rows);
   const double C = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
@@ -221,6 +228,8 @@ double executed_gflop(const ModelConfig& c, const BertModel& m, const Args& a, i
   if (m.last_forward_cls_rows_only())
     flop -=
         mult * (C * C + 2.0 * C * I + I + 2.0 * C) * (tokens - B);  // attention output, intermediate, output
+  if (m.last_forward_cls_query_only())
+    flop -= mult * (C * C + C + 2.0 * T * C) * (tokens - B);  // Q, and attention's two products per query
   return flop * 1e-9;
 }
 
@@ -265,6 +274,7 @@ void run_model(const Args& a) {
   BertModel m(c, head, options);
   m.init_weights(1);
   m.dropout_seed = 5;
+  m.last_layer_cls_query_only = a.cls_query;
   if (a.precision == "bf16") m.matmul_precision = MatmulPrecision::BF16;
   if (a.precision == "int8") quantize_in_memory(m);
   const bool train = a.kase != "infer";

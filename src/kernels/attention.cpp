@@ -145,13 +145,34 @@ void softmax_backward_row(float* d, const float* pr, int64_t T, float scale) {
   for (; j < T; ++j) d[j] = pr[j] * (d[j] - dot) * scale;
 }
 
-// P[T,T] = masked softmax(Q K^T / sqrt(HS)) of one (batch, head): the forward's computation, also used by the
-// backward to recompute the probabilities bitwise identically instead of storing them.
-void head_probabilities(float* P, const float* q, const float* k, const float* keep, int64_t T, int64_t HS,
-                        int64_t ld_qk, float scale) {
+// One row of the probabilities' gradient, from dPd (the gradient of the dropped-out probabilities, in d) to
+// dS (written over it). Through dropout (pd: that row of Pd, or null without dropout): dP = mask * keep_scale
+// * dPd. Where P > 0 the mask is (Pd != 0) (a kept P times keep_scale >= 1 is never 0); where P == 0 the
+// element's dS is P * (...) = 0 whatever dP is, so the mask does not need to be known there. Then softmax:
+// dS = P * (dP - sum_j dP P), times the 1/sqrt(HS) scale.
+void dropout_softmax_backward_row(float* d, const float* pr, const float* pd, int64_t T, float keep_scale,
+                                  float scale) {
+  if (pd) {
+    const __m256 vk = _mm256_set1_ps(keep_scale), zero = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= T; j += 8) {
+      const __m256 kept = _mm256_cmp_ps(_mm256_loadu_ps(pd + j), zero, _CMP_NEQ_OQ);
+      _mm256_storeu_ps(d + j, _mm256_and_ps(kept, _mm256_mul_ps(_mm256_loadu_ps(d + j), vk)));
+    }
+    for (; j < T; ++j) d[j] = pd[j] != 0.0f ? d[j] * keep_scale : 0.0f;
+  }
+  softmax_backward_row(d, pr, T, scale);
+}
+
+// P[rows,T] = masked softmax(Q K^T / sqrt(HS)) of one (batch, head), for its first `rows` queries (T: all of
+// them; 1: the first-query kernels below, whose row is the full block's first, bit for bit: each score is its
+// own chain over HS whatever the rows, and each softmax row its own computation): the forward's computation,
+// also used by the backward to recompute the probabilities bitwise identically instead of storing them.
+void head_probabilities(float* P, const float* q, const float* k, const float* keep, int64_t rows, int64_t T,
+                        int64_t HS, int64_t ld_qk, float scale) {
   // HF computes (Q K^T) / sqrt(HS); scaling in the GEMM (alpha) rounds the same way up to the last bit.
-  head_gemm(false, true, T, T, HS, scale, q, ld_qk, k, ld_qk, 0.0f, P, T);
-  for (int64_t i = 0; i < T; ++i) masked_softmax_row(P + i * T, keep, T);
+  head_gemm(false, true, rows, T, HS, scale, q, ld_qk, k, ld_qk, 0.0f, P, T);
+  for (int64_t i = 0; i < rows; ++i) masked_softmax_row(P + i * T, keep, T);
 }
 
 // Per-thread scratch of the fast kernels: three T x T blocks and the key flags of the current batch row.
@@ -182,7 +203,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
     for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
     {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/probs");
-      head_probabilities(P, q, k, tmp.keep, T, HS, C3, scale);
+      head_probabilities(P, q, k, tmp.keep, T, T, HS, C3, scale);
     }
     const float* Pd = P;
     if (p > 0) {
@@ -249,7 +270,7 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
     if (!probs) {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/probs_recompute");
       for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
-      head_probabilities(tmp.c, q, k, tmp.keep, T, HS, C3, scale);
+      head_probabilities(tmp.c, q, k, tmp.keep, T, T, HS, C3, scale);
     }
     if (p > 0) {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dropout");
@@ -273,30 +294,124 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
     }
     {
       BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/softmax");
-      // Through dropout: dP = mask * keep_scale * dPd. Where P > 0 the mask is (Pd != 0) (a kept P times
-      // keep_scale >= 1 is never 0); where P == 0 the element's dS is P * (...) = 0 whatever dP is, so the
-      // mask does not need to be known there. Then softmax: dS = P * (dP - sum_j dP P), times the 1/sqrt(HS)
-      // scale.
-      for (int64_t i = 0; i < T; ++i) {
-        float* d = dP + i * T;
-        const float* pr = P + i * T;
-        if (p > 0) {
-          const float* pd = Pd + i * T;
-          const __m256 vk = _mm256_set1_ps(keep_scale), zero = _mm256_setzero_ps();
-          int64_t j = 0;
-          for (; j + 8 <= T; j += 8) {
-            const __m256 kept = _mm256_cmp_ps(_mm256_loadu_ps(pd + j), zero, _CMP_NEQ_OQ);
-            _mm256_storeu_ps(d + j, _mm256_and_ps(kept, _mm256_mul_ps(_mm256_loadu_ps(d + j), vk)));
-          }
-          for (; j < T; ++j) d[j] = pd[j] != 0.0f ? d[j] * keep_scale : 0.0f;
-        }
-        softmax_backward_row(d, pr, T, scale);
-      }
+      for (int64_t i = 0; i < T; ++i)
+        dropout_softmax_backward_row(dP + i * T, P + i * T, p > 0 ? Pd + i * T : nullptr, T, keep_scale,
+                                     scale);
     }
     BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dq_dk_gemm");
     // dQ = dS K ; dK = dS^T Q
     head_gemm(false, false, T, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
     head_gemm(true, false, T, HS, T, 1.0f, dP, T, q, C3, 0.0f, dk, C3);
+  });
+}
+
+// ---- the first query of each sequence only (see attention.h) ----
+
+void attention_forward_first_query(float* ctx_first, const float* qkv, const uint8_t* mask,
+                                   const AttentionShape& s, float p, uint64_t key, float* scratch) {
+  const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  parallel_for(0, B * NH, B * NH * T * HS >= kParallelMinWork, [&](int64_t bh) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkv + b * T * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    HeadScratch tmp(scratch, T);
+    for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/probs");
+      head_probabilities(tmp.a, q, k, tmp.keep, 1, T, HS, C3, scale);
+    }
+    const float* Pd = tmp.a;
+    if (p > 0) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/dropout");
+      dropout_span(tmp.b, tmp.a, nullptr, T, p, key, prob_index(s, b, h, 0, 0));
+      Pd = tmp.b;
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
+    head_gemm(false, false, 1, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx_first + b * C + h * HS, C);
+  });
+}
+
+void attention_forward_varlen_first_query(float* ctx_first, const float* qkv, const int32_t* offset,
+                                          const int32_t* len, int64_t B, int64_t T, int64_t C, int64_t NH,
+                                          float* scratch) {
+  const int64_t HS = C / NH, C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  int64_t work = 0;
+  for (int64_t b = 0; b < B; ++b) work += int64_t{len[b]} * NH * HS;
+  parallel_for(0, B * NH, work >= kParallelMinWork, [&](int64_t bh) {
+    const int64_t b = bh / NH, h = bh % NH, n = len[b];
+    if (n == 0) return;
+    const int64_t width = std::min<int64_t>((n + 7) / 8 * 8, T);  // attention_forward_varlen's (see there)
+    const float* q = qkv + int64_t{offset[b]} * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    HeadScratch tmp(scratch, T);
+    float* P = tmp.a;  // [1, width]
+    for (int64_t j = 0; j < width; ++j) tmp.keep[j] = j < n ? 1.0f : 0.0f;
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/probs");
+      head_gemm(false, true, 1, n, HS, scale, q, C3, k, C3, 0.0f, P, width);
+      std::fill(P + n, P + width, 0.0f);
+      masked_softmax_row(P, tmp.keep, width);
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.fwd/pv_gemm");
+    head_gemm(false, false, 1, HS, n, 1.0f, P, width, v, C3, 0.0f, ctx_first + b * C + h * HS, C);
+  });
+}
+
+// attention_backward with dctx zero outside each sequence's first row. In that computation every row i > 0 of
+// dPd = dO V^T is a chain of +0 products, so +0; so are that row's dS (P >= 0 times +0) and, from them, dQ's
+// rows i > 0 (written here as nothing: the caller reads Q's gradient at the first rows only). dV = Pd^T dO
+// and dK = dS^T Q are chains over the queries i whose terms past i = 0 are Pd[i][j] * +0 and +0 * Q[i][d],
+// zeros that leave the sum of the first term unchanged (a sum never reaches -0 from +0), so the K = 1
+// products below give their bits; the first row's dPd, dS and dQ are the full block's first rows'.
+void attention_backward_first_query(float* dqkv, float* ctx_first, const float* dctx_first, const float* qkv,
+                                    const uint8_t* mask, const AttentionShape& s, float p, uint64_t key,
+                                    float* scratch) {
+  const int64_t B = s.B, T = s.T, C = s.C, NH = s.NH, HS = s.head_size(), C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+  parallel_for(0, B * NH, B * NH * T * HS >= kParallelMinWork, [&](int64_t bh) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkv + b * T * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dq = dqkv + b * T * C3 + h * HS;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    const float* dO = dctx_first + b * C + h * HS;
+    HeadScratch tmp(scratch, T);
+    float* P = tmp.c;
+    float* dP = tmp.a;
+    const float* Pd = P;
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/probs_recompute");
+      for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
+      head_probabilities(P, q, k, tmp.keep, 1, T, HS, C3, scale);
+    }
+    if (p > 0) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dropout");
+      dropout_span(tmp.b, P, nullptr, T, p, key, prob_index(s, b, h, 0, 0));
+      Pd = tmp.b;
+    }
+    if (ctx_first) {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/ctx_recompute");
+      head_gemm(false, false, 1, HS, T, 1.0f, Pd, T, v, C3, 0.0f, ctx_first + b * C + h * HS, C);
+    }
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dv_dp_gemm");
+      head_gemm(true, false, T, HS, 1, 1.0f, Pd, T, dO, C, 0.0f, dv, C3);  // dV[j] = Pd[0][j] dO[0]
+      head_gemm(false, true, 1, T, HS, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+    }
+    {
+      BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/softmax");
+      dropout_softmax_backward_row(dP, P, p > 0 ? Pd : nullptr, T, keep_scale, scale);
+    }
+    BERTFIT_PROFILE_THREAD_SCOPE("attention.bwd/dq_dk_gemm");
+    head_gemm(false, false, 1, HS, T, 1.0f, dP, T, k, C3, 0.0f, dq, C3);
+    head_gemm(true, false, T, HS, 1, 1.0f, dP, T, q, C3, 0.0f, dk, C3);  // dK[j] = dS[0][j] Q[0]
   });
 }
 

@@ -47,6 +47,25 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
 void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offset, const int32_t* len,
                               int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch);
 
+// The first query of each sequence only ([CLS]: what a sequence classifier's last layer needs,
+// model/cls_rows_layer.cpp), bit for bit the first rows of the kernels above:
+// - attention_forward_first_query: ctx_first[B, C] (row b: sequence b's position 0) from qkv[B, T, 3C], whose
+//   Q is read at each sequence's first row only (the other rows' Q need not have been computed); dropout as
+//   attention_forward's (the same mask elements).
+// - attention_forward_varlen_first_query: the same for attention_forward_varlen's layout (row offset[b]).
+// - attention_backward_first_query: attention_backward for a dctx that is zero outside each sequence's first
+//   row, from dctx_first[B, C]: dqkv's K and V columns on every row (exactly attention_backward's values, up
+//   to a zero's sign), its Q columns on each sequence's first row only (the other rows' are +0 there, and
+//   are left unwritten here); ctx_first[B, C], if not null, gets the forward's output again.
+void attention_forward_first_query(float* ctx_first, const float* qkv, const uint8_t* mask,
+                                   const AttentionShape& s, float p, uint64_t key, float* scratch);
+void attention_forward_varlen_first_query(float* ctx_first, const float* qkv, const int32_t* offset,
+                                          const int32_t* len, int64_t B, int64_t T, int64_t C, int64_t NH,
+                                          float* scratch);
+void attention_backward_first_query(float* dqkv, float* ctx_first, const float* dctx_first, const float* qkv,
+                                    const uint8_t* mask, const AttentionShape& s, float p, uint64_t key,
+                                    float* scratch);
+
 // Plain single-threaded loops with gemm_reference and std::exp: the oracle of the fast kernels (no scratch).
 void attention_forward_reference(float* ctx, float* probs, const float* qkv, const uint8_t* mask,
                                  const AttentionShape& s, float p, uint64_t key);

@@ -482,6 +482,8 @@ float BertModel::forward(const Batch& batch, bool training, uint64_t step, float
   if (skip_layers_above_features && head_ == HeadKind::SEQUENCE_CLASSIFICATION && !output_hidden_states)
     top_ = *std::max_element(feature_layers_.begin(), feature_layers_.end());
   cls_rows_only_ = use_cls_rows_layer();
+  cls_query_only_ =
+      cls_rows_only_ && last_layer_cls_query_only && int8_layers_.empty() && (rows_ == N_ || prefix_masks_);
   if (cls_rows_only_)
     for (int64_t b = 0; b < B_; ++b) {
       cls_pos_[b] = static_cast<int32_t>(b * T_);

@@ -192,18 +192,29 @@ class BertModel {
   // [CLS] or mask-weighted tokens). Off: every position is computed (tests compare the two).
   bool padding_free_inference = true;
   // Sequence classification whose features read the last layer run only at [CLS] (every kind but
-  // MEAN_TOKENS), without output_hidden_states: that layer computes Q|K|V and attention on every row (the
-  // [CLS] queries attend to all keys) and the rest of the layer (attention output, FFN, residuals,
-  // LayerNorms) on the B [CLS] rows only, in the forward and in the backward (cls_rows_layer.cpp). Every row
-  // is its own computation in those steps (the products' FMA chains, LayerNorm and dropout per row, the masks
-  // keyed by the [B, T] position), and the gradient of hidden[L] is zero outside [CLS], so the logits, the
-  // loss and every gradient have the full layer's values (only a zero's sign may differ); about 1/16 of
-  // BERT-base's products are skipped. hidden_state(layers_run()) then holds the [CLS] rows, zero elsewhere.
+  // MEAN_TOKENS), without output_hidden_states: that layer computes K and V on every row (the [CLS] queries
+  // attend to all keys) and the rest of the layer (attention output, FFN, residuals, LayerNorms) on the B
+  // [CLS] rows only, in the forward and in the backward (cls_rows_layer.cpp); with last_layer_cls_query_only
+  // (below) Q and attention too. Every row is its own computation in those steps (the products' FMA chains,
+  // LayerNorm and dropout per row, the masks keyed by the [B, T] position), and the gradient of hidden[L] is
+  // zero outside [CLS], so the logits, the loss and every gradient have the full layer's values (only a
+  // zero's sign may differ) with fp32 products; with bf16 ones (matmul_precision), whose weight gradients
+  // sum the rows in pairs, the rows dropped change the pairing and so the last bits of those weight
+  // gradients. About 1/16 of BERT-base's products are skipped; with Q, 1/14 (and 1 - 1/T of that layer's
+  // attention).
+  // hidden_state(layers_run()) then holds the [CLS] rows, zero elsewhere.
   // Padding-free inference uses it when every sequence's position 0 is a real token. Off: every row (tests
   // compare the two).
   bool last_layer_cls_only = true;
+  // With last_layer_cls_only: that layer's Q product and attention at the [CLS] queries too, the only ones
+  // its [CLS] rows read (cls_rows_layer.cpp; the same values again). Off: Q and attention on every row (tests
+  // compare the two).
+  bool last_layer_cls_query_only = true;
   // Whether the last forward ran its last layer on the [CLS] rows only (what benchmarks count as executed).
   bool last_forward_cls_rows_only() const { return cls_rows_only_; }
+  // ... and computed that layer's Q and attention at the [CLS] queries only (not with int8 weights, nor for
+  // padding-free rows whose masks are not a prefix).
+  bool last_forward_cls_query_only() const { return cls_query_only_; }
   // Sequence classification whose features read no layer above k (`layer` features, the paper's table 3),
   // without output_hidden_states: the layers above k are not run, forward or backward (they cannot change
   // the output, and their gradient is zero either way; AdamW still applies their weight decay).
@@ -272,6 +283,10 @@ class BertModel {
   bool use_cls_rows_layer() const;
   void cls_rows_forward(int64_t l, const float* ctx);
   void cls_rows_backward(int64_t l, const float* dout, float* dinp);
+  // The same layer with Q and attention at the [CLS] queries only as well (cls_query_only_): its whole
+  // forward, and the backward's steps from the [CLS] rows' ctx gradient (cls_ctx_) down to dinp.
+  void cls_query_layer_forward(int64_t l);
+  void cls_query_backward(int64_t l, float* dinp);
   // hidden[l] (l >= 1) again from layer l-1's res2 and LN2 statistics, into out; returns hidden_[l] itself
   // when that layer was kept.
   const float* hidden_for_backward(int64_t l, float* out);
@@ -380,6 +395,10 @@ class BertModel {
   // [CLS] row among the rows_ rows (b * T, or its first real token's row when padding-free) and in the
   // [B, T] layout (b * T); that layer's [CLS]-row inputs, outputs and gradients ([B, C] each).
   bool cls_rows_only_ = false;
+  // ... and that layer computed Q and attention at the [CLS] queries only (the [CLS] rows' outputs need no
+  // other query): not with int8 weights (a packed fused Q|K|V matrix) nor for padding-free rows that
+  // attention moves to the padded layout (masks that are not a prefix).
+  bool cls_query_only_ = false;
   int64_t top_ = 0;  // layers the last forward ran (skip_layers_above_features)
   int32_t *cls_rows_ = nullptr, *cls_pos_ = nullptr;
   float *cls_x_ = nullptr, *cls_ctx_ = nullptr, *cls_out_ = nullptr, *cls_g_ = nullptr, *cls_g2_ = nullptr;

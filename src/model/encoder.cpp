@@ -79,6 +79,7 @@ void BertModel::encoder_linear(float* out, const float* inp, int64_t n, size_t w
 }
 
 void BertModel::layer_forward(int64_t l) {
+  if (cls_query_only_ && l == top_ - 1) return cls_query_layer_forward(l);
   const float* ctx = attention_block_forward(l);
   if (cls_rows_only_ && l == top_ - 1)
     cls_rows_forward(l, ctx);
