@@ -1,5 +1,12 @@
 // A 64-byte aligned, zero-initialised float buffer: one allocation per lifetime class (parameters, gradients,
 // moments, activations), carved into views.
+//
+// Buffers of 2 MiB or more are 2 MiB aligned and advised to the kernel as transparent huge pages
+// (madvise(MADV_HUGEPAGE): Debian's default THP mode, "madvise", backs only such regions). The products read
+// activations with row strides of 3-12 KiB and the attention heads' rows likewise, each row on its own 4 KiB
+// page; with 2 MiB pages the TLB covers them. Measured on an AMD EPYC (Zen 5), two BERT-base models in one
+// process, alternating steps (docs/benchmarks.md): fine-tuning 1.5-3.8% faster, inference 1.5-4.5%.
+// BERTFIT_HUGE_PAGES=0 allocates 4 KiB-page memory as before.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +16,9 @@
 #include <utility>
 
 namespace bertfit {
+
+// bytes (rounded up to 64, or to 2 MiB for huge pages) of zeroed memory for std::free; throws bad_alloc.
+void* allocate_zeroed(size_t bytes);
 
 template <typename T>
 class AlignedBuffer {
@@ -30,10 +40,7 @@ class AlignedBuffer {
     data_ = nullptr;
     size_ = 0;
     if (n == 0) return;
-    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
-    data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!data_) throw std::bad_alloc();
-    std::memset(static_cast<void*>(data_), 0, bytes);
+    data_ = static_cast<T*>(allocate_zeroed(n * sizeof(T)));
     size_ = n;
   }
   void zero() {

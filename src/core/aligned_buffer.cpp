@@ -1,0 +1,41 @@
+#include "core/aligned_buffer.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+namespace bertfit {
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// BERTFIT_HUGE_PAGES=0 turns them off; read at each large allocation (a handful per run), so a process can
+// compare the two (a benchmark driver does).
+bool huge_pages_wanted() {
+  const char* v = std::getenv("BERTFIT_HUGE_PAGES");
+  return !(v && v[0] == '0' && v[1] == '\0');
+}
+}  // namespace
+
+void* allocate_zeroed(size_t bytes) {
+  bytes = (bytes + 63) / 64 * 64;
+  void* p = nullptr;
+#ifdef __linux__
+  if (bytes >= kHugePage && huge_pages_wanted()) {
+    bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    p = std::aligned_alloc(kHugePage, bytes);
+    // Advice only: with transparent huge pages off (or "never") nothing changes; an error is ignored too.
+    if (p) (void)madvise(p, bytes, MADV_HUGEPAGE);
+  }
+#endif
+  if (!p) p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, bytes);  // after the advice: the first touch faults the region in as huge pages
+  return p;
+}
+
+}  // namespace bertfit
