@@ -42,6 +42,18 @@ inline uint64_t prob_index(const AttentionShape& s, int64_t b, int64_t h, int64_
   return static_cast<uint64_t>(((b * s.NH + h) * s.T + i) * s.T + j);
 }
 
+// Head h's Q, K and V (or their gradients) in a [rows, 3C] Q|K|V tensor, from the row `row0` of its sequence:
+// each a [T, HS] block with row stride 3C.
+template <class F>
+struct HeadQkv {
+  F *q, *k, *v;
+};
+template <class F>
+HeadQkv<F> head_qkv(F* qkv, int64_t row0, int64_t h, int64_t C, int64_t HS) {
+  F* q = qkv + row0 * 3 * C + h * HS;
+  return {q, q + C, q + 2 * C};
+}
+
 // A softmax row's scalar tail, elements [j, T): exp(row - mx) where kept (0 elsewhere) written back and added
 // to sum in order, the vector bodies' expressions on one element. Returns 1 / the row's sum.
 inline float exp_tail_inverse_sum(float* row, const float* keep, int64_t j, int64_t T, float mx, float sum) {
@@ -195,9 +207,7 @@ void attention_forward(float* ctx, float* probs, const float* qkv, const uint8_t
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   parallel_for(0, B * NH, B * NH * T * T * HS >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH;
-    const float* q = qkv + b * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, b * T, h, C, HS);
     HeadScratch tmp(scratch, T);
     float* P = probs ? probs + bh * T * T : tmp.a;
     for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
@@ -230,9 +240,7 @@ void attention_forward_varlen(float* ctx, const float* qkv, const int32_t* offse
     // its row is masked chunks adding exactly 0), or all T keys when that chunk reaches past T (its scalar
     // tail then holds real keys, summed in the same order here).
     const int64_t width = std::min<int64_t>((n + 7) / 8 * 8, T);
-    const float* q = qkv + int64_t{offset[b]} * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, offset[b], h, C, HS);
     HeadScratch tmp(scratch, T);
     float* P = tmp.a;  // [n, width]
     for (int64_t j = 0; j < width; ++j) tmp.keep[j] = j < n ? 1.0f : 0.0f;
@@ -256,12 +264,8 @@ void attention_backward(float* dqkv, float* ctx, const float* dctx, const float*
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
   parallel_for(0, B * NH, B * NH * T * T * HS >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH;
-    const float* q = qkv + b * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
-    float* dq = dqkv + b * T * C3 + h * HS;
-    float* dk = dq + C;
-    float* dv = dq + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, b * T, h, C, HS);
+    const auto [dq, dk, dv] = head_qkv(dqkv, b * T, h, C, HS);
     const float* dO = dctx + b * T * C + h * HS;
     HeadScratch tmp(scratch, T);
     float* dP = tmp.a;
@@ -313,9 +317,7 @@ void attention_forward_first_query(float* ctx_first, const float* qkv, const uin
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   parallel_for(0, B * NH, B * NH * T * HS >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH;
-    const float* q = qkv + b * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, b * T, h, C, HS);
     HeadScratch tmp(scratch, T);
     for (int64_t j = 0; j < T; ++j) tmp.keep[j] = mask[b * T + j] ? 1.0f : 0.0f;
     {
@@ -344,9 +346,7 @@ void attention_forward_varlen_first_query(float* ctx_first, const float* qkv, co
     const int64_t b = bh / NH, h = bh % NH, n = len[b];
     if (n == 0) return;
     const int64_t width = std::min<int64_t>((n + 7) / 8 * 8, T);  // attention_forward_varlen's (see there)
-    const float* q = qkv + int64_t{offset[b]} * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, offset[b], h, C, HS);
     HeadScratch tmp(scratch, T);
     float* P = tmp.a;  // [1, width]
     for (int64_t j = 0; j < width; ++j) tmp.keep[j] = j < n ? 1.0f : 0.0f;
@@ -375,12 +375,8 @@ void attention_backward_first_query(float* dqkv, float* ctx_first, const float* 
   const float keep_scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
   parallel_for(0, B * NH, B * NH * T * HS >= kParallelMinWork, [&](int64_t bh) {
     const int64_t b = bh / NH, h = bh % NH;
-    const float* q = qkv + b * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
-    float* dq = dqkv + b * T * C3 + h * HS;
-    float* dk = dq + C;
-    float* dv = dq + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, b * T, h, C, HS);
+    const auto [dq, dk, dv] = head_qkv(dqkv, b * T, h, C, HS);
     const float* dO = dctx_first + b * C + h * HS;
     HeadScratch tmp(scratch, T);
     float* P = tmp.c;
@@ -425,9 +421,7 @@ void attention_forward_reference(float* ctx, float* probs, const float* qkv, con
   std::vector<float> tmp(T * T);
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
-    const float* q = qkv + b * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, b * T, h, C, HS);
     float* P = probs + bh * T * T;
     const uint8_t* m = mask + b * T;
     gemm_reference(false, true, T, T, HS, scale, q, C3, k, C3, 0.0f, P, T);
@@ -460,9 +454,7 @@ void attention_backward_reference(float* dqkv, const float* dctx, const float* q
   std::vector<float> Pd(T * T), dP(T * T);
   for (int64_t bh = 0; bh < B * NH; ++bh) {
     const int64_t b = bh / NH, h = bh % NH;
-    const float* q = qkv + b * T * C3 + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
+    const auto [q, k, v] = head_qkv(qkv, b * T, h, C, HS);
     float* dq = dqkv + b * T * C3 + h * HS;
     const float* P = probs + bh * T * T;
     const float* dO = dctx + b * T * C + h * HS;
