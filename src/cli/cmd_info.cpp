@@ -6,6 +6,7 @@
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/gemm_int8.h"
 #include "cli/commands.h"
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "core/threading.h"
 #include "core/wait_policy.h"
@@ -39,6 +40,7 @@ void add_info_command(CLI::App& app) {
     // The low-precision paths (run-time dispatch, as the AVX-512 kernels; docs/quantization.md).
     std::printf("bf16:    %s (--bf16 training)\n", gemm_bf16_path());
     std::printf("int8:    %s (bertfit quantize models)\n", gemm_int8_path());
+    std::printf("memory:  %s\n", huge_pages_description().c_str());
   });
 }
 

@@ -14,6 +14,7 @@
 #include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "core/aligned_buffer.h"
 #include "core/wait_policy.h"
 #include "dist/communicator.h"
 #include "train/progress.h"
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
                                    "under mpirun");
     }
     bertfit::wait_policy();  // an invalid BERTFIT_WAIT_POLICY / BERTFIT_SPIN_US is an error now, not mid-run
+    bertfit::check_huge_pages_setting();  // and BERTFIT_HUGE_PAGES
     // `--config FILE` of any command becomes ordinary options (cli/config_file.h); argv[0] stays first.
     std::vector<std::string> args(argv + 1, argv + argc);
     args = bertfit::cli::expand_config_args(args);

@@ -1,8 +1,12 @@
 #include "core/aligned_buffer.h"
 
+#include "bertfit/error.h"
+
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
+#include <string>
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -20,6 +24,23 @@ bool huge_pages_wanted() {
   return !(v && v[0] == '0' && v[1] == '\0');
 }
 }  // namespace
+
+void check_huge_pages_setting() {
+  const char* v = std::getenv("BERTFIT_HUGE_PAGES");
+  if (v && *v && std::string(v) != "0" && std::string(v) != "1")
+    throw ConfigError(std::string("BERTFIT_HUGE_PAGES=") + v + ": expected 0 (off) or 1 (on, the default)");
+}
+
+std::string huge_pages_description() {
+  if (!huge_pages_wanted()) return "off (BERTFIT_HUGE_PAGES=0): 4 KiB pages";
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(f, mode);
+  const size_t a = mode.find('['), b = mode.find(']');
+  mode = a == std::string::npos || b == std::string::npos ? "unknown" : mode.substr(a + 1, b - a - 1);
+  return "buffers of 2 MiB or more advised as transparent huge pages (the kernel's mode: " + mode +
+         (mode == "never" ? ", so none are granted" : "") + "; BERTFIT_HUGE_PAGES=0 turns it off)";
+}
 
 void* allocate_zeroed(size_t bytes) {
   bytes = (bytes + 63) / 64 * 64;

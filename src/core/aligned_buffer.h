@@ -13,12 +13,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 #include <utility>
 
 namespace bertfit {
 
 // bytes (rounded up to 64, or to 2 MiB for huge pages) of zeroed memory for std::free; throws bad_alloc.
 void* allocate_zeroed(size_t bytes);
+// A BERTFIT_HUGE_PAGES other than unset, empty, 0 or 1 is a ConfigError (the CLI checks at startup).
+void check_huge_pages_setting();
+// One line for `bertfit info`: whether large buffers are advised as huge pages, and the kernel's THP mode.
+std::string huge_pages_description();
 
 template <typename T>
 class AlignedBuffer {

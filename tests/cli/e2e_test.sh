@@ -252,6 +252,11 @@ errors)
   expect_error spin-us "BERTFIT_SPIN_US=-5: expected microseconds" env BERTFIT_SPIN_US=-5 "$BF" info
   BERTFIT_WAIT_POLICY=active BERTFIT_SPIN_US=20 "$BF" info >info.log
   grep -q "^waiting: active (spin 20 us, then sleep)" info.log || fail "bertfit info: $(grep waiting info.log)"
+  # Huge pages for the large buffers (core/aligned_buffer.h): shown, and a bad setting refused.
+  grep -q "^memory:  buffers of 2 MiB or more advised as transparent huge pages" info.log ||
+    fail "bertfit info: $(grep memory info.log)"
+  BERTFIT_HUGE_PAGES=0 "$BF" info | grep -q "^memory:  off (BERTFIT_HUGE_PAGES=0)" || fail "BERTFIT_HUGE_PAGES=0 not shown"
+  expect_error huge-pages "BERTFIT_HUGE_PAGES=yes: expected 0 (off) or 1" env BERTFIT_HUGE_PAGES=yes "$BF" info
   # A3: a header and no rows.
   head -1 "$DATA/dev.tsv" >header_only.tsv
   expect_error empty-finetune "header_only.tsv: no data rows" \
