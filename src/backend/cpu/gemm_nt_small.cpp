@@ -4,7 +4,7 @@
 //   m-blocks of up to kMC rows of A:
 //     K ranges of up to ko (all of K unless the panels would not fit half of L2):
 //       pack A[m-block, K range] transposed into panels AT[p][k][64] (64 rows of A side by side, zero-padded
-//       to a multiple of 16), both threads sharing the work
+//       to a multiple of 16), each thread all of them into its own buffer
 //       each thread, over its contiguous range of weight-row blocks (kNB rows of B; no split of K):
 //         for each K chunk (kKC): for each panel: for each 6-row tile of the block:
 //           the 6 x 64 register tile: per k, one broadcast of B per row and 4 FMAs with it; the sums are
@@ -418,8 +418,6 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
     if ((nblocks + T - 1) / T * kNB * ldct > kPartialSumsMax) ko = K;
   }
   const bool split = ko < K;
-  static thread_local AlignedBuffer<float> at_buf;
-  float* at = scratch(at_buf, static_cast<size_t>(ldct * ko));
 
   parallel_region(
       [&](const Team& team) {
@@ -427,6 +425,13 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
         // A contiguous range of blocks per thread (the same split every call): each thread prefetches its own
         // next block.
         const int64_t b_begin = nblocks * t / nt, b_end = nblocks * (t + 1) / nt;
+        // Each thread packs all the panels into its own buffer: no barrier between packing and multiplying
+        // (nor before repacking), and every panel is written in the L2 of the core that reads it. Sharing the
+        // packing instead (each thread half, a barrier, then each reading the other's half from the other
+        // core) was 3-5% slower over BERT-base's 48 GEMMs at M = 64-192, 2 threads, AMD Zen 5: the packing is
+        // ~1% of a product, the waits and the cross-core reads were more.
+        static thread_local AlignedBuffer<float> at_buf;
+        float* at = scratch(at_buf, static_cast<size_t>(ldct * ko));
         static thread_local AlignedBuffer<float> ct_buf;
         float* ct = scratch(
             ct_buf, static_cast<size_t>((split ? std::max<int64_t>(b_end - b_begin, 1) : 1) * kNB * ldct));
@@ -435,15 +440,13 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
           for (int64_t kb = 0; kb < K; kb += ko) {
             const int64_t ke = std::min(K, kb + ko), kw = ke - kb;
             const int64_t groups = (mc + 15) / 16, kgroups = (kw + 15) / 16;
-            const auto [task_begin, task_end] = team.share(0, groups * kgroups);
-            for (int64_t task = task_begin; task < task_end; ++task) {
+            for (int64_t task = 0; task < groups * kgroups; ++task) {
               const int64_t g = task / kgroups, kg = task % kgroups;
               const int64_t m = g * 16;
               pack_16x16(pr.A + (m0 + m) * pr.lda, pr.lda, std::min<int64_t>(16, mc - m), kb + kg * 16,
                          std::min<int64_t>(16, kw - kg * 16),
                          at + (m / kMP) * kMP * kw + kg * 16 * kMP + m % kMP);
             }
-            team.barrier();  // the panels are complete before anyone multiplies
             for (int64_t b = b_begin; b < b_end; ++b) {
               const int64_t n0 = b * kNB, nb = std::min(kNB, N - n0);
               float* ctb = split ? ct + (b - b_begin) * kNB * ldct : ct;
@@ -461,11 +464,6 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
               }
               block_product(pr, m0, mc, at, kb, ke, n0, nb, next, next_nb, next_len, ctb, ldct);
               if (ke == K) block_store(pr, m0, mc, n0, nb, ctb, ldct);
-            }
-            // The panels are not repacked under a thread still reading them; after the last K range of the
-            // last m-block, the end of the parallel region is the barrier (one fewer wait).
-            if (m0 + kMC < M || ke < K) {
-              team.barrier();
             }
           }
         }

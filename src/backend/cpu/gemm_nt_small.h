@@ -4,7 +4,7 @@
 //
 // Why not OpenBLAS there: its sgemm first packs each weight block (read W, write a packed copy, read it
 // again) in a phase that does no FMAs, and the M = 128 activations give each weight only 128 uses to pay for
-// it. This kernel never copies the weights: it transposes the (small) activations once per call into
+// it. This kernel never copies the weights: each thread transposes the (small) activations once per call into
 // [K][64-row] panels that stay in L2 and reads each weight element from memory once per 256 activation rows,
 // broadcasting it against 64 of them at a time (register tile: 6 weight rows x 64 activation rows = 24 zmm
 // accumulators), with the next weight chunk prefetched while the current one is multiplied. The figures that
