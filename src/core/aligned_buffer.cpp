@@ -31,13 +31,18 @@ void check_huge_pages_setting() {
     throw ConfigError(std::string("BERTFIT_HUGE_PAGES=") + v + ": expected 0 (off) or 1 (on, the default)");
 }
 
+std::string transparent_huge_page_mode() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  std::getline(f, line);
+  const size_t a = line.find('['), b = line.find(']');
+  return a == std::string::npos || b == std::string::npos || b < a ? "" : line.substr(a + 1, b - a - 1);
+}
+
 std::string huge_pages_description() {
   if (!huge_pages_wanted()) return "off (BERTFIT_HUGE_PAGES=0): 4 KiB pages";
-  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string mode;
-  std::getline(f, mode);
-  const size_t a = mode.find('['), b = mode.find(']');
-  mode = a == std::string::npos || b == std::string::npos ? "unknown" : mode.substr(a + 1, b - a - 1);
+  std::string mode = transparent_huge_page_mode();
+  if (mode.empty()) mode = "unknown";
   return "buffers of 2 MiB or more advised as transparent huge pages (the kernel's mode: " + mode +
          (mode == "never" ? ", so none are granted" : "") + "; BERTFIT_HUGE_PAGES=0 turns it off)";
 }

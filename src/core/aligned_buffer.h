@@ -25,6 +25,9 @@ void* allocate_zeroed(size_t bytes);
 void check_huge_pages_setting();
 // One line for `bertfit info`: whether large buffers are advised as huge pages, and the kernel's THP mode.
 std::string huge_pages_description();
+// The kernel's transparent huge page mode ("always", "madvise" or "never": the bracketed word of
+// /sys/kernel/mm/transparent_hugepage/enabled), or "" where that file cannot be read or parsed.
+std::string transparent_huge_page_mode();
 
 template <typename T>
 class AlignedBuffer {

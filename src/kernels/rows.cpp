@@ -47,4 +47,9 @@ void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, 
   std::fill(dst + tail * width, dst + total * width, 0.0f);
 }
 
+void put_rows(float* dst, int64_t ld_dst, const float* src, const int32_t* rows, int64_t n, int64_t width) {
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(dst + int64_t{rows[i]} * ld_dst, src + i * width, static_cast<size_t>(width) * sizeof(float));
+}
+
 }  // namespace bertfit

@@ -14,4 +14,9 @@ void gather_rows(float* dst, const float* src, const int32_t* rows, int64_t n, i
 // src (in place: back to front).
 void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t total, int64_t width);
 
+// dst[rows[i]] = src[i] for i < n: width floats per row, dst's rows ld_dst apart (a row may be a column block
+// of a wider matrix, e.g. Q's columns of Q|K|V), src's consecutive. Every other row of dst, and the rest of
+// each written row, untouched. Serial (a few rows: the [CLS] rows of a batch). dst must not overlap src.
+void put_rows(float* dst, int64_t ld_dst, const float* src, const int32_t* rows, int64_t n, int64_t width);
+
 }  // namespace bertfit

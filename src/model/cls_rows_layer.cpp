@@ -87,13 +87,6 @@ void BertModel::cls_rows_backward(int64_t l, const float* dout, float* dinp) {
 // [CLS] rows dx's chain runs over Q then K|V, so those rows are computed whole, from the residual gradient,
 // and written over. Skipped: a third of the layer's Q|K|V products and 1 - 1/T of its attention.
 
-namespace {
-// dst[rows[i]] = src[i] (C floats; dst's row stride ld_dst) for i < n; dst's other rows untouched.
-void put_rows(float* dst, int64_t ld_dst, const float* src, const int32_t* rows, int64_t n, int64_t C) {
-  for (int64_t i = 0; i < n; ++i) std::copy(src + i * C, src + (i + 1) * C, dst + rows[i] * ld_dst);
-}
-}  // namespace
-
 void BertModel::cls_query_layer_forward(int64_t l) {
   const int64_t C = config_.hidden_size, C3 = 3 * C;
   const LayerOffsets& o = layer_off_[l];

@@ -25,14 +25,6 @@ uintptr_t address(const AlignedBuffer<float>& b) {
 }
 
 // The kernel's THP mode: "always", "madvise" or "never" (the bracketed word), "" if unknown.
-std::string thp_mode() {
-  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string s;
-  std::getline(f, s);
-  const size_t a = s.find('['), b = s.find(']');
-  return a == std::string::npos || b == std::string::npos ? "" : s.substr(a + 1, b - a - 1);
-}
-
 // AnonHugePages (kB) of the mapping holding p, from /proc/self/smaps; -1 if not found.
 long huge_kb(const void* p) {
   std::ifstream f("/proc/self/smaps");
@@ -80,8 +72,19 @@ TEST(AlignedBuffer, HugePagesCanBeTurnedOff) {
   unsetenv("BERTFIT_HUGE_PAGES");
   EXPECT_EQ(address(b) % 64, 0u);
   EXPECT_TRUE(all_zero(b));
-  if (thp_mode() != "madvise") GTEST_SKIP() << "THP mode '" << thp_mode() << "': nothing to tell apart";
+  const std::string mode = transparent_huge_page_mode();
+  if (mode != "madvise") GTEST_SKIP() << "THP mode '" << mode << "': nothing to tell apart";
   EXPECT_EQ(huge_kb(b.data()), 0);
+}
+
+// The bracketed word of the kernel's file ("always [madvise] never"), or "" without the file.
+TEST(AlignedBuffer, TransparentHugePageModeIsTheKernelsChoice) {
+  const std::string mode = transparent_huge_page_mode();
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) {
+    EXPECT_EQ(mode, "");
+    return;
+  }
+  EXPECT_TRUE(mode == "always" || mode == "madvise" || mode == "never") << "'" << mode << "'";
 }
 
 }  // namespace

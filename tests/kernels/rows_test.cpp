@@ -1,5 +1,6 @@
 // gather_rows / scatter_rows (padding-free inference): against a plain per-row loop, out of place (the
-// parallel path: large enough to fork) and in place (the serial front-to-back / back-to-front orders).
+// parallel path: large enough to fork) and in place (the serial front-to-back / back-to-front orders);
+// put_rows (the [CLS] rows' Q into Q|K|V) against a plain per-element loop.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -58,6 +59,18 @@ TEST(Rows, GatherAndScatterMoveWholeRowsOutOfPlaceAndInPlace) {
     scatter_rows(inplace.data(), inplace.data(), l.rows.data(), n, l.total, W);
     EXPECT_EQ(inplace, expect_scatter);
   }
+}
+
+// put_rows writes the width floats of each chosen row of a strided destination and nothing else.
+TEST(Rows, PutRowsWritesOnlyTheChosenRowsColumns) {
+  const int64_t total = 9, ld = 7, width = 3;
+  const std::vector<int32_t> rows = {0, 4, 8};
+  const std::vector<float> src = random_rows(static_cast<int64_t>(rows.size()), width, 2);
+  std::vector<float> dst(static_cast<size_t>(total * ld), 5.0f), expect = dst;
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (int64_t j = 0; j < width; ++j) expect[rows[i] * ld + j] = src[i * width + j];
+  put_rows(dst.data(), ld, src.data(), rows.data(), static_cast<int64_t>(rows.size()), width);
+  EXPECT_EQ(dst, expect);
 }
 
 }  // namespace
