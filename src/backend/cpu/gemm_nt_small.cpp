@@ -318,7 +318,7 @@ struct Problem {
 // writes them next. Each such line is otherwise a write miss that block_store waits for: C (128 x 3072 floats
 // for ffn_in at batch 1) does not stay in L2 while the weights stream through it. PREFETCHW exists on every
 // CPU with AVX-512 (and a prefetch never faults).
-inline void prefetch_c_rows(const Problem& pr, int64_t r0, int64_t r1, int64_t n0, int64_t nb) {
+inline void prefetchw_c_rows(const Problem& pr, int64_t r0, int64_t r1, int64_t n0, int64_t nb) {
   for (int64_t r = r0; r < r1; ++r) {
     const char* c = reinterpret_cast<const char*>(pr.C + r * pr.ldc + n0);
     for (int64_t x = 0; x < nb * 4; x += 64) __asm__ volatile("prefetchw %0" ::"m"(c[x]));
@@ -344,7 +344,7 @@ BERTFIT_AVX512 void block_product(const Problem& pr, int64_t m0, int64_t mc, con
         const int64_t rn = std::min(kRN, nb - t0);
         if (store_follows) {
           const int64_t call = p * tiles_per_panel + t0 / kRN;
-          prefetch_c_rows(pr, m0 + mc * call / calls, m0 + mc * (call + 1) / calls, n0, nb);
+          prefetchw_c_rows(pr, m0 + mc * call / calls, m0 + mc * (call + 1) / calls, n0, nb);
         }
         // Prefetch on the first panel only: the later panels read the same weights, by then in L1/L2.
         const float* pf = nullptr;
@@ -429,7 +429,8 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
         // (nor before repacking), and every panel is written in the L2 of the core that reads it. Sharing the
         // packing instead (each thread half, a barrier, then each reading the other's half from the other
         // core) was 3-5% slower over BERT-base's 48 GEMMs at M = 64-192, 2 threads, AMD Zen 5: the packing is
-        // ~1% of a product, the waits and the cross-core reads were more.
+        // ~1% of a product, the waits and the cross-core reads were more (in whole batch-1 forwards: 1.4%
+        // on average over four runs, about the host's noise; docs/benchmarks.md).
         static thread_local AlignedBuffer<float> at_buf;
         float* at = scratch(at_buf, static_cast<size_t>(ldct * ko));
         static thread_local AlignedBuffer<float> ct_buf;
