@@ -10,7 +10,6 @@
 // lose terms that are exactly zero (backend/cpu/gemm.h); LayerNorm works row by row and sums its parameter
 // gradients over the rows in order; the dropout masks are keyed by the [B, T] position (cls_pos_).
 // tests/model/cls_rows_layer_test.cpp compares the two for the forward, the loss and every gradient.
-#include <algorithm>
 
 #include "core/profiler.h"
 #include "kernels/attention.h"

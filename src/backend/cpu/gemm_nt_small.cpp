@@ -428,7 +428,7 @@ BERTFIT_AVX512 void gemm_nt_small_avx512(const Problem& pr) {
         // Each thread packs all the panels into its own buffer: no barrier between packing and multiplying
         // (nor before repacking), and every panel is written in the L2 of the core that reads it. Sharing the
         // packing instead (each thread half, a barrier, then each reading the other's half from the other
-        // core) was 3-5% slower over BERT-base's 48 GEMMs at M = 64-192, 2 threads, AMD Zen 5: the packing is
+        // core) was 3-7% slower over BERT-base's 48 GEMMs at M = 64-192, 2 threads, AMD Zen 5: the packing is
         // ~1% of a product, the waits and the cross-core reads were more (in whole batch-1 forwards: 1.4%
         // on average over four runs, about the host's noise; docs/benchmarks.md).
         static thread_local AlignedBuffer<float> at_buf;
