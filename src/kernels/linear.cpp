@@ -5,6 +5,9 @@
 #include "backend/cpu/gemm_nt_small.h"
 #include "kernels/reduce.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace bertfit {
 
 namespace {
@@ -44,9 +47,13 @@ bool use_gemm_nt_small(int64_t rows, int64_t in, int64_t out) {
 
 }  // namespace
 
+bool linear_packs_pay(int64_t rows, int64_t in, int64_t out) {
+  return use_gemm_nt_small(rows, in, out);
+}
+
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
-                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision,
-                    const Epilogue& ep) {
+                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision, const Epilogue& ep,
+                    const NtSmallPackedWeights* packed) {
   if (!ld_inp) ld_inp = IC;
   if (!ld_out) ld_out = OC;
   if (precision == MatmulPrecision::BF16) {
@@ -54,7 +61,15 @@ void linear_forward(float* out, const float* inp, const float* W, const float* b
     return;
   }
   if (use_gemm_nt_small(N, IC, OC)) {  // the bias (and ep's step) applied as the outputs are written
-    gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out, ep);
+    if (packed) {
+      if (packed->N() != OC || packed->K() != IC)
+        throw std::logic_error("linear_forward: packed weights [" + std::to_string(packed->N()) + ", " +
+                               std::to_string(packed->K()) + "] for a layer [" + std::to_string(OC) + ", " +
+                               std::to_string(IC) + "]");
+      gemm_nt_small(N, *packed, inp, ld_inp, b, false, out, ld_out, ep);
+    } else {
+      gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out, ep);
+    }
     return;
   }
   // The bias is added in the GEMM's epilogue, while each tile is in registers (acc + b: gemm_nt_small's

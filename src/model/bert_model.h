@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm_int8.h"
+#include "backend/cpu/gemm_nt_small.h"
 #include "bertfit/config.h"
 #include "core/aligned_buffer.h"
 #include "kernels/linear.h"
@@ -106,14 +107,21 @@ class BertModel {
   ProblemType head_problem_type(int64_t k) const { return heads_.at(static_cast<size_t>(k)).problem_type; }
   std::vector<std::string> head_param_names(int64_t k) const;
 
-  float* params() { return params_.data(); }
+  // The mutable accessors drop the packed weights (pack_weights below): whoever asks for them may write.
+  float* params() {
+    drop_packed_weights();
+    return params_.data();
+  }
   const float* params() const { return params_.data(); }
   // The gradient buffer is allocated on the first zero_grad() / backward(): inference never pays for it
   // (440 MB for BERT-base). Null before that.
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
   size_t buffer_floats() const { return table_.total_floats(); }
-  float* param(const std::string& name) { return params_.data() + table_.at(name).offset; }
+  float* param(const std::string& name) {
+    drop_packed_weights();
+    return params_.data() + table_.at(name).offset;
+  }
   float* grad(const std::string& name) {
     ensure_grads();
     return grads_.data() + table_.at(name).offset;
@@ -227,6 +235,16 @@ class BertModel {
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
   // stay float.
   MatmulPrecision matmul_precision = MatmulPrecision::FP32;
+  // With an inference arena (reserve(..., ArenaUse::INFERENCE): predict, evaluate, serve, the benchmarks), an
+  // encoder layer's fp32 linear products that run on gemm_nt_small (batches of up to 192 rows,
+  // linear_packs_pay) read weights packed for it (NtSmallPackedWeights: the same bits, 2-5% faster at
+  // BERT-base batch 1), packed at their first such use and kept: one more copy of those weights (85 MB for
+  // BERT-base) for the processes that serve small batches. Dropped by reserve() for training, a training
+  // forward, init_weights and the mutable params() / param(): a caller that keeps a pointer from those and
+  // writes through it later must call drop_packed_weights() itself.
+  bool pack_weights = true;
+  void drop_packed_weights() { packed_.clear(); }
+  size_t packed_weight_bytes() const;
 
   // Int8 inference (bertfit quantize; train/quantized_model.h): the int8 weights of each encoder layer's four
   // linear layers (Q|K|V fused as in the float buffer). Once set, forward() runs them through gemm_int8
@@ -262,8 +280,10 @@ class BertModel {
   void layer_forward(int64_t l);
   // One of a layer's linear layers on n rows: gemm_int8 when `q` is given, else linear_forward at
   // matmul_precision; ep's step fused into the product's epilogue.
-  void encoder_linear(float* out, const float* inp, int64_t n, size_t w_off, size_t b_off, int64_t IC,
-                      int64_t OC, const Int8Weights* q, const Epilogue& ep = {});
+  // which: the layer's 0 Q|K|V, 1 attention output, 2 intermediate, 3 output dense (its packed weights'
+  // slot).
+  void encoder_linear(float* out, const float* inp, int64_t n, int64_t l, int which, size_t w_off,
+                      size_t b_off, int64_t IC, int64_t OC, const Int8Weights* q, const Epilogue& ep = {});
   void layer_backward(int64_t l, const float* dout, float* dinp);
   // The two halves of layer_forward: Q|K|V and attention on the rows_ rows, returning ctx (in work_inter_ or
   // work_c_); then the rest of the layer on n rows of ctx and x (hidden[l] or its [CLS] rows) into out, its
@@ -340,7 +360,8 @@ class BertModel {
   std::vector<ClassificationHead> heads_;  // sequence classification: the model's own, then extra_heads
   int64_t active_head_ = 0;
   AlignedBuffer<float> params_, grads_;
-  AlignedBuffer<float> side_grads_;  // begin_separate_grads()
+  std::vector<NtSmallPackedWeights> packed_;  // pack_weights: 4 per layer (encoder_linear's which), or empty
+  AlignedBuffer<float> side_grads_;           // begin_separate_grads()
 
   // Arena and the views into it (valid for the reserved shape; the current batch uses a prefix of each).
   AlignedBuffer<float> arena_;

@@ -70,12 +70,22 @@ void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
   int8_layers_ = std::move(layers);
 }
 
-void BertModel::encoder_linear(float* out, const float* inp, int64_t n, size_t w_off, size_t b_off,
-                               int64_t IC, int64_t OC, const Int8Weights* q, const Epilogue& ep) {
-  if (q)
+void BertModel::encoder_linear(float* out, const float* inp, int64_t n, int64_t l, int which, size_t w_off,
+                               size_t b_off, int64_t IC, int64_t OC, const Int8Weights* q,
+                               const Epilogue& ep) {
+  if (q) {
     gemm_int8(inp, n, IC, *q, P(b_off), out, OC, ep);
-  else
-    linear_forward(out, inp, P(w_off), P(b_off), n, IC, OC, 0, 0, matmul_precision, ep);
+    return;
+  }
+  const NtSmallPackedWeights* packed = nullptr;
+  if (pack_weights && arena_use_ == ArenaUse::INFERENCE && !training_ &&
+      matmul_precision == MatmulPrecision::FP32 && linear_packs_pay(n, IC, OC)) {
+    if (packed_.empty()) packed_.resize(static_cast<size_t>(4 * config_.num_hidden_layers));
+    NtSmallPackedWeights& slot = packed_[static_cast<size_t>(4 * l + which)];
+    if (slot.empty()) slot = NtSmallPackedWeights(OC, IC, P(w_off), IC);
+    packed = &slot;
+  }
+  linear_forward(out, inp, P(w_off), P(b_off), n, IC, OC, 0, 0, matmul_precision, ep, packed);
 }
 
 void BertModel::layer_forward(int64_t l) {
@@ -103,7 +113,7 @@ const float* BertModel::attention_block_forward(int64_t l) {
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
 
   const bool varlen = compact && prefix_masks_;  // each sequence's rows attend to each other in place
-  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, n, o.qkv_w,
+  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, n, l, 0, o.qkv_w,
                                                o.qkv_b, C, 3 * C, q ? &q->qkv : nullptr));
   if (varlen) {
     ctx = work_c_;
@@ -134,8 +144,8 @@ void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, con
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
   // The two dense outputs in scratch_c_, h1 in work_c_, the GELU output in work_inter_.
   float* h1 = work_c_;
-  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, n, o.attn_out_w, o.attn_out_b, C, C,
-                                                    q ? &q->attn_out : nullptr));
+  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, n, l, 1, o.attn_out_w, o.attn_out_b, C,
+                                                    C, q ? &q->attn_out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res1, scratch_c_, x, n, C, drop_rows, p_hidden,
                                                              site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
@@ -143,10 +153,10 @@ void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, con
   // The GELU runs in the product's epilogue (gelu_forward's bits), which also keeps its input, inter_pre,
   // when a backward will need it.
   BERTFIT_TIMED("gemm.ffn_in.fwd",
-                encoder_linear(work_inter_, h1, n, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
+                encoder_linear(work_inter_, h1, n, l, 2, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
                                {EpilogueOp::GELU, training_ ? a.inter_pre : nullptr, 0}));
-  BERTFIT_TIMED("gemm.ffn_out.fwd",
-                encoder_linear(scratch_c_, work_inter_, n, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
+  BERTFIT_TIMED("gemm.ffn_out.fwd", encoder_linear(scratch_c_, work_inter_, n, l, 3, o.out_w, o.out_b, I, C,
+                                                   q ? &q->out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res2, scratch_c_, h1, n, C, drop_rows,
                                                              p_hidden, site_key(layer_site(l, 2))));
   BERTFIT_TIMED("layernorm.fwd",

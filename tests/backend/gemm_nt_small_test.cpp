@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/gemm.h"
@@ -211,6 +212,73 @@ TEST(GemmNtSmall, KPackedInRangesGivesTheSameBits) {
   for (int64_t m = 0; m < M; ++m)
     gemm_nt_small(1, N, K, A.data() + m * K, K, B.data(), K, bias.data(), false, rows.data() + m * N, N);
   EXPECT_TRUE(bitwise_equal(whole[0], rows));
+}
+
+// gemm_nt_small on B packed (the Fn shape: packs, then multiplies).
+void nt_small_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                     int64_t ldb, const float* bias, bool accumulate, float* C, int64_t ldc) {
+  const NtSmallPackedWeights packed(N, K, B, ldb);
+  gemm_nt_small(M, packed, A, lda, bias, accumulate, C, ldc);
+}
+
+TEST(GemmNtSmall, PackedWeightsMatchTheReferenceAndTheUnpackedBits) {
+  // Every tail of the tiling, as above: the packed layout rounds each block up to whole 6-row tiles and keeps
+  // K chunks of 256; the values pass the bound, and they are the unpacked call's bits.
+  uint64_t seed = 900;
+  for (const Case& c : cases()) {
+    check(c, &nt_small_packed, seed += 10);
+    SCOPED_TRACE(::testing::Message() << "M=" << c.M << " N=" << c.N << " K=" << c.K);
+    const std::vector<float> A = randn(c.M * c.lda, seed), B = randn(c.N * c.ldb, seed + 1),
+                             bias = randn(c.N, seed + 2), C0 = randn(c.M * c.ldc, seed + 3);
+    std::vector<float> plain = C0, packed = C0;
+    nt_small(c.M, c.N, c.K, A.data(), c.lda, B.data(), c.ldb, c.bias ? bias.data() : nullptr, c.accumulate,
+             plain.data(), c.ldc);
+    nt_small_packed(c.M, c.N, c.K, A.data(), c.lda, B.data(), c.ldb, c.bias ? bias.data() : nullptr,
+                    c.accumulate, packed.data(), c.ldc);
+    EXPECT_TRUE(bitwise_equal(plain, packed));
+    // The round trip gives B back (the padding of the rows untouched).
+    std::vector<float> back(B.size(), 7.0f);
+    NtSmallPackedWeights(c.N, c.K, B.data(), c.ldb).unpack(back.data(), c.ldb);
+    bool same = true;
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t k = 0; k < c.ldb; ++k)
+        same = same && back[n * c.ldb + k] == (k < c.K ? B[n * c.ldb + k] : 7.0f);
+    EXPECT_TRUE(same);
+  }
+}
+
+TEST(GemmNtSmall, PackedWeightsSameBitsWithThreadsRangesAndTheFusedGelu) {
+  if (!gemm_nt_small_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  // BERT-base's ffn_out at 130 rows (K packed in ranges, 2 threads, a 2-row panel tail) and ffn_in with its
+  // fused GELU (keeping the pre-activation), 1 and 2 threads: the same bits as unpacked.
+  const int saved = num_threads();
+  for (const auto& [N, K, gelu] : {std::tuple<int64_t, int64_t, bool>{768, 3072, false}, {3072, 768, true}}) {
+    const int64_t M = 130;
+    const std::vector<float> A = randn(M * K, 41), B = randn(N * K, 42), bias = randn(N, 43);
+    const NtSmallPackedWeights packed(N, K, B.data(), K);
+    EXPECT_EQ(packed.bytes(),
+              static_cast<size_t>(N * K) * sizeof(float));  // N is a multiple of 6: no padding
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> c0(M * N), c1(M * N), pre0(M * N), pre1(M * N);
+      const Epilogue e0 = gelu ? Epilogue{EpilogueOp::GELU, pre0.data(), 0} : Epilogue{};
+      const Epilogue e1 = gelu ? Epilogue{EpilogueOp::GELU, pre1.data(), 0} : Epilogue{};
+      gemm_nt_small(M, N, K, A.data(), K, B.data(), K, bias.data(), false, c0.data(), N, e0);
+      gemm_nt_small(M, packed, A.data(), K, bias.data(), false, c1.data(), N, e1);
+      EXPECT_TRUE(bitwise_equal(c0, c1)) << "N=" << N << " threads=" << threads;
+      EXPECT_TRUE(bitwise_equal(pre0, pre1)) << "N=" << N << " threads=" << threads;
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST(GemmNtSmall, PackedWeightsWithoutAvx512UnpackAndMatchTheReference) {
+  set_max_isa(Isa::AVX2);
+  ASSERT_FALSE(gemm_nt_small_available());
+  uint64_t seed = 1500;
+  for (const Case& c : cases())
+    if (c.M <= 64) check(c, &nt_small_packed, seed += 10);
+  set_max_isa(Isa::AVX512);
 }
 
 TEST(GemmNtSmall, EmptyShapes) {
