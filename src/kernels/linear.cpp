@@ -5,9 +5,6 @@
 #include "backend/cpu/gemm_nt_small.h"
 #include "kernels/reduce.h"
 
-#include <stdexcept>
-#include <string>
-
 namespace bertfit {
 
 namespace {
@@ -52,8 +49,8 @@ bool linear_packs_pay(int64_t rows, int64_t in, int64_t out) {
 }
 
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
-                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision, const Epilogue& ep,
-                    const NtSmallPackedWeights* packed) {
+                    int64_t OC, int64_t ld_inp, int64_t ld_out, MatmulPrecision precision,
+                    const Epilogue& ep) {
   if (!ld_inp) ld_inp = IC;
   if (!ld_out) ld_out = OC;
   if (precision == MatmulPrecision::BF16) {
@@ -61,15 +58,7 @@ void linear_forward(float* out, const float* inp, const float* W, const float* b
     return;
   }
   if (use_gemm_nt_small(N, IC, OC)) {  // the bias (and ep's step) applied as the outputs are written
-    if (packed) {
-      if (packed->N() != OC || packed->K() != IC)
-        throw std::logic_error("linear_forward: packed weights [" + std::to_string(packed->N()) + ", " +
-                               std::to_string(packed->K()) + "] for a layer [" + std::to_string(OC) + ", " +
-                               std::to_string(IC) + "]");
-      gemm_nt_small(N, *packed, inp, ld_inp, b, false, out, ld_out, ep);
-    } else {
-      gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out, ep);
-    }
+    gemm_nt_small(N, OC, IC, inp, ld_inp, W, IC, b, false, out, ld_out, ep);
     return;
   }
   // The bias is added in the GEMM's epilogue, while each tile is in registers (acc + b: gemm_nt_small's

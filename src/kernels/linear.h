@@ -8,25 +8,20 @@
 
 namespace bertfit {
 
-class NtSmallPackedWeights;  // backend/cpu/gemm_nt_small.h
-
 // The element type of the products' operands: FP32, or BF16 (--bf16: operands rounded to bfloat16, float
 // accumulation, backend/cpu/gemm_bf16.h; the float inputs, weights and outputs stay as they are).
 enum class MatmulPrecision { FP32, BF16 };
 
-// Whether linear_forward on `rows` rows with weights [out, in] multiplies with gemm_nt_small, the product
-// whose weights a caller may pack (NtSmallPackedWeights) to make it faster.
+// Whether linear_forward on `rows` rows with weights [out, in] multiplies with gemm_nt_small (whose weights a
+// caller may pack, gemm_nt_small_packed: the same bits).
 bool linear_packs_pay(int64_t rows, int64_t in, int64_t out);
 
 // b may be null. ld_inp / ld_out are row strides (default: IC / OC) so callers can read a strided slice
 // (e.g. the [CLS] rows of a [B,T,C] tensor with ld_inp = T*C). ep: a step fused into the product's
-// epilogue (gemm.h: out = gelu(x), keeping x in ep.aux for a backward), gelu_forward's bits. packed (may be
-// null): W packed for gemm_nt_small (W is then still read by the other paths); used when N rows take that
-// path (linear_packs_pay), with the same bits.
+// epilogue (gemm.h: out = gelu(x), keeping x in ep.aux for a backward), gelu_forward's bits.
 void linear_forward(float* out, const float* inp, const float* W, const float* b, int64_t N, int64_t IC,
                     int64_t OC, int64_t ld_inp = 0, int64_t ld_out = 0,
-                    MatmulPrecision precision = MatmulPrecision::FP32, const Epilogue& ep = {},
-                    const NtSmallPackedWeights* packed = nullptr);
+                    MatmulPrecision precision = MatmulPrecision::FP32, const Epilogue& ep = {});
 // dW += dout^T * inp; db += colsum(dout); then dinp = dout * W (written, or accumulated when
 // accumulate_dinp). Any of dinp, dW, db may be null (that gradient not wanted here: below the embeddings, no
 // bias, or a caller that computes the parameter gradients later). Because the parameter gradients are

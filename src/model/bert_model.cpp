@@ -191,7 +191,7 @@ void BertModel::resolve_offsets() {
 }
 
 void BertModel::init_weights(uint64_t seed, const std::vector<std::string>* only) {
-  drop_packed_weights();
+  unpack_weights();
   Rng rng(seed);
   const std::string word = prefix_ + ".embeddings.word_embeddings.weight";
   const std::string position = prefix_ + ".embeddings.position_embeddings.weight";
@@ -373,7 +373,6 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   }
   plan_arena(max_B, max_T, M, use, true, &total);
   arena_use_ = use;
-  if (use == ArenaUse::TRAINING) drop_packed_weights();
   pos_ids_ = int_arena_.data();
   type_ids_ = pos_ids_ + N;
   ids_ = type_ids_ + N;
@@ -394,6 +393,7 @@ void BertModel::reserve(int64_t max_B, int64_t max_T, int64_t max_labelled_rows,
   }
   max_B_ = max_B;
   max_T_ = max_T;
+  if (!packing_wanted()) unpack_weights();  // forward() packs them when it is
   max_M_ = M;
 }
 
@@ -427,19 +427,16 @@ const float* BertModel::hidden_state(int64_t l) const {
   return hidden_[l];
 }
 
-size_t BertModel::packed_weight_bytes() const {
-  size_t bytes = 0;
-  for (const NtSmallPackedWeights& p : packed_) bytes += p.bytes();
-  return bytes;
-}
-
 float BertModel::forward(const Batch& batch, bool training, uint64_t step, float loss_normalizer) {
   check_batch(batch);
   B_ = batch.B;
   T_ = batch.T;
   N_ = B_ * T_;
   training_ = training;
-  if (training) drop_packed_weights();  // the weights are about to change
+  if (packing_wanted())
+    pack_weights_in_place();
+  else
+    unpack_weights();
   step_ = step;
   has_labels_ = batch.labels != nullptr;
   targets_ = batch.targets;

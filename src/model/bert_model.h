@@ -107,19 +107,22 @@ class BertModel {
   ProblemType head_problem_type(int64_t k) const { return heads_.at(static_cast<size_t>(k)).problem_type; }
   std::vector<std::string> head_param_names(int64_t k) const;
 
-  // The mutable accessors drop the packed weights (pack_weights below): whoever asks for them may write.
+  // Both return the weights in HF's layout (unpacking the encoder's first, see pack_weights below).
   float* params() {
-    drop_packed_weights();
+    unpack_weights();
     return params_.data();
   }
-  const float* params() const { return params_.data(); }
+  const float* params() const {
+    unpack_weights();
+    return params_.data();
+  }
   // The gradient buffer is allocated on the first zero_grad() / backward(): inference never pays for it
   // (440 MB for BERT-base). Null before that.
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
   size_t buffer_floats() const { return table_.total_floats(); }
   float* param(const std::string& name) {
-    drop_packed_weights();
+    unpack_weights();
     return params_.data() + table_.at(name).offset;
   }
   float* grad(const std::string& name) {
@@ -235,16 +238,18 @@ class BertModel {
   // accumulation (backend/cpu/gemm_bf16.h); weights, gradients, LayerNorm, softmax, the heads and the loss
   // stay float.
   MatmulPrecision matmul_precision = MatmulPrecision::FP32;
-  // With an inference arena (reserve(..., ArenaUse::INFERENCE): predict, evaluate, serve, the benchmarks), an
-  // encoder layer's fp32 linear products that run on gemm_nt_small (batches of up to 192 rows,
-  // linear_packs_pay) read weights packed for it (NtSmallPackedWeights: the same bits, 2-5% faster at
-  // BERT-base batch 1), packed at their first such use and kept: one more copy of those weights (85 MB for
-  // BERT-base) for the processes that serve small batches. Dropped by reserve() for training, a training
-  // forward, init_weights and the mutable params() / param(): a caller that keeps a pointer from those and
-  // writes through it later must call drop_packed_weights() itself.
+  // Encoder weights packed in place for inference: when the arena is for inference (reserve(...,
+  // ArenaUse::INFERENCE): predict, evaluate, serve, the benchmarks) and sized for so few rows (B x T) that
+  // every encoder product runs on gemm_nt_small (linear_packs_pay: up to 192 rows for BERT-base, i.e. batch 1
+  // at length 128), fp32, no int8 layers, an AVX-512 CPU, and shapes that keep the size (hidden and
+  // intermediate sizes multiples of 48 and 6), forward() rearranges each layer's four weight matrices in
+  // params() into gemm_nt_small's packed layout (one sequential stream per tile: the same bits, BERT-base at
+  // batch 1 2-6% faster; no extra memory, ~0.1 s once) and multiplies them packed. Anything that reads or
+  // writes the weights otherwise gets them back in HF's layout first: params() and param() (const or not),
+  // init_weights, a reserve() that no longer qualifies, a forward with this off. A pointer taken from
+  // params() before a forward packed them must not be used after it.
   bool pack_weights = true;
-  void drop_packed_weights() { packed_.clear(); }
-  size_t packed_weight_bytes() const;
+  bool weights_packed() const { return weights_packed_; }
 
   // Int8 inference (bertfit quantize; train/quantized_model.h): the int8 weights of each encoder layer's four
   // linear layers (Q|K|V fused as in the float buffer). Once set, forward() runs them through gemm_int8
@@ -280,10 +285,17 @@ class BertModel {
   void layer_forward(int64_t l);
   // One of a layer's linear layers on n rows: gemm_int8 when `q` is given, else linear_forward at
   // matmul_precision; ep's step fused into the product's epilogue.
-  // which: the layer's 0 Q|K|V, 1 attention output, 2 intermediate, 3 output dense (its packed weights'
-  // slot).
-  void encoder_linear(float* out, const float* inp, int64_t n, int64_t l, int which, size_t w_off,
-                      size_t b_off, int64_t IC, int64_t OC, const Int8Weights* q, const Epilogue& ep = {});
+  void encoder_linear(float* out, const float* inp, int64_t n, size_t w_off, size_t b_off, int64_t IC,
+                      int64_t OC, const Int8Weights* q, const Epilogue& ep = {});
+  // Output rows [row0, row0 + count) of an encoder linear layer [OC, IC] (its bias too) on n rows into out
+  // (rows ld_out apart): the [CLS]-query layer's Q and K|V (packed: row0 a multiple of 48, the range ending
+  // at OC or at a multiple of 48).
+  void encoder_linear_rows(float* out, int64_t ld_out, const float* inp, int64_t n, size_t w_off,
+                           size_t b_off, int64_t IC, int64_t OC, int64_t row0, int64_t count);
+  // pack_weights: whether the current arena and settings qualify; the two rearrangements of params_.
+  bool packing_wanted() const;
+  void pack_weights_in_place();
+  void unpack_weights() const;
   void layer_backward(int64_t l, const float* dout, float* dinp);
   // The two halves of layer_forward: Q|K|V and attention on the rows_ rows, returning ctx (in work_inter_ or
   // work_c_); then the rest of the layer on n rows of ctx and x (hidden[l] or its [CLS] rows) into out, its
@@ -360,8 +372,8 @@ class BertModel {
   std::vector<ClassificationHead> heads_;  // sequence classification: the model's own, then extra_heads
   int64_t active_head_ = 0;
   AlignedBuffer<float> params_, grads_;
-  std::vector<NtSmallPackedWeights> packed_;  // pack_weights: 4 per layer (encoder_linear's which), or empty
-  AlignedBuffer<float> side_grads_;           // begin_separate_grads()
+  mutable bool weights_packed_ = false;  // the encoder's linear weights in params_ are packed (pack_weights)
+  AlignedBuffer<float> side_grads_;      // begin_separate_grads()
 
   // Arena and the views into it (valid for the reserved shape; the current batch uses a prefix of each).
   AlignedBuffer<float> arena_;

@@ -95,9 +95,8 @@ void BertModel::cls_query_layer_forward(int64_t l) {
   // K|V on the rows_ rows into their columns of a.qkv; Q on the [CLS] rows (through cls_out_, free until the
   // layer's output) into theirs. Padding-free rows (rows_ < N_) have prefix masks here: attention in place.
   BERTFIT_TIMED("gemm.qkv.fwd", {
-    linear_forward(a.qkv + C, x, P(o.qkv_w) + C * C, P(o.qkv_b) + C, rows_, C, 2 * C, 0, C3,
-                   matmul_precision);
-    linear_forward(cls_out_, cls_x_, P(o.qkv_w), P(o.qkv_b), B_, C, C, 0, 0, matmul_precision);
+    encoder_linear_rows(a.qkv + C, C3, x, rows_, o.qkv_w, o.qkv_b, C, C3, C, 2 * C);
+    encoder_linear_rows(cls_out_, C, cls_x_, B_, o.qkv_w, o.qkv_b, C, C3, 0, C);
   });
   BERTFIT_TIMED("rows.fwd", put_rows(a.qkv, C3, cls_out_, cls_rows_, B_, C));
   if (rows_ < N_)

@@ -1,6 +1,9 @@
 // Embeddings and encoder layers of BertModel, forward and backward (see the data flow in bert_model.h).
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
+#include "backend/cpu/gemm_nt_small.h"
 #include "bertfit/error.h"
 #include "core/profiler.h"
 #include "kernels/activation.h"
@@ -70,22 +73,80 @@ void BertModel::set_int8_layers(std::vector<Int8Layer> layers) {
   int8_layers_ = std::move(layers);
 }
 
-void BertModel::encoder_linear(float* out, const float* inp, int64_t n, int64_t l, int which, size_t w_off,
-                               size_t b_off, int64_t IC, int64_t OC, const Int8Weights* q,
-                               const Epilogue& ep) {
-  if (q) {
+void BertModel::encoder_linear(float* out, const float* inp, int64_t n, size_t w_off, size_t b_off,
+                               int64_t IC, int64_t OC, const Int8Weights* q, const Epilogue& ep) {
+  if (q)
     gemm_int8(inp, n, IC, *q, P(b_off), out, OC, ep);
+  else if (weights_packed_)
+    gemm_nt_small_packed(n, OC, IC, inp, IC, P(w_off), P(b_off), false, out, OC, ep);
+  else
+    linear_forward(out, inp, P(w_off), P(b_off), n, IC, OC, 0, 0, matmul_precision, ep);
+}
+
+void BertModel::encoder_linear_rows(float* out, int64_t ld_out, const float* inp, int64_t n, size_t w_off,
+                                    size_t b_off, int64_t IC, int64_t OC, int64_t row0, int64_t count) {
+  if (!weights_packed_) {
+    linear_forward(out, inp, P(w_off) + row0 * IC, P(b_off) + row0, n, IC, count, 0, ld_out,
+                   matmul_precision);
     return;
   }
-  const NtSmallPackedWeights* packed = nullptr;
-  if (pack_weights && arena_use_ == ArenaUse::INFERENCE && !training_ &&
-      matmul_precision == MatmulPrecision::FP32 && linear_packs_pay(n, IC, OC)) {
-    if (packed_.empty()) packed_.resize(static_cast<size_t>(4 * config_.num_hidden_layers));
-    NtSmallPackedWeights& slot = packed_[static_cast<size_t>(4 * l + which)];
-    if (slot.empty()) slot = NtSmallPackedWeights(OC, IC, P(w_off), IC);
-    packed = &slot;
+  // A range of whole 48-row blocks (or the last ones) of a packed matrix is itself packed (gemm_nt_small.h).
+  if (row0 % kNtSmallBlockRows != 0 || (row0 + count != OC && count % kNtSmallBlockRows != 0))
+    throw std::logic_error("encoder_linear_rows: rows " + std::to_string(row0) + "+" + std::to_string(count) +
+                           " of a packed [" + std::to_string(OC) + ", " + std::to_string(IC) + "] matrix");
+  gemm_nt_small_packed(n, count, IC, inp, IC, P(w_off) + row0 * IC, P(b_off) + row0, false, out, ld_out);
+}
+
+bool BertModel::packing_wanted() const {
+  if (!pack_weights || arena_use_ != ArenaUse::INFERENCE || matmul_precision != MatmulPrecision::FP32 ||
+      !int8_layers_.empty() || !gemm_nt_small_available())
+    return false;
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size, rows = max_B_ * max_T_;
+  // In-place needs the packed size to be the matrix's (whole 6-row tiles: N % 6 == 0); the [CLS]-query
+  // layer multiplies Q and K|V as row ranges of Q|K|V, which are packed matrices when C % 48 == 0.
+  return C % kNtSmallBlockRows == 0 && I % 6 == 0 && linear_packs_pay(rows, C, 3 * C) &&
+         linear_packs_pay(rows, C, C) && linear_packs_pay(rows, C, I) && linear_packs_pay(rows, I, C);
+}
+
+namespace {
+
+// Each of layer l's four linear weights: its offset, rows (out) and columns (in).
+template <class Offsets, class F>
+void for_each_encoder_weight(const Offsets& offsets, int64_t C, int64_t I, F&& f) {
+  for (const auto& o : offsets) {
+    f(o.qkv_w, 3 * C, C);
+    f(o.attn_out_w, C, C);
+    f(o.inter_w, I, C);
+    f(o.out_w, C, I);
   }
-  linear_forward(out, inp, P(w_off), P(b_off), n, IC, OC, 0, 0, matmul_precision, ep, packed);
+}
+
+}  // namespace
+
+void BertModel::pack_weights_in_place() {
+  if (weights_packed_) return;
+  std::vector<float> tmp;
+  for_each_encoder_weight(layer_off_, config_.hidden_size, config_.intermediate_size,
+                          [&](size_t off, int64_t N, int64_t K) {
+                            tmp.resize(static_cast<size_t>(nt_small_packed_floats(N, K)));  // == N K
+                            nt_small_pack(N, K, params_.data() + off, K, tmp.data());
+                            std::copy(tmp.begin(), tmp.end(), params_.data() + off);
+                          });
+  weights_packed_ = true;
+}
+
+// const: a const reader (a model saved through a const reference) must see HF's layout too; the values do not
+// change, only their order in the buffer.
+void BertModel::unpack_weights() const {
+  if (!weights_packed_) return;
+  float* p = const_cast<float*>(params_.data());
+  std::vector<float> tmp;
+  for_each_encoder_weight(layer_off_, config_.hidden_size, config_.intermediate_size,
+                          [&](size_t off, int64_t N, int64_t K) {
+                            tmp.assign(p + off, p + off + N * K);
+                            nt_small_unpack(N, K, tmp.data(), p + off, K);
+                          });
+  weights_packed_ = false;
 }
 
 void BertModel::layer_forward(int64_t l) {
@@ -113,7 +174,7 @@ const float* BertModel::attention_block_forward(int64_t l) {
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
 
   const bool varlen = compact && prefix_masks_;  // each sequence's rows attend to each other in place
-  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, n, l, 0, o.qkv_w,
+  BERTFIT_TIMED("gemm.qkv.fwd", encoder_linear(compact && !varlen ? work_inter_ : a.qkv, x, n, o.qkv_w,
                                                o.qkv_b, C, 3 * C, q ? &q->qkv : nullptr));
   if (varlen) {
     ctx = work_c_;
@@ -144,8 +205,8 @@ void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, con
   const Int8Layer* q = int8_layers_.empty() ? nullptr : &int8_layers_[l];
   // The two dense outputs in scratch_c_, h1 in work_c_, the GELU output in work_inter_.
   float* h1 = work_c_;
-  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, n, l, 1, o.attn_out_w, o.attn_out_b, C,
-                                                    C, q ? &q->attn_out : nullptr));
+  BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, n, o.attn_out_w, o.attn_out_b, C, C,
+                                                    q ? &q->attn_out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res1, scratch_c_, x, n, C, drop_rows, p_hidden,
                                                              site_key(layer_site(l, 1))));
   BERTFIT_TIMED("layernorm.fwd",
@@ -153,10 +214,10 @@ void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, con
   // The GELU runs in the product's epilogue (gelu_forward's bits), which also keeps its input, inter_pre,
   // when a backward will need it.
   BERTFIT_TIMED("gemm.ffn_in.fwd",
-                encoder_linear(work_inter_, h1, n, l, 2, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
+                encoder_linear(work_inter_, h1, n, o.inter_w, o.inter_b, C, I, q ? &q->inter : nullptr,
                                {EpilogueOp::GELU, training_ ? a.inter_pre : nullptr, 0}));
-  BERTFIT_TIMED("gemm.ffn_out.fwd", encoder_linear(scratch_c_, work_inter_, n, l, 3, o.out_w, o.out_b, I, C,
-                                                   q ? &q->out : nullptr));
+  BERTFIT_TIMED("gemm.ffn_out.fwd",
+                encoder_linear(scratch_c_, work_inter_, n, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
   BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res2, scratch_c_, h1, n, C, drop_rows,
                                                              p_hidden, site_key(layer_site(l, 2))));
   BERTFIT_TIMED("layernorm.fwd",

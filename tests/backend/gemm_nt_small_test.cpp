@@ -217,13 +217,14 @@ TEST(GemmNtSmall, KPackedInRangesGivesTheSameBits) {
 // gemm_nt_small on B packed (the Fn shape: packs, then multiplies).
 void nt_small_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                      int64_t ldb, const float* bias, bool accumulate, float* C, int64_t ldc) {
-  const NtSmallPackedWeights packed(N, K, B, ldb);
-  gemm_nt_small(M, packed, A, lda, bias, accumulate, C, ldc);
+  std::vector<float> packed(static_cast<size_t>(nt_small_packed_floats(N, K)), -1.0f);
+  nt_small_pack(N, K, B, ldb, packed.data());
+  gemm_nt_small_packed(M, N, K, A, lda, packed.data(), bias, accumulate, C, ldc);
 }
 
 TEST(GemmNtSmall, PackedWeightsMatchTheReferenceAndTheUnpackedBits) {
-  // Every tail of the tiling, as above: the packed layout rounds each block up to whole 6-row tiles and keeps
-  // K chunks of 256; the values pass the bound, and they are the unpacked call's bits.
+  // Every tail of the tiling, as above: the packed layout rounds the last block up to whole 6-row tiles and
+  // keeps K chunks of 256; the values pass the bound, and they are the unpacked call's bits.
   uint64_t seed = 900;
   for (const Case& c : cases()) {
     check(c, &nt_small_packed, seed += 10);
@@ -236,9 +237,11 @@ TEST(GemmNtSmall, PackedWeightsMatchTheReferenceAndTheUnpackedBits) {
     nt_small_packed(c.M, c.N, c.K, A.data(), c.lda, B.data(), c.ldb, c.bias ? bias.data() : nullptr,
                     c.accumulate, packed.data(), c.ldc);
     EXPECT_TRUE(bitwise_equal(plain, packed));
-    // The round trip gives B back (the padding of the rows untouched).
-    std::vector<float> back(B.size(), 7.0f);
-    NtSmallPackedWeights(c.N, c.K, B.data(), c.ldb).unpack(back.data(), c.ldb);
+    // The size: N rounded up to whole 6-row tiles; the round trip gives B back (its rows' padding untouched).
+    EXPECT_EQ(nt_small_packed_floats(c.N, c.K), (c.N + 5) / 6 * 6 * c.K);
+    std::vector<float> p(static_cast<size_t>(nt_small_packed_floats(c.N, c.K))), back(B.size(), 7.0f);
+    nt_small_pack(c.N, c.K, B.data(), c.ldb, p.data());
+    nt_small_unpack(c.N, c.K, p.data(), back.data(), c.ldb);
     bool same = true;
     for (int64_t n = 0; n < c.N; ++n)
       for (int64_t k = 0; k < c.ldb; ++k)
@@ -247,7 +250,7 @@ TEST(GemmNtSmall, PackedWeightsMatchTheReferenceAndTheUnpackedBits) {
   }
 }
 
-TEST(GemmNtSmall, PackedWeightsSameBitsWithThreadsRangesAndTheFusedGelu) {
+TEST(GemmNtSmall, PackedWeightsSameBitsWithThreadsRangesRowBlocksAndTheFusedGelu) {
   if (!gemm_nt_small_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
   // BERT-base's ffn_out at 130 rows (K packed in ranges, 2 threads, a 2-row panel tail) and ffn_in with its
   // fused GELU (keeping the pre-activation), 1 and 2 threads: the same bits as unpacked.
@@ -255,21 +258,34 @@ TEST(GemmNtSmall, PackedWeightsSameBitsWithThreadsRangesAndTheFusedGelu) {
   for (const auto& [N, K, gelu] : {std::tuple<int64_t, int64_t, bool>{768, 3072, false}, {3072, 768, true}}) {
     const int64_t M = 130;
     const std::vector<float> A = randn(M * K, 41), B = randn(N * K, 42), bias = randn(N, 43);
-    const NtSmallPackedWeights packed(N, K, B.data(), K);
-    EXPECT_EQ(packed.bytes(),
-              static_cast<size_t>(N * K) * sizeof(float));  // N is a multiple of 6: no padding
+    std::vector<float> packed(static_cast<size_t>(nt_small_packed_floats(N, K)));
+    nt_small_pack(N, K, B.data(), K, packed.data());
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       std::vector<float> c0(M * N), c1(M * N), pre0(M * N), pre1(M * N);
       const Epilogue e0 = gelu ? Epilogue{EpilogueOp::GELU, pre0.data(), 0} : Epilogue{};
       const Epilogue e1 = gelu ? Epilogue{EpilogueOp::GELU, pre1.data(), 0} : Epilogue{};
       gemm_nt_small(M, N, K, A.data(), K, B.data(), K, bias.data(), false, c0.data(), N, e0);
-      gemm_nt_small(M, packed, A.data(), K, bias.data(), false, c1.data(), N, e1);
+      gemm_nt_small_packed(M, N, K, A.data(), K, packed.data(), bias.data(), false, c1.data(), N, e1);
       EXPECT_TRUE(bitwise_equal(c0, c1)) << "N=" << N << " threads=" << threads;
       EXPECT_TRUE(bitwise_equal(pre0, pre1)) << "N=" << N << " threads=" << threads;
     }
   }
   set_num_threads(saved);
+  // Rows [96, 196) of a packed [196, 40] matrix (whole 48-row blocks to the end) are a packed [100, 40]
+  // matrix at packed + 96 K (what the model's [CLS]-query layer multiplies as Q and K|V).
+  const int64_t N = 196, K = 40, M = 9, n0 = 96;
+  const std::vector<float> A = randn(M * K, 44), B = randn(N * K, 45);
+  std::vector<float> packed(static_cast<size_t>(nt_small_packed_floats(N, K))), whole(M * N),
+      part(M * (N - n0));
+  nt_small_pack(N, K, B.data(), K, packed.data());
+  gemm_nt_small_packed(M, N, K, A.data(), K, packed.data(), nullptr, false, whole.data(), N);
+  gemm_nt_small_packed(M, N - n0, K, A.data(), K, packed.data() + n0 * K, nullptr, false, part.data(),
+                       N - n0);
+  bool same = true;
+  for (int64_t m = 0; m < M; ++m)
+    same = same && std::memcmp(&part[m * (N - n0)], &whole[m * N + n0], (N - n0) * sizeof(float)) == 0;
+  EXPECT_TRUE(same);
 }
 
 TEST(GemmNtSmall, PackedWeightsWithoutAvx512UnpackAndMatchTheReference) {

@@ -1,14 +1,15 @@
-// BertModel::pack_weights: with an inference arena, the encoder's linear products that run on gemm_nt_small
-// read weights packed for it (NtSmallPackedWeights). The logits must be the unpacked model's, bit for bit
-// (the same FMA chains); the packs must exist only where they are used, and must never outlive a change of
-// the weights (a stale pack would silently compute with the old weights): every way the model's weights
-// change drops them, and the next inference packs the new ones.
+// BertModel::pack_weights: with an inference arena sized for gemm_nt_small's batches, forward() rearranges
+// the encoder's linear weights in place into gemm_nt_small's packed layout. The logits must be the unpacked
+// model's, bit for bit (the same FMA chains), and the weights must never be seen in the packed order by
+// anything else: params() / param() (const or not) give HF's layout back exactly, every change of the weights
+// lands in the layout the next forward reads, and the arenas or settings that do not qualify never pack (a
+// reader in the wrong layout would silently compute or save garbage).
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "backend/cpu/gemm_nt_small.h"
-#include "core/cpu_features.h"
 #include "core/rng.h"
 #include "model/bert_model.h"
 
@@ -18,10 +19,10 @@ namespace {
 ModelConfig small_config() {
   ModelConfig c;
   c.vocab_size = 60;
-  c.hidden_size = 64;
+  c.hidden_size = 96;  // a multiple of the 48-row blocks (the [CLS]-query layer's Q and K|V row ranges)
   c.num_hidden_layers = 2;
   c.num_attention_heads = 4;
-  c.intermediate_size = 100;  // not a multiple of the 6-row tiles nor of the 48-row blocks
+  c.intermediate_size = 150;  // a multiple of 6, not of 48: the last block of 6-row tiles is short
   c.max_position_embeddings = 40;
   c.id2label = {"a", "b", "c"};
   return c;
@@ -33,100 +34,120 @@ struct Runner {
   std::vector<uint8_t> mask;
   static constexpr int64_t B = 3, T = 17;  // 51 rows: gemm_nt_small's regime (up to 160 for small weights)
 
-  Runner() : m(small_config(), HeadKind::SEQUENCE_CLASSIFICATION) {
+  explicit Runner(bool pack) : m(small_config(), HeadKind::SEQUENCE_CLASSIFICATION) {
+    m.pack_weights = pack;
     m.init_weights(5);
     Rng rng(8);
     ids.resize(B * T);
     mask.assign(B * T, 1);
     for (auto& id : ids) id = static_cast<int32_t>(3 + rng.below(50));
     for (int64_t t = T - 4; t < T; ++t) mask[2 * T + t] = 0;  // one padded sequence
+    m.reserve(B, T, -1, ArenaUse::INFERENCE);
   }
   std::vector<float> infer() {
     const Batch batch{B, T, ids.data(), nullptr, mask.data(), nullptr};
     m.forward(batch, /*training=*/false);
     return std::vector<float>(m.logits(), m.logits() + m.logits_rows() * 3);
   }
+  std::vector<float> weights() const {  // through the const accessor
+    const BertModel& cm = m;
+    return std::vector<float>(cm.params(), cm.params() + cm.buffer_floats());
+  }
 };
 
-// Floats of an [N, K] matrix packed: N rounded up to whole 6-row tiles in its last 48-row block.
-size_t packed_floats(int64_t N, int64_t K) {
-  const int64_t rows = N / 48 * 48 + (N % 48 + 5) / 6 * 6;
-  return static_cast<size_t>(rows * K);
+TEST(PackedWeights, InferenceGivesTheUnpackedLogitsAndParamsGiveHfLayoutBack) {
+  Runner packed(true), plain(false);
+  const std::vector<float> hf = plain.weights();
+  EXPECT_EQ(packed.infer(), plain.infer());
+  EXPECT_FALSE(plain.m.weights_packed());
+  EXPECT_EQ(packed.m.weights_packed(), gemm_nt_small_available());
+  EXPECT_TRUE(packed.m.last_forward_cls_query_only());  // the Q and K|V row ranges ran packed
+  EXPECT_EQ(packed.infer(), plain.infer());
+  // A const reader (a model saved through a const reference) gets HF's layout, exactly.
+  EXPECT_EQ(packed.weights(), hf);
+  EXPECT_FALSE(packed.m.weights_packed());
+  // The next forward packs again: the same logits.
+  EXPECT_EQ(packed.infer(), plain.infer());
+  EXPECT_EQ(packed.m.weights_packed(), gemm_nt_small_available());
 }
 
-TEST(PackedWeights, InferenceGivesTheUnpackedLogitsBitForBit) {
-  Runner packed, plain;
-  plain.m.pack_weights = false;
-  packed.m.reserve(Runner::B, Runner::T, -1, ArenaUse::INFERENCE);
-  plain.m.reserve(Runner::B, Runner::T, -1, ArenaUse::INFERENCE);
-  EXPECT_EQ(packed.infer(), plain.infer());
-  EXPECT_EQ(plain.m.packed_weight_bytes(), 0u);
-  // Layer 0's four matrices and the last layer's attention output, intermediate and output dense (which run
-  // on the [CLS] rows; its Q|K|V is multiplied as a K|V slice and a Q slice, unpacked), each with its rows
-  // rounded up to whole 6-row tiles in its last 48-row block.
-  const size_t qkv = packed_floats(192, 64), attn_out = packed_floats(64, 64), inter = packed_floats(100, 64),
-               out = packed_floats(64, 100);
-  EXPECT_EQ(packed.m.packed_weight_bytes(),
-            gemm_nt_small_available() ? (qkv + 2 * (attn_out + inter + out)) * sizeof(float) : 0u);
-  // Again: the packs are reused, the same bits.
-  EXPECT_EQ(packed.infer(), plain.infer());
-}
-
-TEST(PackedWeights, NeverOutliveAChangeOfTheWeights) {
+TEST(PackedWeights, EveryChangeOfTheWeightsIsSeenByTheNextForward) {
   if (!gemm_nt_small_available()) GTEST_SKIP() << "no AVX-512: nothing is packed";
-  Runner packed, plain;
-  plain.m.pack_weights = false;
-  packed.m.reserve(Runner::B, Runner::T, -1, ArenaUse::INFERENCE);
-  plain.m.reserve(Runner::B, Runner::T, -1, ArenaUse::INFERENCE);
+  Runner packed(true), plain(false);
   const std::vector<float> before = packed.infer();
-  ASSERT_GT(packed.m.packed_weight_bytes(), 0u);
+  ASSERT_TRUE(packed.m.weights_packed());
 
-  // A write through param(): dropped at the call, and the next inference reads the new weights.
+  // A write through param() (HF's layout: element 3 of the intermediate dense weight's first row).
   const std::string w = "bert.encoder.layer.1.intermediate.dense.weight";
   packed.m.param(w)[3] += 0.5f;
-  EXPECT_EQ(packed.m.packed_weight_bytes(), 0u);
   plain.m.param(w)[3] += 0.5f;
   const std::vector<float> after = packed.infer();
   EXPECT_NE(after, before);
   EXPECT_EQ(after, plain.infer());
 
-  // Through params() (as an optimizer step or a loader writes): the same.
-  packed.m.params()[packed.m.table().at(w).offset + 7] -= 0.25f;
-  plain.m.params()[plain.m.table().at(w).offset + 7] -= 0.25f;
+  // Through params(), as an optimizer step or a loader writes.
+  const size_t at = packed.m.table().at("bert.encoder.layer.0.attention.self.query.weight").offset + 100;
+  packed.m.params()[at] -= 0.25f;
+  plain.m.params()[at] -= 0.25f;
   EXPECT_EQ(packed.infer(), plain.infer());
 
-  // init_weights, and a training forward: dropped.
-  ASSERT_GT(packed.m.packed_weight_bytes(), 0u);
-  packed.m.init_weights(6);
-  EXPECT_EQ(packed.m.packed_weight_bytes(), 0u);
-  plain.m.init_weights(6);
+  // init_weights of some entries only: the others keep their values, in HF's layout.
+  ASSERT_TRUE(packed.m.weights_packed());
+  const std::vector<std::string> only = {w};
+  packed.m.init_weights(6, &only);
+  plain.m.init_weights(6, &only);
+  EXPECT_EQ(packed.weights(), plain.weights());
   EXPECT_EQ(packed.infer(), plain.infer());
-  ASSERT_GT(packed.m.packed_weight_bytes(), 0u);
-  const Batch batch{Runner::B, Runner::T, packed.ids.data(), nullptr, packed.mask.data(), nullptr};
-  packed.m.forward(batch, /*training=*/true);
-  EXPECT_EQ(packed.m.packed_weight_bytes(), 0u);
-
-  // A training arena: nothing packed, even for an evaluation forward (the weights change between them).
-  packed.m.reserve(Runner::B, Runner::T, -1, ArenaUse::TRAINING);
-  packed.infer();
-  EXPECT_EQ(packed.m.packed_weight_bytes(), 0u);
 }
 
-TEST(PackedWeights, OnlyForTheProductsThatUseThem) {
+TEST(PackedWeights, OnlyWhereEveryProductRunsOnGemmNtSmall) {
   if (!gemm_nt_small_available()) GTEST_SKIP() << "no AVX-512: nothing is packed";
-  // 8 x 40 = 320 rows: above gemm_nt_small's 160 for small weights, so gemm_packed multiplies layer 0's
-  // products and the last layer's Q|K|V, and none of them is packed (no memory spent for nothing); the last
-  // layer's three products on the 8 [CLS] rows run on gemm_nt_small, packed.
-  BertModel m(small_config(), HeadKind::SEQUENCE_CLASSIFICATION);
+  Runner r(true);
+  const std::vector<float> hf = Runner(false).weights();
+  r.infer();
+  ASSERT_TRUE(r.m.weights_packed());
+  // An arena for 8 x 40 = 320 rows: above gemm_nt_small's 160, gemm_packed reads HF's layout: unpacked at the
+  // reserve, and not packed by the forward.
+  r.m.reserve(8, 40, -1, ArenaUse::INFERENCE);
+  EXPECT_FALSE(r.m.weights_packed());
+  EXPECT_EQ(r.weights(), hf);
+  r.infer();
+  EXPECT_FALSE(r.m.weights_packed());
+  // Back to a small arena: packed again; then a training arena (the weights are about to change): unpacked.
+  r.m.reserve(Runner::B, Runner::T, -1, ArenaUse::INFERENCE);
+  r.infer();
+  EXPECT_TRUE(r.m.weights_packed());
+  r.m.reserve(Runner::B, Runner::T, -1, ArenaUse::TRAINING);
+  EXPECT_FALSE(r.m.weights_packed());
+  r.infer();
+  EXPECT_FALSE(r.m.weights_packed());
+  // bf16 products, or pack_weights turned off: the next forward unpacks.
+  r.m.reserve(Runner::B, Runner::T, -1, ArenaUse::INFERENCE);
+  r.infer();
+  ASSERT_TRUE(r.m.weights_packed());
+  r.m.matmul_precision = MatmulPrecision::BF16;
+  r.infer();
+  EXPECT_FALSE(r.m.weights_packed());
+  r.m.matmul_precision = MatmulPrecision::FP32;
+  r.infer();
+  ASSERT_TRUE(r.m.weights_packed());
+  r.m.pack_weights = false;
+  r.infer();
+  EXPECT_FALSE(r.m.weights_packed());
+  EXPECT_EQ(r.weights(), hf);
+}
+
+TEST(PackedWeights, NotForShapesWhosePackedSizeDiffers) {
+  // An intermediate size that is not a multiple of 6 would need padding rows: nothing is packed.
+  ModelConfig c = small_config();
+  c.intermediate_size = 100;
+  BertModel m(c, HeadKind::SEQUENCE_CLASSIFICATION);
   m.init_weights(5);
-  const int64_t B = 8, T = 40;
-  m.reserve(B, T, -1, ArenaUse::INFERENCE);
-  std::vector<int32_t> ids(B * T, 7);
-  std::vector<uint8_t> mask(B * T, 1);
-  const Batch batch{B, T, ids.data(), nullptr, mask.data(), nullptr};
-  m.forward(batch, false);
-  EXPECT_EQ(m.packed_weight_bytes(),
-            (packed_floats(64, 64) + packed_floats(100, 64) + packed_floats(64, 100)) * sizeof(float));
+  m.reserve(1, 10, -1, ArenaUse::INFERENCE);
+  std::vector<int32_t> ids(10, 7);
+  std::vector<uint8_t> mask(10, 1);
+  m.forward(Batch{1, 10, ids.data(), nullptr, mask.data(), nullptr}, false);
+  EXPECT_FALSE(m.weights_packed());
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 // Every weight element is read from memory once per m-block (once per call for M <= kMC), never copied; the
 // chunk of a panel is reused by every tile of the block; while the first panel is multiplied, each tile
 // prefetches into L2 the weights of the tile that comes next. The weights are read where they lie (B's rows)
-// or from a copy packed once in the order the tiles read them (NtSmallPackedWeights, weight_tile()): the
+// or from a copy packed once in the order the tiles read them (nt_small_pack, weight_tile()): the
 // same loops and FMAs, one sequential stream of weights instead of 6 rows ldb apart.
 #include "backend/cpu/gemm_nt_small.h"
 
@@ -38,7 +38,7 @@ constexpr int64_t kMP = 64;  // activation rows per panel (kMV * 16)
 // The block sizes below were chosen by measurement (BERT-base's four shapes, weights streamed, 2 threads;
 // bertfit_gemm_bench and whole-model A/B runs): other values within a factor 2 were 0-10% slower or within
 // the machine's noise. kNB: weight rows per block, a thread's unit of work (a multiple of kRN and of 16).
-constexpr int64_t kNB = 48;
+constexpr int64_t kNB = kNtSmallBlockRows;  // 48
 // K chunk of a tile call: 256 x 64 floats of a panel (64 KiB) come from L2 with the hardware's prefetch; 128
 // (32 KiB, L1) measured 3-7% slower, the extra saves and restores of the 24 accumulators costing more.
 constexpr int64_t kKC = 256;
@@ -94,7 +94,7 @@ BERTFIT_AVX512 __attribute__((always_inline)) inline void tile_step(__m512 (&acc
 // (+ 0, 1, 2 times the row stride s / lc, in bytes). The prefetches (6 lines per 16 k, npf times) are the
 // generic tile's.
 //
-// The packed layout (NtSmallPackedWeights) puts the 6 rows' elements of one k side by side (w[6 k + r]): the
+// The packed layout (nt_small_pack) puts the 6 rows' elements of one k side by side (w[6 k + r]): the
 // tile then reads one sequential stream of weights instead of 6 rows ldw apart, and prefetches the next
 // tile's 6 lines per 16 k from one stream too; the FMAs and their order (so the bits) are the same. The asm
 // text below is shared; only the weights' addresses and the pointer steps differ.
@@ -349,7 +349,7 @@ struct Problem {
   int64_t lda;
   const float* B;  // null when packed is given
   int64_t ldb;
-  const float* packed;  // NtSmallPackedWeights::data(), or null
+  const float* packed;  // B in the packed layout (gemm_nt_small_packed), or null
   const float* bias;
   bool accumulate;
   float* C;
@@ -376,7 +376,7 @@ inline int64_t block_rows(const Problem& pr, int64_t b) {
 }
 
 // The first weight of the tile of rows [b kNB + t0, + 6) at K chunk k0 (a multiple of kKC): in B, or in the
-// packed layout (NtSmallPackedWeights): block after block (kNB * K floats each but the last), in a block
+// packed layout (nt_small_pack): block after block (kNB * K floats each but the last), in a block
 // chunk after chunk (kKC k each but the last), in a chunk tile after tile, each tile [k][6 rows].
 inline const float* weight_tile(const Problem& pr, int64_t b, int64_t k0, int64_t t0) {
   if (pr.packed) return pr.packed + b * kNB * pr.K + k0 * block_rows(pr, b) + t0 * std::min(kKC, pr.K - k0);
@@ -573,58 +573,57 @@ void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
     gemm_nt_small_fallback(pr);
 }
 
-// The layout weight_tile() reads: for each block of kNB rows, each chunk of kKC k, each 6-row tile,
-// tile[k * 6 + r] = B[row r of the tile, k] (0 past N). Blocks are packed in parallel (each writes its own
-// range).
-NtSmallPackedWeights::NtSmallPackedWeights(int64_t N, int64_t K, const float* B, int64_t ldb)
-    : N_(std::max<int64_t>(N, 0)), K_(std::max<int64_t>(K, 0)) {
-  const int64_t nblocks = (N_ + kNB - 1) / kNB;
-  const int64_t rows = N_ == 0 ? 0 : (N_ - (nblocks - 1) * kNB + kRN - 1) / kRN * kRN + (nblocks - 1) * kNB;
-  data_.resize(static_cast<size_t>(rows * K_));  // zeroed: the padding rows stay 0
+int64_t nt_small_packed_floats(int64_t N, int64_t K) {
+  if (N <= 0 || K <= 0) return 0;
+  const int64_t last = N - (N - 1) / kNB * kNB;  // rows of the last block
+  return (N - last + (last + kRN - 1) / kRN * kRN) * K;
+}
+
+namespace {
+
+// Calls f(dst tile, first row, rows, k0, kc) for every tile of the packed layout (weight_tile()'s order).
+template <class F>
+void for_each_packed_tile(int64_t N, int64_t K, const float* packed, F&& f) {
   Problem pr{};
-  pr.N = N_;
-  pr.K = K_;
-  pr.packed = data_.data();
-  parallel_for(0, nblocks, N_ * K_ >= kParallelMinWork, [&](int64_t b) {
-    for (int64_t k0 = 0; k0 < K_; k0 += kKC) {
-      const int64_t kc = std::min(kKC, K_ - k0);
-      for (int64_t t0 = 0; t0 < block_rows(pr, b); t0 += kRN) {
-        float* dst = const_cast<float*>(weight_tile(pr, b, k0, t0));
-        const int64_t rn = std::min(kRN, N_ - b * kNB - t0);
-        for (int64_t r = 0; r < rn; ++r) {
-          const float* src = B + (b * kNB + t0 + r) * ldb + k0;
-          for (int64_t k = 0; k < kc; ++k) dst[k * kRN + r] = src[k];
-        }
-      }
-    }
+  pr.N = N;
+  pr.K = K;
+  pr.packed = packed;
+  parallel_for(0, (N + kNB - 1) / kNB, N * K >= kParallelMinWork, [&](int64_t b) {
+    for (int64_t k0 = 0; k0 < K; k0 += kKC)
+      for (int64_t t0 = 0; t0 < block_rows(pr, b); t0 += kRN)
+        f(const_cast<float*>(weight_tile(pr, b, k0, t0)), b * kNB + t0, std::min(kRN, N - b * kNB - t0), k0,
+          std::min(kKC, K - k0));
   });
 }
 
-void NtSmallPackedWeights::unpack(float* B, int64_t ldb) const {
-  Problem pr{};
-  pr.N = N_;
-  pr.K = K_;
-  pr.packed = data_.data();
-  for (int64_t b = 0; b * kNB < N_; ++b)
-    for (int64_t k0 = 0; k0 < K_; k0 += kKC)
-      for (int64_t t0 = 0; t0 < block_rows(pr, b); t0 += kRN) {
-        const float* src = weight_tile(pr, b, k0, t0);
-        for (int64_t r = 0; r < std::min(kRN, N_ - b * kNB - t0); ++r)
-          for (int64_t k = 0; k < std::min(kKC, K_ - k0); ++k)
-            B[(b * kNB + t0 + r) * ldb + k0 + k] = src[k * kRN + r];
-      }
+}  // namespace
+
+// Each tile: tile[k * 6 + r] = B[row r of the tile, k0 + k], the padding rows 0.
+void nt_small_pack(int64_t N, int64_t K, const float* B, int64_t ldb, float* packed) {
+  if (N <= 0 || K <= 0) return;
+  for_each_packed_tile(N, K, packed, [&](float* tile, int64_t n, int64_t rn, int64_t k0, int64_t kc) {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = 0; r < kRN; ++r) tile[k * kRN + r] = r < rn ? B[(n + r) * ldb + k0 + k] : 0.0f;
+  });
 }
 
-void gemm_nt_small(int64_t M, const NtSmallPackedWeights& B, const float* A, int64_t lda, const float* bias,
-                   bool accumulate, float* C, int64_t ldc, const Epilogue& ep) {
-  const int64_t N = B.N(), K = B.K();
+void nt_small_unpack(int64_t N, int64_t K, const float* packed, float* B, int64_t ldb) {
+  if (N <= 0 || K <= 0) return;
+  for_each_packed_tile(N, K, packed, [&](const float* tile, int64_t n, int64_t rn, int64_t k0, int64_t kc) {
+    for (int64_t r = 0; r < rn; ++r)
+      for (int64_t k = 0; k < kc; ++k) B[(n + r) * ldb + k0 + k] = tile[k * kRN + r];
+  });
+}
+
+void gemm_nt_small_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                          const float* bias, bool accumulate, float* C, int64_t ldc, const Epilogue& ep) {
   if (!gemm_nt_small_available() && M > 0 && N > 0 && K > 0) {
     std::vector<float> unpacked(static_cast<size_t>(N * K));
-    B.unpack(unpacked.data(), K);
+    nt_small_unpack(N, K, packed, unpacked.data(), K);
     gemm_nt_small(M, N, K, A, lda, unpacked.data(), K, bias, accumulate, C, ldc, ep);
     return;
   }
-  run(Problem{M, N, K, A, lda, nullptr, 0, B.data(), bias, accumulate, C, ldc, with_aux_stride(ep, ldc)});
+  run(Problem{M, N, K, A, lda, nullptr, 0, packed, bias, accumulate, C, ldc, with_aux_stride(ep, ldc)});
 }
 
 }  // namespace bertfit

@@ -21,7 +21,6 @@
 #include <cstdint>
 
 #include "backend/cpu/gemm.h"  // Epilogue
-#include "core/aligned_buffer.h"
 
 namespace bertfit {
 
@@ -39,33 +38,25 @@ bool gemm_nt_small_available();
 void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                    const float* bias, bool accumulate, float* C, int64_t ldc, const Epilogue& ep = {});
 
-// Weights B [N, K] rearranged once in the order the kernel reads them, for weights that are multiplied many
-// times while they do not change (inference). Unpacked, a 6-row register tile reads its weights as 6
-// streams ldw apart; packed, as one sequential stream (tile after tile, each [k][6 rows], zero rows past N),
-// which the hardware prefetchers follow better: the tile alone, weights from memory, went from 77-80% to
-// 94-95% of the FMA peak; BERT-base's forward at batch 1, 2 threads, 2-5% faster (AMD Zen 5,
-// docs/benchmarks.md). Costs a copy of the weights (4 N K bytes, rounded up to 6-row tiles).
-class NtSmallPackedWeights {
- public:
-  NtSmallPackedWeights() = default;
-  // Packs B (rows ldb >= K apart); N, K >= 0.
-  NtSmallPackedWeights(int64_t N, int64_t K, const float* B, int64_t ldb);
-  int64_t N() const { return N_; }
-  int64_t K() const { return K_; }
-  bool empty() const { return N_ == 0; }
-  size_t bytes() const { return data_.size() * sizeof(float); }
-  const float* data() const { return data_.data(); }
-  // Writes B back (rows ldb >= K apart): the round trip the tests check, and the path without AVX-512.
-  void unpack(float* B, int64_t ldb) const;
+// The packed layout: weights B [N, K] rearranged once in the order the kernel reads them, for weights that
+// are multiplied many times while they do not change (inference). Unpacked, a 6-row register tile reads its
+// weights as 6 streams ldb apart; packed, as one sequential stream: blocks of 48 rows, in a block chunks of
+// 256 k, in a chunk 6-row tiles, each tile [k][6 rows] (zero rows past N). The tile alone, weights from
+// memory, went from 77-80% to 94-95% of the FMA peak; BERT-base's forward at batch 1, 2 threads, 2-6% faster
+// (AMD Zen 5, docs/benchmarks.md). The products give the same bits as with B unpacked.
+constexpr int64_t kNtSmallBlockRows = 48;
+// Floats of B [N, K] packed: N rounded up to whole 6-row tiles, times K (exactly N K when N % 6 == 0).
+int64_t nt_small_packed_floats(int64_t N, int64_t K);
+// Packs B (rows ldb >= K apart) into packed (nt_small_packed_floats(N, K) floats; no overlap with B).
+void nt_small_pack(int64_t N, int64_t K, const float* B, int64_t ldb, float* packed);
+// The inverse: B's N x K elements (rows ldb apart) from packed.
+void nt_small_unpack(int64_t N, int64_t K, const float* packed, float* B, int64_t ldb);
+// Rows [n0, n0 + count) of a packed [N, K] matrix are a packed [count, K] matrix at packed + n0 K when n0 is
+// a multiple of kNtSmallBlockRows and the range ends at N or at such a multiple.
 
- private:
-  int64_t N_ = 0, K_ = 0;
-  AlignedBuffer<float> data_;
-};
-
-// gemm_nt_small with B given packed: the same contract and the same bits as gemm_nt_small(M, B.N(), B.K(), A,
-// lda, <B unpacked>, ...). Without AVX-512 it unpacks B into a temporary and calls that.
-void gemm_nt_small(int64_t M, const NtSmallPackedWeights& B, const float* A, int64_t lda, const float* bias,
-                   bool accumulate, float* C, int64_t ldc, const Epilogue& ep = {});
+// gemm_nt_small with B [N, K] given packed: the same contract and the same bits as with B unpacked. Without
+// AVX-512 it unpacks B into a temporary and calls that.
+void gemm_nt_small_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                          const float* bias, bool accumulate, float* C, int64_t ldc, const Epilogue& ep = {});
 
 }  // namespace bertfit
