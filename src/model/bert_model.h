@@ -244,7 +244,7 @@ class BertModel {
   // at length 128), fp32, no int8 layers, an AVX-512 CPU, and shapes that keep the size (hidden and
   // intermediate sizes multiples of 48 and 6), forward() rearranges each layer's four weight matrices in
   // params() into gemm_nt_small's packed layout (one sequential stream per tile: the same bits, BERT-base at
-  // batch 1 2-6% faster; no extra memory, ~0.1 s once) and multiplies them packed. Anything that reads or
+  // batch 1 ~2.5% faster; no extra memory, ~0.13 s once) and multiplies them packed. Anything that reads or
   // writes the weights otherwise gets them back in HF's layout first: params() and param() (const or not),
   // init_weights, a reserve() that no longer qualifies, a forward with this off. A pointer taken from
   // params() before a forward packed them must not be used after it.

@@ -42,8 +42,9 @@ void gemm_nt_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
 // are multiplied many times while they do not change (inference). Unpacked, a 6-row register tile reads its
 // weights as 6 streams ldb apart; packed, as one sequential stream: blocks of 48 rows, in a block chunks of
 // 256 k, in a chunk 6-row tiles, each tile [k][6 rows] (zero rows past N). The tile alone, weights from
-// memory, went from 77-80% to 94-95% of the FMA peak; BERT-base's forward at batch 1, 2 threads, 2-6% faster
-// (AMD Zen 5, docs/benchmarks.md). The products give the same bits as with B unpacked.
+// memory, went from 77-80% to 94-95% of the FMA peak; BERT-base's forward at batch 1, 2 threads, ~2.5%
+// faster (0-4% with the host's phase; AMD Zen 5, docs/benchmarks.md). The products give the same bits as
+// with B unpacked.
 constexpr int64_t kNtSmallBlockRows = 48;
 // Floats of B [N, K] packed: N rounded up to whole 6-row tiles, times K (exactly N K when N % 6 == 0).
 int64_t nt_small_packed_floats(int64_t N, int64_t K);
