@@ -13,8 +13,9 @@
 // Every weight element is read from memory once per m-block (once per call for M <= kMC), never copied; the
 // chunk of a panel is reused by every tile of the block; while the first panel is multiplied, each tile
 // prefetches into L2 the weights of the tile that comes next. The weights are read where they lie (B's rows)
-// or from a copy packed once in the order the tiles read them (nt_small_pack, weight_tile()): the
-// same loops and FMAs, one sequential stream of weights instead of 6 rows ldb apart.
+// or packed in the order the tiles read them (nt_small_pack, weight_tile(); BertModel packs its encoder's in
+// place for small-batch inference): the same loops and FMAs, one sequential stream of weights instead of 6
+// rows ldb apart.
 #include "backend/cpu/gemm_nt_small.h"
 
 #include "core/simd.h"  // <immintrin.h> without GCC 12's false warnings
