@@ -54,15 +54,22 @@ HeadQkv<F> head_qkv(F* qkv, int64_t row0, int64_t h, int64_t C, int64_t HS) {
   return {q, q + C, q + 2 * C};
 }
 
-// A softmax row's scalar tail, elements [j, T): exp(row - mx) where kept (0 elsewhere) written back and added
-// to sum in order, the vector bodies' expressions on one element. Returns 1 / the row's sum.
-inline float exp_tail_inverse_sum(float* row, const float* keep, int64_t j, int64_t T, float mx, float sum) {
+// A softmax row's tail, elements [j, T) (fewer than 8): exp(row - mx) where kept (0 elsewhere), the vector
+// bodies' expressions on one element, written back and added to the 8-lane sum as one more 8-float block
+// (zeros past T) before the lanes are summed. Returns 1 / the row's sum. As a block, not one by one after the
+// lanes: the row's sum then does not depend on T, only on the kept keys, so an example's probabilities are
+// the same bits alone (T = its length) and padded to a longer T in a batch (masked keys add exact zeros in
+// the same lanes): bertfit predict's outputs do not depend on --batch_size.
+inline float exp_tail_inverse_sum(float* row, const float* keep, int64_t j, int64_t T, float mx,
+                                  __m256 vsum) {
+  alignas(32) float tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t t = j; t < T; ++t) {
     const float e = keep[t] != 0.0f ? vec::exp_scalar(row[t] - mx) : 0.0f;
     row[t] = e;
-    sum += e;
+    tail[t - j] = e;
   }
-  return 1.0f / sum;
+  if (j < T) vsum = _mm256_add_ps(vsum, _mm256_load_ps(tail));
+  return 1.0f / vec::hsum_ps(vsum);
 }
 
 // row = softmax(row) over the keys with keep[j] = 1; keys with keep[j] = 0 get exactly 0 (see attention.h).
@@ -87,8 +94,7 @@ void masked_softmax_row_avx2(float* row, const float* keep, int64_t T) {
     _mm256_storeu_ps(row + j, e);
     vsum = _mm256_add_ps(vsum, e);
   }
-  float sum = vec::hsum_ps(vsum);
-  const float inv = exp_tail_inverse_sum(row, keep, j, T, mx, sum);
+  const float inv = exp_tail_inverse_sum(row, keep, j, T, mx, vsum);
   const __m256 vinv = _mm256_set1_ps(inv);
   for (j = 0; j + 8 <= T; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
   for (; j < T; ++j) row[j] *= inv;
@@ -97,9 +103,9 @@ void masked_softmax_row_avx2(float* row, const float* keep, int64_t T) {
 // The same row with 16 lanes for the max, the exps and the normalisation, and the same bits: the max is
 // exact in any order; each element's exp and product are exp_ps's operations (core/vec_math512.h); the sum
 // keeps masked_softmax_row_avx2's order (an 8-lane accumulator that adds each 16-float block's low half,
-// then its high half, then one 8-float block if T % 16 >= 8, then the scalar tail). exp is most of a
-// softmax row's cost: with 16 lanes BERT-base's attention forward at batch 8 went from 24 to 22 ms on Zen 5
-// (docs/benchmarks.md).
+// then its high half, then one 8-float block if T % 16 >= 8, then the tail as an 8-float block). exp is most
+// of a softmax row's cost: with 16 lanes BERT-base's attention forward at batch 8 went from 24 to 22 ms on
+// Zen 5 (docs/benchmarks.md).
 BERTFIT_AVX512 void masked_softmax_row_avx512(float* row, const float* keep, int64_t T) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   __m512 vmx = ninf;
@@ -127,8 +133,7 @@ BERTFIT_AVX512 void masked_softmax_row_avx512(float* row, const float* keep, int
     vsum = _mm256_add_ps(vsum, e);
     j += 8;
   }
-  float sum = vec::hsum_ps(vsum);
-  const float inv = exp_tail_inverse_sum(row, keep, j, T, mx, sum);
+  const float inv = exp_tail_inverse_sum(row, keep, j, T, mx, vsum);
   const __m512 vinv = _mm512_set1_ps(inv);
   for (j = 0; j + 16 <= T; j += 16) _mm512_storeu_ps(row + j, _mm512_mul_ps(_mm512_loadu_ps(row + j), vinv));
   for (; j < T; ++j) row[j] *= inv;

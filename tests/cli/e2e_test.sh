@@ -107,6 +107,11 @@ pipeline)
   run predict "$BF" predict --model ft --file "$DATA/test.tsv" --output pred.tsv --all_probs \
     --submission submission.csv --threads 2
   [[ $(head -1 submission.csv) == "paperid,categories" ]] || fail "submission header: $(head -1 submission.csv)"
+  # The batch size changes nothing: one document at a time (each at its own length, not padded to the
+  # batch's longest) gives the same bytes.
+  run predict-batch1 "$BF" predict --model ft --file "$DATA/test.tsv" --output pred_b1.tsv --all_probs \
+    --batch_size 1 --threads 2
+  same_bytes pred.tsv pred_b1.tsv
   trows=$(($(grep -c . "$DATA/test.tsv") - 1))
   [[ $(($(wc -l <submission.csv) - 1)) -eq $trows ]] || fail "submission: not $trows rows"
   # Ids in the test file's order, labels among the training labels.
