@@ -129,7 +129,9 @@ else: print(0)' "$RES" "$model" "$b")
     --batch "$b" --seq 128 --threads 2 --warmup $W --repeats $R --gflop "$gflop"
 }
 
-echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cat /proc/loadavg)"
+# The machine's record first: "AMD EPYC" alone does not say Zen 4 (512-bit FMAs in two halves) or Zen 5.
+"$PY" tools/bench/machine.py >> "$RES"
+echo "== machine: $("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["description"])' "$RES"), load $(cat /proc/loadavg)"
 echo "== OpenBLAS sgemm rate (4096x768 @ 768x768)"
 run -- "$BENCH" --case sgemm --threads 2 --warmup 2 --repeats 5
 run -- "$BENCH" --case sgemm --threads 1 --warmup 2 --repeats 5

@@ -37,6 +37,8 @@ def merge(group):
 
 def load(path):
     raw = [json.loads(l) for l in open(path) if l.strip()]
+    machine = next((r for r in raw if r["engine"] == "machine"), None)  # bench/engine/run.sh's first line
+    raw = [r for r in raw if r["engine"] != "machine"]
     groups = defaultdict(list)
     for r in raw:
         groups[(r["engine"], r["model"], r["case"], r["batch"], r["threads"], r["setting"])].append(r)
@@ -45,7 +47,7 @@ def load(path):
     by = defaultdict(list)
     for r in rows:
         by[(r["engine"], r["model"], r["case"], r["batch"])].append(r)
-    return rows, by
+    return rows, by, machine
 
 
 def own_rate(r, rate):
@@ -76,7 +78,7 @@ def fmt_ms(r):
 def main():
     path = sys.argv[1]
     md = "--markdown" in sys.argv
-    rows, by = load(path)
+    rows, by, machine = load(path)
     sg2 = [r for r in rows if r["case"] == "sgemm" and r["threads"] == 2]
     sg1 = [r for r in rows if r["case"] == "sgemm" and r["threads"] == 1]
     rate = max((r["gflop"] / r["median_ms"] * 1e3 for r in sg2), default=0.0)
@@ -95,6 +97,8 @@ def main():
     loads = [r.get("load_before", 0) for r in rows]
     out = []
     p = out.append
+    if machine:  # results files from before 2026-12-06 have no machine record: their names say the CPU
+        p("machine: " + machine["description"])
     p("OpenBLAS sgemm 4096x768x768: %s GFLOP/s with 2 threads (samples: %s), %.0f with 1 thread" % (
         "%.0f" % rate, ", ".join("%.0f" % (r["gflop"] / r["median_ms"] * 1e3) for r in sg2), rate1))
     p("FMA peak (independent FMA chains, widest vectors): %.0f GFLOP/s with 2 threads, %.0f with 1; 256-bit: "
