@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "core/vec_math.h"
+#include "kernels/dropout.h"
 #include "kernels/reduce.h"
 
 namespace bertfit {
@@ -62,26 +63,50 @@ void layernorm_param_grads(float* dw, float* db, const float* dout, const float*
   });
 }
 
+// One row of layernorm_forward: o = (x - m) * s * w + b. o may alias x.
+void layernorm_row(float* o, float& mean, float& rstd, const float* x, const float* w, const float* b,
+                   int64_t C, float eps) {
+  // Two passes in float (mean, then centred squares), as torch's CPU kernel accumulates in float.
+  const float m = row_sum(x, C) / static_cast<float>(C);
+  const float v = row_centered_sq(x, m, C) / static_cast<float>(C);
+  const float s = 1.0f / std::sqrt(v + eps);
+  const __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s);
+  int64_t c = 0;
+  for (; c + 8 <= C; c += 8) {
+    const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), vm), vs);
+    _mm256_storeu_ps(o + c, _mm256_fmadd_ps(xhat, _mm256_loadu_ps(w + c), _mm256_loadu_ps(b + c)));
+  }
+  for (; c < C; ++c) o[c] = std::fma((x[c] - m) * s, w[c], b[c]);
+  mean = m;
+  rstd = s;
+}
+
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps) {
+  parallel_for(0, N, N * C >= kParallelMinWork,
+               [&](int64_t n) { layernorm_row(out + n * C, mean[n], rstd[n], inp + n * C, w, b, C, eps); });
+}
+
+void dropout_add_layernorm_forward(float* out, float* sum, float* mean, float* rstd, const float* x,
+                                   const float* residual, int64_t N, int64_t C, const int32_t* rows, float p,
+                                   uint64_t key, const float* w, const float* b, float eps) {
   parallel_for(0, N, N * C >= kParallelMinWork, [&](int64_t n) {
-    const float* x = inp + n * C;
-    // Two passes in float (mean, then centred squares), as torch's CPU kernel accumulates in float.
-    const float m = row_sum(x, C) / static_cast<float>(C);
-    const float v = row_centered_sq(x, m, C) / static_cast<float>(C);
-    const float s = 1.0f / std::sqrt(v + eps);
-    float* o = out + n * C;
-    const __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s);
-    int64_t c = 0;
-    for (; c + 8 <= C; c += 8) {
-      const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), vm), vs);
-      _mm256_storeu_ps(o + c, _mm256_fmadd_ps(xhat, _mm256_loadu_ps(w + c), _mm256_loadu_ps(b + c)));
+    float* s = sum + n * C;
+    const float* xr = x + n * C;
+    const float* rr = residual + n * C;
+    if (p > 0.0f) {  // row n's mask is that of elements (rows ? rows[n] : n) * C + j, as dropout_rows_*'s
+      const uint64_t row = rows ? static_cast<uint64_t>(rows[n]) : static_cast<uint64_t>(n);
+      dropout_span(s, xr, rr, C, p, key, row * static_cast<uint64_t>(C));
+    } else {  // the identity: x + residual, dropout_residual_forward's sum
+      int64_t c = 0;
+      for (; c + 8 <= C; c += 8)
+        _mm256_storeu_ps(s + c, _mm256_add_ps(_mm256_loadu_ps(xr + c), _mm256_loadu_ps(rr + c)));
+      for (; c < C; ++c) s[c] = xr[c] + rr[c];
     }
-    for (; c < C; ++c) o[c] = std::fma((x[c] - m) * s, w[c], b[c]);
-    mean[n] = m;
-    rstd[n] = s;
+    // The row was just written: LayerNorm reads it from L1.
+    layernorm_row(out + n * C, mean[n], rstd[n], s, w, b, C, eps);
   });
 }
 

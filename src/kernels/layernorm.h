@@ -11,6 +11,14 @@ namespace bertfit {
 // out may alias inp.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t N, int64_t C, float eps);
+// The end of a post-LN sub-layer in one pass over the rows: sum = residual + dropout(x), out =
+// LayerNorm(sum), with mean / rstd saved as layernorm_forward saves them. The same bits as
+// dropout_rows_residual_forward (kernels/dropout.h; rows and key as there, p == 0 the identity) followed by
+// layernorm_forward on sum, one pass and one parallel region fewer (each row is normalised while it is in
+// L1). sum is kept for the backward; out may alias x or residual, not sum.
+void dropout_add_layernorm_forward(float* out, float* sum, float* mean, float* rstd, const float* x,
+                                   const float* residual, int64_t N, int64_t C, const int32_t* rows, float p,
+                                   uint64_t key, const float* w, const float* b, float eps);
 // dinp = (write) gradient w.r.t. inp; dw, db += (accumulate). dinp may alias dout.
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                         const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);

@@ -207,10 +207,9 @@ void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, con
   float* h1 = work_c_;
   BERTFIT_TIMED("gemm.attn_out.fwd", encoder_linear(scratch_c_, ctx, n, o.attn_out_w, o.attn_out_b, C, C,
                                                     q ? &q->attn_out : nullptr));
-  BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res1, scratch_c_, x, n, C, drop_rows, p_hidden,
-                                                             site_key(layer_site(l, 1))));
-  BERTFIT_TIMED("layernorm.fwd",
-                layernorm_forward(h1, a.mean1, a.rstd1, a.res1, P(o.ln1_w), P(o.ln1_b), n, C, eps));
+  BERTFIT_TIMED("add_layernorm.fwd", dropout_add_layernorm_forward(
+                                         h1, a.res1, a.mean1, a.rstd1, scratch_c_, x, n, C, drop_rows,
+                                         p_hidden, site_key(layer_site(l, 1)), P(o.ln1_w), P(o.ln1_b), eps));
   // The GELU runs in the product's epilogue (gelu_forward's bits), which also keeps its input, inter_pre,
   // when a backward will need it.
   BERTFIT_TIMED("gemm.ffn_in.fwd",
@@ -218,10 +217,9 @@ void BertModel::output_block_forward(int64_t l, int64_t n, const float* ctx, con
                                {EpilogueOp::GELU, training_ ? a.inter_pre : nullptr, 0}));
   BERTFIT_TIMED("gemm.ffn_out.fwd",
                 encoder_linear(scratch_c_, work_inter_, n, o.out_w, o.out_b, I, C, q ? &q->out : nullptr));
-  BERTFIT_TIMED("dropout.fwd", dropout_rows_residual_forward(a.res2, scratch_c_, h1, n, C, drop_rows,
-                                                             p_hidden, site_key(layer_site(l, 2))));
-  BERTFIT_TIMED("layernorm.fwd",
-                layernorm_forward(out, a.mean2, a.rstd2, a.res2, P(o.ln2_w), P(o.ln2_b), n, C, eps));
+  BERTFIT_TIMED("add_layernorm.fwd", dropout_add_layernorm_forward(
+                                         out, a.res2, a.mean2, a.rstd2, scratch_c_, h1, n, C, drop_rows,
+                                         p_hidden, site_key(layer_site(l, 2)), P(o.ln2_w), P(o.ln2_b), eps));
 }
 
 const float* BertModel::hidden_for_backward(int64_t l, float* out) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/cpu_features.h"
@@ -150,6 +151,44 @@ TEST(FastKernels, LayerNormMatchesReference) {
     EXPECT_TRUE(bitwise_equal(dw, dw_ref));       // parameter gradients: one shared deterministic kernel
     EXPECT_TRUE(bitwise_equal(db, db_ref));
   }
+}
+
+// The fused end of a sub-layer is the two passes it replaces, bit for bit: the dropout masks (with and
+// without a row map), the residual sums, the statistics and the normalised rows; with 1 and 2 threads.
+TEST(FastKernels, DropoutAddLayerNormIsTheTwoPassesItReplaces) {
+  const int saved = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (int64_t C : {768, 37}) {  // 37: the 8-lane loops' tails
+      const int64_t N = 48;
+      const std::vector<float> x = randn(N * C, 21), res = randn(N * C, 22, 3.0), w = randn(C, 23),
+                               b = randn(C, 24);
+      std::vector<int32_t> rows(N);
+      for (int64_t i = 0; i < N; ++i) rows[i] = static_cast<int32_t>(3 * i + 1);  // rows of a padded layout
+      for (float p : {0.0f, 0.1f}) {
+        for (const int32_t* row_map :
+             {static_cast<const int32_t*>(nullptr), static_cast<const int32_t*>(rows.data())}) {
+          std::vector<float> sum(N * C), y(N * C), m(N), r(N), sum2(N * C), y2(N * C), m2(N), r2(N);
+          dropout_add_layernorm_forward(y.data(), sum.data(), m.data(), r.data(), x.data(), res.data(), N, C,
+                                        row_map, p, 77, w.data(), b.data(), 1e-12f);
+          dropout_rows_residual_forward(sum2.data(), x.data(), res.data(), N, C, row_map, p, 77);
+          layernorm_forward(y2.data(), m2.data(), r2.data(), sum2.data(), w.data(), b.data(), N, C, 1e-12f);
+          const std::string what = "C " + std::to_string(C) + " p " + std::to_string(p) +
+                                   (row_map ? " rows" : "") + " threads " + std::to_string(threads);
+          EXPECT_TRUE(bitwise_equal(sum, sum2)) << what;
+          EXPECT_TRUE(bitwise_equal(y, y2)) << what;
+          EXPECT_TRUE(bitwise_equal(m, m2)) << what;
+          EXPECT_TRUE(bitwise_equal(r, r2)) << what;
+          if (p > 0) {  // the masks did drop something (else the comparison above proves little)
+            int64_t dropped = 0;
+            for (int64_t i = 0; i < N * C; ++i) dropped += sum[i] == res[i];
+            EXPECT_GT(dropped, N * C / 20) << what;
+          }
+        }
+      }
+    }
+  }
+  set_num_threads(saved);
 }
 
 TEST(FastKernels, AttentionMatchesReferenceWithPaddingAndDropout) {
