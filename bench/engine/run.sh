@@ -111,9 +111,10 @@ torch_all() {  # MODEL CASE BATCH [settings...]
     esac
   done
 }
-ort() {  # MODEL BATCH
+ort() {  # MODEL BATCH [extra args]
   ((ORT)) || return 0
   local model=$1 b=$2 onnx=$OUT/$1.onnx
+  shift 2
   if [[ ! -f $onnx ]]; then
     "$PY" tools/bench/torch_bench.py --export-onnx "$onnx" --model "$model" 2>/dev/null >/dev/null ||
       { echo "   ONNX export failed: ONNX Runtime skipped"; return 0; }
@@ -126,7 +127,7 @@ for l in open(sys.argv[1]):
         print(r["gflop"]); break
 else: print(0)' "$RES" "$model" "$b")
   run NODE_PATH="$ROOT/$BUILD/ort/node_modules" -- node tools/bench/ort_bench.js --onnx "$onnx" --model "$model" \
-    --batch "$b" --seq 128 --threads 2 --warmup $W --repeats $R --gflop "$gflop"
+    --batch "$b" --seq 128 --threads 2 --warmup $W --repeats $R --gflop "$gflop" "$@"
 }
 
 # The machine's record first: "AMD EPYC" alone does not say Zen 4 (512-bit FMAs in two halves) or Zen 5.
@@ -176,6 +177,20 @@ all_cases() {
     ort base $b
     W=$w0 R=$r0
   done
+  # Batch 1's ratio to ONNX Runtime moved 1.15-1.26x between consecutive measurements on the Zen 5 host (its
+  # speed drifts over minutes): five bertfit / ONNX Runtime pairs back to back (setting "alt"), whose
+  # per-pair ratios the report prints next to the single measurement above.
+  if ((ORT)) && ((!QUICK)); then
+    echo "== BERT-base inference, batch 1, alternating with ONNX Runtime (5 pairs)"
+    local w0=$W r0=$R
+    W=10 R=15
+    for _ in 1 2 3 4 5; do
+      run OMP_NUM_THREADS=2 -- "$BENCH" --model base --case infer --batch 1 --seq 128 --threads 2 --warmup $W \
+        --repeats $R --setting alt
+      ort base 1 --setting alt
+    done
+    W=$w0 R=$r0
+  fi
 
   echo "== mini (4L/256H/4 heads/1024): fine-tuning and masked-LM pre-training, batch 32"
   bertfit mini train 32 2

@@ -1,6 +1,6 @@
 // ONNX Runtime (npm onnxruntime-node) inference baseline of bertfit's engine benchmark.
 //   node tools/bench/ort_bench.js --onnx model.onnx --model base --batch 8 --seq 128 --threads 2 \
-//        --warmup 1 --repeats 3 --gflop G
+//        --warmup 1 --repeats 3 --gflop G [--setting LABEL]
 // Prints one "RESULT {...}" JSON line like bertfit_engine_bench. The model is the PyTorch baseline exported by
 // tools/bench/torch_bench.py --export-onnx (same architecture and shapes); graph optimisations at "all".
 // NODE_PATH must point at a node_modules holding onnxruntime-node (bench/engine/run.sh installs it in the
@@ -42,7 +42,7 @@ async function main() {
   const median = n % 2 ? srt[(n - 1) / 2] : 0.5 * (srt[n / 2 - 1] + srt[n / 2]);
   console.log('RESULT ' + JSON.stringify({
     engine: 'onnxruntime', case: 'infer', model: arg('model', 'base'), batch: B, seq: T, threads,
-    setting: 't' + threads, median_ms: median, min_ms: srt[0], max_ms: srt[n - 1],
+    setting: arg('setting', 't' + threads), median_ms: median, min_ms: srt[0], max_ms: srt[n - 1],
     gflop: parseFloat(arg('gflop', '0')), peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     samples_ms: samples.map((x) => Math.round(x * 1000) / 1000), ort: require('onnxruntime-node/package.json').version,
   }));
