@@ -42,7 +42,8 @@ def load(path):
     # The alternating batch-1 pairs (setting "alt"), in the file's order: bertfit, then ONNX Runtime.
     alt = [r for r in raw if r["setting"] == "alt"]
     raw = [r for r in raw if r["setting"] != "alt"]
-    pairs = [(a, b) for a, b in zip(alt[0::2], alt[1::2]) if a["engine"] == "bertfit" and b["engine"] == "onnxruntime"]
+    # (A failed case leaves no line: each bertfit record pairs with the ONNX Runtime record right after it.)
+    pairs = [(a, b) for a, b in zip(alt, alt[1:]) if a["engine"] == "bertfit" and b["engine"] == "onnxruntime"]
     groups = defaultdict(list)
     for r in raw:
         groups[(r["engine"], r["model"], r["case"], r["batch"], r["threads"], r["setting"])].append(r)
