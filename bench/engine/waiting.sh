@@ -43,7 +43,7 @@ for us in $SPINS; do CONFIGS+=("adaptive-spin-${us}us|BERTFIT_WAIT_POLICY=adapti
 [[ -n $OLD ]] && CONFIGS+=("old-libgomp-passive|OMP_WAIT_POLICY=PASSIVE|$OLD")
 
 median_of() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read().split("RESULT ",1)[1])["median_ms"])'; }
-echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $MODEL b$BATCH; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(/usr/bin/python3 tools/bench/machine.py --describe), $(nproc) cores; $MODEL b$BATCH; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for load in $LOADS; do
   busy=()
   if [[ $load == busy ]]; then

@@ -41,7 +41,7 @@ fi
 row() { "$PY" -c 'import json,sys
 r = json.loads(sys.argv[1][len("RESULT "):])
 print("%-8s %-6s b%-3d %-5s median %9.1f ms  [%0.1f-%0.1f]" % (r["engine"], r["case"], r["batch"], r.get("precision", "fp32"), r["median_ms"], r["min_ms"], r["max_ms"]))' "$1"; }
-echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(/usr/bin/python3 tools/bench/machine.py --describe), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== bf16: $("$BUILD/src/cli/bertfit" info | sed -n 's/^bf16: *//p'); int8: $("$BUILD/src/cli/bertfit" info | sed -n 's/^int8: *//p')"
 for ((round = 1; round <= ROUNDS; ++round)); do
   echo "== round $round"

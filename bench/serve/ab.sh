@@ -29,7 +29,7 @@ BF=$BUILD/src/cli/bertfit SB=$BUILD/bench/serve/bertfit_serve_bench model=$OUT/m
 source bench/serve/lib.sh
 [[ -d $model && -f $texts ]] || { echo "ab.sh: run bench/serve/run.sh --sizes mini first ($model)" >&2; exit 1; }
 RES=$OUT/ab.txt
-echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"
+echo "# $(date -u +%FT%TZ) $(/usr/bin/python3 tools/bench/machine.py --describe), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES"
 for r in $(seq "$ROUNDS"); do
   for opts in "$@"; do
     # shellcheck disable=SC2086  # the option set: words

@@ -34,7 +34,7 @@ source bench/serve/lib.sh
 mkdir -p "$OUT"
 RES=$OUT/results.txt
 {
-  echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo "# $(date -u +%FT%TZ) $(/usr/bin/python3 tools/bench/machine.py --describe), $(nproc) cores"
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$RES"
 awk -F'\t' 'FNR > 1 { print $2 " " $3 }' tests/fixtures/cli/{train,dev,test}.tsv >"$OUT/texts.txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Prints one JSON line naming the CPU the benchmark runs on, for results.jsonl and its report.
 
-    /usr/bin/python3 tools/bench/machine.py
+    /usr/bin/python3 tools/bench/machine.py              # the JSON record (bench/engine/run.sh's first line)
+    /usr/bin/python3 tools/bench/machine.py --describe   # one line: "AMD EPYC, family 25 model 17 (Zen 4)"
 
 The project's machines all say "AMD EPYC" or "Intel Xeon" in /proc/cpuinfo's model name, whatever the
 generation, and the generations differ in what the figures mean: a Zen 4 EPYC (family 25) executes a 512-bit
@@ -11,6 +12,7 @@ knows it; the FMA probe's 512-bit / 256-bit ratio in the same run says the rest.
 """
 import json
 import os
+import sys
 
 
 def cpuinfo():
@@ -52,9 +54,11 @@ def main():
     isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
            if f in flags]
     name = uarch(vendor, family, model)
-    desc = "%s, family %d model %d%s, %d cores; %s" % (
-        info.get("model name", "?"), family, model, " (%s)" % name if name else "", os.cpu_count() or 0,
-        " ".join(isa))
+    cpu = "%s, family %d model %d%s" % (info.get("model name", "?"), family, model, " (%s)" % name if name else "")
+    if "--describe" in sys.argv:  # for the other benchmarks' header lines, which add their own core counts
+        print(cpu)
+        return
+    desc = "%s, %d cores; %s" % (cpu, os.cpu_count() or 0, " ".join(isa))
     print(json.dumps({"engine": "machine", "cpu": info.get("model name", ""), "vendor": vendor, "family": family,
                       "model_number": model, "stepping": int(info.get("stepping", "0") or 0), "uarch": name,
                       "isa": isa, "cores": os.cpu_count() or 0, "description": desc}))
