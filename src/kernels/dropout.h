@@ -14,14 +14,17 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t key);
 
 // The sub-layer output of a post-LN block before its LayerNorm: out = residual + dropout(x).
-// out may alias residual or x.
+// out may alias residual or x. The model's forward now runs this with the LayerNorm in one pass
+// (kernels/layernorm.h, dropout_add_layernorm_forward); the two-pass form stays as what that is tested
+// against, bit for bit.
 void dropout_residual_forward(float* out, const float* x, const float* residual, int64_t n, float p,
                               uint64_t key);
 
 // Dropout on n rows of `width` floats that are rows rows[i] of a larger layout: row i's mask is that of
 // elements rows[i] * width + j (the bits the call on the whole layout gives those rows). out = (residual ?
 // residual : 0) + dropout(x), row by row; rows null: rows 0 .. n-1 (dropout_forward or
-// dropout_residual_forward on n * width elements). out may alias x or residual.
+// dropout_residual_forward on n * width elements). out may alias x or residual. The backward uses it without
+// a residual (the masks of the forward's rows).
 void dropout_rows_residual_forward(float* out, const float* x, const float* residual, int64_t n,
                                    int64_t width, const int32_t* rows, float p, uint64_t key);
 
