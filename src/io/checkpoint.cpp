@@ -1,17 +1,21 @@
 // Checkpoint directories: opening weights in transformers' order of preference, binding tensors to the
-// model's parameters with HF's name conventions (see include/bertfit/io/checkpoint.h), and the atomic
-// directory save.
+// model's parameters with HF's name conventions (see include/bertfit/io/checkpoint.h), and the directory
+// save (a new directory appears whole; an existing one has its files replaced, each whole).
 #include "bertfit/io/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <vector>
 
 #include "bertfit/error.h"
 #include "bertfit/io/config_json.h"
@@ -270,21 +274,44 @@ void fsync_file(const std::string& path) {
   if (rc != 0) throw FormatError(path + ": fsync failed: " + std::strerror(err));
 }
 
+// A save into an existing directory stages its files in "<dir>/.bertfit-save-<pid>"; one left by a process
+// that no longer runs (killed mid-save) is removed by the next save into that directory.
+constexpr char kInPlaceStaging[] = ".bertfit-save-";
+
+void remove_dead_stagings(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> dead;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (!starts_with(n, kInPlaceStaging)) continue;
+    const long pid = std::strtol(n.c_str() + sizeof(kInPlaceStaging) - 1, nullptr, 10);
+    // kill(pid, 0) sends nothing; EPERM: the process exists but is someone else's.
+    if (pid > 0 && pid != ::getpid() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    dead.push_back(e.path());
+  }
+  for (const fs::path& p : dead) fs::remove_all(p, ec);
+}
+
 }  // namespace
 
 void save_model_dir(const std::string& dir_in, const ModelConfig& config,
                     const std::vector<TensorRef>& f32_tensors,
                     const std::function<void(const std::string&)>& write_extra) {
-  std::string dir = dir_in;
+  // "out/", "out/." and "./out" name one directory; "" and "." the working directory.
+  std::string dir = fs::path(dir_in.empty() ? "." : dir_in).lexically_normal().string();
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) dir = ".";
   const fs::path target(dir);
-  const std::string parent = target.has_parent_path() ? target.parent_path().string() : ".";
-  const std::string staging = dir + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
+  // An existing directory (or a symlink to one, a mount point, ".") keeps its inode: its files are replaced.
+  const bool in_place = fs::is_directory(target, ec);
+  if (in_place) remove_dead_stagings(target);
+  const std::string pid = std::to_string(::getpid());
+  const std::string staging = in_place ? (target / (kInPlaceStaging + pid)).string() : dir + ".tmp-" + pid;
   fs::remove_all(staging, ec);
   if (!fs::create_directories(staging, ec) && ec)
     throw FormatError(staging + ": cannot create staging directory: " + ec.message());
-  bool swapped = false;
+  bool published = false;
   try {
     write_config_json(staging + "/config.json", config);
     std::vector<TensorRef> tensors;
@@ -297,50 +324,45 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
     }
     write_safetensors(staging + "/model.safetensors", tensors, {{"format", "pt"}});
     if (write_extra) write_extra(staging);
-    const bool had_dir = fs::is_directory(target);
-    if (had_dir) {  // carry the other files over (hard links: no copy, and the old dir stays intact)
-      for (const auto& e : fs::directory_iterator(target)) {
-        const std::string n = e.path().filename().string();
-        if (!e.is_regular_file() || stale_weights(n) || fs::exists(fs::path(staging) / n)) continue;
-        if (::link(e.path().c_str(), (fs::path(staging) / n).c_str()) != 0)
-          fs::copy_file(e.path(), fs::path(staging) / n);
-      }
-    }
-    for (const auto& e : fs::directory_iterator(staging))
+    std::vector<fs::path> staged;
+    for (const auto& e : fs::directory_iterator(staging)) {
       if (e.is_regular_file()) fsync_file(e.path().string());
+      staged.push_back(e.path());
+    }
     fsync_dir(staging);
-    if (!had_dir) {
+    if (!in_place) {  // a new directory appears whole, or not at all
       if (::rename(staging.c_str(), dir.c_str()) != 0)
         throw FormatError(dir + ": cannot rename the staging directory into place: " + std::strerror(errno));
-      swapped = true;
-      fsync_dir(parent);
+      published = true;
+      fsync_dir(target.has_parent_path() ? target.parent_path().string() : ".");
       return;
     }
-    // One atomic exchange: afterwards `staging` holds the previous directory.
-    std::string old = staging;
-    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
-      old = dir + ".old-" + std::to_string(::getpid());  // filesystems without RENAME_EXCHANGE
-      if (::rename(dir.c_str(), old.c_str()) != 0)
-        throw FormatError(dir + ": cannot move the previous directory aside: " + std::strerror(errno));
-      if (::rename(staging.c_str(), dir.c_str()) != 0) {
-        const int err = errno;
-        ::rename(old.c_str(), dir.c_str());
-        throw FormatError(dir + ": cannot rename the staging directory into place: " + std::strerror(err));
-      }
+    // Each staged file replaces its namesake with one rename (the staging directory is inside dir, so on its
+    // file system): every file is old or new, never partly written. The weights go last: whoever sees the
+    // new weights sees the new config and tokenizer with them. Swapping the
+    // whole directory instead would fail for ".", a mount point, a symlink, or a directory whose parent is
+    // not writable. Other files stay; stale weights of another format, which loaders would prefer or mix in,
+    // go.
+    std::stable_partition(staged.begin(), staged.end(),
+                          [](const fs::path& p) { return p.filename() != "model.safetensors"; });
+    for (const fs::path& p : staged) {
+      const fs::path to = target / p.filename();
+      if (fs::is_directory(p) && fs::exists(to)) fs::remove_all(to);
+      if (::rename(p.c_str(), to.c_str()) != 0)
+        throw FormatError(to.string() + ": cannot rename the saved file into place: " + std::strerror(errno));
     }
-    swapped = true;
-    fsync_dir(parent);
-    // Subdirectories (e.g. checkpoint-500/) move from the previous directory into the new one.
-    for (const auto& e : fs::directory_iterator(old))
-      if (e.is_directory() && !fs::exists(target / e.path().filename()))
-        fs::rename(e.path(), target / e.path().filename());
+    published = true;
+    for (const auto& e : fs::directory_iterator(target)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_regular_file() && stale_weights(n)) fs::remove(e.path());
+    }
+    fs::remove_all(staging);
     fsync_dir(dir);
-    fs::remove_all(old);
   } catch (const fs::filesystem_error& e) {
-    if (!swapped) fs::remove_all(staging, ec);
+    if (!published) fs::remove_all(staging, ec);
     throw FormatError(dir + ": " + e.what());
   } catch (...) {
-    if (!swapped) fs::remove_all(staging, ec);
+    if (!published) fs::remove_all(staging, ec);
     throw;
   }
 }

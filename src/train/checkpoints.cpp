@@ -33,21 +33,17 @@ int64_t parse_digits(const std::string& s) {
   return v;
 }
 
-// The staging name of a save by process `pid`: "checkpoint-<N>.tmp-<pid>" or ".old-<pid>" (io/checkpoint.cpp
-// save_model_dir names them so). Fills the checkpoint's own name and the pid.
-bool parse_staging(const std::string& name, std::string* checkpoint, int64_t* pid, bool* old) {
-  for (const char* tag : {".tmp-", ".old-"}) {
-    const size_t at = name.rfind(tag);
-    if (at == std::string::npos) continue;
-    const std::string base = name.substr(0, at);
-    const int64_t p = parse_digits(name.substr(at + 5));
-    if (p <= 0 || checkpoint_step(base) < 0) continue;
-    *checkpoint = base;
-    *pid = p;
-    *old = tag[1] == 'o';
-    return true;
-  }
-  return false;
+// The staging name of a save by process `pid`: "checkpoint-<N>.tmp-<pid>" (io/checkpoint.cpp save_model_dir
+// names a new directory's so). Fills the checkpoint's own name and the pid.
+bool parse_staging(const std::string& name, std::string* checkpoint, int64_t* pid) {
+  const size_t at = name.rfind(".tmp-");
+  if (at == std::string::npos) return false;
+  const std::string base = name.substr(0, at);
+  const int64_t p = parse_digits(name.substr(at + 5));
+  if (p <= 0 || checkpoint_step(base) < 0) return false;
+  *checkpoint = base;
+  *pid = p;
+  return true;
 }
 
 bool process_running(int64_t pid) {
@@ -75,18 +71,11 @@ std::vector<std::string> remove_checkpoint_leftovers(const std::string& output_d
   for (const auto& e : fs::directory_iterator(output_dir, ec))
     if (e.is_directory(ec)) entries.push_back(e.path());
   std::sort(entries.begin(), entries.end());
-  // Staging directories first: an ".old-" one may be renamed back into a checkpoint's place.
   for (const fs::path& p : entries) {
     std::string base;
     int64_t pid = 0;
-    bool old = false;
-    if (!parse_staging(p.filename().string(), &base, &pid, &old)) continue;
+    if (!parse_staging(p.filename().string(), &base, &pid)) continue;
     if (pid == static_cast<int64_t>(::getpid()) || process_running(pid)) continue;  // a save in progress
-    const fs::path target = fs::path(output_dir) / base;
-    if (old && !fs::exists(target, ec) && is_complete_checkpoint(p.string())) {
-      fs::rename(p, target, ec);
-      if (!ec) continue;
-    }
     fs::remove_all(p, ec);
     if (ec) throw FormatError(p.string() + ": cannot remove this leftover of a killed run: " + ec.message());
     removed.push_back(p.string());
@@ -132,7 +121,9 @@ void rotate_checkpoints(const std::string& output_dir, int limit, const std::str
   for (size_t i = 0; i + 1 < cks.size(); ++i) {
     const std::string& path = cks[i].second;
     if (excess <= 0) break;
-    if (fs::path(path) == fs::path(best)) continue;
+    // The same directory however spelled ("out/checkpoint-5", "./out/checkpoint-5", an absolute path).
+    std::error_code ec;
+    if (!best.empty() && fs::weakly_canonical(path, ec) == fs::weakly_canonical(best, ec)) continue;
     fs::remove_all(path);
     --excess;
   }

@@ -134,11 +134,9 @@ bool is_complete_checkpoint(const std::string& dir);
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& output_dir);
 
 // Removes what a run killed during a checkpoint save leaves in output_dir: staging directories
-// "checkpoint-<N>.tmp-<pid>" and "checkpoint-<N>.old-<pid>" of processes that are no longer running, and
-// checkpoint directories without trainer_state.json. A ".old-<pid>" directory is the previous copy of a
-// checkpoint moved aside; when the kill came before the new copy took its name it is the only copy, and it
-// is renamed back instead. Returns the paths removed. Called by find_latest_checkpoint and
-// rotate_checkpoints, so every run that resumes or saves cleans up after a killed one.
+// "checkpoint-<N>.tmp-<pid>" of processes that are no longer running, and checkpoint directories without
+// trainer_state.json. Returns the paths removed. Called by find_latest_checkpoint and rotate_checkpoints, so
+// every run that resumes or saves cleans up after a killed one.
 std::vector<std::string> remove_checkpoint_leftovers(const std::string& output_dir);
 
 // The newest complete output_dir/checkpoint-<N> ("" when none), after remove_checkpoint_leftovers.

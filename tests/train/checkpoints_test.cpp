@@ -65,16 +65,6 @@ TEST_F(Checkpoints, LatestSkipsAndRemovesAnIncompleteCheckpoint) {
   EXPECT_FALSE(fs::exists(half));
 }
 
-TEST_F(Checkpoints, MovedAsideCopyIsRenamedBackWhenItIsTheOnlyOne) {
-  // save_model_dir without RENAME_EXCHANGE moves the previous checkpoint to .old-PID, then the new one in:
-  // a kill between the two leaves the only copy under the .old name.
-  make("checkpoint-10");
-  make("checkpoint-20.old-" + dead_pid());
-  EXPECT_EQ(find_latest_checkpoint(dir_.string()), (dir_ / "checkpoint-20").string());
-  EXPECT_TRUE(fs::exists(dir_ / "checkpoint-20" / "trainer_state.json"));
-  EXPECT_FALSE(fs::exists(dir_ / ("checkpoint-20.old-" + dead_pid())));
-}
-
 TEST_F(Checkpoints, StagingOfARunningSaveIsLeftAlone) {
   const std::string mine = make("checkpoint-30.tmp-" + std::to_string(::getpid()), false);
   make("checkpoint-10");
@@ -87,15 +77,12 @@ TEST_F(Checkpoints, RotationCountsOnlyCheckpointsAndCleansUp) {
   make("checkpoint-20");
   make("checkpoint-30");
   make("checkpoint-40.tmp-" + dead_pid(), false);
-  make("checkpoint-35.old-" + dead_pid(), false);  // incomplete: removed, not renamed
   rotate_checkpoints(dir_.string(), 2, (dir_ / "checkpoint-10").string());
   // Limit 2 with the best (10) kept: 20 goes; 30 is the newest. The leftovers are gone and did not count.
   EXPECT_TRUE(fs::exists(dir_ / "checkpoint-10"));
   EXPECT_FALSE(fs::exists(dir_ / "checkpoint-20"));
   EXPECT_TRUE(fs::exists(dir_ / "checkpoint-30"));
   EXPECT_FALSE(fs::exists(dir_ / ("checkpoint-40.tmp-" + dead_pid())));
-  EXPECT_FALSE(fs::exists(dir_ / ("checkpoint-35.old-" + dead_pid())));
-  EXPECT_FALSE(fs::exists(dir_ / "checkpoint-35"));
   const auto left = list_checkpoints(dir_.string());
   ASSERT_EQ(left.size(), 2u);
   EXPECT_EQ(left[0].first, 10);

@@ -86,11 +86,14 @@ LoadReport load_into(const Checkpoint& ckpt, const std::string& model_prefix,
 
 // Writes config.json + model.safetensors (metadata {"format":"pt"}, f32 tensors as given; tied decoder copies
 // are dropped as HF's save does) into dir so that from_pretrained loads it. write_extra, when given, writes
-// more files (tokenizer files) into the staging directory it receives. Atomic for the directory: everything
-// is written into a sibling "<dir>.tmp-<pid>", fsynced, and swapped in with one renameat2(RENAME_EXCHANGE)
-// (two renames where the filesystem lacks it). Other files already in dir are carried over (hard links),
-// except stale weights (pytorch_model*.bin*, model.safetensors.index.json, model-*.safetensors);
-// subdirectories are moved into the new dir after the swap. A crash before the swap leaves dir untouched.
+// more files (tokenizer files) into the staging directory it receives. Everything is written into a staging
+// directory and fsynced first. A new dir is that staging directory ("<dir>.tmp-<pid>") renamed into place:
+// it appears whole or not at all. An existing dir (also ".", a mount point, or a symlink to a directory)
+// stays where it is: the files are staged inside it ("<dir>/.bertfit-save-<pid>") and each renamed over its
+// namesake, model.safetensors last, so every file is either the old or the new one, never partly written; the
+// other files and subdirectories stay, except stale weights (pytorch_model*.bin*,
+// model.safetensors.index.json, model-*.safetensors). A failure or a crash before the renames leaves dir
+// untouched.
 void save_model_dir(const std::string& dir, const ModelConfig& config,
                     const std::vector<TensorRef>& f32_tensors,
                     const std::function<void(const std::string& staging_dir)>& write_extra = nullptr);
