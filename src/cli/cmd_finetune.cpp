@@ -27,7 +27,7 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
                   "--do_predict: the file to label (labels not needed)")
       ->group(g);
   cmd->add_option(option_names("max_predict_samples"), a->max_predict_samples,
-                  "--do_predict: a seeded subset of this many test examples (0: all)")
+                  "--do_predict: label only the first this many test rows, as HF (0: all)")
       ->group(g);
   cmd->add_option(option_names("text_pair_column"), a->text_pair_column, "Second text of a sentence pair")
       ->group(g);
@@ -166,8 +166,17 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
                   "row")
       ->capture_default_str()
       ->group(g);
-  add_choice_option(cmd, "metric_for_best_model", &a->metric_for_best_model, classification_metric_names(),
-                    "The metric that picks the best checkpoint")
+  const ChoiceNames<ClassificationMetric>& metrics = classification_metric_names();
+  cmd->add_option_function<std::string>(
+         option_names("metric_for_best_model"),
+         [a, &metrics](const std::string& v) {
+           // HF's Trainer takes "eval_accuracy" for "accuracy" (it adds the prefix when missing).
+           const std::string name = v.rfind("eval_", 0) == 0 ? v.substr(5) : v;
+           a->metric_for_best_model = parse_choice("metric_for_best_model", name, metrics);
+         },
+         "The metric that picks the best checkpoint, with or without HF's eval_ prefix (" +
+             list_choices(metrics) + ")")
+      ->default_str(choice_name(a->metric_for_best_model, metrics))
       ->group("Loop");
   add_multitask_options(cmd, &a->multitask);
 }

@@ -125,6 +125,22 @@ std::string prepare_output_dir(const TrainingArgs& args) {
                       " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
   if (writer) fs::create_directories(dir, ec);
   if (ec) throw FormatError(dir + ": cannot create the output directory: " + ec.message());
+  if (writer && !resuming && args.runs_training()) {
+    // --overwrite_output_dir trains again from the start: an earlier run's checkpoints go first. Left there,
+    // the rotation would delete the older ones and keep its newest, which a later --resume_from_checkpoint
+    // latest would take for this run's (HF's Trainer leaves them, with that outcome).
+    std::vector<std::string> earlier;
+    for (const auto& [step, path] : list_checkpoints(dir)) earlier.push_back(path);
+    remove_checkpoint_leftovers(dir);
+    for (const std::string& path : earlier) {
+      fs::remove_all(path, ec);
+      if (ec) throw FormatError(path + ": cannot remove this checkpoint of an earlier run: " + ec.message());
+    }
+    if (!earlier.empty())
+      log_message("--overwrite_output_dir: removed " + std::to_string(earlier.size()) +
+                  " checkpoint(s) of an earlier run from " + dir + " (" + earlier.front() +
+                  (earlier.size() > 1 ? " ... " + earlier.back() : "") + ")");
+  }
   if (!resuming) return "";
   const std::string ck =
       args.resume_from_checkpoint == "latest" ? find_latest_checkpoint(dir) : args.resume_from_checkpoint;
@@ -280,7 +296,9 @@ LoopResult TrainingLoop::run() {
   info.eval_steps = a.eval_steps;
   info.logging_steps = a.logging_steps;
   info.max_steps = total;
-  info.num_train_epochs = static_cast<int64_t>(std::ceil(a.num_train_epochs));
+  // HF's TrainerState: with max_steps, the epochs those steps reach (ceil(max_steps / steps per epoch)).
+  info.num_train_epochs =
+      a.max_steps > 0 ? (total + spe - 1) / spe : static_cast<int64_t>(std::ceil(a.num_train_epochs));
   info.train_batch_size = a.per_device_train_batch_size;
   info.early_stopping_patience = a.early_stopping_patience;
 
@@ -303,6 +321,11 @@ LoopResult TrainingLoop::run() {
     load_optimizer_state(opt_, resume_ + "/optimizer.safetensors");  // refuses other group rates
     task_.load_state(resume_, /*checkpoint=*/true);
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
+    // trainer_state.json names the best checkpoint as the saving run spelled its output_dir (as HF's does),
+    // relative to that run's working directory. It lies beside the checkpoint resumed from.
+    if (!state.best_model_checkpoint.empty())
+      state.best_model_checkpoint =
+          (fs::path(resume_).parent_path() / fs::path(state.best_model_checkpoint).filename()).string();
     if (opt_.steps() != state.global_step)
       throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +
                         " differs from trainer state step " + std::to_string(state.global_step));
@@ -403,6 +426,9 @@ LoopResult TrainingLoop::run() {
     if (save && hooks_.zero_step) hooks_.zero_step->unshard_state();  // every rank: the whole state to save
     if (save && writer) {
       swap_in();
+      // A checkpoint of this step from elsewhere (a resume from another run's directory) is replaced whole:
+      // saved over, it would mix its optimizer state and trainer_state.json with this run's weights.
+      fs::remove_all(ck);
       save_pretrained(model_, ck, &tokenizer_);
       swap_out();
       for (const auto& h : hooks_.step_hooks) h->save_state(ck, model_);
@@ -489,8 +515,17 @@ LoopResult TrainingLoop::run() {
   // The final model is the one the last evaluation saw unless a best checkpoint of another step is loaded
   // (the same condition on every rank: the step numbers are shared).
   bool final_model_evaluated = last_eval && last_eval_step == state.global_step;
-  if (state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty() &&
-      (!writer || fs::is_directory(state.best_model_checkpoint))) {
+  // Rank 0 decides whether the best checkpoint can be loaded, and tells the others (they wait on its
+  // weights).
+  int32_t load_best = state.has_best && a.load_best_model_at_end && !state.best_model_checkpoint.empty();
+  if (load_best && writer && !is_complete_checkpoint(state.best_model_checkpoint)) {
+    log_message("warning: the best checkpoint " + state.best_model_checkpoint + " (step " +
+                std::to_string(state.best_global_step) +
+                ") is gone or incomplete: the final model is the last step's, not the best one");
+    load_best = 0;
+  }
+  if (comm.size() > 1) comm.broadcast(&load_best, sizeof load_best, 0);
+  if (load_best) {
     // Rank 0 wrote it and reads it back; the others take its weights (their file system may not hold it).
     if (writer) {
       load_weights_into(model_, state.best_model_checkpoint);
