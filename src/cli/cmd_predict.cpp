@@ -1,5 +1,7 @@
 // `bertfit predict`: labels and probabilities for an unlabelled file, and the competition's submission CSV.
+#include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/threading.h"
 #include "data/submission.h"
+#include "data/table.h"
 #include "train/classifier.h"
 #include "train/report_json.h"
 
@@ -50,6 +53,9 @@ void add_predict_command(CLI::App& app) {
           "predict: give --output and/or --submission (or --metrics): nothing would be written");
     if (!label_column->empty() && metrics->empty())
       throw ConfigError("predict: --label_column is read only for --metrics");
+    for (const auto& [path, option] : {std::pair{*output, "--output"}, std::pair{*submission, "--submission"},
+                                       std::pair{*metrics, "--metrics"}})
+      if (!path.empty()) check_output_file(path, option);
     set_num_threads(opts->threads);
     Classifier c = load_classifier(*model, /*any_problem_type=*/true);
     const ProblemType problem = c.problem();
@@ -63,7 +69,22 @@ void add_predict_command(CLI::App& app) {
                         " is a regression model, it has no probabilities");
     DataOptions data = *opts;
     data.label_column = *label_column;
-    const Dataset ds = read_data_file(opts->file, data.spec(*model, !label_column->empty()));
+    data::DatasetSpec spec = data.spec(*model, !label_column->empty());
+    if (!submission->empty() && spec.id_column.empty()) {
+      // A submission identifies its rows by id. Without --id_column (none given, none saved with the model),
+      // the file's column named like the submission's id header is the id; else the rows are numbered, and
+      // said so (row numbers under "paperid" would score nothing without a word).
+      const data::TableReader table(opts->file, spec.table, {});
+      const std::vector<std::string>& columns = table.header();
+      if (std::find(columns.begin(), columns.end(), *id_header) != columns.end())
+        spec.id_column = *id_header;
+      else
+        std::fprintf(stderr,
+                     "note: %s has no column '%s' and no --id_column was given: the submission's ids are "
+                     "row numbers (0, 1, ...)\n",
+                     opts->file.c_str(), id_header->c_str());
+    }
+    const Dataset ds = read_data_file(opts->file, spec);
     const auto ex = encode_for(c, ds, num_threads());
     const EvalOutput e = classify(c, ex, opts->batch_size, "predict");
     const int64_t NL = c.labels.size();

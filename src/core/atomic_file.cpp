@@ -22,6 +22,18 @@ std::string parent_dir(const std::string& path) {
 }
 }  // namespace
 
+void check_output_file(const std::string& path, const std::string& option) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw ConfigError("option " + option + ": " + path + " is a directory");
+  const std::string dir = parent_dir(path);
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw ConfigError("option " + option + ": " + path + ": the directory " + dir + " does not exist");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw ConfigError("option " + option + ": " + path + ": the directory " + dir + " is not writable (" +
+                      std::strerror(errno) + ")");
+}
+
 void fsync_dir(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw FormatError(dir + ": cannot open directory to sync: " + std::strerror(errno));

@@ -21,6 +21,10 @@ struct ByteSpan {
 void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
 void write_file_atomic(const std::string& path, std::string_view text);
 
+// Checks, before long work, that write_file_atomic(path) can take place: the parent directory exists and is
+// writable, and path is not a directory. Throws ConfigError naming `option` (e.g. "--output") and the path.
+void check_output_file(const std::string& path, const std::string& option);
+
 // fsync a directory so a rename inside it is durable.
 void fsync_dir(const std::string& dir);
 

@@ -430,7 +430,11 @@ Dataset read_test_file(const FinetuneArgs& args) {
   data::DatasetSpec test_spec = dataset_spec(args);
   test_spec.label_column.clear();
   Dataset test_ds = read_data_file(args.test_file, test_spec);
-  keep_sample(&test_ds, args.max_predict_samples, args.seed ^ 0x7E57ull);
+  // The first rows, as HF's run_classification selects them: predict_results.txt's index is then the row's
+  // position in the file (a seeded sample would renumber the rows it kept).
+  if (args.max_predict_samples > 0 &&
+      static_cast<int64_t>(test_ds.examples.size()) > args.max_predict_samples)
+    test_ds.examples.resize(static_cast<size_t>(args.max_predict_samples));
   return test_ds;
 }
 

@@ -45,7 +45,7 @@ struct FinetuneArgs : TrainingArgs {
   // output_dir/submission.csv (id_column,label_column headers).
   bool do_predict = false;
   std::string test_file;
-  int64_t max_predict_samples = 0;  // > 0: a seeded subset of the test file, in file order
+  int64_t max_predict_samples = 0;  // > 0: the test file's first rows (HF)
   std::string text_pair_column;
   std::string label_column = "label";
   std::string id_column;
