@@ -3,6 +3,7 @@
 // any other model.
 #include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "backend/cpu/gemm_int8.h"
 #include "bertfit/error.h"
@@ -25,6 +26,10 @@ void add_quantize_command(CLI::App& app) {
       "The encoder's linear layers get per-row symmetric int8 weights; their activations are quantized per "
       "row at run time; embeddings, LayerNorm, softmax and the classification head stay float.");
   cmd->callback([] {
+    std::error_code ec;
+    if (std::filesystem::equivalent(in_dir, out_dir, ec))  // false (with ec set) when out_dir does not exist
+      throw ConfigError("quantize: out_dir " + out_dir + " is in_dir " + in_dir +
+                        ": the int8 copy would replace the float weights; give another directory");
     Classifier c = load_classifier(in_dir);
     if (c.model->is_int8()) throw ConfigError(in_dir + ": already an int8 model");
     save_int8_model(*c.model, out_dir, [&](const std::string& staging) {

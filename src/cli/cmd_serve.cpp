@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "bertfit/error.h"
 #include "cli/commands.h"
 #include "core/threading.h"
 #include "serve/server.h"
@@ -61,7 +62,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--threads", *threads, "Threads of the forward pass (0: all cores)")->capture_default_str();
   cmd->callback([=] {
     o->model_id = *model;
-    o->payload_limit = static_cast<size_t>(std::max<int64_t>(0, *payload));
+    if (*payload < 1) throw ConfigError("--payload-limit must be at least 1 (bytes)");
+    o->payload_limit = static_cast<size_t>(*payload);
     // Every thread started from here on inherits the blocked signals; one thread takes them with sigwait, so
     // a signal never interrupts a request thread or the forward pass.
     sigset_t stop_signals;

@@ -276,6 +276,8 @@ Server::Server(Classifier& c, const ServeOptions& given) {
         " cannot hold one input of the model's longest kind (" + std::to_string(one_input) +
         " positions: max_seq_length " + std::to_string(c.settings.max_seq_length) +
         (c.settings.max_chunks > 0 ? " x " + std::to_string(c.settings.max_chunks) + " chunks" : "") + ")");
+  if (options.port < 0 || options.port > 65535)
+    throw ConfigError("--port " + std::to_string(options.port) + " is not a TCP port (0-65535)");
   if (options.max_concurrent_requests < 1) throw ConfigError("--max-concurrent-requests must be at least 1");
   if (options.max_client_batch_size < 1) throw ConfigError("--max-client-batch-size must be at least 1");
   if (options.max_batch_requests < 0) throw ConfigError("--max-batch-requests must be 0 (no limit) or more");
@@ -306,6 +308,18 @@ Server::Server(Classifier& c, const ServeOptions& given) {
   s.http.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  // `curl -d` sends application/x-www-form-urlencoded unless told otherwise, and cpp-httplib refuses such a
+  // body over 8 KiB (a limit compiled into Debian's .so) with a 413 that would read as --payload-limit's. The
+  // body is JSON whatever the header says: before the body is read (the pre-routing handler runs first), the
+  // header says so. The request object is httplib's own non-const local, handed to us as const.
+  s.http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+      auto& headers = const_cast<httplib::Request&>(req).headers;
+      headers.erase("Content-Type");
+      headers.emplace("Content-Type", "application/json");
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   s.http.Post("/predict", [&s](const httplib::Request& req, httplib::Response& res) { s.predict(req, res); });
   s.http.Post("/tokenize",

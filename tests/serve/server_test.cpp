@@ -211,6 +211,22 @@ TEST(Server, LimitsAndTruncation) {
   EXPECT_EQ(r.server.metrics().counter("te_request_failure", "validation"), 1u);
 }
 
+TEST(Server, JsonSentAsAFormLikeCurlDashDSendsItIsReadAsJson) {
+  // `curl -d` says application/x-www-form-urlencoded; cpp-httplib would refuse such a body over 8 KiB with a
+  // 413. 12 KB of JSON (a long text, truncated) must be answered as it is with application/json.
+  Running r(model_dir(), ServeOptions{});
+  std::string long_text;
+  for (int i = 0; i < 2400; ++i) long_text += "good ";
+  const std::string body = json({{"inputs", long_text}, {"truncate", true}}).dump();
+  ASSERT_GT(body.size(), 8192u);
+  const auto as_form = r.client().Post("/predict", body, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(as_form);
+  ASSERT_EQ(as_form->status, 200) << as_form->body;
+  const auto as_json = post(r, "/predict", body);
+  ASSERT_EQ(as_json->status, 200) << as_json->body;
+  EXPECT_EQ(as_form->body, as_json->body);
+}
+
 TEST(Server, AutoTruncateAndAChunkedModel) {
   const std::string dir = test::make_classifier_dir(test::unique_dir("server-chunks"), 16, 3);
   ServeOptions o;
