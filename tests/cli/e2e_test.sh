@@ -10,6 +10,9 @@
 #   lowp      low precision: finetune --bf16 learns, pretrain --bf16 runs; bertfit quantize -> evaluate / predict on the int8 model
 #             (it learnt too); the AVX2 fallbacks give the same bits (a --bf16 run's model, the int8
 #             evaluation); finetune refuses an int8 directory by name; info names both paths
+#   outputs   output_dir as ".", "dir/." or a symlink; --overwrite_output_dir over an earlier run; the best
+#             checkpoint found by a resume after the directory moved; predict's submission ids and output
+#             paths; quantize into its own input
 #   errors    every input defect of issue 11 that the data and evaluation code decide: exit 1 and its message
 #   electra   pretrain --objective electra (tiny, embeddings projected, a few steps) -> the discriminator and
 #             generator directories -> finetune with layer features and chunk pooling -> evaluate -> predict
@@ -230,6 +233,67 @@ resume)
   [[ -e sim/checkpoint-15.tmp-4194309 ]] && fail "the staging directory was left"
   same_bytes full/model.safetensors sim/model.safetensors
   echo "ok: leftovers of a kill during a save skipped and removed, resumed bitwise"
+  ;;
+
+outputs)
+  # Output directories and files as users give them (the save keeps an existing directory's inode).
+  make_model
+  S=("${FT[@]}" --max_steps 6 --eval_strategy no --save_strategy steps --save_steps 3)
+  # "." (the working directory; a mount point or a volume behaves as it does) and "dir/.".
+  mkdir here
+  (cd here && run ../dot "$BF" finetune "${S[@]/#pretrained/../pretrained}" --output_dir .)
+  [[ -f here/model.safetensors && -f here/checkpoint-6/trainer_state.json ]] || fail "nothing saved in ."
+  compgen -G "here/.bertfit-save-*" >/dev/null && fail "a staging directory was left in here/"
+  run slashdot "$BF" finetune "${S[@]}" --output_dir sub/.
+  [[ -f sub/model.safetensors ]] || fail "nothing saved in sub/."
+  same_bytes here/model.safetensors sub/model.safetensors
+  # A symlink to a directory stays a symlink; the model lands where it points.
+  mkdir real
+  ln -s real link
+  run symlink "$BF" finetune "${S[@]}" --output_dir link
+  [[ -L link && -f real/model.safetensors && -f real/checkpoint-6/trainer_state.json ]] ||
+    fail "the symlinked output_dir was replaced: $(ls -la link real)"
+  same_bytes here/model.safetensors real/model.safetensors
+  echo "ok: output_dir ., dir/. and a symlink"
+
+  # --overwrite_output_dir over an earlier run: its checkpoints go (a later resume would take them).
+  run again "$BF" finetune "${FT[@]}" --max_steps 4 --eval_strategy no --save_strategy steps --save_steps 2 --output_dir sub \
+    --overwrite_output_dir
+  grep -q "removed 2 checkpoint(s) of an earlier run" again.log || fail "no removal: $(cat again.log)"
+  [[ "$(ls -d sub/checkpoint-* | tr '\n' ' ')" == "sub/checkpoint-2 sub/checkpoint-4 " ]] ||
+    fail "checkpoints left: $(ls sub)"
+  grep -q '"num_train_epochs": 1,' sub/trainer_state.json || fail "trainer_state.json: num_train_epochs"
+  echo "ok: --overwrite_output_dir removed the earlier run's checkpoints"
+
+  # A resumed run finds its best checkpoint after the directory moved and from another working directory
+  # (trainer_state.json names it as the first run spelled it). The best is made unbeatable (accuracy 1.0 at
+  # step 3) so that the end must load checkpoint-3, not keep the last step's weights.
+  B=("${FT[@]}" --validation_file "$DATA/dev.tsv" --max_steps 9 --eval_strategy steps --eval_steps 3
+    --save_total_limit 0 --metric_for_best_model eval_accuracy)
+  run best "$BF" finetune "${B[@]}" --output_dir first
+  rm -rf first/checkpoint-9 first/model.safetensors first/trainer_state.json
+  sed -i -e 's/"best_global_step": [0-9]*/"best_global_step": 3/' -e 's/"best_metric": [0-9.eE+-]*/"best_metric": 1.0/' \
+    -e 's|"best_model_checkpoint": "[^"]*"|"best_model_checkpoint": "first/checkpoint-3"|' first/checkpoint-6/trainer_state.json
+  mv first moved
+  mkdir elsewhere
+  (cd elsewhere && run ../moved-resume "$BF" finetune "${B[@]/#pretrained/../pretrained}" --output_dir ../moved \
+    --resume_from_checkpoint latest)
+  grep -q "loaded the best model: ../moved/checkpoint-3 " moved-resume.log ||
+    fail "the best checkpoint was not loaded: $(grep -i best moved-resume.log)"
+  same_bytes moved/checkpoint-3/model.safetensors moved/model.safetensors
+  echo "ok: the best checkpoint found after a move, from another directory"
+
+  # predict: a submission takes the ids from the file's paperid column when the model names no id column;
+  # an output path in a missing directory is refused before any work; quantize refuses its own input.
+  cp -r here noid
+  sed -i 's/"id_column": "paperid"/"id_column": ""/' noid/training_args.json
+  run submission "$BF" predict --model noid --file "$DATA/test.tsv" --submission sub.csv
+  [[ "$(sed -n 2p sub.csv | cut -d, -f1)" == "$(sed -n 2p "$DATA/test.tsv" | cut -f1)" ]] ||
+    fail "the submission's first id: $(sed -n 2p sub.csv)"
+  expect_error predict-missing-dir "the directory no-such-dir does not exist" \
+    "$BF" predict --model here --file "$DATA/test.tsv" --output no-such-dir/p.tsv
+  expect_error quantize-in-place "would replace the float weights" "$BF" quantize here here/.
+  expect_error serve-port "--port 70000 is not a TCP port" "$BF" serve --model here --port 70000
   ;;
 
 errors)
