@@ -8,6 +8,8 @@
 #include <fstream>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "bertfit/error.h"
 #include "bertfit/io/checkpoint.h"
 #include "bertfit/io/config_json.h"
@@ -208,11 +210,24 @@ InspectReport inspect_model_dir(const std::string& dir) {
       const uint8_t* end;
       int bytes;
     };
+    // An int8 model (bertfit quantize: quantization_config in config.json) stores each int8 weight's per-row
+    // scales next to it as "<weight>_scale" [rows]; the weight keeps its name and shape. The weight of such a
+    // scale tensor, else null.
+    const bool quantized = r.has_config && r.config.extra_json.count("quantization_config") > 0;
+    auto int8_weight_of_scale = [&](const TensorRef& t) -> const TensorRef* {
+      const std::string& n = t.name;
+      if (!quantized || n.size() <= 6 || n.compare(n.size() - 6, 6, "_scale") != 0) return nullptr;
+      const TensorRef* w = ck.find(n.substr(0, n.size() - 6));
+      return w && w->dtype == DType::I8 && !w->shape.empty() ? w : nullptr;
+    };
     std::vector<Range> ranges;
     for (const TensorRef& t : ck.tensors()) {
       r.dtypes[dtype_name(t.dtype)]++;
       r.tensor_list.push_back({t.name, std::string(dtype_name(t.dtype)) + " " + shape_str(t.shape)});
-      if (!dtype_is_float(t.dtype) || t.numel() == 0) continue;
+      // Parameters are the float tensors and an int8 model's int8 weights (not integer buffers such as
+      // position_ids, nor the int8 weights' scales).
+      if ((!dtype_is_float(t.dtype) && t.dtype != DType::I8) || t.numel() == 0 || int8_weight_of_scale(t))
+        continue;
       const int es = dtype_bits(t.dtype) / 8;
       size_t span = static_cast<size_t>(t.numel()) * es;
       if (!t.strides.empty()) {
@@ -265,6 +280,9 @@ InspectReport inspect_model_dir(const std::string& dir) {
       std::vector<ExpectedTensor> expected;
       for (auto& [name, shape] : hf_encoder_parameters(r.config, true))
         expected.push_back({name, shape, nullptr, name.find(".pooler.") != std::string::npos});
+      for (const TensorRef& t : ck.tensors())
+        if (const TensorRef* w = int8_weight_of_scale(t))
+          expected.push_back({t.name, {w->shape[0]}, nullptr, false});
       try {
         load_into(ck, model_type_name(r.config.family), expected);
       } catch (const FormatError& e) {
@@ -321,6 +339,19 @@ std::string format_inspect_report(const InspectReport& r, bool list_tensors) {
     labels += c.problem_type_set ? std::string(", ") + problem_type_name(c.problem_type)
                                  : ", problem_type not set (inferred from the labels when training)";
     line("labels", labels);
+    if (const auto q = c.extra_json.find("quantization_config"); q != c.extra_json.end()) {
+      std::string method = "unknown method";
+      try {
+        const nlohmann::json j = nlohmann::json::parse(q->second);
+        if (j.contains("quant_method") && j["quant_method"].is_string())
+          method = j["quant_method"].get<std::string>();
+        if (j.contains("bits") && j["bits"].is_number_integer())
+          method += ", " + std::to_string(j["bits"].get<int>()) + "-bit weights";
+      } catch (const nlohmann::json::exception&) {
+        method = "unreadable quantization_config";
+      }
+      line("quantization", method);
+    }
   }
   if (!r.weights_file.empty()) {
     line("weights", fs::path(r.weights_file).filename().string() + " (" + r.weights_format + ", " +

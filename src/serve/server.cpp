@@ -234,7 +234,7 @@ struct Server::Impl {
     }
     json j = {{"model_id", o.model_id},
               {"model_sha", nullptr},
-              {"model_dtype", "float32"},
+              {"model_dtype", c.model->is_int8() ? "int8" : "float32"},  // bertfit quantize's linear weights
               {"model_type", {{"classifier", {{"id2label", id2label}, {"label2id", label2id}}}}},
               {"max_concurrent_requests", o.max_concurrent_requests},
               {"max_input_length", max_input},

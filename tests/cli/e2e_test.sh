@@ -419,6 +419,13 @@ lowp)
   awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || fail "bf16 test accuracy $acc: the model did not learn"
   run quantize "$BF" quantize ft ft8
   grep -q '"quant_method": "bertfit_int8"' ft8/config.json || fail "no quantization_config in ft8/config.json"
+  # inspect knows the int8 layout: no problem, the same parameter count as the float model.
+  run inspect-int8 "$BF" inspect ft8
+  run inspect-float "$BF" inspect ft
+  grep -q "^quantization bertfit_int8, 8-bit weights" inspect-int8.log || fail "inspect: $(cat inspect-int8.log)"
+  grep -q "^problems     none" inspect-int8.log || fail "inspect of the int8 model: $(cat inspect-int8.log)"
+  [[ "$(grep '^parameters' inspect-int8.log)" == "$(grep '^parameters' inspect-float.log)" ]] ||
+    fail "parameters: $(grep -h '^parameters' inspect-int8.log inspect-float.log)"
   run evaluate-int8 "$BF" evaluate --model ft8 --file "$DATA/test_labels.tsv" --output test8.json --threads 2
   acc8=$(sed -n 's/^ *"accuracy": \([0-9.eE+-]*\),*$/\1/p' test8.json)
   awk -v a="$acc8" 'BEGIN { exit !(a > 0.6) }' || fail "int8 test accuracy $acc8 (float model: $acc)"
