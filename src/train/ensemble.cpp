@@ -81,6 +81,10 @@ PredictionTable read_prediction_file(const std::string& path) {
     }
   }
   if (id_col == header.size()) throw FormatError(path + ":1: needs an id column (a bertfit predict file)");
+  if (std::find(header.begin(), header.end(), "score") != header.end())
+    throw FormatError(path +
+                      ":1: rank scores (bertfit ensemble --method rank), not probabilities: averaged with "
+                      "probabilities they would mean nothing; ensemble the files they were made from");
   // The problem type, from the columns predict writes for each (ensemble.h).
   if (!cols.empty())
     t.problem = probability_col < header.size() ? ProblemType::SINGLE_LABEL : ProblemType::MULTI_LABEL;
@@ -148,7 +152,8 @@ PredictionTable ensemble_predictions(const std::vector<PredictionTable>& tables,
     throw ConfigError("option --weights: " + std::to_string(weights.size()) + " weights for " +
                       std::to_string(tables.size()) + " inputs");
   for (double w : weights)
-    if (!(w > 0) || !std::isfinite(w)) throw ConfigError("option --weights: every weight must be > 0");
+    if (!(w > 0) || !std::isfinite(w))
+      throw ConfigError("option --weights: every weight must be a finite number > 0");
   auto name = [&](size_t m) { return m < names.size() ? names[m] : "input " + std::to_string(m + 1); };
   const PredictionTable& first = tables[0];
   const ProblemType problem = first.problem;
@@ -168,6 +173,7 @@ PredictionTable ensemble_predictions(const std::vector<PredictionTable>& tables,
   out.ids = first.ids;
   out.labels = first.labels;
   out.probs.assign(n * K, 0.0);
+  out.rank_scores = method == EnsembleMethod::RANK;
   if (problem == ProblemType::REGRESSION) out.values.assign(n, 0.0);
   double wsum = 0;
   for (size_t m = 0; m < tables.size(); ++m) {
@@ -247,8 +253,8 @@ void write_prediction_file(const std::string& path, const PredictionTable& t) {
   const bool regression = t.problem == ProblemType::REGRESSION;
   const bool with_spread = regression && t.spread.size() == t.rows() && t.rows() > 0;
   std::vector<std::string> header = {"id", "label"};
-  if (single) header.push_back("probability");
-  for (const auto& l : t.labels) header.push_back("p_" + l);
+  if (single) header.push_back(t.rank_scores ? "score" : "probability");
+  for (const auto& l : t.labels) header.push_back((t.rank_scores ? "s_" : "p_") + l);
   if (with_spread) header.push_back("std");
   const auto labels = predicted_labels(t);
   const size_t K = t.labels.size();

@@ -27,13 +27,14 @@ struct PredictionTable {
   std::vector<double> values;       // regression: the predicted value of each row
   std::vector<double> spread;       // regression: the members' standard deviation per row (empty: unknown)
   double threshold = 0.5;           // multi-label: a label is predicted when its probability is above it
+  bool rank_scores = false;         // probs hold EnsembleMethod::RANK's scores, not probabilities
   size_t rows() const { return ids.size(); }
 };
 
 // Reads a prediction file (the header decides its problem type, above). Throws FormatError naming the file
 // and line for a missing header column, a row of the wrong width, a value that is not a number in [0, 1]
 // (a probability) or not a finite number (a regression value, a std), a duplicated label, or a single-label
-// file without the p_<label> columns (bertfit predict --all_probs writes them).
+// file without the p_<label> columns (bertfit predict --all_probs writes them), or a file of rank scores.
 PredictionTable read_prediction_file(const std::string& path);
 
 enum class EnsembleMethod {
@@ -64,7 +65,9 @@ std::vector<std::string> predicted_labels(const PredictionTable& t);
 const char* prediction_kind(ProblemType p);
 
 // Writes `t` as `bertfit predict --all_probs` would for its problem type (header above); regression adds the
-// std column when t.spread is set. Atomic (a temporary file, then renamed).
+// std column when t.spread is set. Rank scores are written under score and s_<label> instead of probability
+// and p_<label>: read_prediction_file refuses them (averaged with probabilities they would mean nothing).
+// Atomic (a temporary file, then renamed).
 void write_prediction_file(const std::string& path, const PredictionTable& t);
 
 }  // namespace bertfit

@@ -109,12 +109,18 @@ PseudoLabelCounts add_pseudo_labels(const FinetuneArgs& args, const LabelMap& la
   counts.per_class.assign(problem == ProblemType::REGRESSION ? 0 : static_cast<size_t>(labels.size()), 0);
   std::vector<std::string> v;
   if (problem == ProblemType::SINGLE_LABEL) {
-    data::TableReader reader(file, table, {"id", "label", "probability"});
+    // bertfit ensemble --method rank writes a rank score instead of the probability: the threshold is on it.
+    const std::vector<std::string> header = data::TableReader(file, table, {"id"}).header();
+    const char* confidence = std::find(header.begin(), header.end(), "probability") == header.end() &&
+                                     std::find(header.begin(), header.end(), "score") != header.end()
+                                 ? "score"
+                                 : "probability";
+    data::TableReader reader(file, table, {"id", "label", confidence});
     for (data::TableReader::Status s; (s = reader.next(v)) != data::TableReader::Status::END;) {
       if (s == data::TableReader::Status::BAD_ROW) throw FormatError(reader.error());
       const std::string where = file + ":" + std::to_string(reader.line());
       ++counts.predictions;
-      const double p = number_of(v[2], where, "probability");
+      const double p = number_of(v[2], where, confidence);
       const size_t row = row_for(v[0], where);
       const int64_t id = labels.id(v[1]);
       if (id < 0) throw FormatError(where + ": label '" + v[1] + "' is not one of the training labels");

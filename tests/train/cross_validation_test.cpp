@@ -420,6 +420,17 @@ TEST_F(CrossValidation, PseudoLabelsJoinTheTrainingRowsOnly) {
   // Messages about a joined row name test.tsv and its line there (row d1002: the header, then line 4).
   EXPECT_EQ(data::where(train, train.examples[21]), a.tricks.pseudo_label_data + ":4");
   EXPECT_EQ(data::where(train, train.examples[0]), a.train_file + ":2");
+  // ensemble --method rank's files carry a rank score under "score": the threshold applies to it alike.
+  {
+    std::ifstream in(root_ / "pred.tsv");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.replace(text.find("probability"), 11, "score");
+    std::ofstream(root_ / "rank.tsv") << text;
+    FinetuneArgs r = a;
+    r.tricks.pseudo_label_file = (root_ / "rank.tsv").string();
+    Dataset ranked = read_data_file(a.train_file, finetune_dataset_spec(a));
+    EXPECT_EQ(add_pseudo_labels(r, labels, &ranked).added, 3);
+  }
 
   // Through finetune: 23 training rows, the 6 validation rows unchanged, the settings saved.
   finetune(a);

@@ -52,6 +52,22 @@ TEST(Ensemble, RankAverageUsesOrdersNotScales) {
   EXPECT_DOUBLE_EQ(e.probs[1], 1.0 / 3);
   EXPECT_DOUBLE_EQ(e.probs[3], 2.5 / 3);
   EXPECT_DOUBLE_EQ(e.probs[5], 2.5 / 3);
+  // Written under score / s_<label>, and refused as an input: averaged with probabilities they mean nothing.
+  const fs::path dir = fs::temp_directory_path() / ("bertfit-ensemble-rank-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "rank.tsv").string();
+  write_prediction_file(path, e);
+  std::ifstream in(path);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "id\tlabel\tscore\ts_n\ts_p");
+  try {
+    read_prediction_file(path);
+    ADD_FAILURE() << "rank scores read as probabilities";
+  } catch (const FormatError& err) {
+    EXPECT_NE(std::string(err.what()).find("rank.tsv:1: rank scores"), std::string::npos) << err.what();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(Ensemble, FilesRoundTripAndBadInputIsAnError) {
