@@ -22,7 +22,7 @@ namespace {
 struct TokenizeOptions {
   std::string model;
   bool pair = false, no_special = false, json = false;
-  int max_length = 0, head_length = 128;
+  int max_length = 0, head_length = -1;  // -1: finetune's default (a quarter of the text tokens)
   std::string truncation = "head";
 };
 
@@ -66,11 +66,13 @@ void print_table(const Encoding& e, const std::string& a, const std::string& b) 
 void run_tokenize(const TokenizeOptions& o) {
   const Tokenizer tok = Tokenizer::from_directory(o.model);
   const Truncation how = parse_truncation(o.truncation);
+  const int head_length =
+      resolve_head_length(o.head_length, o.max_length, static_cast<int>(tok.num_special_tokens(false)));
   if (o.max_length > 0 && !o.no_special && !o.pair) {
     EncodeOptions check;
     check.max_seq_length = o.max_length;
     check.truncation = how;
-    check.head_length = o.head_length;
+    check.head_length = head_length;
     check_encode_options(tok, check,
                          "--max_length");  // head+tail whose head leaves no room for the tail is an error
   }
@@ -88,7 +90,7 @@ void run_tokenize(const TokenizeOptions& o) {
     Encoding e;
     if (o.max_length > 0 && !o.no_special) {
       e = o.pair ? encode_pair_truncated(tok, a, b, o.max_length)
-                 : encode_truncated(tok, a, o.max_length, how, o.head_length);
+                 : encode_truncated(tok, a, o.max_length, how, head_length);
     } else {
       e = o.pair ? tok.encode_pair(a, b, !o.no_special) : tok.encode(a, !o.no_special);
     }
@@ -127,7 +129,8 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option(option_names("truncation"), o->truncation,
                   "head | tail | head_tail (single texts; pairs use longest_first)");
   cmd->add_option(option_names("head_length"), o->head_length,
-                  "Tokens kept from the start with head_tail (the paper: 128)");
+                  "Tokens kept from the start with head_tail (default: as finetune, a quarter of the text "
+                  "tokens: the paper's 128 at --max_length 512)");
   cmd->callback([o] { run_tokenize(*o); });
 
   struct TrainOptions {

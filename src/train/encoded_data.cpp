@@ -32,7 +32,7 @@ void check_encode_options(const Tokenizer& tok, const EncodeOptions& options,
   const int room = options.max_seq_length - static_cast<int>(tok.num_special_tokens(false));
   if (options.head_length >= room)
     throw ConfigError("--head_length " + std::to_string(options.head_length) +
-                      " leaves no room for the tail: --max_seq_length " +
+                      " leaves no room for the tail: " + length_option + " " +
                       std::to_string(options.max_seq_length) + " holds " + std::to_string(room) +
                       " text tokens next to the special tokens, so head+tail " +
                       "would keep the head only; give a --head_length below " + std::to_string(room) +

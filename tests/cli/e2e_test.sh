@@ -353,8 +353,13 @@ errors)
   expect_error quote-open "unterminated.csv.tsv:4: field 2: quoted field is never closed" \
     "$BF" evaluate --model ft --file unterminated.csv.tsv --quoting rfc4180
   # A6 (tokenize applies the check itself): head+tail whose head leaves no room for the tail.
-  expect_error head-length "--head_length 14 leaves no room for the tail" \
+  expect_error head-length "--head_length 14 leaves no room for the tail: --max_length 16" \
     sh -c "echo 'a b c' | '$BF' tokenize --model ft --max_length 16 --truncation head_tail --head_length 14"
+  # Without --head_length, tokenize takes finetune's default (a quarter of the 14 text tokens: 4).
+  run head-length-default sh -c "yes 'a b c d e f g h' | head -3 | tr '\n' ' ' |
+    '$BF' tokenize --model ft --max_length 16 --truncation head_tail --json"
+  [[ "$(grep -o '"ids":\[[^]]*\]' head-length-default.log | tr -cd , | wc -c)" == 15 ]] ||
+    fail "tokenize head_tail at 16: $(cat head-length-default.log)"
   # The evaluate / predict option errors.
   expect_error predict-nothing "give --output and/or --submission" "$BF" predict --model ft --file "$DATA/test.tsv"
   expect_error not-classifier "not a fine-tuned classifier" "$BF" evaluate --model pretrained --file "$DATA/dev.tsv"
