@@ -92,6 +92,7 @@ std::string describe_tokenizer(const std::string& dir, int64_t* max_id, std::vec
         for (const auto& a : j["added_tokens"])
           if (a.is_object() && a.contains("id") && a["id"].is_number_integer())
             *max_id = std::max<int64_t>(*max_id, a["id"].get<int64_t>());
+      if (n == 0) problems->push_back(path + ": the model's vocabulary is empty (no tokenizer can load it)");
       if (type == "BPE" && j["pre_tokenizer"].is_object() &&
           j["pre_tokenizer"].value("type", "") == "ByteLevel")
         type = "byte-level BPE";
@@ -110,6 +111,7 @@ std::string describe_tokenizer(const std::string& dir, int64_t* max_id, std::vec
   if (fs::is_regular_file(d / "vocab.txt")) {
     const int64_t n = count_lines(d / "vocab.txt");
     *max_id = n - 1;
+    if (n == 0) problems->push_back((d / "vocab.txt").string() + ": empty (no tokenizer can load it)");
     return "WordPiece (vocab.txt, " + with_commas(n) + " tokens" + cls + ")";
   }
   if (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt")) {
@@ -119,6 +121,7 @@ std::string describe_tokenizer(const std::string& dir, int64_t* max_id, std::vec
       const auto j = io::parse_json_strict(text.data(), text.size(), path);
       for (auto it = j.begin(); j.is_object() && it != j.end(); ++it)
         if (it.value().is_number_integer()) *max_id = std::max<int64_t>(*max_id, it.value().get<int64_t>());
+      if (!j.is_object() || j.empty()) problems->push_back(path + ": no tokens (no tokenizer can load it)");
       return "byte-level BPE (vocab.json + merges.txt, " + with_commas(static_cast<int64_t>(j.size())) +
              " tokens, " + with_commas(count_lines(d / "merges.txt") - 1) + " merges" + cls + ")";
     } catch (const Error& e) {

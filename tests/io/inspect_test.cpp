@@ -94,6 +94,12 @@ TEST(Inspect, ProblemsAreReportedNotThrown) {
   EXPECT_NE(e.problems[1].find("HeaderTooSmall"), std::string::npos);
   EXPECT_EQ(e.notes.size(), 1u);  // no tokenizer files
   EXPECT_NE(format_inspect_report(e, false).find("PROBLEM"), std::string::npos);
+  // An empty vocabulary: every tokenizer refuses it, so inspect must not say "problems none".
+  write_model(root + "/d", tiny_config(), 3);
+  test::write_text(root + "/d/vocab.txt", "");
+  InspectReport d = inspect_model_dir(root + "/d");
+  ASSERT_EQ(d.problems.size(), 1u);
+  EXPECT_NE(d.problems[0].find("vocab.txt: empty"), std::string::npos) << d.problems[0];
 }
 
 TEST(Inspect, TorchBinAndTiedWeightsCountedOnce) {
