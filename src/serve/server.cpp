@@ -348,6 +348,17 @@ Server::Server(Classifier& c, const ServeOptions& given) {
                                      std::to_string(s.o.payload_limit) + " bytes (--payload-limit)",
                                  ErrorType::VALIDATION),
                       "application/json");
+    } else if (res.status == 404 &&
+               (req.path == "/predict" || req.path == "/tokenize" || req.path == "/info" ||
+                req.path == "/health" || req.path == "/metrics")) {
+      // An endpoint asked with another method: 405 with Allow, as TEI (axum) answers.
+      const bool post = req.path == "/predict" || req.path == "/tokenize";
+      res.status = 405;
+      res.set_header("Allow", post ? "POST" : "GET");
+      res.set_content(error_body(req.method + " " + req.path + ": method not allowed (" +
+                                     (post ? "POST" : "GET") + " " + req.path + ")",
+                                 ErrorType::VALIDATION),
+                      "application/json");
     } else if (res.status == 404) {
       res.set_content(error_body("no such endpoint: " + req.method + " " + req.path +
                                      " (POST /predict, POST /tokenize, GET /info, /health, /metrics)",

@@ -314,6 +314,13 @@ TEST(Server, HostileBodiesGetTeiErrorsAndTheServerKeepsServing) {
   res = post(r, "/predict", json({{"inputs", mb}, {"truncate", true}}).dump());
   ASSERT_EQ(res->status, 200) << res->body;
   expect_error(r.client().Get("/nowhere"), 404, "validation");
+  // An endpoint with another method: 405 and the method it takes (TEI, axum).
+  const auto get_predict = r.client().Get("/predict");
+  expect_error(get_predict, 405, "validation");
+  EXPECT_EQ(get_predict->get_header_value("Allow"), "POST");
+  const auto post_info = r.client().Post("/info", "{}", "application/json");
+  expect_error(post_info, 405, "validation");
+  EXPECT_EQ(post_info->get_header_value("Allow"), "GET");
   res = post(r, "/predict", R"({"inputs": "still serving"})");
   EXPECT_EQ(res->status, 200);
 }
