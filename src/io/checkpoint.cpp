@@ -339,10 +339,9 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
     }
     // Each staged file replaces its namesake with one rename (the staging directory is inside dir, so on its
     // file system): every file is old or new, never partly written. The weights go last: whoever sees the
-    // new weights sees the new config and tokenizer with them. Swapping the
-    // whole directory instead would fail for ".", a mount point, a symlink, or a directory whose parent is
-    // not writable. Other files stay; stale weights of another format, which loaders would prefer or mix in,
-    // go.
+    // new weights sees the new config and tokenizer with them. Swapping the whole directory instead would
+    // fail for ".", a mount point, a symlink, or a directory whose parent is not writable. Other files stay;
+    // stale weights of another format, which loaders would prefer or mix in, go.
     std::stable_partition(staged.begin(), staged.end(),
                           [](const fs::path& p) { return p.filename() != "model.safetensors"; });
     for (const fs::path& p : staged) {
@@ -352,10 +351,10 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
         throw FormatError(to.string() + ": cannot rename the saved file into place: " + std::strerror(errno));
     }
     published = true;
-    for (const auto& e : fs::directory_iterator(target)) {
-      const std::string n = e.path().filename().string();
-      if (e.is_regular_file() && stale_weights(n)) fs::remove(e.path());
-    }
+    std::vector<fs::path> stale;  // collected first: no removal while the directory is being read
+    for (const auto& e : fs::directory_iterator(target))
+      if (e.is_regular_file() && stale_weights(e.path().filename().string())) stale.push_back(e.path());
+    for (const fs::path& p : stale) fs::remove(p);
     fs::remove_all(staging);
     fsync_dir(dir);
   } catch (const fs::filesystem_error& e) {

@@ -3,6 +3,7 @@
 // problem, and the atomic directory save (including a process killed in the middle of it).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -264,6 +265,31 @@ TEST(SaveModelDir, WritesLoadableDirectoryAndCarriesFilesOver) {
   int entries = 0;
   for (auto& e : fs::directory_iterator(root)) entries += 1 + 0 * e.is_directory();
   EXPECT_EQ(entries, 1);  // no staging or old directory left
+  for (auto& e : fs::directory_iterator(dir))
+    EXPECT_NE(e.path().filename().string().rfind(".bertfit-save-", 0), 0u) << e.path();
+
+  // Saved through a symlink and as "dir/.": the directory keeps its inode (a mount point, a volume, or ".",
+  // cannot be renamed), the symlink stays a symlink, the files are the new ones.
+  fs::create_directory_symlink("out", root + "/link");
+  auto inode = [](const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+    return st.st_ino;
+  };
+  const auto before = inode(dir);
+  ModelConfig c3 = small_config();
+  c3.id2label = {"x", "y", "z"};
+  save_model_dir(root + "/link", c3, s.views());
+  EXPECT_TRUE(fs::is_symlink(root + "/link"));
+  EXPECT_TRUE(fs::equivalent(root + "/link", dir));
+  EXPECT_EQ(read_config_json(dir + "/config.json").id2label, c3.id2label);
+  EXPECT_EQ(inode(dir), before);
+  ModelConfig c4 = small_config();
+  c4.id2label = {"p", "q", "r"};
+  save_model_dir(dir + "/.", c4, s.views());
+  EXPECT_EQ(read_config_json(dir + "/config.json").id2label, c4.id2label);
+  EXPECT_TRUE(fs::exists(dir + "/checkpoint-5/x"));
+  EXPECT_EQ(inode(dir), before);
 }
 
 TEST(SaveModelDir, FailureOrCrashLeavesPreviousDirectoryIntact) {
@@ -299,4 +325,10 @@ TEST(SaveModelDir, FailureOrCrashLeavesPreviousDirectoryIntact) {
   Model m;
   load_into(Checkpoint::open(dir), "bert", m.expected);
   EXPECT_EQ(m.buf("classifier.bias")[0], 1.0f);
+  // The killed save's staging directory inside dir is removed by the next save.
+  const std::string left = dir + "/.bertfit-save-" + std::to_string(pid);
+  EXPECT_TRUE(fs::exists(left));
+  save_model_dir(dir, other, t.views());
+  EXPECT_FALSE(fs::exists(left));
+  EXPECT_EQ(read_config_json(dir + "/config.json").hidden_dropout_prob, 0.3f);
 }
