@@ -103,7 +103,7 @@ void add_training_options(CLI::App* cmd, TrainingArgs* a, bool block_size_alias)
            a->save_strategy = parse_choice("save_strategy", v, interval_strategy_names());
          },
          "When to save a checkpoint (" + list_choices(interval_strategy_names()) +
-             "; default: at every evaluation)")
+             "; default: at every evaluation, or every --save_steps with --eval_strategy no)")
       ->group(g);
   cmd->add_option(option_names("save_steps"), a->save_steps, "--save_strategy steps: every this many steps")
       ->capture_default_str()

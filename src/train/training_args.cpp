@@ -31,12 +31,15 @@ bool TrainingArgs::reports_to(const std::string& integration) const {
   return false;
 }
 
+// Unset: at every evaluation; without evaluations, every save_steps steps (HF's default strategy), so that a
+// long run without validation (pre-training, --eval_strategy no) can still be resumed.
 IntervalStrategy TrainingArgs::effective_save_strategy() const {
-  return save_strategy ? *save_strategy : eval_strategy;
+  if (save_strategy) return *save_strategy;
+  return eval_strategy == IntervalStrategy::NO ? IntervalStrategy::STEPS : eval_strategy;
 }
 
 int64_t TrainingArgs::effective_save_steps() const {
-  return save_strategy ? save_steps : eval_steps;
+  return save_strategy || eval_strategy == IntervalStrategy::NO ? save_steps : eval_steps;
 }
 
 nlohmann::ordered_json TrainingArgs::to_json() const {

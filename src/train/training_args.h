@@ -133,8 +133,9 @@ struct TrainingArgs {
   // The loop.
   IntervalStrategy eval_strategy = IntervalStrategy::EPOCH;
   int64_t eval_steps = 500;
-  // Checkpoints (checkpoint-N/). Unset: at every evaluation (this tool's behaviour before it had the option);
-  // with load_best_model_at_end, saving must happen at the evaluations (HF's rule, checked by validate).
+  // Checkpoints (checkpoint-N/). Unset: at every evaluation (this tool's behaviour before it had the option),
+  // or every save_steps with --eval_strategy no (HF's default); with load_best_model_at_end, saving must
+  // happen at the evaluations (HF's rule, checked by validate).
   std::optional<IntervalStrategy> save_strategy;
   int64_t save_steps = 500;  // save_strategy steps
   int save_total_limit = 2;  // 0: keep all; never deletes the best checkpoint
