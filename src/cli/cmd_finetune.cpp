@@ -3,8 +3,11 @@
 // The options every training run shares are declared in cli/training_options.cpp; these are fine-tuning's
 // own.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
+#include "bertfit/io/config_json.h"
+#include "bertfit/io/inspect.h"
 #include "cli/commands.h"
 #include "cli/multitask_options.h"
 #include "cli/training_options.h"
@@ -217,6 +220,11 @@ void add_finetune_command(CLI::App& app) {
       return;
     }
     std::printf("model: %s (step %lld)\n", r.output_dir.c_str(), static_cast<long long>(r.global_step));
+    // Where transformers' class would compute something else (features other than its own, chunks).
+    if (const std::string cfg = r.output_dir + "/config.json";
+        a->runs_training() && std::filesystem::exists(cfg))
+      if (const std::string d = transformers_difference(read_config_json(cfg)); !d.empty())
+        std::printf("note: %s\n", d.c_str());
     if (!r.final_eval.predictions.empty())
       std::printf("validation: %s, loss %.4f\n", headline(r.final_eval).c_str(), r.final_eval.loss);
     if (!r.predictions_file.empty()) std::printf("predictions: %s\n", r.predictions_file.c_str());

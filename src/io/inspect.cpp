@@ -171,6 +171,36 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> hf_encoder_parameters(
   return out;
 }
 
+std::string transformers_difference(const ModelConfig& config) {
+  const auto settings = config.extra_json.find("bertfit");
+  if (settings == config.extra_json.end() || config.id2label.empty()) return "";
+  std::string features, chunks;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(settings->second);
+    features = j.value("features", "");
+    chunks = j.value("chunk_pooling", "none");
+  } catch (const nlohmann::json::exception&) {
+    return "";  // the loaders name a malformed "bertfit" object themselves
+  }
+  const bool bert = config.family == ModelFamily::BERT;
+  const std::string hf_class = std::string(bert                                    ? "Bert"
+                                           : config.family == ModelFamily::ROBERTA ? "Roberta"
+                                                                                   : "Electra") +
+                               "ForSequenceClassification";
+  std::string why;
+  if (!features.empty() && features != (bert ? "pooler" : "cls"))
+    why = "features '" + features + "': transformers' " + hf_class + " classifies " +
+          (bert ? "through BERT's pooler (tanh(dense([CLS])))" : "the [CLS] token's final state") +
+          (bert && (features == "cls" || features == "layer" || features == "mean-tokens")
+               ? ", which this model does not use: from_pretrained would add a random pooler and predict "
+                 "otherwise"
+               : ", so from_pretrained would predict otherwise or refuse the classifier's shape");
+  if (chunks != "none")
+    why += std::string(why.empty() ? "" : "; ") + "chunk_pooling '" + chunks +
+           "': transformers reads one sequence of at most max_position_embeddings tokens";
+  return why.empty() ? "" : why + " (bertfit evaluate / predict / serve use the model as it was trained)";
+}
+
 InspectReport inspect_model_dir(const std::string& dir) {
   InspectReport r;
   r.dir = dir;
@@ -296,6 +326,8 @@ InspectReport inspect_model_dir(const std::string& dir) {
     r.problems.push_back(e.what());
   }
 
+  if (r.has_config)
+    if (const std::string d = transformers_difference(r.config); !d.empty()) r.notes.push_back(d);
   int64_t max_id = -1;
   r.tokenizer = describe_tokenizer(dir, &max_id, &r.problems);
   if (r.tokenizer == "none found")

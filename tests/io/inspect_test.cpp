@@ -102,6 +102,26 @@ TEST(Inspect, ProblemsAreReportedNotThrown) {
   EXPECT_NE(d.problems[0].find("vocab.txt: empty"), std::string::npos) << d.problems[0];
 }
 
+TEST(Inspect, SaysWhereTransformersWouldComputeSomethingElse) {
+  ModelConfig c = tiny_config();
+  auto with = [&](ModelFamily family, const std::string& features, const std::string& chunks) {
+    ModelConfig x = c;
+    x.family = family;
+    x.extra_json["bertfit"] = R"({"features":")" + features + R"(","chunk_pooling":")" + chunks + R"("})";
+    return transformers_difference(x);
+  };
+  // transformers' own heads: BERT's pooler, RoBERTa's and ELECTRA's [CLS] head; no chunks.
+  EXPECT_EQ(with(ModelFamily::BERT, "pooler", "none"), "");
+  EXPECT_EQ(with(ModelFamily::ROBERTA, "cls", "none"), "");
+  EXPECT_EQ(with(ModelFamily::ELECTRA, "cls", "none"), "");
+  EXPECT_EQ(transformers_difference(c), "");  // no "bertfit" settings: nothing to say
+  EXPECT_NE(with(ModelFamily::BERT, "cls", "none").find("would add a random pooler"), std::string::npos);
+  EXPECT_NE(with(ModelFamily::ROBERTA, "last4-concat", "none").find("RobertaForSequenceClassification"),
+            std::string::npos);
+  EXPECT_NE(with(ModelFamily::BERT, "pooler", "attention").find("chunk_pooling 'attention'"),
+            std::string::npos);
+}
+
 TEST(Inspect, TorchBinAndTiedWeightsCountedOnce) {
   const std::string dir = test::temp_dir("inspect");
   fs::copy_file(std::string(BERTFIT_FIXTURES) + "/io/bin/tiny.bin", dir + "/pytorch_model.bin");

@@ -36,6 +36,13 @@ struct InspectReport {
 std::vector<std::pair<std::string, std::vector<int64_t>>> hf_encoder_parameters(const ModelConfig& c,
                                                                                 bool with_pooler);
 
+// Where transformers' *ForSequenceClassification would compute something else than bertfit for a classifier
+// saved with these settings (config.json's "bertfit" object: its features and chunk pooling), as a sentence
+// for a note; "" where it computes the same (BERT on the pooler, RoBERTa / ELECTRA on [CLS], no chunks) or
+// the config is no classifier. from_pretrained loads such a directory, with a random pooler or a classifier
+// of another shape, so the difference is worth saying.
+std::string transformers_difference(const ModelConfig& config);
+
 InspectReport inspect_model_dir(const std::string& dir);
 
 // The report as aligned "field  value" lines, problems last, for a person to read at a glance.
