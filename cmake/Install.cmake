@@ -25,5 +25,15 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/bertfitConfigVersion.cmak
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/bertfitConfig.cmake ${PROJECT_BINARY_DIR}/bertfitConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/bertfit)
+# The .pc file finds the prefix from where it lies (relocatable): "../.." from lib/pkgconfig, "../../.." from
+# Debian's lib/x86_64-linux-gnu/pkgconfig (GNUInstallDirs' libdir with the prefix /usr); an absolute libdir
+# gets the absolute prefix.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(BERTFIT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH _pc_up "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+  string(REGEX REPLACE "/$" "" _pc_up "${_pc_up}")
+  set(BERTFIT_PC_PREFIX "\${pcfiledir}/${_pc_up}")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/bertfit.pc.in ${PROJECT_BINARY_DIR}/bertfit.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/bertfit.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
