@@ -85,11 +85,12 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
       ->capture_default_str()
       ->group(g);
   cmd->add_option(option_names("feature_layer"), a->feature_layer,
-                  "--features layer: which layer's [CLS] (0 = embeddings)")
+                  "--features layer: which hidden state's [CLS]: 0 = the embeddings, 1..L the layers, "
+                  "negative from the top as hidden_states[i] (-1: the last)")
       ->group(g);
   g = "Optimisation";
   cmd->add_option(option_names("head_learning_rate"), a->head_learning_rate,
-                  "Learning rate of the task head (seed: 1e-4)")
+                  "Learning rate of the task head (default: --learning_rate; the user's document uses 1e-4)")
       ->group(g);
   cmd->add_option(
          option_names("layerwise_lr_decay"), a->layerwise_lr_decay,

@@ -59,11 +59,16 @@ int64_t feature_dim(FeatureKind kind, int64_t C, int64_t L) {
 
 std::vector<int64_t> feature_layers(FeatureKind kind, int64_t layer, int64_t L) {
   switch (kind) {
-    case FeatureKind::LAYER_CLS:
-      if (layer > L)
-        throw ConfigError("feature layer " + std::to_string(layer) + " exceeds num_hidden_layers " +
-                          std::to_string(L));
-      return {layer < 0 ? L : layer};
+    case FeatureKind::LAYER_CLS: {
+      // Hidden states 0 (the embeddings) .. L; a negative layer counts from the top as Python's
+      // hidden_states[layer] does (-1: the last layer).
+      const int64_t at = layer < 0 ? L + 1 + layer : layer;
+      if (at < 0 || at > L)
+        throw ConfigError("feature layer " + std::to_string(layer) + " is not one of the model's " +
+                          std::to_string(L + 1) + " hidden states (0 = the embeddings .. " +
+                          std::to_string(L) + ", or -1 = the last .. " + std::to_string(-(L + 1)) + ")");
+      return {at};
+    }
     case FeatureKind::LAST4_CONCAT:
     case FeatureKind::LAST4_MEAN:
     case FeatureKind::LAST4_MAX: {

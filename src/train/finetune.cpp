@@ -191,9 +191,15 @@ void FinetuneArgs::validate() const {
   require(head_length >= -1, "head_length",
           "must be >= 0 (-1: a quarter of the text tokens, the paper's 128 of 510 at length 512)");
   parses("chunk_pooling", [&] { parse_chunk_pooling(chunk_pooling); });
+  require(
+      chunk_pooling == "none" || text_pair_column.empty(), "chunk_pooling",
+      "is for single long texts; sentence pairs (--text_pair_column) are truncated longest_first, as HF's "
+      "tokenizers do");
   require(max_chunks >= 1, "max_chunks", "must be >= 1");
   if (features != "default")  // "default": the family's (pooler for BERT, cls else)
     parses("features", [&] { parse_feature_kind(features); });
+  require(feature_layer == -1 || features == "layer", "feature_layer",
+          "is read only with --features layer (got --features " + features + ")");
   require(layerwise_lr_decay > 0 && layerwise_lr_decay <= 1, "layerwise_lr_decay", "must be in (0, 1]");
   require(classifier_dropout < 1, "classifier_dropout", "must be < 1 (< 0: the model's)");
   require(label_smoothing_factor >= 0 && label_smoothing_factor < 1, "label_smoothing_factor",
@@ -661,13 +667,14 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                 std::to_string(config.num_hidden_layers) + " layers, hidden " +
                 std::to_string(config.hidden_size) + ", " + std::to_string(model.table().num_parameters()) +
                 " parameters; features " + feature_kind_name(settings.head.features) + ", " +
-                settings.truncation +
-                (enc.truncation == Truncation::HEAD_TAIL && !settings.max_chunks
-                     ? " (head " + std::to_string(settings.head_length) + ")"
-                     : "") +
-                (settings.max_chunks ? ", chunks <= " + std::to_string(settings.max_chunks) + " pooled by " +
-                                           chunk_pooling_name(settings.head.chunk_pooling)
-                                     : "") +
+                // What encoding does (encoded_data.cpp): pairs always longest_first, chunks the first ones.
+                (!args.text_pair_column.empty() ? std::string("pairs truncated longest_first")
+                 : settings.max_chunks
+                     ? "the first " + std::to_string(settings.max_chunks) + " chunks pooled by " +
+                           chunk_pooling_name(settings.head.chunk_pooling)
+                     : settings.truncation + (enc.truncation == Truncation::HEAD_TAIL
+                                                  ? " (head " + std::to_string(settings.head_length) + ")"
+                                                  : "")) +
                 "; " + std::to_string(threads) + " threads");
   }
   {

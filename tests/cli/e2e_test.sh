@@ -352,6 +352,20 @@ errors)
   { head -3 "$DATA/dev.tsv"; printf 'q1\t"Hello world\tPrints.\tnet\n'; } >unterminated.csv.tsv
   expect_error quote-open "unterminated.csv.tsv:4: field 2: quoted field is never closed" \
     "$BF" evaluate --model ft --file unterminated.csv.tsv --quoting rfc4180
+  # Settings that would be silently ignored or misread: a feature layer beyond the hidden states (negative ones
+  # count from the top, as hidden_states[i]), a feature layer without --features layer, chunks of pairs.
+  expect_error feature-layer "feature layer -4 is not one of the model's 3 hidden states" \
+    "$BF" finetune "${FT[@]}" --features layer --feature_layer -4 --max_steps 1 --output_dir fl --overwrite_output_dir
+  expect_error feature-layer-unused "--feature_layer: is read only with --features layer (got --features cls)" \
+    "$BF" finetune "${FT[@]}" --features cls --feature_layer 0 --max_steps 1 --output_dir fl --overwrite_output_dir
+  expect_error chunks-of-pairs "--chunk_pooling: is for single long texts" \
+    "$BF" finetune "${FT[@]}" --text_pair_column abstract --chunk_pooling mean --max_steps 1 --output_dir fl \
+    --overwrite_output_dir
+  run layer-minus-1 "$BF" finetune "${FT[@]}" --features layer --feature_layer -1 --max_steps 2 --eval_strategy no \
+    --output_dir fl-1 --overwrite_output_dir
+  run layer-2 "$BF" finetune "${FT[@]}" --features layer --feature_layer 2 --max_steps 2 --eval_strategy no \
+    --output_dir fl2 --overwrite_output_dir
+  same_bytes fl-1/model.safetensors fl2/model.safetensors
   # A6 (tokenize applies the check itself): head+tail whose head leaves no room for the tail.
   expect_error head-length "--head_length 14 leaves no room for the tail: --max_length 16" \
     sh -c "echo 'a b c' | '$BF' tokenize --model ft --max_length 16 --truncation head_tail --head_length 14"
