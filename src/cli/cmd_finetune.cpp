@@ -179,8 +179,7 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
            a->metric_for_best_model = parse_choice("metric_for_best_model", name, metrics);
          },
          "The metric that picks the best checkpoint, with or without HF's eval_ prefix (" +
-             list_choices(metrics) + ")")
-      ->default_str(choice_name(a->metric_for_best_model, metrics))
+             list_choices(metrics) + "; default: accuracy, loss for multi-label and regression as HF)")
       ->group("Loop");
   add_multitask_options(cmd, &a->multitask);
 }

@@ -624,7 +624,7 @@ FinetuneResult cross_validate(const FinetuneArgs& args, const LoopHooks& hooks) 
   // the split.
   std::string headline;  // --metric_for_best_model when the problem type reports it, else its first metric
   std::pair<double, double> headline_spread{0, 0};
-  const std::string best = choice_name(args.metric_for_best_model, classification_metric_names());
+  const std::string best = choice_name(args.best_metric(), classification_metric_names());
   for (const auto& [name, unused] : metric_values(m)) {
     double mean = 0, var = 0;
     for (const auto& f : fold_results) mean += f.at("eval_" + name).get<double>() / static_cast<double>(K);

@@ -150,13 +150,21 @@ const ChoiceNames<ClassificationMetric>& classification_metric_names() {
 // The paper's fine-tuning: lr 2e-5, no weight decay, up to 4 epochs, batch 24, max length 512.
 FinetuneArgs::FinetuneArgs() : TrainingArgs(TaskDefaults{2e-5, 0.0, 4, 24, 32, 512}) {}
 
+ClassificationMetric FinetuneArgs::best_metric() const {
+  if (metric_for_best_model) return *metric_for_best_model;
+  // A multi-task run's metrics are the tasks' means, accuracy among them (multitask.h).
+  return multitask.enabled() || parse_problem_type(problem_type) == ProblemType::SINGLE_LABEL
+             ? ClassificationMetric::ACCURACY
+             : ClassificationMetric::LOSS;
+}
+
 void FinetuneArgs::own_fields_to_json(nlohmann::ordered_json* out) const {
   nlohmann::ordered_json& j = *out;
   BF_JSON_FIELDS(j, train_file, do_predict, test_file, max_predict_samples, text_pair_column, label_column,
                  id_column, validation_split, few_shot_per_class, few_shot_fraction, pad_to_max_length,
                  truncation, head_length, chunk_pooling, max_chunks, features, feature_layer,
                  head_learning_rate, layerwise_lr_decay, classifier_dropout, label_smoothing_factor);
-  j["metric_for_best_model"] = choice_name(metric_for_best_model, classification_metric_names());
+  j["metric_for_best_model"] = choice_name(best_metric(), classification_metric_names());
   tricks.to_json(&j);
   BF_JSON_FIELDS(j, problem_type, multi_label_threshold);
   multitask.to_json(&j);
@@ -219,7 +227,7 @@ void FinetuneArgs::validate() const {
   validate_cross_validation(*this);
   validate_pseudo_labels(*this);
   using M = ClassificationMetric;
-  const M m = metric_for_best_model;
+  const M m = best_metric();
   const std::string metric = choice_name(m, classification_metric_names());
   // A multi-task run's tasks each have their own problem type: validate_multitask checks the metric.
   if (!multitask.enabled()) {
@@ -706,7 +714,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
   // The loop.
   const OptimizerOptions oo = finetune_optimizer_options(args);
   ClassificationTask task(train_ex, dev_ex, tok.pad_id(), pad_to_length, args.per_device_eval_batch_size,
-                          args.metric_for_best_model);
+                          args.best_metric());
   task.label_names = labels.id2label();
   task.set_tricks(class_weights, args.tricks.rdrop_alpha > 0);
   task.set_multi_label_threshold(args.multi_label_threshold);

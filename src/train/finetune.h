@@ -4,6 +4,7 @@
 // classification task -> output_dir in HF's layout. Settings are saved as training_args.json in every run.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,9 @@ struct FinetuneArgs : TrainingArgs {
       1.0;  // xi: layer k-1 gets xi * the lr of layer k, from the top down to the embeddings
   double classifier_dropout = -1;  // < 0: keep the model's
   double label_smoothing_factor = 0;
-  ClassificationMetric metric_for_best_model = ClassificationMetric::ACCURACY;
+  // Unset: accuracy for single-label classification (the paper's measure), loss for multi-label and
+  // regression (HF's default; exact match is 0 at every early evaluation). best_metric() resolves it.
+  std::optional<ClassificationMetric> metric_for_best_model;
   TrickArgs tricks;  // competition tricks (tricks.h), saved flat in training_args.json
   // HF's problem_type (problem_type.h), written to config.json: single_label_classification |
   // multi_label_classification (labels as lists, sigmoid + BCE) | regression (one output, MSE).
@@ -84,9 +87,10 @@ struct FinetuneArgs : TrainingArgs {
   MultitaskArgs multitask;  // --task NAME=TRAIN_FILE ...: multi-task fine-tuning (train/multitask.h)
 
   bool stage_flags_given() const override { return do_train || do_eval || do_predict; }
+  ClassificationMetric best_metric() const;
   bool greater_is_better() const {
-    return metric_for_best_model != ClassificationMetric::LOSS &&
-           metric_for_best_model != ClassificationMetric::MSE;
+    const ClassificationMetric m = best_metric();
+    return m != ClassificationMetric::LOSS && m != ClassificationMetric::MSE;
   }
   void own_fields_to_json(nlohmann::ordered_json* j) const override;
   // Throws ConfigError naming the option for values out of range or unknown names.

@@ -166,7 +166,7 @@ void validate_multitask(const FinetuneArgs& a) {
             : std::vector<M>{M::LOSS, M::ACCURACY, M::MACRO_F1, M::MICRO_F1, M::WEIGHTED_F1};
     for (M x : of_type) reported.insert(choice_name(x, classification_metric_names()));
   }
-  const std::string metric = choice_name(a.metric_for_best_model, classification_metric_names());
+  const std::string metric = choice_name(a.best_metric(), classification_metric_names());
   if (!reported.count(metric)) {
     std::string names;
     for (const auto& n : reported) names += (names.empty() ? "" : ", ") + n;
@@ -551,7 +551,7 @@ MultitaskResult finetune_multitask(const FinetuneArgs& args, const LoopHooks& ho
     label_names.push_back(t.labels);
   }
   MultitaskTask task(std::move(tasks), std::move(train), begin, tok.pad_id(), pad_to_length,
-                     args.per_device_eval_batch_size, args.metric_for_best_model, args.tricks.rdrop_alpha > 0,
+                     args.per_device_eval_batch_size, args.best_metric(), args.tricks.rdrop_alpha > 0,
                      args.multi_label_threshold, model, tok);
   LoopHooks all_hooks = hooks;
   for (auto& h : make_trick_hooks(args.tricks)) all_hooks.step_hooks.push_back(std::move(h));

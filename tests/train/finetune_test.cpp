@@ -419,7 +419,24 @@ TEST_F(Finetune, DoPredictLabelsTheTestFileAsPredictWould) {
     ASSERT_TRUE(want.count(id)) << id;
     EXPECT_EQ(label, want[id]) << id;
     EXPECT_EQ(predictions[i], std::to_string(i - 1) + "\t" + label);
+    // --max_predict_samples takes the first rows (HF): predict_results.txt's index is the row in the file.
+    EXPECT_EQ(id, test.examples[i - 1].id) << i;
   }
+}
+
+TEST(FinetuneArgs, TheBestModelMetricDefaultsByProblemType) {
+  FinetuneArgs a;
+  EXPECT_EQ(a.best_metric(), ClassificationMetric::ACCURACY);  // the paper's measure
+  a.problem_type = "regression";
+  EXPECT_EQ(a.best_metric(), ClassificationMetric::LOSS);  // HF's default, as for multi-label
+  EXPECT_FALSE(a.greater_is_better());
+  a.problem_type = "multi_label_classification";
+  EXPECT_EQ(a.best_metric(), ClassificationMetric::LOSS);
+  a.metric_for_best_model = ClassificationMetric::MICRO_F1;  // given: kept
+  EXPECT_EQ(a.best_metric(), ClassificationMetric::MICRO_F1);
+  nlohmann::ordered_json j;
+  a.own_fields_to_json(&j);
+  EXPECT_EQ(j.at("metric_for_best_model"), "micro_f1");
 }
 
 TEST_F(Finetune, StagesRunAsGiven) {
