@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 #include <unordered_map>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +72,14 @@ void validate_pseudo_labels(const FinetuneArgs& args) {
             "--pseudo_label_max_std to keep the rows whose ensemble members agree");
   require(t.pseudo_label_max_std == 0 || problem == ProblemType::REGRESSION, "pseudo_label_max_std",
           "is regression's (classification rows pass by --pseudo_label_threshold)");
+  // Rows of the validation file would be trained on and then evaluated (a leak); rows of the training file
+  // would come twice, once with their own label and once with a predicted one.
+  std::error_code ec;
+  for (const auto& [file, option] :
+       {std::pair{args.validation_file, "--validation_file"}, std::pair{args.train_file, "--train_file"}})
+    require(file.empty() || !std::filesystem::equivalent(t.pseudo_label_data, file, ec), "pseudo_label_data",
+            t.pseudo_label_data + " is the " + option + ": pseudo-labels are for rows the run neither " +
+                "trains nor evaluates on (e.g. the test file)");
 }
 
 PseudoLabelCounts add_pseudo_labels(const FinetuneArgs& args, const LabelMap& labels, Dataset* train) {

@@ -341,6 +341,18 @@ TEST_F(CrossValidation, BadSettingsAreErrorsNamingTheOption) {
     return "(no error)";
   };
   EXPECT_NE(error_of([](FinetuneArgs& a) { a.tricks.k_folds = 1; }).find("--k_folds"), std::string::npos);
+  // Pseudo-labels on the rows the run trains or evaluates on: duplicated rows, or a leak into the evaluation.
+  EXPECT_NE(error_of([&](FinetuneArgs& a) {
+              a.tricks.pseudo_label_file = a.tricks.pseudo_label_data = a.train_file;
+            }).find("is the --train_file"),
+            std::string::npos);
+  write_data(root_ / "dev.tsv", 4, 3, 100);
+  EXPECT_NE(error_of([&](FinetuneArgs& a) {
+              a.validation_file = (root_ / "dev.tsv").string();
+              a.tricks.pseudo_label_file = a.train_file;
+              a.tricks.pseudo_label_data = "./" + fs::relative(a.validation_file).string();
+            }).find("is the --validation_file"),
+            std::string::npos);
   EXPECT_NE(error_of([&](FinetuneArgs& a) {
               a.tricks.k_folds = 2;
               a.validation_file = a.train_file;
