@@ -323,6 +323,10 @@ TEST_F(ProblemTypeCli, KFoldsFromTheCommandLine) {
                         "/cv_results.json", "/training_args.json"})
     EXPECT_TRUE(fs::exists(out + f)) << f;
   EXPECT_EQ(tsv_rows(out + "/oof_predictions.tsv").size(), 32u);
+  // bertfit report on the cross-validation directory: its two folds' runs.
+  ASSERT_EQ(run({"report", out, "--output", (root_ / "cv.html").string()}, root_ / "report.log"), 0)
+      << slurp(root_ / "report.log");
+  EXPECT_NE(slurp(root_ / "report.log").find("(2 runs)"), std::string::npos) << slurp(root_ / "report.log");
   // A fold's training_args.json reruns that fold alone (--fold is an option).
   ASSERT_EQ(run({"finetune", "--config", out + "/fold-1/training_args.json", "--output_dir",
                  (root_ / "fold1-again").string()},
