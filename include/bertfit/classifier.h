@@ -7,6 +7,9 @@
 //   for (const auto& r : clf.classify({"a text", "another"}, /*top_k=*/3))
 //     std::cout << r.label << " " << r.probability << "\n";
 //
+// Models: single-label classifiers (multi-label and regression models are refused by the constructor, with a
+// ConfigError; `bertfit predict` labels them). An empty text is classified as the special tokens alone, as
+// HF's pipeline does (`bertfit serve` refuses one, as TEI does).
 // Thread safety: every const method may be called concurrently; texts are encoded in the calling thread and
 // the model runs one batch at a time (callers take turns), on the library's thread pool.
 // Errors: bertfit::Error subclasses (bertfit/error.h) naming the file or input at fault; nothing is printed.

@@ -19,7 +19,8 @@ std::vector<EncodedExample> encode_inputs(const Classifier& c, const std::vector
     e.text_pair = inputs[i].text_pair;
     e.line = static_cast<int64_t>(i) + 1;  // errors name the input ("request:3: ...")
     // encode_examples takes an empty second text for a single text; a pair's empty half is a pair all the
-    // same, and the callers reject empty texts before encoding.
+    // same. An empty text is encoded as the special tokens alone (the C++ API classifies it, as HF's
+    // pipeline; serve refuses it before encoding, as TEI).
     if (inputs[i].pair) ds.has_pairs = true;
   }
   return encode_for(c, ds, threads);

@@ -16,7 +16,8 @@ Classifier load_classifier(const std::string& dir, bool any_problem_type) {
   if (!any_problem_type && config.problem_type != ProblemType::SINGLE_LABEL)
     throw ConfigError(
         dir + ": problem_type " + problem_type_name(config.problem_type) +
-        ": serving and quantization take single-label classifiers (they answer with class "
+        ": serving, quantization and the C++ API (TextClassifier) take single-label classifiers (they answer "
+        "with class "
         "probabilities); bertfit evaluate, predict and ensemble take multi-label and regression models");
   c.settings = read_classifier_settings(config);
   if (has_quantization_config(config)) {  // bertfit quantize's int8 directory (train/quantized_model.h)
