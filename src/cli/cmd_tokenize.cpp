@@ -11,6 +11,7 @@
 #include "bertfit/error.h"
 #include "bertfit/tokenizer.h"
 #include "cli/commands.h"
+#include "data/utf8.h"
 #include "tokenizer/unicode.h"
 #include "train/encoded_data.h"
 #include "train/progress.h"
@@ -78,8 +79,12 @@ void run_tokenize(const TokenizeOptions& o) {
   }
   std::string line;
   bool first = true;
-  while (std::getline(std::cin, line)) {
+  for (int64_t line_no = 1; std::getline(std::cin, line); ++line_no) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    // As the data readers and serve: invalid UTF-8 is an error, not bytes the normaliser drops unseen.
+    if (const size_t bad = data::utf8_invalid_offset(line); bad != std::string::npos)
+      throw FormatError("stdin:" + std::to_string(line_no) + ": invalid UTF-8 at byte " +
+                        std::to_string(bad + 1));
     std::string a = line, b;
     if (o.pair) {
       const size_t tab = line.find('\t');

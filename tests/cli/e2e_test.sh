@@ -369,6 +369,8 @@ errors)
   # A6 (tokenize applies the check itself): head+tail whose head leaves no room for the tail.
   expect_error head-length "--head_length 14 leaves no room for the tail: --max_length 16" \
     sh -c "echo 'a b c' | '$BF' tokenize --model ft --max_length 16 --truncation head_tail --head_length 14"
+  expect_error tokenize-utf8 "stdin:2: invalid UTF-8 at byte 1" \
+    sh -c "printf 'fine\\n\\377\\376 bad\\n' | '$BF' tokenize --model ft"
   # Without --head_length, tokenize takes finetune's default (a quarter of the 14 text tokens: 4).
   run head-length-default sh -c "yes 'a b c d e f g h' | head -3 | tr '\n' ' ' |
     '$BF' tokenize --model ft --max_length 16 --truncation head_tail --json"
