@@ -54,12 +54,16 @@ double Progress::elapsed_seconds() const {
 std::string Progress::line(int64_t done, const std::string& extra) const {
   const double t = elapsed_seconds();
   const int64_t since = done - (start_done_ < 0 ? 0 : start_done_);
-  const double rate = t > 0 ? static_cast<double>(since) / t : 0;
+  // Under 50 ms a rate is noise (a small file read in microseconds printed "63885.52 MiB/s"): "-" instead.
+  const bool timed = t >= 0.05;
+  const double rate = timed ? static_cast<double>(since) / t : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : -1;
+  char rate_text[32] = "-";
+  if (timed) std::snprintf(rate_text, sizeof rate_text, "%.2f", rate);
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s %lld/%lld [%3.0f%%] %.2f %s/s, %s elapsed, ETA %s", what_.c_str(),
+  std::snprintf(buf, sizeof buf, "%s %lld/%lld [%3.0f%%] %s %s/s, %s elapsed, ETA %s", what_.c_str(),
                 static_cast<long long>(done), static_cast<long long>(total_),
-                total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 0.0, rate,
+                total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 0.0, rate_text,
                 unit_.c_str(), format_duration(t).c_str(), format_duration(eta).c_str());
   return std::string(buf) + extra;
 }
