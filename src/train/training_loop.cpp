@@ -323,9 +323,12 @@ LoopResult TrainingLoop::run() {
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
     // trainer_state.json names the best checkpoint as the saving run spelled its output_dir (as HF's does),
     // relative to that run's working directory. It lies beside the checkpoint resumed from.
-    if (!state.best_model_checkpoint.empty())
-      state.best_model_checkpoint =
-          (fs::path(resume_).parent_path() / fs::path(state.best_model_checkpoint).filename()).string();
+    if (!state.best_model_checkpoint.empty()) {
+      fs::path resumed(resume_), best(state.best_model_checkpoint);
+      if (!resumed.has_filename()) resumed = resumed.parent_path();  // "out/checkpoint-6/"
+      if (!best.has_filename()) best = best.parent_path();
+      state.best_model_checkpoint = (resumed.parent_path() / best.filename()).string();
+    }
     if (opt_.steps() != state.global_step)
       throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +
                         " differs from trainer state step " + std::to_string(state.global_step));

@@ -281,6 +281,11 @@ outputs)
   grep -q "loaded the best model: ../moved/checkpoint-3 " moved-resume.log ||
     fail "the best checkpoint was not loaded: $(grep -i best moved-resume.log)"
   same_bytes moved/checkpoint-3/model.safetensors moved/model.safetensors
+  # Again from checkpoint-6 named explicitly, with a trailing slash; its step-9 checkpoint is replaced whole.
+  (cd elsewhere && run ../moved-resume2 "$BF" finetune "${B[@]/#pretrained/../pretrained}" --output_dir ../moved \
+    --resume_from_checkpoint ../moved/checkpoint-6/)
+  grep -q "loaded the best model: ../moved/checkpoint-3 " moved-resume2.log ||
+    fail "the best checkpoint was not loaded: $(grep -i best moved-resume2.log)"
   echo "ok: the best checkpoint found after a move, from another directory"
 
   # predict: a submission takes the ids from the file's paperid column when the model names no id column;
