@@ -75,7 +75,9 @@ void add_pretrain_options(CLI::App* cmd, PretrainArgs* a) {
       ->capture_default_str()
       ->group(g);
   cmd->add_flag(option_names("whole_word_mask"), a->whole_word_mask,
-                "Mask whole words (WordPiece ## / Ġ / CJK)")
+                "Mask whole words (WordPiece ## / Ġ); a CJK character is a word of its own, so Chinese is "
+                "masked character by character (HF's Chinese wwm reads word boundaries from a segmenter's "
+                "--train_ref_file, which bertfit does not take)")
       ->group(g);
   g = "Objective";
   cmd->add_option(option_names("objective"), a->objective,
