@@ -20,6 +20,7 @@ PKGS=(
   libblis4-openmp               # engine benchmark: PyTorch baseline with BLIS-openmp as its BLAS (bench/engine/run.sh b2)
   chromium                      # the HTML report's test renders it headless (tests/report; ~120 MB, ~40 s to install)
   python3-protobuf              # TensorBoard event files read back by an independent reader (tools/report)
+  strace                        # e2e: kill -9 injected at each rename of a save (tests/cli/e2e_test.sh, outputs)
 )
 missing=()
 for p in "${PKGS[@]}"; do

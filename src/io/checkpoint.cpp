@@ -297,10 +297,16 @@ void remove_dead_stagings(const fs::path& dir) {
 void save_model_dir(const std::string& dir_in, const ModelConfig& config,
                     const std::vector<TensorRef>& f32_tensors,
                     const std::function<void(const std::string&)>& write_extra) {
-  // "out/", "out/." and "./out" name one directory; "" and "." the working directory.
-  std::string dir = fs::path(dir_in.empty() ? "." : dir_in).lexically_normal().string();
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (dir.empty()) dir = ".";
+  // "out/", "out/." and "out" name one directory; "" and "." the working directory. (Not lexically_normal:
+  // "link/.." is where the kernel resolves it, not ".".)
+  std::string dir = dir_in.empty() ? "." : dir_in;
+  for (bool trimmed = true; trimmed;) {
+    trimmed = false;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back(), trimmed = true;
+    if (dir.size() > 2 && dir.compare(dir.size() - 2, 2, "/.") == 0)
+      dir.resize(dir.size() - 2), trimmed = true;
+  }
+  if (dir.empty()) dir = "/";
   const fs::path target(dir);
   std::error_code ec;
   // An existing directory (or a symlink to one, a mount point, ".") keeps its inode: its files are replaced.
@@ -311,7 +317,8 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
   fs::remove_all(staging, ec);
   if (!fs::create_directories(staging, ec) && ec)
     throw FormatError(staging + ": cannot create staging directory: " + ec.message());
-  bool published = false;
+  bool published = false, renamed_any = false;
+  std::vector<fs::path> moved_aside;  // previous weights moved into the staging directory, by original path
   try {
     write_config_json(staging + "/config.json", config);
     std::vector<TensorRef> tensors;
@@ -338,10 +345,25 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
       return;
     }
     // Each staged file replaces its namesake with one rename (the staging directory is inside dir, so on its
-    // file system): every file is old or new, never partly written. The weights go last: whoever sees the
-    // new weights sees the new config and tokenizer with them. Swapping the whole directory instead would
-    // fail for ".", a mount point, a symlink, or a directory whose parent is not writable. Other files stay;
-    // stale weights of another format, which loaders would prefer or mix in, go.
+    // file system): every file is old or new, never partly written. Swapping the whole directory instead
+    // would fail for ".", a mount point, a symlink, or a directory whose parent is not writable. The old
+    // weights (and stale ones of another format, which loaders would prefer or mix in) leave first, into the
+    // staging directory, and the new weights come last: a crash in between leaves a directory without
+    // weights, which no loader takes, never new files beside old weights (a new vocabulary with the old
+    // embeddings loads and predicts garbage). Other files and subdirectories stay.
+    std::vector<fs::path> old_weights;  // collected first: no rename while the directory is being read
+    for (const auto& e : fs::directory_iterator(target)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_regular_file() && (n == "model.safetensors" || stale_weights(n)))
+        old_weights.push_back(e.path());
+    }
+    for (const fs::path& p : old_weights) {
+      const fs::path aside = fs::path(staging) / (".previous-" + p.filename().string());
+      if (::rename(p.c_str(), aside.c_str()) != 0)
+        throw FormatError(p.string() + ": cannot move the previous weights aside: " + std::strerror(errno));
+      moved_aside.push_back(p);
+    }
+    if (!old_weights.empty()) fsync_dir(dir);
     std::stable_partition(staged.begin(), staged.end(),
                           [](const fs::path& p) { return p.filename() != "model.safetensors"; });
     for (const fs::path& p : staged) {
@@ -349,20 +371,24 @@ void save_model_dir(const std::string& dir_in, const ModelConfig& config,
       if (fs::is_directory(p) && fs::exists(to)) fs::remove_all(to);
       if (::rename(p.c_str(), to.c_str()) != 0)
         throw FormatError(to.string() + ": cannot rename the saved file into place: " + std::strerror(errno));
+      renamed_any = true;
     }
     published = true;
-    std::vector<fs::path> stale;  // collected first: no removal while the directory is being read
-    for (const auto& e : fs::directory_iterator(target))
-      if (e.is_regular_file() && stale_weights(e.path().filename().string())) stale.push_back(e.path());
-    for (const fs::path& p : stale) fs::remove(p);
     fs::remove_all(staging);
     fsync_dir(dir);
-  } catch (const fs::filesystem_error& e) {
-    if (!published) fs::remove_all(staging, ec);
-    throw FormatError(dir + ": " + e.what());
   } catch (...) {
-    if (!published) fs::remove_all(staging, ec);
-    throw;
+    // Nothing new in place yet: the previous weights go back and the directory is as it was. Otherwise the
+    // directory holds no weights (loaders refuse it) and the previous ones stay in the staging directory.
+    if (!published && !renamed_any) {
+      for (const fs::path& p : moved_aside)
+        ::rename((fs::path(staging) / (".previous-" + p.filename().string())).c_str(), p.c_str());
+      fs::remove_all(staging, ec);
+    }
+    try {
+      throw;
+    } catch (const fs::filesystem_error& e) {
+      throw FormatError(dir + ": " + e.what());
+    }
   }
 }
 

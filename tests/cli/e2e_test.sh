@@ -256,6 +256,32 @@ outputs)
   same_bytes here/model.safetensors real/model.safetensors
   echo "ok: output_dir ., dir/. and a symlink"
 
+  # kill -9 at each rename of a save into an existing directory (strace's fault injection, where strace is
+  # installed): the directory is the old one whole, or has no weights (loaders refuse it), or is the new one
+  # whole; never the old weights beside a new config (which would load and predict garbage). The old config
+  # differs from the new one (a field changed by hand), so a mixed directory shows.
+  if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then  # (ptrace may be refused)
+    sed 's/"hidden_dropout_prob": 0.1/"hidden_dropout_prob": 0.125/' here/config.json >old-config.json
+    cmp -s old-config.json here/config.json && fail "the old config was not changed"
+    K=("$BF" finetune "${S[@]}" --weight_decay 0.01 --output_dir killed-save --overwrite_output_dir)  # other weights
+    rm -rf killed-save && cp -r here killed-save && cp old-config.json killed-save/config.json
+    strace -f -o renames.txt -e trace=rename "${K[@]}" >/dev/null 2>&1 || fail "the traced save failed"
+    # The save into killed-save itself: the renames of its top-level files.
+    mapfile -t at < <(grep -n 'rename(' renames.txt | grep -E '"killed-save/[^/"]*"\) = 0$' | cut -d: -f1)
+    [[ ${#at[@]} -ge 6 ]] || fail "the final save's renames were not found: $(tail -5 renames.txt)"
+    for n in "${at[@]}"; do
+      rm -rf killed-save && cp -r here killed-save && cp old-config.json killed-save/config.json
+      strace -f -o /dev/null -e trace=rename -e inject=rename:signal=SIGKILL:when="$n" "${K[@]}" >/dev/null 2>&1 || true
+      if [[ -f killed-save/model.safetensors ]] && cmp -s killed-save/model.safetensors here/model.safetensors; then
+        cmp -s killed-save/config.json old-config.json ||
+          fail "killed at rename $n: the old weights beside a new config.json"
+      fi
+    done
+    echo "ok: kill -9 at each of ${#at[@]} renames of a save: never old weights beside new files"
+  else
+    echo "NOTE: strace missing or refused: the kill at each rename of a save is not tested here"
+  fi
+
   # --overwrite_output_dir over an earlier run: its checkpoints go (a later resume would take them).
   run again "$BF" finetune "${FT[@]}" --max_steps 4 --eval_strategy no --save_strategy steps --save_steps 2 --output_dir sub \
     --overwrite_output_dir
