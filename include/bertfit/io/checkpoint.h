@@ -89,11 +89,11 @@ LoadReport load_into(const Checkpoint& ckpt, const std::string& model_prefix,
 // more files (tokenizer files) into the staging directory it receives. Everything is written into a staging
 // directory and fsynced first. A new dir is that staging directory ("<dir>.tmp-<pid>") renamed into place:
 // it appears whole or not at all. An existing dir (also ".", a mount point, or a symlink to a directory)
-// stays where it is: the files are staged inside it ("<dir>/.bertfit-save-<pid>") and each renamed over its
-// namesake, model.safetensors last, so every file is either the old or the new one, never partly written; the
-// other files and subdirectories stay, except stale weights (pytorch_model*.bin*,
-// model.safetensors.index.json, model-*.safetensors). A failure or a crash before the renames leaves dir
-// untouched.
+// stays where it is: the files are staged inside it ("<dir>/.bertfit-save-<pid>"), the old weights (and stale
+// ones: pytorch_model*.bin*, model.safetensors.index.json, model-*.safetensors) move into the staging
+// directory, then each staged file is renamed over its namesake, model.safetensors last. Every file is whole,
+// and a crash in between leaves no weights (loaders refuse the directory), never old weights beside new
+// files. Other files and subdirectories stay. A failure or a crash before the renames leaves dir untouched.
 void save_model_dir(const std::string& dir, const ModelConfig& config,
                     const std::vector<TensorRef>& f32_tensors,
                     const std::function<void(const std::string& staging_dir)>& write_extra = nullptr);
