@@ -29,6 +29,7 @@ void add_evaluate_command(CLI::App& app) {
                   "with the model, 0.5 when none)");
   opts->add_to(cmd, true);
   cmd->callback([model, output, opts, threshold] {
+    check_output_files({{*output, "--output"}}, {opts->file});
     set_num_threads(opts->threads);
     Classifier c = load_classifier(*model, /*any_problem_type=*/true);
     if (*threshold != -1) {

@@ -17,6 +17,21 @@
 
 namespace bertfit::cli {
 
+namespace {
+// Whether the data file has `column`: in the header (TSV / CSV), or in the first object (JSON Lines). A file
+// that cannot be read says so later, when it is read for real.
+bool has_column(const std::string& file, const data::TableOptions& table, const std::string& column) {
+  try {
+    data::TableReader reader(file, table, {column});  // TSV / CSV: a missing column throws here
+    if (reader.format() != data::FileFormat::JSONL) return true;
+    std::vector<std::string> values;
+    return reader.next(values) == data::TableReader::Status::OK;
+  } catch (const Error&) {
+    return false;
+  }
+}
+}  // namespace
+
 void add_predict_command(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("predict", "Predict labels (and probabilities) for a file with a fine-tuned model");
@@ -53,9 +68,8 @@ void add_predict_command(CLI::App& app) {
           "predict: give --output and/or --submission (or --metrics): nothing would be written");
     if (!label_column->empty() && metrics->empty())
       throw ConfigError("predict: --label_column is read only for --metrics");
-    for (const auto& [path, option] : {std::pair{*output, "--output"}, std::pair{*submission, "--submission"},
-                                       std::pair{*metrics, "--metrics"}})
-      if (!path.empty()) check_output_file(path, option);
+    check_output_files({{*output, "--output"}, {*submission, "--submission"}, {*metrics, "--metrics"}},
+                       {opts->file});
     set_num_threads(opts->threads);
     Classifier c = load_classifier(*model, /*any_problem_type=*/true);
     const ProblemType problem = c.problem();
@@ -74,9 +88,7 @@ void add_predict_command(CLI::App& app) {
       // A submission identifies its rows by id. Without --id_column (none given, none saved with the model),
       // the file's column named like the submission's id header is the id; else the rows are numbered, and
       // said so (row numbers under "paperid" would score nothing without a word).
-      const data::TableReader table(opts->file, spec.table, {});
-      const std::vector<std::string>& columns = table.header();
-      if (std::find(columns.begin(), columns.end(), *id_header) != columns.end())
+      if (has_column(opts->file, spec.table, *id_header))
         spec.id_column = *id_header;
       else
         std::fprintf(stderr,

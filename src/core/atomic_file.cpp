@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include "bertfit/error.h"
 
@@ -32,6 +34,33 @@ void check_output_file(const std::string& path, const std::string& option) {
   if (::access(dir.c_str(), W_OK) != 0)
     throw ConfigError("option " + option + ": " + path + ": the directory " + dir + " is not writable (" +
                       std::strerror(errno) + ")");
+}
+
+namespace {
+// Whether a and b name one file: the same inode when both exist, else the same resolved path.
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::exists(a, ec) && std::filesystem::exists(b, ec))
+    return std::filesystem::equivalent(a, b, ec);
+  return std::filesystem::weakly_canonical(std::filesystem::absolute(a, ec), ec) ==
+         std::filesystem::weakly_canonical(std::filesystem::absolute(b, ec), ec);
+}
+}  // namespace
+
+void check_output_files(const std::vector<std::pair<std::string, std::string>>& outputs,
+                        const std::vector<std::string>& inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [path, option] = outputs[i];
+    if (path.empty()) continue;
+    check_output_file(path, option);
+    for (const std::string& in : inputs)
+      if (!in.empty() && same_file(path, in))
+        throw ConfigError("option " + option + ": " + path + " is the input " + in +
+                          " (writing would replace it)");
+    for (size_t j = 0; j < i; ++j)
+      if (!outputs[j].first.empty() && same_file(path, outputs[j].first))
+        throw ConfigError("options " + outputs[j].second + " and " + option + " name the same file " + path);
+  }
 }
 
 void fsync_dir(const std::string& dir) {

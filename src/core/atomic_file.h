@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bertfit {
@@ -24,6 +25,11 @@ void write_file_atomic(const std::string& path, std::string_view text);
 // Checks, before long work, that write_file_atomic(path) can take place: the parent directory exists and is
 // writable, and path is not a directory. Throws ConfigError naming `option` (e.g. "--output") and the path.
 void check_output_file(const std::string& path, const std::string& option);
+
+// check_output_file for each (path, option) given (empty paths skipped), and that none of them is one of the
+// `inputs` or another of them, however spelled (symlinks, "./", hard links): the write would replace it.
+void check_output_files(const std::vector<std::pair<std::string, std::string>>& outputs,
+                        const std::vector<std::string>& inputs);
 
 // fsync a directory so a rename inside it is durable.
 void fsync_dir(const std::string& dir);

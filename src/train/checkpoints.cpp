@@ -123,7 +123,9 @@ void rotate_checkpoints(const std::string& output_dir, int limit, const std::str
     if (excess <= 0) break;
     // The same directory however spelled ("out/checkpoint-5", "./out/checkpoint-5", an absolute path).
     std::error_code ec;
-    if (!best.empty() && fs::weakly_canonical(path, ec) == fs::weakly_canonical(best, ec)) continue;
+    if (!best.empty() &&
+        fs::weakly_canonical(fs::absolute(path, ec), ec) == fs::weakly_canonical(fs::absolute(best, ec), ec))
+      continue;
     fs::remove_all(path);
     --excess;
   }

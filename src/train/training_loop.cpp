@@ -129,8 +129,15 @@ std::string prepare_output_dir(const TrainingArgs& args) {
     // --overwrite_output_dir trains again from the start: an earlier run's checkpoints go first. Left there,
     // the rotation would delete the older ones and keep its newest, which a later --resume_from_checkpoint
     // latest would take for this run's (HF's Trainer leaves them, with that outcome).
+    // Not the checkpoint the run starts from (--model_name_or_path out/checkpoint-500 --output_dir out).
     std::vector<std::string> earlier;
-    for (const auto& [step, path] : list_checkpoints(dir)) earlier.push_back(path);
+    const fs::path model = fs::weakly_canonical(fs::absolute(args.model_name_or_path, ec), ec);
+    for (const auto& [step, path] : list_checkpoints(dir)) {
+      const fs::path ck = fs::weakly_canonical(fs::absolute(path, ec), ec);
+      // The model is neither ck nor inside it when ck's components are not a prefix of the model's.
+      if (std::mismatch(ck.begin(), ck.end(), model.begin(), model.end()).first != ck.end())
+        earlier.push_back(path);
+    }
     remove_checkpoint_leftovers(dir);
     for (const std::string& path : earlier) {
       fs::remove_all(path, ec);
@@ -323,11 +330,14 @@ LoopResult TrainingLoop::run() {
     state = TrainerState::from_file(resume_ + "/trainer_state.json");
     // trainer_state.json names the best checkpoint as the saving run spelled its output_dir (as HF's does),
     // relative to that run's working directory. It lies beside the checkpoint resumed from.
+    // (If nothing is there, e.g. a resume from another run's directory, the stored path is kept.)
     if (!state.best_model_checkpoint.empty()) {
       fs::path resumed(resume_), best(state.best_model_checkpoint);
       if (!resumed.has_filename()) resumed = resumed.parent_path();  // "out/checkpoint-6/"
       if (!best.has_filename()) best = best.parent_path();
-      state.best_model_checkpoint = (resumed.parent_path() / best.filename()).string();
+      const std::string beside = (resumed.parent_path() / best.filename()).string();
+      if (is_complete_checkpoint(beside) || !is_complete_checkpoint(state.best_model_checkpoint))
+        state.best_model_checkpoint = beside;
     }
     if (opt_.steps() != state.global_step)
       throw FormatError(resume_ + ": optimizer step " + std::to_string(opt_.steps()) +

@@ -289,6 +289,10 @@ outputs)
   [[ "$(ls -d sub/checkpoint-* | tr '\n' ' ')" == "sub/checkpoint-2 sub/checkpoint-4 " ]] ||
     fail "checkpoints left: $(ls sub)"
   grep -q '"num_train_epochs": 1,' sub/trainer_state.json || fail "trainer_state.json: num_train_epochs"
+  # ...but never the checkpoint the run starts from.
+  run from-own-checkpoint "$BF" finetune "${FT_BASE[@]/#pretrained/sub/checkpoint-2}" --max_steps 2 \
+    --eval_strategy no --output_dir sub --overwrite_output_dir
+  [[ -f sub/checkpoint-2/model.safetensors ]] || fail "the --model checkpoint was removed: $(ls sub)"
   echo "ok: --overwrite_output_dir removed the earlier run's checkpoints"
 
   # A resumed run finds its best checkpoint after the directory moved and from another working directory
@@ -323,6 +327,19 @@ outputs)
     fail "the submission's first id: $(sed -n 2p sub.csv)"
   expect_error predict-missing-dir "the directory no-such-dir does not exist" \
     "$BF" predict --model here --file "$DATA/test.tsv" --output no-such-dir/p.tsv
+  # An output that is the input, or two outputs that are one file, are refused before any work.
+  cp "$DATA/test.tsv" in.tsv
+  expect_error predict-over-input "--metrics: ./in.tsv is the input in.tsv" \
+    "$BF" predict --model here --file in.tsv --metrics ./in.tsv
+  cmp -s in.tsv "$DATA/test.tsv" || fail "predict replaced its input"
+  expect_error predict-two-outputs "options --output and --submission name the same file" \
+    "$BF" predict --model here --file in.tsv --output o.tsv --submission ./o.tsv
+  # JSON Lines: the id is the key named like the submission's header.
+  awk -F'\t' 'NR > 1 { printf "{\"paperid\": \"%s\", \"title\": \"%s\", \"abstract\": \"x\"}\n", $1, $1 }' \
+    "$DATA/test.tsv" >in.jsonl
+  run submission-jsonl "$BF" predict --model noid --file in.jsonl --submission sub-jsonl.csv
+  [[ "$(sed -n 2p sub-jsonl.csv | cut -d, -f1)" == "$(sed -n 2p "$DATA/test.tsv" | cut -f1)" ]] ||
+    fail "the JSONL submission's first id: $(sed -n 2p sub-jsonl.csv)"
   expect_error quantize-in-place "would replace the float weights" "$BF" quantize here here/.
   expect_error serve-port "--port 70000 is not a TCP port" "$BF" serve --model here --port 70000
   ;;
