@@ -1,12 +1,21 @@
 #include "train/training_loop.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 
 #include "bertfit/error.h"
@@ -110,6 +119,35 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
   return ctx.loss;
 }
 
+namespace {
+
+// Two runs writing one output_dir would mix their checkpoints and final files without a word (one run
+// loading the other's best checkpoint). The directory itself is locked (flock on its descriptor: no file
+// is added to it) until the process ends; a second run is refused. The lock goes with the process, so a
+// kill -9 leaves none behind.
+void lock_output_dir(const std::string& dir) {
+  static std::mutex mutex;
+  static std::set<std::string> held;  // this process's locks (a k-fold or multi-task run prepares several)
+  std::error_code ec;
+  const std::string key = fs::weakly_canonical(fs::absolute(dir, ec), ec).string();
+  const std::lock_guard<std::mutex> guard(mutex);
+  if (held.count(key)) return;
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw FormatError(dir + ": cannot open the output directory: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      throw ConfigError("output_dir " + dir +
+                        " is in use by another bertfit run (it holds the directory's lock): wait for it to "
+                        "end, or give another --output_dir");
+    throw FormatError(dir + ": cannot lock the output directory: " + std::strerror(err));
+  }
+  held.insert(key);  // the descriptor stays open: the lock lasts as long as the process
+}
+
+}  // namespace
+
 std::string prepare_output_dir(const TrainingArgs& args) {
   const std::string& dir = args.output_dir;
   std::error_code ec;
@@ -125,6 +163,7 @@ std::string prepare_output_dir(const TrainingArgs& args) {
                       " exists and is not empty: pass --overwrite_output_dir, or --resume_from_checkpoint");
   if (writer) fs::create_directories(dir, ec);
   if (ec) throw FormatError(dir + ": cannot create the output directory: " + ec.message());
+  if (writer && args.runs_training()) lock_output_dir(dir);
   if (writer && !resuming && args.runs_training()) {
     // --overwrite_output_dir trains again from the start: an earlier run's checkpoints go first. Left there,
     // the rotation would delete the older ones and keep its newest, which a later --resume_from_checkpoint

@@ -282,6 +282,19 @@ outputs)
     echo "NOTE: strace missing or refused: the kill at each rename of a save is not tested here"
   fi
 
+  # Two runs into one output_dir: the second is refused while the first holds the directory's lock; a
+  # kill -9 releases it.
+  "$BF" finetune "${FT[@]}" --max_steps 100000 --eval_strategy no --save_strategy no --output_dir busy \
+    --overwrite_output_dir >busy.log 2>&1 &
+  busy=$!
+  for _ in $(seq 1000); do [[ -f busy/training_args.json ]] && break; sleep 0.01; done
+  [[ -f busy/training_args.json ]] || fail "the first run did not start: $(cat busy.log)"
+  expect_error output-dir-in-use "output_dir busy is in use by another bertfit run" \
+    "$BF" finetune "${S[@]}" --output_dir busy --overwrite_output_dir
+  kill -9 "$busy"
+  wait "$busy" 2>/dev/null || true
+  run after-kill "$BF" finetune "${S[@]}" --output_dir busy --overwrite_output_dir
+
   # --overwrite_output_dir over an earlier run: its checkpoints go (a later resume would take them).
   run again "$BF" finetune "${FT[@]}" --max_steps 4 --eval_strategy no --save_strategy steps --save_steps 2 --output_dir sub \
     --overwrite_output_dir
