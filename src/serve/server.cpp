@@ -89,6 +89,15 @@ struct Server::Impl {
     res.set_content(error_body(e.what(), e.type()), "application/json");
   }
 
+  // cpp-httplib 0.11 lets a chunked body somewhat over --payload-limit through (measured: 115 bytes at a
+  // limit of 100 answered 200; 215 refused): what it let through is refused here, with the same 413.
+  void check_body_size(const httplib::Request& req) const {
+    if (req.body.size() > o.payload_limit)
+      throw ApiError(413, ErrorType::VALIDATION,
+                     "request body larger than the limit of " + std::to_string(o.payload_limit) +
+                         " bytes (--payload-limit)");
+  }
+
   void predict(const httplib::Request& req, httplib::Response& res) {
     const auto start = Clock::now();
     InFlight guard{in_flight};
@@ -97,6 +106,7 @@ struct Server::Impl {
         throw ApiError(429, ErrorType::OVERLOADED,
                        "Model is overloaded: more than " + std::to_string(o.max_concurrent_requests) +
                            " concurrent requests (--max-concurrent-requests)");
+      check_body_size(req);
       PredictRequest r = decode_predict_request(req.body);
       const std::string method = r.batch ? "batch" : "single";
       metrics.count_request(method);
@@ -182,6 +192,7 @@ struct Server::Impl {
 
   void tokenize(const httplib::Request& req, httplib::Response& res) {
     try {
+      check_body_size(req);
       const TokenizeRequest r = decode_tokenize_request(req.body);
       if (r.inputs.size() > static_cast<size_t>(o.max_client_batch_size))
         throw ApiError(413, ErrorType::VALIDATION,
