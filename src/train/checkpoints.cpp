@@ -67,10 +67,18 @@ std::vector<std::string> remove_checkpoint_leftovers(const std::string& output_d
   std::vector<std::string> removed;
   std::error_code ec;
   if (!fs::is_directory(output_dir, ec)) return removed;
-  std::vector<fs::path> entries;
+  std::vector<fs::path> entries, files;
   for (const auto& e : fs::directory_iterator(output_dir, ec))
-    if (e.is_directory(ec)) entries.push_back(e.path());
+    (e.is_directory(ec) ? entries : files).push_back(e.path());
   std::sort(entries.begin(), entries.end());
+  // write_file_atomic's temporary files of a killed process (trainer_state.json.tmp-<pid>, ...).
+  for (const fs::path& p : files) {
+    const std::string n = p.filename().string();
+    const size_t at = n.rfind(".tmp-");
+    const int64_t pid = at == std::string::npos ? -1 : parse_digits(n.substr(at + 5));
+    if (pid <= 0 || pid == static_cast<int64_t>(::getpid()) || process_running(pid)) continue;
+    if (fs::remove(p, ec)) removed.push_back(p.string());
+  }
   for (const fs::path& p : entries) {
     std::string base;
     int64_t pid = 0;

@@ -134,8 +134,8 @@ bool is_complete_checkpoint(const std::string& dir);
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& output_dir);
 
 // Removes what a run killed during a checkpoint save leaves in output_dir: staging directories
-// "checkpoint-<N>.tmp-<pid>" of processes that are no longer running, and checkpoint directories without
-// trainer_state.json. Returns the paths removed. Called by find_latest_checkpoint and rotate_checkpoints, so
+// "checkpoint-<N>.tmp-<pid>" and temporary files "<name>.tmp-<pid>" of processes that are no longer running,
+// and checkpoint directories without trainer_state.json. Returns the paths removed. Called by find_latest_checkpoint and rotate_checkpoints, so
 // every run that resumes or saves cleans up after a killed one.
 std::vector<std::string> remove_checkpoint_leftovers(const std::string& output_dir);
 

@@ -77,7 +77,11 @@ TEST_F(Checkpoints, RotationCountsOnlyCheckpointsAndCleansUp) {
   make("checkpoint-20");
   make("checkpoint-30");
   make("checkpoint-40.tmp-" + dead_pid(), false);
+  std::ofstream(dir_ / ("trainer_state.json.tmp-" + dead_pid())) << "{";  // write_file_atomic's, killed
+  std::ofstream(dir_ / ("eval_results.json.tmp-" + std::to_string(::getpid()))) << "{";  // a live one's
   rotate_checkpoints(dir_.string(), 2, (dir_ / "checkpoint-10").string());
+  EXPECT_FALSE(fs::exists(dir_ / ("trainer_state.json.tmp-" + dead_pid())));
+  EXPECT_TRUE(fs::exists(dir_ / ("eval_results.json.tmp-" + std::to_string(::getpid()))));
   // Limit 2 with the best (10) kept: 20 goes; 30 is the newest. The leftovers are gone and did not count.
   EXPECT_TRUE(fs::exists(dir_ / "checkpoint-10"));
   EXPECT_FALSE(fs::exists(dir_ / "checkpoint-20"));
