@@ -1,7 +1,7 @@
 // `bertfit predict`: labels and probabilities for an unlabelled file, and the competition's submission CSV.
-#include <algorithm>
 #include <cstdio>
-#include <utility>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 

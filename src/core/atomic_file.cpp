@@ -22,8 +22,8 @@ std::string parent_dir(const std::string& path) {
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }
-}  // namespace
 
+// The parent directory exists and is writable, and path is not a directory.
 void check_output_file(const std::string& path, const std::string& option) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
@@ -36,7 +36,6 @@ void check_output_file(const std::string& path, const std::string& option) {
                       std::strerror(errno) + ")");
 }
 
-namespace {
 // Whether a and b name one file: the same inode when both exist, else the same resolved path.
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;

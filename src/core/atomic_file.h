@@ -22,12 +22,10 @@ struct ByteSpan {
 void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
 void write_file_atomic(const std::string& path, std::string_view text);
 
-// Checks, before long work, that write_file_atomic(path) can take place: the parent directory exists and is
-// writable, and path is not a directory. Throws ConfigError naming `option` (e.g. "--output") and the path.
-void check_output_file(const std::string& path, const std::string& option);
-
-// check_output_file for each (path, option) given (empty paths skipped), and that none of them is one of the
-// `inputs` or another of them, however spelled (symlinks, "./", hard links): the write would replace it.
+// Checks, before long work, that write_file_atomic can write each (path, option) given (empty paths
+// skipped): the parent directory exists and is writable, the path is not a directory, and it is none of the
+// `inputs` nor another of the outputs, however spelled (symlinks, "./", hard links): the write would replace
+// it. Throws ConfigError naming the option (e.g. "--output") and the path.
 void check_output_files(const std::vector<std::pair<std::string, std::string>>& outputs,
                         const std::vector<std::string>& inputs);
 
