@@ -89,8 +89,9 @@ void add_finetune_options(CLI::App* cmd, FinetuneArgs* a) {
                   "negative from the top as hidden_states[i] (-1: the last)")
       ->group(g);
   g = "Optimisation";
-  cmd->add_option(option_names("head_learning_rate"), a->head_learning_rate,
-                  "Learning rate of the task head (default: --learning_rate; the user's document uses 1e-4)")
+  cmd->add_option(
+         option_names("head_learning_rate"), a->head_learning_rate,
+         "Learning rate of the task head (default: --learning_rate; e.g. 1e-4 above a low encoder rate)")
       ->group(g);
   cmd->add_option(
          option_names("layerwise_lr_decay"), a->layerwise_lr_decay,

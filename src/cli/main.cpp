@@ -14,6 +14,7 @@
 #include "bertfit/error.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/suggest.h"
 #include "core/aligned_buffer.h"
 #include "core/wait_policy.h"
 #include "dist/communicator.h"
@@ -125,6 +126,11 @@ int main(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
+    if (code != 0)
+      if (const std::string hint =
+              bertfit::cli::parse_error_hint(app, std::vector<std::string>(argv + 1, argv + argc));
+          !hint.empty())
+        std::fprintf(stderr, "%s\n", hint.c_str());
     if (code != 0 && bertfit::dist::world().size() > 1) bertfit::dist::world().abort(code);
     bertfit::dist::world().finalize();
     return code;
