@@ -74,7 +74,17 @@ std::vector<std::pair<std::string, std::string>> read_config(const std::string& 
     const size_t eq = t.find('=');
     if (eq == std::string::npos) throw ConfigError(path + ":" + std::to_string(n) + ": expected key = value");
     const std::string key = trim(t.substr(0, eq));
-    std::string value = trim(t.substr(eq + 1));
+    std::string value = t.substr(eq + 1);
+    // An inline comment: a '#' outside quotes ends the value (TOML).
+    for (size_t i = 0, quote = 0; i < value.size(); ++i) {
+      if (value[i] == '"' || value[i] == '\'')
+        quote = quote == 0 ? value[i] : (quote == size_t(value[i]) ? 0 : quote);
+      if (value[i] == '#' && quote == 0) {
+        value.resize(i);
+        break;
+      }
+    }
+    value = trim(value);
     if (!value.empty() && value.front() == '[') {
       if (value.back() != ']') throw ConfigError(path + ":" + std::to_string(n) + ": unterminated array");
       std::string joined, item;
@@ -104,6 +114,7 @@ std::string normalise(std::string name) {
       {"model", "model_name_or_path"},
       {"tokenizer", "tokenizer_name"},
       {"batch_size", "per_device_train_batch_size"},
+      {"evaluation_strategy", "eval_strategy"},  // HF's older name (training_options.cpp takes both)
   };
   const auto it = kAliases.find(name);
   return it == kAliases.end() ? name : it->second;

@@ -21,6 +21,7 @@ namespace bertfit {
 // The run-level numbers trainer_state.json repeats.
 struct TrainerStateInfo {
   int64_t eval_steps = 0, logging_steps = 0, max_steps = 0, num_train_epochs = 0, train_batch_size = 0;
+  int64_t save_steps = 0;  // the interval checkpoints are saved at (TrainingArgs::effective_save_steps)
   int early_stopping_patience = 0;
 };
 
@@ -62,7 +63,10 @@ struct TrainerState {
     nlohmann::json j;
     j["best_global_step"] = has_best ? nlohmann::json(best_global_step) : nlohmann::json(nullptr);
     j["best_metric"] = has_best ? nlohmann::json(best_metric) : nlohmann::json(nullptr);
-    j["best_model_checkpoint"] = has_best ? nlohmann::json(best_model_checkpoint) : nlohmann::json(nullptr);
+    // null, as HF's, also when the best evaluation had no checkpoint (saving at other steps).
+    j["best_model_checkpoint"] = has_best && !best_model_checkpoint.empty()
+                                     ? nlohmann::json(best_model_checkpoint)
+                                     : nlohmann::json(nullptr);
     j["epoch"] = epoch;
     j["eval_steps"] = a.eval_steps;
     j["global_step"] = global_step;
@@ -74,7 +78,7 @@ struct TrainerState {
     j["max_steps"] = a.max_steps;
     j["num_input_tokens_seen"] = 0;
     j["num_train_epochs"] = a.num_train_epochs;
-    j["save_steps"] = a.eval_steps;
+    j["save_steps"] = a.save_steps;
     nlohmann::json control = {{"args",
                                {{"should_epoch_stop", false},
                                 {"should_evaluate", false},
@@ -135,8 +139,9 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
 
 // Removes what a run killed during a checkpoint save leaves in output_dir: staging directories
 // "checkpoint-<N>.tmp-<pid>" and temporary files "<name>.tmp-<pid>" of processes that are no longer running,
-// and checkpoint directories without trainer_state.json. Returns the paths removed. Called by find_latest_checkpoint and rotate_checkpoints, so
-// every run that resumes or saves cleans up after a killed one.
+// and checkpoint directories without trainer_state.json. Returns the paths removed. Called by
+// find_latest_checkpoint and rotate_checkpoints, so every run that resumes or saves cleans up after a killed
+// one.
 std::vector<std::string> remove_checkpoint_leftovers(const std::string& output_dir);
 
 // The newest complete output_dir/checkpoint-<N> ("" when none), after remove_checkpoint_leftovers.

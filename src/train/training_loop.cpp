@@ -340,6 +340,7 @@ LoopResult TrainingLoop::run() {
   const int64_t save_steps = a.effective_save_steps();
   TrainerStateInfo info;
   info.eval_steps = a.eval_steps;
+  info.save_steps = a.effective_save_steps();
   info.logging_steps = a.logging_steps;
   info.max_steps = total;
   // HF's TrainerState: with max_steps, the epochs those steps reach (ceil(max_steps / steps per epoch)).
@@ -435,7 +436,7 @@ LoopResult TrainingLoop::run() {
 
   Progress progress(task_.progress_name(), total, a.logging_steps);
   bool stop = false;
-  int64_t last_eval_step = -1, steps_run = 0, samples_run = 0;
+  int64_t last_eval_step = -1, last_save_step = -1, steps_run = 0, samples_run = 0;
   std::optional<EvalMetrics> last_eval;  // of the model as it was at last_eval_step
   // Evaluates (when `evaluate`) and saves a checkpoint (when `save`) at the current step.
   auto swap_in = [&] {
@@ -446,6 +447,7 @@ LoopResult TrainingLoop::run() {
   };
   auto evaluate_and_save = [&](bool evaluate, bool save) {
     const std::string ck = a.output_dir + "/checkpoint-" + std::to_string(state.global_step);
+    if (save) last_save_step = state.global_step;
     if (evaluate) {
       last_eval_step = state.global_step;
       swap_in();
@@ -539,6 +541,10 @@ LoopResult TrainingLoop::run() {
   // model.
   if (do_eval && !stop && state.global_step > 0 && last_eval_step != state.global_step && steps_run > 0)
     evaluate_and_save(true, save_strategy != IntervalStrategy::NO);
+  // HF saves the last step with step-wise saving (DefaultFlowCallback), so a finished run can be extended
+  // from its optimizer state.
+  if (save_strategy == IntervalStrategy::STEPS && steps_run > 0 && last_save_step != state.global_step)
+    evaluate_and_save(false, true);
   progress.finish();
   if (const std::string s = task_.training_summary(); !s.empty()) log_message(s);
   if (hooks_.gradient_reducer && steps_run > 0)

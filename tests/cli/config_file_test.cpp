@@ -51,6 +51,18 @@ TEST(ConfigFile, AShortAliasOnTheCommandLineWinsOverTheLongNameInTheFile) {
   EXPECT_EQ(out, expect);
 }
 
+TEST(ConfigFile, InlineCommentsAndHfsOlderOptionNames) {
+  // A '#' outside quotes starts a comment (TOML); HF's evaluation_strategy is eval_strategy, so the command
+  // line's --evaluation_strategy wins over the file's eval_strategy instead of both reaching the parser.
+  const std::string p = write("cfg_comments.toml",
+                              "max_steps = 4 # a few\noutput_dir = \"o#1\" # quoted '#' kept\n"
+                              "eval_strategy = \"epoch\"\n");
+  const auto out = expand_config_args({"finetune", "--config", p, "--evaluation_strategy", "steps"});
+  const std::vector<std::string> expect = {"finetune", "--max_steps=4", "--output_dir=o#1",
+                                           "--evaluation_strategy", "steps"};
+  EXPECT_EQ(out, expect);
+}
+
 TEST(ConfigFile, ErrorsNameFileAndLine) {
   const std::string p = write("cfg_bad.toml", "seed = 1\nthis line has no equals sign\n");
   try {
