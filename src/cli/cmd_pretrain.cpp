@@ -54,9 +54,10 @@ void add_pretrain_options(CLI::App* cmd, PretrainArgs* a) {
                   "are mixed)")
       ->delimiter(',')
       ->group(g);
-  cmd->add_option(option_names("train_table"), a->train_table,
-                  "Classification file (.tsv/.csv/.jsonl) whose --text_columns are text (repeatable: "
-                  "train + test = within-task)")
+  cmd->add_option(
+         option_names("train_table"), a->train_table,
+         "Classification file(s) (.tsv/.csv/.jsonl, comma-separated or repeated) whose --text_columns "
+         "are text (train + test = within-task)")
       ->delimiter(',')
       ->group(g);
   cmd->add_option(option_names("validation_split_percentage"), a->validation_split_percentage,

@@ -683,7 +683,7 @@ FinetuneResult finetune(const FinetuneArgs& args, const LoopHooks& hooks) {
                      : settings.truncation + (enc.truncation == Truncation::HEAD_TAIL
                                                   ? " (head " + std::to_string(settings.head_length) + ")"
                                                   : "")) +
-                "; " + std::to_string(threads) + " threads");
+                (args.bf16 ? "; bf16 products" : "") + "; " + std::to_string(threads) + " threads");
   }
   {
     // The token lengths before truncation, with the truncation point, for the run's report (bertfit report).

@@ -507,8 +507,8 @@ PretrainResult pretrain(const PretrainArgs& args, const LoopHooks& hooks) {
                                  fmt("%g", args.discriminator_loss_weight)
                            : std::string()) +
                 "; masking " + fmt("%.2f", args.mlm_probability) +
-                (args.whole_word_mask ? " whole words (a CJK character is a word)" : " tokens") + "; " +
-                std::to_string(threads) + " threads");
+                (args.whole_word_mask ? " whole words (a CJK character is a word)" : " tokens") +
+                (args.bf16 ? "; bf16 products" : "") + "; " + std::to_string(threads) + " threads");
   }
   int64_t max_T = 1;
   for (const auto* set : {&train_blocks, &eval_blocks})
