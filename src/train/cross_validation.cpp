@@ -21,6 +21,7 @@
 #include "train/metrics.h"
 #include "train/problem_type.h"
 #include "train/progress.h"
+#include "train/training_loop.h"
 
 namespace fs = std::filesystem;
 
@@ -270,6 +271,9 @@ bool prepare_cv_dir(const FinetuneArgs& args) {
                         ". Use another --output_dir, or --overwrite_output_dir to train every fold again");
   }
   if (dist::world().rank() == 0) {
+    fs::create_directories(dir, ec);
+    if (ec) throw FormatError(dir + ": cannot create the output directory: " + ec.message());
+    lock_output_dir(dir);  // before a rerun's clean-up below, which would delete a running run's folds
     // --overwrite_output_dir trains every fold again: a previous run's folds (finished ones would be skipped
     // by a later resume, and would then mix with this run's) go first.
     if (!resuming && non_empty)
@@ -279,8 +283,6 @@ bool prepare_cv_dir(const FinetuneArgs& args) {
             name.find_first_not_of("0123456789", 5) == std::string::npos)
           fs::remove_all(entry.path(), ec);
       }
-    fs::create_directories(dir, ec);
-    if (ec) throw FormatError(dir + ": cannot create the output directory: " + ec.message());
     write_file_atomic(saved, args.to_json().dump(2) + "\n");
   }
   return resuming;

@@ -119,12 +119,6 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
   return ctx.loss;
 }
 
-namespace {
-
-// Two runs writing one output_dir would mix their checkpoints and final files without a word (one run
-// loading the other's best checkpoint). The directory itself is locked (flock on its descriptor: no file
-// is added to it) until the process ends; a second run is refused. The lock goes with the process, so a
-// kill -9 leaves none behind.
 void lock_output_dir(const std::string& dir) {
   static std::mutex mutex;
   static std::set<std::string> held;  // this process's locks (a k-fold or multi-task run prepares several)
@@ -145,8 +139,6 @@ void lock_output_dir(const std::string& dir) {
   }
   held.insert(key);  // the descriptor stays open: the lock lasts as long as the process
 }
-
-}  // namespace
 
 std::string prepare_output_dir(const TrainingArgs& args) {
   const std::string& dir = args.output_dir;

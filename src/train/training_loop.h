@@ -166,6 +166,12 @@ double optimizer_step(BertModel& model, Optimizer& opt, TrainingTask& task,
                       int64_t global_step, double max_grad_norm, double lr_multiplier, const LoopHooks& hooks,
                       double* grad_norm);
 
+// Two runs writing one output_dir would mix their checkpoints and final files without a word (one run
+// loading the other's best checkpoint). Locks the directory (flock on its own descriptor: no file is added
+// to it) until the process ends; throws ConfigError when another process holds it. The lock goes with the
+// process, so a kill -9 leaves none behind. Called by prepare_output_dir (and the k-fold run's directory).
+void lock_output_dir(const std::string& dir);
+
 // Validates the output directory for a run and creates it: an existing non-empty directory needs
 // --overwrite_output_dir or --resume_from_checkpoint; a file in its place or a directory that cannot be
 // created is a bertfit error naming the path. Returns the checkpoint to resume from ("" for a fresh run;
