@@ -232,7 +232,8 @@ TEST(Server, AChunkedBodyOverThePayloadLimitGets413) {
   ServeOptions o;
   o.payload_limit = 100;
   Running r(model_dir(), o);
-  // Just over the limit: cpp-httplib's own check of chunked bodies let 101-200 bytes through at a limit of 100.
+  // Just over the limit: cpp-httplib's own check of chunked bodies let 101-200 bytes through at a limit of
+  // 100.
   const std::string body = json({{"inputs", words(28)}}).dump();
   ASSERT_GT(body.size(), 100u);
   ASSERT_LT(body.size(), 200u);
