@@ -59,9 +59,11 @@ void add_ensemble_command(CLI::App& app) {
       ->required()
       ->delimiter(',');
   cmd->add_option("--weights", *weights, "One weight > 0 per input (default: equal)")->delimiter(',');
-  cmd->add_option("--method", *method,
-                  "mean: weighted mean of the probabilities (regression: of the values); rank: of their "
-                  "ranks (single-label only)")
+  cmd->add_option(
+         "--method", *method,
+         "mean: weighted mean of the probabilities (regression: of the values); rank: of their "
+         "ranks (single-label only; scores, written as score / s_<label>, for ranking metrics such as "
+         "AUC; not an input to ensemble)")
       ->capture_default_str();
   auto threshold = std::make_shared<double>(-1);
   cmd->add_option("--multi_label_threshold,--multi-label-threshold", *threshold,
